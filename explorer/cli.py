@@ -1,0 +1,84 @@
+"""``python -m explorer``: the terminal view of a store (ad-hoc SQL, trace trees)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import pandas as pd
+
+from explorer.errors import ExplorerError
+from explorer.store import Store, open_store
+
+
+def format_duration(ns: float | None) -> str:
+    """Human duration of a nanosecond count: ``850 ns``, ``12.3 µs``, ``4.56 ms``, ``2.1 s``."""
+    if ns is None or ns != ns:
+        return "unfinished"
+    if ns < 1_000:
+        return f"{int(ns)} ns"
+    if ns < 1_000_000:
+        return f"{ns / 1_000:.1f} µs"
+    if ns < 1_000_000_000:
+        return f"{ns / 1_000_000:.2f} ms"
+    return f"{ns / 1_000_000_000:.2f} s"
+
+
+def render_trace(tree: pd.DataFrame) -> str:
+    """An indented text tree of a trace (output of ``Store.trace``): name, service, duration, status."""
+    lines = []
+    for row in tree.itertuples(index=False):
+        status = row.status_code if row.status_code != "ERROR" else f"ERROR {row.status_message or ''}".rstrip()
+        orphan = "  (parent missing)" if getattr(row, "orphan", False) else ""
+        lines.append(
+            f"{'  ' * int(row.depth)}{row.name}  [{row.service_name}]  "
+            f"{format_duration(row.duration_ns)}  {status}{orphan}"
+        )
+    return "\n".join(lines)
+
+
+def _cmd_sql(store: Store, args: argparse.Namespace) -> int:
+    frame = store.sql(args.query)
+    with pd.option_context("display.max_rows", args.max_rows, "display.max_columns", None, "display.width", 200):
+        print(frame.to_string(index=False, max_rows=args.max_rows) if not frame.empty else "(no rows)")
+    return 0
+
+
+def _cmd_trace(store: Store, args: argparse.Namespace) -> int:
+    print(render_trace(store.trace(args.trace_id)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m explorer", description=__doc__)
+    store_option = argparse.ArgumentParser(add_help=False)
+    store_option.add_argument(
+        "--store", metavar="DIR", default=None,
+        help="telemetry store directory (default: $LANGSWARM_TELEMETRY_DIR, else ./telemetry)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sql = commands.add_parser("sql", parents=[store_option], help="run a DuckDB query over the store's views")
+    sql.add_argument("query", help="SQL over the views spans, logs, metrics, profiles, alerts")
+    sql.add_argument("--max-rows", type=int, default=100, help="rows to print (default 100)")
+    sql.set_defaults(run=_cmd_sql)
+    trace = commands.add_parser("trace", parents=[store_option], help="print one trace as an indented tree")
+    trace.add_argument("trace_id", help="32-hex-digit trace id")
+    trace.set_defaults(run=_cmd_trace)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        with open_store(args.store) as store:
+            return args.run(store, args)
+    except ExplorerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # DuckDB errors: show the message, not a traceback
+        if type(exc).__module__.startswith(("duckdb", "_duckdb")):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        raise

@@ -1,0 +1,93 @@
+"""The store: a DuckDB connection with one view per table over the Parquet files of a store directory."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from explorer.errors import StoreNotFoundError, TraceNotFoundError
+from explorer.tree import order_tree
+from ingest import schema
+
+TABLES = tuple(schema.TABLES)
+
+
+class Store:
+    """A telemetry store opened read-only: views ``spans``, ``logs``, ``metrics``, ``profiles``, ``alerts``.
+
+    Views read ``<root>/<table>/**/*.parquet`` at query time, so files written after opening are
+    seen by the next query. A table with no file yet is an empty view with the table's columns.
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            msg = f"store directory {str(self.root)!r} does not exist; pass --store DIR or set LANGSWARM_TELEMETRY_DIR"
+            raise StoreNotFoundError(msg)
+        self.con = duckdb.connect(":memory:")
+        self._lock = threading.RLock()
+        self._present: dict[str, bool] = {}
+        self.refresh()
+
+    def refresh(self) -> None:
+        """(Re)create the views; a table that gained its first file since opening becomes a Parquet view."""
+        with self._lock:
+            for table in TABLES:
+                present = any(self.root.glob(f"{table}/**/*.parquet"))
+                if self._present.get(table) == present:
+                    continue
+                self.con.execute(f"DROP VIEW IF EXISTS {table}")
+                if present:
+                    glob = str(self.root / table / "**" / "*.parquet").replace("'", "''")
+                    self.con.execute(
+                        f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{glob}', "
+                        "hive_partitioning = true, union_by_name = true)"
+                    )
+                else:
+                    self.con.register("_empty_arrow", schema.schema_for(table).empty_table())
+                    self.con.execute(f"CREATE OR REPLACE TABLE _empty_{table} AS SELECT * FROM _empty_arrow")
+                    self.con.unregister("_empty_arrow")
+                    self.con.execute(f"CREATE VIEW {table} AS SELECT *, NULL::DATE AS date FROM _empty_{table}")
+                self._present[table] = present
+
+    def has(self, table: str) -> bool:
+        """Whether ``table`` has at least one Parquet file."""
+        return self._present.get(table, False)
+
+    def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
+        """Run a query over the views and return a DataFrame (the trusted path: no guard, no limit)."""
+        with self._lock:
+            return self.con.execute(query, params).df()
+
+    def trace(self, trace_id: str) -> pd.DataFrame:
+        """The spans of ``trace_id`` in tree order (depth-first, children by start time) with ``depth``."""
+        spans = self.sql("SELECT * FROM spans WHERE trace_id = ?", [trace_id.lower()])
+        if spans.empty:
+            msg = f"trace {trace_id!r} is not in the store {str(self.root)!r}"
+            raise TraceNotFoundError(msg)
+        return order_tree(spans)
+
+    def close(self) -> None:
+        with self._lock:
+            self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.root)!r})"
+
+
+def open_store(path: str | os.PathLike[str] | None = None) -> Store:
+    """Open the store at ``path`` (default: ``$LANGSWARM_TELEMETRY_DIR``, else ``./telemetry``)."""
+    from ingest.store import resolve_store_path
+
+    return Store(resolve_store_path(path))

@@ -1,0 +1,164 @@
+"""OpenTelemetry SDK exporters that write the Parquet store.
+
+Thin classes over one :class:`~ingest.store.StoreWriter`, implementing the SDK's own exporter
+interfaces so they plug into ``BatchSpanProcessor``, ``BatchLogRecordProcessor`` and
+``PeriodicExportingMetricReader``. ``export()`` never raises into the application: a failure is
+logged, counted in ``dropped`` and reported as FAILURE.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+)
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from ingest.encoding import encode_logs, encode_metrics, encode_spans
+from ingest.store import StoreWriter
+
+_log = logging.getLogger(__name__)
+
+StoreLike = StoreWriter | str | os.PathLike[str] | None
+
+
+def _writer(store: StoreLike) -> StoreWriter:
+    return store if isinstance(store, StoreWriter) else StoreWriter(store)
+
+
+class _Counts:
+    """Rows exported and rows dropped by one exporter (read by the provider's self-telemetry)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.exported = 0
+        self.dropped = 0
+
+    def ok(self, n: int) -> None:
+        with self._lock:
+            self.exported += n
+
+    def failed(self, n: int) -> None:
+        with self._lock:
+            self.dropped += n
+
+
+class ParquetSpanExporter(SpanExporter):
+    """Writes each batch of finished spans as one Parquet file per day under ``<store>/spans/``."""
+
+    def __init__(self, store: StoreLike = None) -> None:
+        self.writer = _writer(store)
+        self.counts = _Counts()
+        self._shutdown = False
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self._shutdown:
+            self.counts.failed(len(spans))
+            _log.warning("ParquetSpanExporter is shut down; %d spans not written", len(spans))
+            return SpanExportResult.FAILURE
+        if not spans:
+            return SpanExportResult.SUCCESS
+        try:
+            self.writer.write("spans", encode_spans(spans))
+        except Exception:
+            self.counts.failed(len(spans))
+            _log.exception("could not write %d spans to %s", len(spans), self.writer.root)
+            return SpanExportResult.FAILURE
+        self.counts.ok(len(spans))
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self._shutdown = True
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+
+class ParquetLogExporter(LogRecordExporter):
+    """Writes each batch of log records as Parquet under ``<store>/logs/``."""
+
+    def __init__(self, store: StoreLike = None) -> None:
+        self.writer = _writer(store)
+        self.counts = _Counts()
+        self._shutdown = False
+
+    def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
+        if self._shutdown:
+            self.counts.failed(len(batch))
+            _log.warning("ParquetLogExporter is shut down; %d log records not written", len(batch))
+            return LogRecordExportResult.FAILURE
+        if not batch:
+            return LogRecordExportResult.SUCCESS
+        try:
+            self.writer.write("logs", encode_logs(batch))
+        except Exception:
+            self.counts.failed(len(batch))
+            _log.exception("could not write %d log records to %s", len(batch), self.writer.root)
+            return LogRecordExportResult.FAILURE
+        self.counts.ok(len(batch))
+        return LogRecordExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self._shutdown = True
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+
+class ParquetMetricExporter(MetricExporter):
+    """Writes each collection of metric points as Parquet under ``<store>/metrics/``.
+
+    Cumulative temporality by default (a counter row holds its running total), like Prometheus.
+    """
+
+    def __init__(
+        self,
+        store: StoreLike = None,
+        preferred_temporality: dict[type, AggregationTemporality] | None = None,
+        preferred_aggregation: dict[type, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            preferred_temporality=preferred_temporality,
+            preferred_aggregation=preferred_aggregation,
+        )
+        self.writer = _writer(store)
+        self.counts = _Counts()
+        self._shutdown = False
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        if self._shutdown:
+            _log.warning("ParquetMetricExporter is shut down; a metrics collection was not written")
+            return MetricExportResult.FAILURE
+        try:
+            table = encode_metrics(metrics_data)
+            self.writer.write("metrics", table)
+        except Exception:
+            points = sum(
+                len(m.data.data_points)
+                for rm in metrics_data.resource_metrics
+                for sm in rm.scope_metrics
+                for m in sm.metrics
+            )
+            self.counts.failed(points)
+            _log.exception("could not write %d metric points to %s", points, self.writer.root)
+            return MetricExportResult.FAILURE
+        self.counts.ok(table.num_rows)
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        self._shutdown = True
