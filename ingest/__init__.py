@@ -1,28 +1,63 @@
-"""LangSwarm Observability — instrumentation and ingestion.
+"""LangSwarm Observability — instrumentation and ingestion on the OpenTelemetry SDK.
 
-Telemetry goes through the OpenTelemetry SDK into a local Parquet store::
+The LangSwarm V2 guide's API, writing a local Parquet store (docs/store-schema.md)::
 
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    from ingest import ParquetSpanExporter
+    from ingest import ObservabilityProvider
 
-    provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(ParquetSpanExporter("telemetry")))
+    provider = ObservabilityProvider.create({"tracing": {"sampling_rate": 1.0}}, "my-service")
+    tracer = provider.get_tracer("agent")
+    with tracer.start_span("plan") as span:
+        span.set_attribute("step", 1)
+    provider.shutdown()
 
-The store layout and columns are described in docs/store-schema.md.
+The exporters also plug into a plain OTel SDK set-up: ``BatchSpanProcessor(ParquetSpanExporter(DIR))``.
+Names are imported lazily, so ``import ingest`` stays cheap for a process that only needs one part.
 """
 
-from ingest.errors import ConfigurationError, IngestError, StoreError
-from ingest.exporters import ParquetLogExporter, ParquetMetricExporter, ParquetSpanExporter
-from ingest.store import StoreWriter, resolve_store_path
+from __future__ import annotations
 
-__all__ = [
-    "ConfigurationError",
-    "IngestError",
-    "ParquetLogExporter",
-    "ParquetMetricExporter",
-    "ParquetSpanExporter",
-    "StoreError",
-    "StoreWriter",
-    "resolve_store_path",
-]
+import importlib
+from typing import Any
+
+# Public name -> module that defines it. One module per concept; see each module's docstring.
+_EXPORTS = {
+    "Alert": "ingest.alerts",
+    "AlertManager": "ingest.alerts",
+    "AlertSeverity": "ingest.alerts",
+    "ConfigurationError": "ingest.errors",
+    "DistributedObservability": "ingest.distributed",
+    "HealthCheckManager": "ingest.health",
+    "IngestError": "ingest.errors",
+    "NoOpLogger": "ingest.noop",
+    "NoOpMetrics": "ingest.noop",
+    "NoOpTracer": "ingest.noop",
+    "ObservabilityProvider": "ingest.provider",
+    "ObservableComponent": "ingest.components",
+    "ParquetLogExporter": "ingest.exporters",
+    "ParquetMetricExporter": "ingest.exporters",
+    "ParquetSpanExporter": "ingest.exporters",
+    "PerformanceProfiler": "ingest.profiler",
+    "ProductionObservabilitySetup": "ingest.production",
+    "StoreError": "ingest.errors",
+    "StoreWriter": "ingest.store",
+    "V2Logger": "ingest.logger",
+    "V2Metrics": "ingest.metrics",
+    "V2Tracer": "ingest.tracer",
+    "resolve_store_path": "ingest.store",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        msg = f"module 'ingest' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
