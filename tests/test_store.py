@@ -1,0 +1,215 @@
+"""The store on disk: layout, atomic files, day partitions, crash safety, and the explorer's views."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from explorer import StoreNotFoundError, TraceNotFoundError, open_store
+from ingest import StoreWriter, resolve_store_path
+from ingest.encoding import table_from_columns
+from ingest.schema import TABLES
+
+REPO = Path(__file__).resolve().parents[1]
+DAY_NS = 86_400 * 10**9
+
+
+def _spans(start_ns: list[int]) -> pa.Table:
+    n = len(start_ns)
+    return table_from_columns(
+        "spans",
+        {
+            "trace_id": ["0" * 31 + "1"] * n,
+            "span_id": [f"{i + 1:016x}" for i in range(n)],
+            "name": [f"op{i}" for i in range(n)],
+            "start_time": start_ns,
+            "end_time": [s + 1000 for s in start_ns],
+            "duration_ns": [1000] * n,
+            "status_code": ["UNSET"] * n,
+        },
+        n,
+    )
+
+
+class TestStoreWriter:
+    def test_rows_are_split_into_day_partitions(self, tmp_path):
+        """Rows of two UTC days go to two date= folders."""
+        day = 20_000 * DAY_NS  # 2024-10-04
+        files = StoreWriter(tmp_path).write("spans", _spans([day + 5, day + DAY_NS + 5, day + 7]))
+        assert sorted(p.parent.name for p in files) == ["date=2024-10-04", "date=2024-10-05"]
+        counts = duckdb.sql(
+            f"SELECT date::VARCHAR AS d, count(*) AS n FROM read_parquet('{tmp_path}/spans/**/*.parquet', "
+            "hive_partitioning=true) GROUP BY d ORDER BY d"
+        ).fetchall()
+        assert counts == [("2024-10-04", 2), ("2024-10-05", 1)]
+
+    def test_no_temporary_file_is_left_and_names_are_unique(self, tmp_path):
+        """Each write renames its temporary file into place; names never collide."""
+        writer = StoreWriter(tmp_path)
+        paths = [writer.write("spans", _spans([time.time_ns()]))[0] for _ in range(20)]
+        assert len(set(paths)) == 20
+        assert not list(tmp_path.rglob("*.tmp"))
+        assert writer.rows_written["spans"] == 20
+
+    def test_unknown_table_and_unknown_column_are_refused(self, tmp_path):
+        """A typo in a table or column name fails loudly with the valid names."""
+        with pytest.raises(KeyError, match="the tables are spans, logs, metrics, profiles, alerts"):
+            StoreWriter(tmp_path).write("span", _spans([1]))
+        with pytest.raises(ValueError, match="traceid"):
+            table_from_columns("spans", {"traceid": ["x"]}, 1)
+
+    def test_store_path_resolution(self, monkeypatch, tmp_path):
+        """Argument, then $LANGSWARM_TELEMETRY_DIR, then ./telemetry."""
+        monkeypatch.setenv("LANGSWARM_TELEMETRY_DIR", str(tmp_path))
+        assert resolve_store_path("elsewhere") == Path("elsewhere")
+        assert resolve_store_path() == tmp_path
+        monkeypatch.delenv("LANGSWARM_TELEMETRY_DIR")
+        assert resolve_store_path() == Path("telemetry")
+
+
+class TestExplorerStore:
+    def test_empty_store_opens_with_every_view_and_its_columns(self, tmp_path):
+        """An empty directory is a valid store: each view exists, is empty and has the table's columns."""
+        store = open_store(tmp_path)
+        for table, (schema, _) in TABLES.items():
+            frame = store.sql(f"SELECT * FROM {table}")
+            assert frame.empty
+            assert list(frame.columns)[: len(schema.names)] == schema.names
+        assert store.sql("SELECT attributes['x'] AS x FROM spans").empty
+
+    def test_views_see_files_written_after_opening(self, tmp_path):
+        """Files added later are seen after refresh (first file of a table) and at once afterwards."""
+        store = open_store(tmp_path)
+        writer = StoreWriter(tmp_path)
+        writer.write("spans", _spans([time.time_ns()]))
+        store.refresh()
+        assert store.sql("SELECT count(*) AS n FROM spans")["n"][0] == 1
+        writer.write("spans", _spans([time.time_ns()]))
+        assert store.sql("SELECT count(*) AS n FROM spans")["n"][0] == 2
+
+    def test_missing_store_and_missing_trace_errors_name_the_problem(self, tmp_path):
+        with pytest.raises(StoreNotFoundError, match="does not exist"):
+            open_store(tmp_path / "nope")
+        with pytest.raises(TraceNotFoundError, match="abc"):
+            open_store(tmp_path).trace("abc")
+
+    def test_orphan_spans_are_kept_as_roots(self, tmp_path):
+        """A span whose parent never arrived is still shown, as a root marked orphan."""
+        now = time.time_ns()
+        table = table_from_columns(
+            "spans",
+            {
+                "trace_id": ["a" * 32] * 3,
+                "span_id": ["1" * 16, "2" * 16, "3" * 16],
+                "parent_span_id": [None, "1" * 16, "9" * 16],
+                "name": ["root", "child", "orphan"],
+                "start_time": [now, now + 10, now + 5],
+                "end_time": [now + 100, now + 20, now + 6],
+                "duration_ns": [100, 10, 1],
+            },
+            3,
+        )
+        StoreWriter(tmp_path).write("spans", table)
+        tree = open_store(tmp_path).trace("A" * 32)
+        assert tree["name"].tolist() == ["root", "child", "orphan"]
+        assert tree["depth"].tolist() == [0, 1, 0]
+        assert tree["orphan"].tolist() == [False, False, True]
+
+
+KILLED_WRITER = textwrap.dedent(
+    """
+    import sys
+    import time
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from ingest import ParquetSpanExporter
+
+    provider = TracerProvider()
+    provider.add_span_processor(
+        BatchSpanProcessor(ParquetSpanExporter(sys.argv[1]), max_queue_size=100_000,
+                           max_export_batch_size=2_000, schedule_delay_millis=1)
+    )
+    tracer = provider.get_tracer("crash")
+    print("ready", flush=True)
+    i = 0
+    while True:
+        with tracer.start_as_current_span("work", attributes={"i": i, "payload": "x" * 200}):
+            i += 1
+        if i % 500 == 0:
+            time.sleep(0.001)  # let the export thread run, as a real workload would
+    """
+)
+
+
+def test_sigkill_while_exporting_leaves_a_readable_store(tmp_path):
+    """A process killed with SIGKILL mid-export leaves only complete Parquet files DuckDB reads."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(tmp_path)], stdout=subprocess.PIPE, env=env
+    )
+    try:
+        assert proc.stdout.readline().strip() == b"ready"
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.rglob("*.parquet"))) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    files = list(tmp_path.rglob("*.parquet"))
+    assert len(files) >= 3
+    count = duckdb.sql(
+        f"SELECT count(*), count(DISTINCT span_id) FROM read_parquet('{tmp_path}/spans/**/*.parquet', "
+        "hive_partitioning=true)"
+    ).fetchall()[0]
+    assert count[0] > 0 and count[0] == count[1]
+    assert open_store(tmp_path).sql("SELECT count(*) AS n FROM spans")["n"][0] == count[0]
+
+
+def test_cli_sql_and_trace(tmp_path):
+    """`python -m explorer sql` prints a table; `trace` prints an indented tree with durations and status."""
+    now = time.time_ns()
+    table = table_from_columns(
+        "spans",
+        {
+            "trace_id": ["b" * 32] * 2,
+            "span_id": ["1" * 16, "2" * 16],
+            "parent_span_id": [None, "1" * 16],
+            "name": ["agent.run", "llm.call"],
+            "service_name": ["orchestrator", "orchestrator"],
+            "start_time": [now, now + 1_000],
+            "end_time": [now + 2_500_000, now + 1_501_000],
+            "duration_ns": [2_500_000, 1_500_000],
+            "status_code": ["OK", "ERROR"],
+            "status_message": [None, "rate limited"],
+        },
+        2,
+    )
+    StoreWriter(tmp_path).write("spans", table)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = [sys.executable, "-m", "explorer"]
+    sql = subprocess.run(
+        [*run, "sql", "SELECT name, duration_ns FROM spans ORDER BY name", "--store", str(tmp_path)],
+        capture_output=True, text=True, env=env, check=True,
+    )
+    assert "agent.run" in sql.stdout and "1500000" in sql.stdout
+    tree = subprocess.run(
+        [*run, "trace", "b" * 32, "--store", str(tmp_path)], capture_output=True, text=True, env=env, check=True
+    )
+    assert tree.stdout.splitlines() == [
+        "agent.run  [orchestrator]  2.50 ms  OK",
+        "  llm.call  [orchestrator]  1.50 ms  ERROR rate limited",
+    ]
+    bad = subprocess.run(
+        [*run, "sql", "SELEC nonsense", "--store", str(tmp_path)], capture_output=True, text=True, env=env
+    )
+    assert bad.returncode == 2 and "error:" in bad.stderr and "Traceback" not in bad.stderr
