@@ -163,12 +163,15 @@ def hex_array(raw: bytes, width: int, valid: list[bool] | None = None) -> pa.Str
     )
 
 
-def trace_id_array(ids: list[int]) -> pa.StringArray:
+def trace_id_array(ids: Sequence[int]) -> pa.StringArray:
     """32-char hex trace ids from the SDK's 128-bit integers."""
-    return hex_array(b"".join([i.to_bytes(16, "big") for i in ids]), 16)
+    return hex_array(b"".join(map(_TO_16_BYTES, ids)), 16)
 
 
-def span_id_array(ids: list[int | None]) -> pa.StringArray:
+_TO_16_BYTES = operator.methodcaller("to_bytes", 16, "big")
+
+
+def span_id_array(ids: Sequence[int | None]) -> pa.StringArray:
     """16-char hex span ids from the SDK's 64-bit integers; ``None`` stays NULL."""
     if None in ids:
         valid = [i is not None for i in ids]
@@ -203,7 +206,19 @@ def _texts(values: list[Any]) -> list[str]:
 _EMPTY: Mapping[str, Any] = {}
 
 
-def _span_parts(spans: Sequence[Any]) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
+def _trace_state_texts(states: list[Any]) -> list[str | None]:
+    """W3C tracestate headers; spans of a batch usually share one (empty) TraceState, encoded once."""
+    texts = {id(ts): (ts.to_header() if ts else None) for ts in {id(ts): ts for ts in states}.values()}
+    if len(texts) == 1:
+        return [next(iter(texts.values()))] * len(states)
+    return [texts[id(ts)] for ts in states]
+
+
+def _all_sdk_spans(spans: Sequence[Any]) -> bool:
+    return all(issubclass(t, ReadableSpan) for t in set(map(type, spans)))
+
+
+def _span_parts(spans: Sequence[Any], sdk: bool) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
     """Attributes, events, links and their bounded containers of each span.
 
     SDK spans keep these in ``BoundedAttributes``/``BoundedList`` whose public accessors copy
@@ -211,19 +226,11 @@ def _span_parts(spans: Sequence[Any]) -> tuple[list[Any], list[Any], list[Any], 
     µs/span, so SDK spans are read through the containers' underlying dict and deque. Anything
     else that quacks like a ReadableSpan goes through the public properties.
     """
-    if all(issubclass(t, ReadableSpan) for t in set(map(type, spans))):
-        raw_attrs = [s._attributes for s in spans]
-        attrs = [a._dict if type(a) is BoundedAttributes else (a or _EMPTY) for a in raw_attrs]
-        raw_events = [s._events for s in spans]
-        events = [e._dq if type(e) is BoundedList else (e or ()) for e in raw_events]
-        raw_links = [s._links for s in spans]
-        links = [link._dq if type(link) is BoundedList else (link or ()) for link in raw_links]
-        dropped = [
-            [a.dropped if type(a) is BoundedAttributes else 0 for a in raw_attrs],
-            [e.dropped if type(e) is BoundedList else 0 for e in raw_events],
-            [link.dropped if type(link) is BoundedList else 0 for link in raw_links],
-        ]
-        return attrs, events, links, dropped
+    if sdk:
+        attrs, dropped_attrs = _unwrap(list(map(_RAW_ATTRIBUTES, spans)), BoundedAttributes, _DICT, _EMPTY)
+        events, dropped_events = _unwrap(list(map(_RAW_EVENTS, spans)), BoundedList, _DQ, ())
+        links, dropped_links = _unwrap(list(map(_RAW_LINKS, spans)), BoundedList, _DQ, ())
+        return attrs, events, links, [dropped_attrs, dropped_events, dropped_links]
     attrs = [s.attributes or _EMPTY for s in spans]
     events = [s.events or () for s in spans]
     links = [s.links or () for s in spans]
@@ -233,6 +240,24 @@ def _span_parts(spans: Sequence[Any]) -> tuple[list[Any], list[Any], list[Any], 
         [getattr(s, "dropped_links", 0) for s in spans],
     ]
     return attrs, events, links, dropped
+
+
+_RAW_ATTRIBUTES = operator.attrgetter("_attributes")
+_RAW_EVENTS = operator.attrgetter("_events")
+_RAW_LINKS = operator.attrgetter("_links")
+_DICT = operator.attrgetter("_dict")
+_DQ = operator.attrgetter("_dq")
+_DROPPED = operator.attrgetter("dropped")
+
+
+def _unwrap(containers: list[Any], bounded: type, inner: Any, empty: Any) -> tuple[list[Any], list[int]]:
+    """The plain dict/deque inside each bounded container and its drop count (C-level when uniform)."""
+    if set(map(type, containers)) == {bounded}:
+        return list(map(inner, containers)), list(map(_DROPPED, containers))
+    return (
+        [inner(c) if type(c) is bounded else (c or empty) for c in containers],
+        [c.dropped if type(c) is bounded else 0 for c in containers],
+    )
 
 
 def _nested_offsets(items: list[Any]) -> np.ndarray:
@@ -247,53 +272,94 @@ def _resource_columns(resources: list[Any]) -> tuple[pa.MapArray, pa.Array]:
     Each distinct Resource is encoded once and repeated with Arrow's ``take``: a batch usually
     shares one or two resources, so this is a C-level copy instead of per-row Python work.
     """
-    index_of: dict[int, int] = {}
-    distinct: list[Any] = []
-    indices = []
-    for resource in resources:
-        i = index_of.get(id(resource))
-        if i is None:
-            i = index_of[id(resource)] = len(distinct)
-            distinct.append(resource)
-        indices.append(i)
+    n = len(resources)
+    if n and resources.count(resources[0]) == n:  # identity-first C comparison: the usual one-resource batch
+        distinct, indices = [resources[0]], np.zeros(n, dtype=np.int32)
+    else:
+        index_of: dict[int, int] = {}
+        distinct = []
+        index_list = []
+        for resource in resources:
+            i = index_of.get(id(resource))
+            if i is None:
+                i = index_of[id(resource)] = len(distinct)
+                distinct.append(resource)
+            index_list.append(i)
+        indices = np.array(index_list, dtype=np.int32)
     attrs = [r.attributes if r is not None else _EMPTY for r in distinct]
     services = [attr.get("service.name") for attr in attrs]
-    take = pa.array(indices, pa.int32())
+    take = pa.array(indices)
     return (
         _flat_map(attrs).take(take),
         pa.array([None if s is None else str(s) for s in services], pa.string()).take(take),
     )
 
 
+_ENUM_NAME = operator.attrgetter("_name_")
+_SDK_SPAN_FIELDS = tuple(
+    operator.attrgetter(f"_{name}")
+    for name in (
+        "context", "parent", "start_time", "end_time", "status", "instrumentation_scope", "name", "kind", "resource"
+    )
+)
+_STATUS_CODE = operator.attrgetter("_status_code")
+_STATUS_DESCRIPTION = operator.attrgetter("_description")
+_ITEM0, _ITEM1, _ITEM4 = operator.itemgetter(0), operator.itemgetter(1), operator.itemgetter(4)
+_NAME = operator.attrgetter("name")
+
+
 def encode_spans(spans: Sequence[Any]) -> pa.Table:
     """Encode OTel SDK ``ReadableSpan`` objects as a ``spans`` table."""
     n = len(spans)
-    contexts = [s.context for s in spans]
-    parents = [s.parent for s in spans]
-    start_ns = pa.array([s.start_time for s in spans], pa.int64())
-    end_ns = pa.array([s.end_time for s in spans], pa.int64())
-    statuses = [s.status for s in spans]
-    scopes = [s.instrumentation_scope for s in spans]
-    attrs, events, links, (dropped_attrs, dropped_events, dropped_links) = _span_parts(spans)
-    resource_column, services = _resource_columns([s.resource for s in spans])
+    if not n:
+        return table_from_columns("spans", {}, 0)
+    sdk = _all_sdk_spans(spans)
+    if sdk:
+        # SDK spans: read the fields behind the public properties with C-level ``map``; properties and
+        # per-column comprehensions cost more than the Parquet write at 100k spans.
+        contexts, parents, starts, ends, statuses, scopes, names, kinds, resources = (
+            list(map(getter, spans)) for getter in _SDK_SPAN_FIELDS
+        )
+        status_codes = list(map(_STATUS_CODE, statuses))
+        status_messages = list(map(_STATUS_DESCRIPTION, statuses))
+    else:
+        contexts = [s.context for s in spans]
+        parents = [s.parent for s in spans]
+        starts = [s.start_time for s in spans]
+        ends = [s.end_time for s in spans]
+        statuses = [s.status for s in spans]
+        scopes = [s.instrumentation_scope for s in spans]
+        names = [s.name for s in spans]
+        kinds = [s.kind for s in spans]
+        resources = [s.resource for s in spans]
+        status_codes = [st.status_code for st in statuses]
+        status_messages = [st.description for st in statuses]
+    # SpanContext is a tuple: (trace_id, span_id, is_remote, trace_flags, trace_state, is_valid).
+    trace_ids = list(map(_ITEM0, contexts))
+    span_ids = list(map(_ITEM1, contexts))
+    trace_states = list(map(_ITEM4, contexts))
+    start_ns = pa.array(starts, pa.int64())
+    end_ns = pa.array(ends, pa.int64())
+    attrs, events, links, (dropped_attrs, dropped_events, dropped_links) = _span_parts(spans, sdk)
+    resource_column, services = _resource_columns(resources)
 
     flat_events = list(chain.from_iterable(events))
     flat_links = list(chain.from_iterable(links))
     link_contexts = [link.context for link in flat_links]
     columns = {
-        "trace_id": trace_id_array([c.trace_id for c in contexts]),
-        "span_id": span_id_array([c.span_id for c in contexts]),
+        "trace_id": trace_id_array(trace_ids),
+        "span_id": span_id_array(span_ids),
         "parent_span_id": span_id_array([None if p is None else p.span_id for p in parents]),
-        "trace_state": [c.trace_state.to_header() if c.trace_state else None for c in contexts],
-        "name": [s.name for s in spans],
+        "trace_state": _trace_state_texts(trace_states),
+        "name": names,
         # Enum ``_name_`` is a plain attribute; ``.name``/``.value`` are descriptors and 5x slower.
-        "kind": [s.kind._name_ for s in spans],
+        "kind": list(map(_ENUM_NAME, kinds)),
         "service_name": services,
         "start_time": start_ns.cast(schema.TIMESTAMP),
         "end_time": end_ns.cast(schema.TIMESTAMP),
         "duration_ns": pc.subtract(end_ns, start_ns),
-        "status_code": [st.status_code._name_ for st in statuses],
-        "status_message": [st.description for st in statuses],
+        "status_code": list(map(_ENUM_NAME, status_codes)),
+        "status_message": status_messages,
         "attributes": _flat_map(attrs),
         "resource_attributes": resource_column,
         "events": _struct_list(
@@ -321,7 +387,7 @@ def encode_spans(spans: Sequence[Any]) -> pa.Table:
             ],
             schema.LINK,
         ),
-        "scope_name": [None if sc is None else sc.name for sc in scopes],
+        "scope_name": [None if sc is None else sc.name for sc in scopes] if None in scopes else list(map(_NAME, scopes)),
         "scope_version": [None if sc is None else sc.version for sc in scopes],
         "dropped_attributes_count": pa.array(dropped_attrs, _INT32),
         "dropped_events_count": pa.array(dropped_events, _INT32),
