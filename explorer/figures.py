@@ -1,0 +1,309 @@
+"""Figure functions: DataFrames from :mod:`explorer.queries` in, plotly ``go.Figure`` out.
+
+No I/O and no Streamlit here, so notebooks draw the same charts as the app. The waterfall is
+``go.Bar(base=offset, x=duration)`` with one trace for every span: ``px.timeline`` would round each
+span to whole milliseconds, and a trace per span would not survive 10,000 spans.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+STATUS_COLORS = {"ERROR": "#d62728", "OK": "#2ca02c", "UNSET": "#4c78a8"}
+SEVERITY_COLORS = {"critical": "#b30000", "error": "#e34a33", "warning": "#fdae61", "info": "#74add1"}
+CRITICAL_OUTLINE = "#111111"
+LEVEL_COLORS = {"ERROR": "#d62728", "FATAL": "#7f0000", "WARN": "#ff9f1c", "WARNING": "#ff9f1c", "INFO": "#4c78a8",
+                "DEBUG": "#9e9e9e"}
+#: Rows the waterfall shows before the user pans or zooms (the figure holds every span regardless).
+WATERFALL_ROWS = 40
+
+
+def _empty(title: str, message: str = "No data for these filters") -> go.Figure:
+    figure = go.Figure()
+    figure.update_layout(
+        title=title, height=260, xaxis={"visible": False}, yaxis={"visible": False},
+        annotations=[{"text": message, "showarrow": False, "font": {"size": 14}, "xref": "paper", "yref": "paper",
+                      "x": 0.5, "y": 0.5}],
+    )
+    return figure
+
+
+def format_ms(ms: float) -> str:
+    """A duration in milliseconds as text with a unit that keeps sub-millisecond values readable."""
+    if ms is None or (isinstance(ms, float) and math.isnan(ms)):
+        return "–"
+    if ms < 1:
+        return f"{ms * 1000:.1f} µs"
+    if ms < 1000:
+        return f"{ms:.2f} ms"
+    return f"{ms / 1000:.2f} s"
+
+
+def waterfall(tree: pd.DataFrame, *, selected: str | None = None, show_critical: bool = True,
+              rows: int = WATERFALL_ROWS) -> go.Figure:
+    """Every span as a horizontal bar at its true offset and width (ms from the trace start), in tree order.
+
+    One ``go.Bar`` holds all spans (colour by status, dark outline on the critical path); a thin
+    start tick marks spans too narrow to see at full zoom, so sub-millisecond spans stay visible.
+    """
+    if tree.empty:
+        return _empty("Trace waterfall")
+    n = len(tree)
+    y = np.arange(n)
+    offsets = tree["offset_ms"].to_numpy(dtype=float)
+    widths = tree["duration_ms"].to_numpy(dtype=float)
+    widths = np.where(np.isnan(widths), 0.0, widths)
+    status = tree["status_code"].fillna("UNSET").to_numpy(dtype=object)
+    colors = np.array([STATUS_COLORS.get(s, STATUS_COLORS["UNSET"]) for s in status], dtype=object)
+    critical = tree["critical"].to_numpy(dtype=bool) if show_critical and "critical" in tree else np.zeros(n, bool)
+    outline_width = np.where(critical, 2.0, 0.0)
+    if selected is not None:
+        outline_width = np.where(tree["span_id"].to_numpy() == selected, 3.5, outline_width)
+    names = tree["name"].fillna("∅").astype(str).to_numpy(dtype=object)
+    depth = tree["depth"].to_numpy(dtype=int)
+    durations = [format_ms(w) for w in widths]
+    hidden = tree["hidden"].to_numpy(dtype=int) if "hidden" in tree else np.zeros(n, int)
+    customdata = np.stack([
+        names,
+        tree["service_name"].fillna("∅").astype(str).to_numpy(dtype=object),
+        np.array(durations, dtype=object),
+        status,
+        tree["span_id"].astype(str).to_numpy(dtype=object),
+        np.array([f"{o:.3f}" for o in offsets], dtype=object),
+        hidden.astype(object),
+    ], axis=-1)
+    figure = go.Figure()
+    figure.add_trace(go.Bar(
+        orientation="h", y=y, x=widths, base=offsets, name="spans",
+        marker={"color": colors, "line": {"color": CRITICAL_OUTLINE, "width": outline_width}},
+        customdata=customdata,
+        hovertemplate=("<b>%{customdata[0]}</b> [%{customdata[1]}]<br>start +%{customdata[5]} ms, "
+                       "duration %{customdata[2]}<br>%{customdata[3]} · span %{customdata[4]}"
+                       "<br>hidden descendants: %{customdata[6]}<extra></extra>"),
+    ))
+    total = float(np.nanmax(offsets + widths)) if n else 0.0
+    narrow = widths < max(total, 1e-9) * 0.004
+    if narrow.any():
+        figure.add_trace(go.Scatter(
+            x=offsets[narrow], y=y[narrow], mode="markers", name="short spans", hoverinfo="skip", showlegend=False,
+            marker={"symbol": "line-ns", "size": 9, "line": {"width": 2, "color": colors[narrow]}},
+        ))
+    visible = min(n, rows)
+    labels = ["\u2002" * min(int(d), 30) + (nm if len(nm) <= 48 else nm[:47] + "…") for d, nm in zip(depth, names, strict=True)]
+    figure.update_layout(
+        title=f"Waterfall — {n} spans, {format_ms(total)}" + (" (outlined: critical path)" if critical.any() else ""),
+        height=max(220, min(24 * visible + 110, 1000)),
+        bargap=0.25, showlegend=False, dragmode="pan", margin={"l": 10, "r": 10, "t": 50, "b": 40},
+        xaxis={"title": "ms since trace start", "rangemode": "tozero", "zeroline": True},
+        yaxis={"range": [visible - 0.5, -0.5], "tickmode": "array", "tickvals": y if n <= 2000 else [],
+               "ticktext": labels if n <= 2000 else [], "automargin": True, "fixedrange": False},
+    )
+    return figure
+
+
+def _step_xy(hist: pd.DataFrame) -> tuple[list[float], list[float]]:
+    xs: list[float] = []
+    ys: list[float] = []
+    previous_hi = None
+    for lo, hi, count in zip(hist["lo_ms"], hist["hi_ms"], hist["count"], strict=True):
+        if previous_hi is None or not math.isclose(lo, previous_hi, rel_tol=1e-9):
+            if previous_hi is not None:
+                xs += [previous_hi]
+                ys += [0]
+            xs += [lo]
+            ys += [0]
+        xs += [lo, hi]
+        ys += [count, count]
+        previous_hi = hi
+    xs.append(previous_hi)
+    ys.append(0)
+    return xs, ys
+
+
+def duration_histogram(hist: pd.DataFrame, *, log_x: bool = False, title: str = "Duration histogram",
+                       side_by_side: bool = False) -> go.Figure:
+    """Histogram(s) of :func:`~explorer.queries.latency_histogram` output: one outline per group,
+    overlaid or side by side; drawn as steps so bins stay exact on a log axis too."""
+    if hist.empty:
+        return _empty(title)
+    groups = list(dict.fromkeys(hist["group"]))
+    if side_by_side and len(groups) > 1:
+        figure = make_subplots(rows=1, cols=len(groups), shared_yaxes=True, subplot_titles=groups,
+                               horizontal_spacing=0.04)
+    else:
+        figure = go.Figure()
+    for i, group in enumerate(groups):
+        xs, ys = _step_xy(hist[hist["group"] == group])
+        trace = go.Scatter(x=xs, y=ys, mode="lines", name=str(group), fill="tozeroy", line={"width": 1.5},
+                           hovertemplate="%{x:.3f} ms: %{y}<extra>" + str(group) + "</extra>")
+        if side_by_side and len(groups) > 1:
+            figure.add_trace(trace, row=1, col=i + 1)
+        else:
+            figure.add_trace(trace)
+    figure.update_xaxes(type="log" if log_x else "linear", title="duration (ms)")
+    figure.update_yaxes(title="count", rangemode="tozero")
+    figure.update_layout(title=title, height=380, margin={"t": 60}, showlegend=len(groups) > 1 and not side_by_side)
+    return figure
+
+
+def red_chart(red: pd.DataFrame, *, top: int = 20) -> go.Figure:
+    """p50/p95/p99 per operation (bars) for the busiest operations, error rate in the hover."""
+    if red.empty:
+        return _empty("Latency per operation")
+    frame = red.head(top).iloc[::-1]
+    labels = frame["service_name"].fillna("∅").astype(str) + " · " + frame["operation"].fillna("∅").astype(str)
+    figure = go.Figure()
+    for column, color in (("p50_ms", "#9ecae1"), ("p95_ms", "#3182bd"), ("p99_ms", "#08519c")):
+        figure.add_trace(go.Bar(
+            orientation="h", y=labels, x=frame[column], name=column.replace("_ms", ""), marker_color=color,
+            customdata=np.stack([frame["spans"], frame["error_rate"] * 100], axis=-1),
+            hovertemplate="%{y}<br>%{x:.3f} ms<br>%{customdata[0]} spans, %{customdata[1]:.1f}% errors<extra></extra>",
+        ))
+    figure.update_layout(title="Latency percentiles per operation", barmode="group",
+                         height=max(260, 28 * len(frame) + 120), xaxis={"title": "ms", "type": "log"},
+                         margin={"l": 10, "t": 50}, yaxis={"automargin": True})
+    return figure
+
+
+def percentile_lines(frame: pd.DataFrame, *, title: str = "Percentiles over time", time_column: str = "bucket",
+                     columns: Sequence[str] = ("p50_ms", "p95_ms", "p99_ms"), unit: str = "ms") -> go.Figure:
+    """Lines of percentile columns over time."""
+    if frame.empty:
+        return _empty(title)
+    figure = go.Figure()
+    for column in columns:
+        if column in frame:
+            figure.add_trace(go.Scatter(x=frame[time_column], y=frame[column], mode="lines+markers",
+                                        name=column.replace("_ms", ""), marker={"size": 4}))
+    figure.update_layout(title=title, height=340, yaxis={"title": unit, "rangemode": "tozero"}, margin={"t": 50})
+    return figure
+
+
+def hotspot_bars(hotspots: pd.DataFrame, *, top: int = 25) -> go.Figure:
+    """Self and cumulative seconds of the top functions."""
+    if hotspots.empty:
+        return _empty("Profile hotspots", "No profile rows for these filters")
+    frame = hotspots.head(top).iloc[::-1]
+    labels = frame["function"].astype(str)
+    figure = go.Figure()
+    figure.add_trace(go.Bar(orientation="h", y=labels, x=frame["cumulative_s"], name="cumulative s",
+                            marker_color="#c6dbef"))
+    figure.add_trace(go.Bar(orientation="h", y=labels, x=frame["self_s"], name="self s", marker_color="#e6550d",
+                            customdata=frame[["calls"]].to_numpy(),
+                            hovertemplate="%{y}: self %{x:.4f} s, %{customdata[0]} calls<extra></extra>"))
+    figure.update_layout(title="Top functions (self vs cumulative time)", barmode="overlay",
+                         height=max(260, 26 * len(frame) + 120), xaxis={"title": "seconds"},
+                         yaxis={"automargin": True}, margin={"t": 50})
+    return figure
+
+
+def icicle(tree: pd.DataFrame, *, title: str = "Call tree (icicle)") -> go.Figure:
+    """Icicle of :func:`~explorer.queries.call_tree`: width is time, children below their caller."""
+    if tree.empty:
+        return _empty(title, "No call edges for these filters")
+    figure = go.Figure(go.Icicle(
+        ids=tree["id"], labels=tree["function"], parents=tree["parent"], values=tree["value"],
+        branchvalues="remainder", customdata=tree[["total", "calls"]].to_numpy(),
+        hovertemplate="<b>%{label}</b><br>cumulative %{customdata[0]:.4f} s<br>%{customdata[1]} calls<extra></extra>",
+        tiling={"orientation": "v"}, root={"color": "#f0f0f0"},
+    ))
+    figure.update_layout(title=title, height=460, margin={"t": 50, "l": 10, "r": 10, "b": 10})
+    return figure
+
+
+def alert_timeline(windows: pd.DataFrame, series: pd.DataFrame | None = None, *, threshold: float | None = None,
+                   metric: str | None = None) -> go.Figure:
+    """Alert windows as bars by severity (bottom) under the alerting metric and its threshold (top)."""
+    if windows.empty and (series is None or series.empty):
+        return _empty("Alerts timeline", "No alerts in this window")
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.55, 0.45], vertical_spacing=0.06,
+                           subplot_titles=(metric or "metric", "alerts"))
+    if series is not None and not series.empty:
+        for name, part in series.groupby("series", sort=False):
+            figure.add_trace(go.Scatter(x=part["timestamp"], y=part["value"], mode="lines", name=str(name)), row=1, col=1)
+        if threshold is not None and not (isinstance(threshold, float) and math.isnan(threshold)):
+            figure.add_trace(go.Scatter(x=[series["timestamp"].min(), series["timestamp"].max()], y=[threshold, threshold],
+                                        mode="lines", name=f"threshold {threshold:g}",
+                                        line={"dash": "dash", "color": "#b30000"}), row=1, col=1)
+    if not windows.empty:
+        starts = pd.to_datetime(windows["start"], utc=True)
+        ends = pd.to_datetime(windows["end"], utc=True)
+        width_ms = ((ends - starts).dt.total_seconds() * 1000).clip(lower=30_000)
+        labels = windows["title"].fillna("∅").astype(str) + " · " + windows["severity"].fillna("?").astype(str)
+        for severity, color in SEVERITY_COLORS.items():
+            mask = windows["severity"].fillna("").str.lower() == severity
+            if mask.any():
+                figure.add_trace(go.Bar(
+                    orientation="h", base=starts[mask], x=width_ms[mask], y=labels[mask], name=severity,
+                    marker_color=color,
+                    customdata=np.stack([windows.loc[mask, "resolved"].map({True: "resolved", False: "still firing"}),
+                                         windows.loc[mask, "peak_value"].astype(str)], axis=-1),
+                    hovertemplate="%{y}<br>%{base} → %{customdata[0]}<br>value %{customdata[1]}<extra></extra>",
+                ), row=2, col=1)
+        other = ~windows["severity"].fillna("").str.lower().isin(list(SEVERITY_COLORS))
+        if other.any():
+            figure.add_trace(go.Bar(orientation="h", base=starts[other], x=width_ms[other], y=labels[other],
+                                    name="other", marker_color="#999999"), row=2, col=1)
+    figure.update_xaxes(type="date", row=2, col=1)
+    figure.update_yaxes(automargin=True, row=2, col=1)
+    figure.update_layout(title="Alerts timeline", height=520, barmode="overlay", margin={"t": 60})
+    return figure
+
+
+def metric_lines(series: pd.DataFrame, *, title: str = "Metric", unit: str | None = None) -> go.Figure:
+    """One line per series of :func:`~explorer.queries.metric_series` output."""
+    if series.empty:
+        return _empty(title)
+    figure = go.Figure()
+    for name, part in series.groupby("series", sort=False):
+        figure.add_trace(go.Scatter(x=part["timestamp"], y=part["value"], mode="lines+markers", name=str(name),
+                                    marker={"size": 3}))
+    figure.update_layout(title=title, height=380, yaxis={"title": unit or ""}, margin={"t": 50})
+    return figure
+
+
+def histogram_heatmap(buckets: pd.DataFrame, *, title: str = "Histogram buckets over time") -> go.Figure:
+    """Observations per bucket (upper bound ``le``) per time bucket, as a heatmap."""
+    if buckets.empty:
+        return _empty(title)
+    table = buckets.pivot_table(index="le", columns="timestamp", values="count", aggfunc="sum").sort_index()
+    labels = [f"≤ {le:g}" if math.isfinite(le) else "> last bound" for le in table.index]
+    figure = go.Figure(go.Heatmap(x=list(table.columns), y=labels, z=table.to_numpy(), colorscale="Viridis",
+                                  hovertemplate="%{x}<br>%{y}: %{z}<extra></extra>"))
+    figure.update_layout(title=title, height=380, yaxis={"type": "category"}, margin={"t": 50})
+    return figure
+
+
+def log_volume(logs: pd.DataFrame, *, title: str = "Log records by level") -> go.Figure:
+    """Stacked counts of log records per minute by level."""
+    if logs.empty:
+        return _empty(title)
+    frame = logs.assign(minute=pd.to_datetime(logs["timestamp"]).dt.floor("min"),
+                        level=logs["severity_text"].fillna("UNSET"))
+    counts = frame.groupby(["minute", "level"]).size().reset_index(name="records")
+    figure = go.Figure()
+    for level, part in counts.groupby("level", sort=False):
+        figure.add_trace(go.Bar(x=part["minute"], y=part["records"], name=str(level),
+                                marker_color=LEVEL_COLORS.get(str(level).upper(), "#999999")))
+    figure.update_layout(title=title, barmode="stack", height=260, margin={"t": 50})
+    return figure
+
+
+def fired_chart(series: pd.DataFrame, fired: pd.DataFrame, *, threshold: float, title: str = "What would have fired"
+                ) -> go.Figure:
+    """A metric series with a typed threshold and the points where it would have fired marked."""
+    figure = metric_lines(series, title=title)
+    if series.empty:
+        return figure
+    figure.add_trace(go.Scatter(x=[series["timestamp"].min(), series["timestamp"].max()], y=[threshold, threshold],
+                                mode="lines", name=f"threshold {threshold:g}", line={"dash": "dash", "color": "#b30000"}))
+    if not fired.empty and "timestamp" in fired:
+        figure.add_trace(go.Scatter(x=fired["timestamp"], y=fired.get("value", [threshold] * len(fired)), mode="markers",
+                                    name="would fire", marker={"symbol": "x", "size": 10, "color": "#b30000"}))
+    return figure
