@@ -583,8 +583,9 @@ def span_profile(store: Store, *, trace_id: str, span_id: str, limit: int = 500)
 # --------------------------------------------------------------------------- latency
 
 
-LatencyGroup = Literal["operation", "version", "service"]
+LatencyGroup = Literal["operation", "version", "service", "all"]
 _GROUPS = {
+    "all": "'all'",
     "operation": "name",
     "version": "coalesce(resource_attributes['service.version'], '(none)')",
     "service": "service_name",

@@ -48,9 +48,11 @@ _WHY = {
 
 @dataclass(frozen=True)
 class GuardedResult:
-    """Rows of a guarded query; ``truncated`` is True when the query had more than ``max_rows`` rows."""
+    """Rows of a guarded query (as pandas and as the exact Arrow table, e.g. for a Parquet download);
+    ``truncated`` is True when the query had more than ``max_rows`` rows."""
 
     frame: pd.DataFrame
+    arrow: pa.Table
     truncated: bool
     max_rows: int
     seconds: float
@@ -176,8 +178,8 @@ class GuardedSQL:
                 timer.cancel()
             seconds = time.perf_counter() - started
         truncated = table.num_rows > cap
-        frame = table.slice(0, cap).to_pandas()
-        return GuardedResult(frame=frame, truncated=truncated, max_rows=cap, seconds=seconds)
+        table = table.slice(0, cap)
+        return GuardedResult(frame=table.to_pandas(), arrow=table, truncated=truncated, max_rows=cap, seconds=seconds)
 
     def close(self) -> None:
         with self._lock:
