@@ -20,10 +20,11 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMappi
 from contextlib import contextmanager
 from typing import Any
 
-from opentelemetry import baggage
+from opentelemetry import baggage, propagate
 from opentelemetry import context as context_api
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.textmap import Getter, Setter, TextMapPropagator, default_getter, default_setter
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from ingest.correlation import (
@@ -47,6 +48,7 @@ current_trace_context: contextvars.ContextVar[dict[str, Any] | None] = contextva
 
 __all__ = [
     "CORRELATION_HEADER",
+    "CorrelationPropagator",
     "DistributedObservability",
     "RemoteCallError",
     "continue_from_headers",
@@ -54,7 +56,47 @@ __all__ = [
     "current_trace_context",
     "extract_headers",
     "inject_headers",
+    "install_correlation_propagator",
 ]
+
+
+class CorrelationPropagator(TextMapPropagator):
+    """Wraps a propagator so the current correlation id travels with every injected context.
+
+    Installed around the global propagator by the first provider, so contrib instrumentations that
+    call ``opentelemetry.propagate.inject`` (requests, httpx, ...) send the correlation id as W3C
+    baggage ``correlation_id`` and ``x-correlation-id`` without any code change.
+    """
+
+    def __init__(self, inner: TextMapPropagator) -> None:
+        self.inner = inner
+
+    def inject(
+        self, carrier: Any, context: context_api.Context | None = None, setter: Setter[Any] = default_setter
+    ) -> None:
+        cid = get_correlation_id()
+        if cid is not None:
+            ctx = context if context is not None else context_api.get_current()
+            if baggage.get_baggage(BAGGAGE_KEY, ctx) is None:
+                context = baggage.set_baggage(BAGGAGE_KEY, cid, ctx)
+            setter.set(carrier, CORRELATION_HEADER, cid)
+        self.inner.inject(carrier, context=context, setter=setter)
+
+    def extract(
+        self, carrier: Any, context: context_api.Context | None = None, getter: Getter[Any] = default_getter
+    ) -> context_api.Context:
+        return self.inner.extract(carrier, context=context, getter=getter)
+
+    @property
+    def fields(self) -> set[str]:
+        return set(self.inner.fields) | {CORRELATION_HEADER}
+
+
+def install_correlation_propagator() -> None:
+    """Wrap the global propagator in a :class:`CorrelationPropagator` (once)."""
+    current = propagate.get_global_textmap()
+    if not isinstance(current, CorrelationPropagator):
+        propagate.set_global_textmap(CorrelationPropagator(current))
 
 
 class RemoteCallError(IngestError):

@@ -181,6 +181,12 @@ class ObservabilityWSGIMiddleware:
             return start_response(status, [*response_headers, ("x-correlation-id", cid)], exc_info)
 
         def finish(error: BaseException | None = None) -> None:
+            # Runs when the server closes the response, after __call__ returned: restore the request's
+            # span and correlation id so the completion log carries them.
+            with correlation_scope(cid), trace_api.use_span(span, end_on_exit=False):
+                _finish(error)
+
+        def _finish(error: BaseException | None) -> None:
             elapsed = time.perf_counter() - start
             if error is not None:
                 span.record_exception(error, escaped=True)

@@ -13,7 +13,8 @@ The plain ``opentelemetry`` API (``trace.get_tracer(...)``, contrib instrumentat
 are set once, to routers that forward to that provider, so API spans land in the same traces
 and store, and a provider created later (or after the first one shut down) takes over without
 re-setting the globals, which the OTel API forbids. If the application set its own global
-providers first, they are left alone.
+providers first, they are left alone. The global propagator is wrapped so that contrib HTTP
+clients also send the current correlation id (W3C baggage ``correlation_id``).
 """
 
 from __future__ import annotations
@@ -187,7 +188,7 @@ class ObservabilityProvider:
             # A registry per provider (not prometheus_client's global REGISTRY), so two providers in
             # one process each serve their own metrics.
             self.prometheus_registry = CollectorRegistry(auto_describe=True)
-            readers.append(PrometheusMetricReader(registry=self.prometheus_registry))
+            readers.append(PrometheusMetricReader(registry=self.prometheus_registry, scope_info_enabled=False))
         provider = MeterProvider(resource=self.resource, metric_readers=readers, shutdown_on_exit=False)
         if self.prometheus_registry is not None:
             from ingest.middleware import start_prometheus_server
@@ -601,4 +602,7 @@ def _install_global_routers() -> None:
             _log.info("a global TracerProvider is already set; the plain OTel API will not reach langswarm")
         if isinstance(logs_api.get_logger_provider(), ProxyLoggerProvider):
             logs_api.set_logger_provider(_RoutingLoggerProvider())
+        from ingest.distributed import install_correlation_propagator
+
+        install_correlation_propagator()
 
