@@ -95,7 +95,8 @@ def waterfall(tree: pd.DataFrame, *, selected: str | None = None, show_critical:
             marker={"symbol": "line-ns", "size": 9, "line": {"width": 2, "color": colors[narrow]}},
         ))
     visible = min(n, rows)
-    labels = ["\u2002" * min(int(d), 30) + (nm if len(nm) <= 48 else nm[:47] + "…") for d, nm in zip(depth, names, strict=True)]
+    # Tick labels are right-aligned, so leading spaces would not show nesting: a dot per level does.
+    labels = ["· " * min(int(d), 30) + (nm if len(nm) <= 48 else nm[:47] + "…") for d, nm in zip(depth, names, strict=True)]
     figure.update_layout(
         title=f"Waterfall — {n} spans, {format_ms(total)}" + (" (outlined: critical path)" if critical.any() else ""),
         height=max(220, min(24 * visible + 110, 1000)),
@@ -134,8 +135,8 @@ def duration_histogram(hist: pd.DataFrame, *, log_x: bool = False, title: str = 
         return _empty(title)
     groups = list(dict.fromkeys(hist["group"]))
     if side_by_side and len(groups) > 1:
-        figure = make_subplots(rows=1, cols=len(groups), shared_yaxes=True, subplot_titles=groups,
-                               horizontal_spacing=0.04)
+        figure = make_subplots(rows=1, cols=len(groups), subplot_titles=[str(g) for g in groups],
+                               horizontal_spacing=0.06)
     else:
         figure = go.Figure()
     for i, group in enumerate(groups):
@@ -211,7 +212,7 @@ def icicle(tree: pd.DataFrame, *, title: str = "Call tree (icicle)") -> go.Figur
         ids=tree["id"], labels=tree["function"], parents=tree["parent"], values=tree["value"],
         branchvalues="remainder", customdata=tree[["total", "calls"]].to_numpy(),
         hovertemplate="<b>%{label}</b><br>cumulative %{customdata[0]:.4f} s<br>%{customdata[1]} calls<extra></extra>",
-        tiling={"orientation": "v"}, root={"color": "#f0f0f0"},
+        tiling={"orientation": "v"},
     ))
     figure.update_layout(title=title, height=460, margin={"t": 50, "l": 10, "r": 10, "b": 10})
     return figure

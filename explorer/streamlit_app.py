@@ -18,21 +18,21 @@ import streamlit as st  # noqa: E402
 
 from explorer import app_state  # noqa: E402
 
-st.set_page_config(page_title="LangSwarm Explorer", page_icon="🔭", layout="wide")
+st.set_page_config(page_title="LangSwarm Explorer", page_icon=":material/travel_explore:", layout="wide")
 
 pages = {
     "Explore": [
-        st.Page(app_state.PAGES["overview"], title="Overview", icon="🏠", url_path="overview", default=True),
-        st.Page(app_state.PAGES["traces"], title="Traces", icon="🔎", url_path="traces"),
-        st.Page(app_state.PAGES["trace"], title="Trace view", icon="🌊", url_path="trace"),
-        st.Page(app_state.PAGES["latency"], title="Latency", icon="⏱️", url_path="latency"),
-        st.Page(app_state.PAGES["profiles"], title="Profile hotspots", icon="🔥", url_path="profiles"),
+        st.Page(app_state.PAGES["overview"], title="Overview", icon=":material/dashboard:", url_path="overview", default=True),
+        st.Page(app_state.PAGES["traces"], title="Traces", icon=":material/search:", url_path="traces"),
+        st.Page(app_state.PAGES["trace"], title="Trace view", icon=":material/waterfall_chart:", url_path="trace"),
+        st.Page(app_state.PAGES["latency"], title="Latency", icon=":material/timer:", url_path="latency"),
+        st.Page(app_state.PAGES["profiles"], title="Profile hotspots", icon=":material/local_fire_department:", url_path="profiles"),
     ],
     "Signals": [
-        st.Page(app_state.PAGES["alerts"], title="Alerts", icon="🚨", url_path="alerts"),
-        st.Page(app_state.PAGES["logs"], title="Logs", icon="📜", url_path="logs"),
-        st.Page(app_state.PAGES["metrics"], title="Metrics", icon="📈", url_path="metrics"),
-        st.Page(app_state.PAGES["sql"], title="SQL", icon="🧮", url_path="sql"),
+        st.Page(app_state.PAGES["alerts"], title="Alerts", icon=":material/notifications_active:", url_path="alerts"),
+        st.Page(app_state.PAGES["logs"], title="Logs", icon=":material/article:", url_path="logs"),
+        st.Page(app_state.PAGES["metrics"], title="Metrics", icon=":material/monitoring:", url_path="metrics"),
+        st.Page(app_state.PAGES["sql"], title="SQL", icon=":material/database:", url_path="sql"),
     ],
 }
 page = st.navigation(pages)

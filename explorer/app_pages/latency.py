@@ -59,7 +59,8 @@ else:
     hist = app_state.query(queries.latency_histogram, group_by="operation", bins=int(bins), log_scale=log_x, **common,
                            **f.window())
     table = app_state.query(queries.latency_percentiles, group_by="operation", **common, **f.window())
-    st.plotly_chart(figures.duration_histogram(hist, log_x=log_x, title="Span duration per operation"), key="lat_hist")
+    st.plotly_chart(figures.duration_histogram(hist, log_x=log_x, side_by_side=len(set(hist["group"])) <= 4,
+                                               title="Span duration per operation"), key="lat_hist")
 
 st.subheader("Percentiles")
 st.dataframe(table, hide_index=True, key="lat_table",

@@ -78,7 +78,8 @@ table = pd.DataFrame({
     "status": view["status_code"], "critical": view["critical"], "hidden": view["hidden"], "span_id": view["span_id"],
 })
 selection = st.dataframe(
-    table, hide_index=True, key="span_table", on_select="rerun", selection_mode="single-row", height=320,
+    table, hide_index=True, key="span_table", on_select="rerun", selection_mode="single-row",
+    height=min(36 * (len(table) + 1) + 3, 420),
     column_config={"start_ms": st.column_config.NumberColumn("start ms", format="%.3f"),
                    "duration_ms": st.column_config.NumberColumn("duration ms", format="%.3f"),
                    "hidden": st.column_config.NumberColumn("hidden", help="descendants hidden by collapsing")},
@@ -139,7 +140,7 @@ with tabs[5]:
 st.subheader("Timeline: spans and logs")
 logs = app_state.query(queries.trace_logs, trace_id)
 timeline = queries.trace_timeline(tree, logs)
-st.dataframe(timeline, hide_index=True, key="timeline", height=300,
+st.dataframe(timeline, hide_index=True, key="timeline", height=min(36 * (len(timeline) + 1) + 3, 360),
              column_config={"offset_ms": st.column_config.NumberColumn("at ms", format="%.3f")})
 st.caption(f"{len(logs):,} log records in this trace.")
 
