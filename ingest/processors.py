@@ -1,8 +1,8 @@
 """Span/log processor helpers: drop accounting, correlation ids on every span, unfinished-span snapshots.
 
-The OTel SDK's batch processors drop records when their queue is full and only report it through
-internal metrics that are off by default; :func:`count_batch_drops` hooks a counter into that
-report so every drop is counted. :class:`SpanGuard` runs first on every span of a provider (spans
+The OTel SDK's batch processors drop records when their queue is full; :class:`Pipe` derives the
+exact number dropped from what was handed to each pipeline and what its exporter wrote.
+:class:`SpanGuard` runs first on every span of a provider (spans
 from V2Tracer, from the plain ``opentelemetry`` API and from contrib instrumentations alike).
 """
 
@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry.context import Context
+from opentelemetry.sdk._logs import LogRecordProcessor
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -53,38 +54,43 @@ class TelemetryCounters:
             return {r: v for (k, r), v in self._counts.items() if k == kind}
 
 
-class _DropCountingMetrics:
-    """Stands in for the SDK batch processor's internal metrics object and counts its drops.
+class Pipe:
+    """One export pipeline (processor + counting exporter) and the records handed to it.
 
-    The SDK's ``BatchProcessor`` reports each queue-full or after-shutdown drop through
-    ``drop_items``; there is no public hook, so this replaces the (usually no-op) metrics object
-    and forwards to it, keeping the SDK's own internal metrics working when they are enabled.
+    Drops are computed, not sampled: ``handed - exported - failed - queued``. The SDK's batch
+    processor reports queue-full drops only through internal metrics that are off by default and
+    whose check races with its worker (it can count a drop that did not happen), so the exact
+    figure is derived from what went in and what came out; after shutdown the queue is empty and
+    the figure is final.
     """
 
-    def __init__(self, inner: Any, counters: TelemetryCounters, kind: str) -> None:
-        self._inner = inner
-        self._counters = counters
-        self._kind = kind
+    def __init__(self, processor: Any, exporter: Any) -> None:
+        self.processor = processor
+        self.exporter = exporter
 
-    def register_queue_size(self, get_queue_size: Callable[[], int]) -> None:
-        self._inner.register_queue_size(get_queue_size)
+    def queued(self) -> int:
+        batch = getattr(self.processor, "_batch_processor", None)
+        queue = getattr(batch, "_queue", None)
+        return len(queue) if queue is not None else 0
 
-    def drop_items(self, count: int, error_type: str = "queue_full") -> None:
-        self._counters.add(self._kind, error_type, count)
-        self._inner.drop_items(count, error_type)
-
-    def finish_items(self, count: int) -> None:
-        self._inner.finish_items(count)
+    def dropped(self, handed: int) -> int:
+        return max(0, handed - self.exporter.exported - self.exporter.failed - self.queued())
 
 
-def count_batch_drops(processor: Any, counters: TelemetryCounters, kind: str) -> bool:
-    """Count the drops of an SDK ``BatchSpanProcessor``/``BatchLogRecordProcessor``; False if unsupported."""
-    batch = getattr(processor, "_batch_processor", None)
-    if batch is None or not hasattr(batch, "_metrics"):
-        _log.warning("cannot count drops of %s: SDK internals changed", type(processor).__name__)
-        return False
-    batch._metrics = _DropCountingMetrics(batch._metrics, counters, kind)
-    return True
+class LogCounter(LogRecordProcessor):
+    """First log processor: counts records handed to the export pipelines (for exact drop counts)."""
+
+    def __init__(self) -> None:
+        self.emitted = 0
+
+    def on_emit(self, log_record: Any) -> None:
+        self.emitted += 1
+
+    def shutdown(self) -> None:
+        return None
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
 
 
 class CountingSpanExporter(SpanExporter):
@@ -95,6 +101,7 @@ class CountingSpanExporter(SpanExporter):
         self.counters = counters
         self.name = name
         self.exported = 0
+        self.failed = 0
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
@@ -105,6 +112,7 @@ class CountingSpanExporter(SpanExporter):
         if result is SpanExportResult.SUCCESS:
             self.exported += len(spans)
         else:
+            self.failed += len(spans)
             self.counters.add("spans", "export_failed", len(spans))
         return result
 
@@ -123,6 +131,7 @@ class CountingLogExporter(LogRecordExporter):
         self.counters = counters
         self.name = name
         self.exported = 0
+        self.failed = 0
 
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
         try:
@@ -133,6 +142,7 @@ class CountingLogExporter(LogRecordExporter):
         if result is LogRecordExportResult.SUCCESS:
             self.exported += len(batch)
         else:
+            self.failed += len(batch)
             self.counters.add("logs", "export_failed", len(batch))
         return result
 
@@ -208,7 +218,7 @@ class SpanGuard(SpanProcessor):
         self.open: dict[int, Span] = {}
         self.snapshotted: set[int] = set()
         self.emit: Callable[[ReadableSpan], None] | None = None
-        self._dropped_attributes = 0
+        self.handed = 0
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         if self.correlation:
@@ -220,6 +230,8 @@ class SpanGuard(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         context = span.context
+        if context.trace_flags.sampled:
+            self.handed += 1
         if self.track_open:
             span_id = context.span_id
             self.open.pop(span_id, None)
@@ -231,7 +243,6 @@ class SpanGuard(SpanProcessor):
                 self.limiter.forget(context.trace_id)
         dropped = span.dropped_attributes
         if dropped:
-            self._dropped_attributes += dropped
             self.counters.add("span_attributes", "max_attributes_per_span", dropped)
 
     def snapshot_open(self, *, older_than_s: float | None, reason: str) -> int:
@@ -248,6 +259,7 @@ class SpanGuard(SpanProcessor):
             if cutoff is not None and start > cutoff:
                 continue
             self.snapshotted.add(span_id)
+            self.handed += 1
             self.emit(_unfinished_copy(span, now, reason))
             self.counters.add("unfinished_spans", reason)
             written += 1

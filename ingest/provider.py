@@ -58,9 +58,10 @@ from ingest.processors import (
     CountingMetricExporter,
     CountingSpanExporter,
     SpanGuard,
+    LogCounter,
+    Pipe,
     TelemetryCounters,
     Watchdog,
-    count_batch_drops,
 )
 from ingest.sampling import AdaptiveSampler, TraceSpanLimiter, build_sampler
 from ingest.store import StoreWriter
@@ -201,7 +202,12 @@ class ObservabilityProvider:
     def _build_tracer_provider(self) -> tuple[TracerProvider, SpanGuard, AdaptiveSampler | None]:
         cfg = self.config["tracing"]
         perf = self.config["performance"]
-        limiter = TraceSpanLimiter(perf["max_spans_per_trace"]) if perf["max_spans_per_trace"] else None
+        limiter = None
+        if perf["max_spans_per_trace"]:
+            counters = self.counters
+            limiter = TraceSpanLimiter(
+                perf["max_spans_per_trace"], on_drop=lambda: counters.add("spans", "max_spans_per_trace")
+            )
         if cfg["enabled"]:
             sampler, adaptive = build_sampler(cfg, limiter)
         else:
@@ -221,6 +227,7 @@ class ObservabilityProvider:
         provider.add_span_processor(guard)
         self.span_exporters: list[CountingSpanExporter] = []
         self.span_processors: list[Any] = []
+        self.span_pipes: list[Pipe] = []
         for name in cfg["exporter"] if cfg["enabled"] else ():
             if name == "parquet":
                 inner: Any = ParquetSpanExporter(self.store_writer)
@@ -246,10 +253,10 @@ class ObservabilityProvider:
                     export_timeout_millis=cfg["export_timeout_millis"],
                     meter_provider=self.meter_provider,
                 )
-                count_batch_drops(processor, self.counters, "spans")
             provider.add_span_processor(processor)
             self.span_exporters.append(exporter)
             self.span_processors.append(processor)
+            self.span_pipes.append(Pipe(processor, exporter))
         processors = tuple(self.span_processors)
 
         def emit(span: Any) -> None:
@@ -263,7 +270,10 @@ class ObservabilityProvider:
     def _build_logger_provider(self) -> LoggerProvider:
         cfg = self.config["logging"]
         provider = LoggerProvider(resource=self.resource, shutdown_on_exit=False, meter_provider=self.meter_provider)
+        self.log_counter = LogCounter()
+        provider.add_log_record_processor(self.log_counter)
         self.log_exporters: list[CountingLogExporter] = []
+        self.log_pipes: list[Pipe] = []
         for name in cfg["exporter"]:
             if name == "parquet":
                 inner: Any = ParquetLogExporter(self.store_writer)
@@ -284,9 +294,9 @@ class ObservabilityProvider:
                     max_queue_size=cfg["max_queue_size"],
                     meter_provider=self.meter_provider,
                 )
-                count_batch_drops(processor, self.counters, "logs")
             provider.add_log_record_processor(processor)
             self.log_exporters.append(exporter)
+            self.log_pipes.append(Pipe(processor, exporter))
         return provider
 
     def _build_log_handlers(self) -> tuple[logging.Handler, ...]:
@@ -330,6 +340,10 @@ class ObservabilityProvider:
             def callback(options: CallbackOptions) -> list[Observation]:
                 values = dict.fromkeys(always, 0)
                 values.update(counters.by_reason(kind))
+                if kind == "spans":
+                    values["queue_full"] = self.dropped_spans()
+                elif kind == "logs":
+                    values["queue_full"] = self.dropped_logs()
                 return [Observation(v, {"reason": r}) for r, v in sorted(values.items())]
 
             return callback
@@ -386,6 +400,14 @@ class ObservabilityProvider:
         handler.addFilter(lambda record: not record.name.startswith(("opentelemetry", "ingest")))
         logging.getLogger().addHandler(handler)
         self._stdlib_handler = handler
+
+    def dropped_spans(self) -> int:
+        """Spans lost because an export queue was full (exact once the provider is shut down)."""
+        return sum(pipe.dropped(self.span_guard.handed) for pipe in self.span_pipes)
+
+    def dropped_logs(self) -> int:
+        """Log records lost because an export queue was full (exact once the provider is shut down)."""
+        return sum(pipe.dropped(self.log_counter.emitted) for pipe in self.log_pipes)
 
     # -- components -------------------------------------------------------------------------------------
     def _component_enabled(self, component: str) -> bool:

@@ -21,9 +21,11 @@ from opentelemetry.sdk.trace.sampling import (
     SamplingResult,
     TraceIdRatioBased,
 )
-from opentelemetry.trace import Link, SpanKind
+from opentelemetry.trace import Link, SpanKind, TraceState
 from opentelemetry.util.types import Attributes
 
+_STATE_KEY = "langswarm"
+_STATE_LIMIT = "limit"
 SAMPLING_RULE = "langswarm.sampling.rule"
 SAMPLING_RATE = "langswarm.sampling.rate"
 LIMIT_REACHED = "langswarm.limit.max_spans_per_trace_reached"
@@ -100,20 +102,31 @@ class TraceSpanLimiter:
     kept part of the trace stays a connected tree. The parent of the first refused span gets the
     attribute ``langswarm.limit.max_spans_per_trace_reached = true``; every refusal is counted in
     ``dropped`` (written to the store as ``langswarm.telemetry.dropped_spans{reason=max_spans_per_trace}``).
-    Counts are forgotten when the trace's local root span ends; at most ``max_traces`` are tracked.
+    Descendants of a refused span are counted too: the refused span's ``tracestate`` carries
+    ``langswarm=limit``, which its children inherit. Counts are forgotten when the trace's local
+    root span ends; at most ``max_traces`` are tracked.
     """
 
-    def __init__(self, max_spans: int, *, max_traces: int = 100_000) -> None:
+    def __init__(
+        self, max_spans: int, *, max_traces: int = 100_000, on_drop: Callable[[], None] | None = None
+    ) -> None:
         self.max_spans = max_spans
         self.max_traces = max_traces
         self.counts: dict[int, int] = {}
         self.dropped = 0
+        self.on_drop = on_drop
+
+    def refused(self) -> None:
+        """Count one span refused because of the limit (itself or a descendant of a refused span)."""
+        self.dropped += 1
+        if self.on_drop is not None:
+            self.on_drop()
 
     def admit(self, trace_id: int, parent_context: Context | None) -> bool:
         counts = self.counts
         n = counts.get(trace_id, 0) + 1
         if n > self.max_spans:
-            self.dropped += 1
+            self.refused()
             parent = trace_api.get_current_span(parent_context)
             if parent.is_recording():
                 parent.set_attribute(LIMIT_REACHED, True)
@@ -145,8 +158,15 @@ class LimitedSampler(Sampler):
         trace_state: Any = None,
     ) -> SamplingResult:
         result = self.inner.should_sample(parent_context, trace_id, name, kind, attributes, links)
-        if result.decision.is_sampled() and not self.limiter.admit(trace_id, parent_context):
-            return SamplingResult(Decision.DROP, None, result.trace_state)
+        if result.decision.is_sampled():
+            if self.limiter.admit(trace_id, parent_context):
+                return result
+            state = result.trace_state or TraceState()
+            state = state.update(_STATE_KEY, _STATE_LIMIT) if _STATE_KEY in state else state.add(_STATE_KEY, _STATE_LIMIT)
+            return SamplingResult(Decision.DROP, None, state)
+        state = result.trace_state
+        if state is not None and state.get(_STATE_KEY) == _STATE_LIMIT:
+            self.limiter.refused()
         return result
 
     def get_description(self) -> str:
