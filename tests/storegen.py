@@ -384,7 +384,7 @@ def _metric_series(writer: StoreWriter, base_ns: int) -> None:
         buckets.append(None)
         bounds.append(None)
         for model, step in (("gpt-4o", 100.0), ("claude", 40.0)):
-            totals[model] = 0.0 if (model == "claude" and minute == 30) else totals[model] + step
+            totals[model] = step if (model == "claude" and minute == 30) else totals[model] + step
             ts.append(t_ns)
             names.append("llm.tokens")
             types.append("counter")

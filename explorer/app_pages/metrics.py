@@ -12,10 +12,8 @@ catalog = app_state.query(queries.metric_catalog, service=f.service)
 if catalog.empty:
     st.info("No metrics in this store for these services.")
     st.stop()
-types = catalog.set_index("name")["type"].to_dict()
 c1, c2 = st.columns([2, 3])
-name = c1.selectbox("Metric", catalog["name"].tolist(), key="metric", bind="query-params",
-                    format_func=lambda n: f"{n} ({types.get(n)})")
+name = c1.selectbox("Metric", catalog["name"].tolist(), key="metric", bind="query-params")
 keys = app_state.query(queries.metric_label_keys, name=name)
 group_by = c2.multiselect("Split by label", ["service_name", *keys["key"].tolist()], key="metric_group")
 row = catalog.set_index("name").loc[name]

@@ -21,9 +21,7 @@ if not trace_id:
     labels = {r.trace_id: f"{r.root_name} · {r.duration_ms:.2f} ms · {r.span_count} spans · {r.trace_id[:12]}…"
               for r in recent.itertuples()}
     choice = st.selectbox("Recent traces", list(labels), format_func=labels.get, key="recent_trace")
-    if st.button("Open trace", key="open_recent"):
-        st.session_state["trace_id"] = choice
-        st.rerun()
+    st.button("Open trace", key="open_recent", on_click=lambda: st.session_state.update(trace_id=choice))
     st.stop()
 
 try:

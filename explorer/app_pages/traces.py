@@ -14,10 +14,10 @@ names = sorted(set(operations["operation"].dropna().astype(str)))
 c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
 service = c1.text_input("Service", key="service", bind="query-params",
                         help="Exact service name; the sidebar's service filter applies too")
-operation = c2.selectbox("Operation", ["", *names], key="operation", bind="query-params",
-                         format_func=lambda o: o or "any")
-status = c3.selectbox("Status", ["", "error", "ok"], key="status", bind="query-params",
-                      format_func=lambda s: {"": "any", "error": "has errors", "ok": "no errors"}[s])
+# Bound selectboxes show plain values: the URL carries the shown text (?operation=db.query&status=error).
+operation = c2.selectbox("Operation", ["any", *names], key="operation", bind="query-params")
+status = c3.selectbox("Status", ["any", "error", "ok"], key="status", bind="query-params",
+                      help="error: the trace has an error span; ok: it has none")
 order = c4.selectbox("Order", ["recent", "slowest", "errors"], key="order")
 c5, c6, c7, c8 = st.columns(4)
 min_ms = c5.number_input("Min duration (ms)", min_value=0.0, value=None, key="min_ms",
@@ -33,7 +33,8 @@ limit = c11.number_input("Max results", min_value=10, max_value=5000, value=200,
 
 services = f.services + ((service.strip(),) if service and service.strip() else ())
 search = {
-    "service": services or None, "operation": operation or None, "status": status or None,
+    "service": services or None, "operation": None if operation == "any" else operation,
+    "status": None if status == "any" else status,
     "min_duration_ms": min_ms, "max_duration_ms": max_ms, "attribute": attribute or None,
     "correlation_id": correlation or None, "log_text": log_text or None, "trace_id": trace_prefix or None,
     **f.window(),
