@@ -19,6 +19,7 @@ import cProfile
 import functools
 import inspect
 import logging
+import operator
 import random
 import sys
 import threading
@@ -45,6 +46,7 @@ _MACHINERY = frozenset(
         "<method 'throw' of 'coroutine' objects>",
     }
 )
+_NO_CALLER = (None, None, None)
 _COLUMNS = (
     "timestamp",
     "profile_id",
@@ -187,32 +189,45 @@ class ProfileRows:
         operation: str,
     ) -> dict[str, Any]:
         """Append the rows of one ``cProfile.Profile.getstats()``; returns its summary for the span."""
-        called = {sub.code for entry in stats for sub in (entry.calls or ())}
+        called = {sub.code for entry in stats for sub in (entry.calls or ()) if isinstance(sub.code, str)}
         entries = [e for e in stats if not (isinstance(e.code, str) and e.code in _MACHINERY and e.code not in called)]
-        c = self.columns
-        labels: dict[Any, tuple[str, str | None, int | None]] = {}
+        # Keyed by id(): hashing a code object rehashes its bytecode and constants on every lookup.
+        labels: dict[int, tuple[str, str | None, int | None]] = {}
+        rows: list[tuple[Any, ...]] = []
         total_calls = 0
         total_time = 0.0
         top: tuple[float, str] = (-1.0, "none")
-        start = self.num_rows
         for entry in entries:
-            label = labels.get(entry.code) or labels.setdefault(entry.code, _label(entry.code))
-            _append(c, label, entry, None)
+            label = labels.get(id(entry.code)) or labels.setdefault(id(entry.code), _label(entry.code))
+            rows.append((*label, entry.callcount, entry.reccallcount, entry.inlinetime, entry.totaltime, *_NO_CALLER))
             total_calls += entry.callcount
             total_time += entry.inlinetime
             if entry.inlinetime > top[0]:
                 top = (entry.inlinetime, label[0])
             for sub in entry.calls or ():
-                sub_label = labels.get(sub.code) or labels.setdefault(sub.code, _label(sub.code))
-                _append(c, sub_label, sub, label)
-        added = len(c["function"]) - start
-        c["timestamp"].extend([timestamp_ns] * added)
-        c["profile_id"].extend([profile_id] * added)
-        c["trace_id"].extend([trace_id] * added)
-        c["span_id"].extend([span_id] * added)
-        c["service_name"].extend([service_name] * added)
-        c["operation"].extend([operation] * added)
-        self.num_rows += added
+                sub_label = labels.get(id(sub.code)) or labels.setdefault(id(sub.code), _label(sub.code))
+                rows.append((*sub_label, sub.callcount, sub.reccallcount, sub.inlinetime, sub.totaltime, *label))
+        if rows:
+            c = self.columns
+            (function, file, line, calls, recursive, inline, total, caller, caller_file, caller_line) = zip(*rows)
+            c["function"] += function
+            c["file"] += file
+            c["line"] += line
+            c["calls"] += calls
+            c["primitive_calls"] += map(operator.sub, calls, recursive)
+            c["self_time_s"] += inline
+            c["cumulative_time_s"] += total
+            c["caller"] += caller
+            c["caller_file"] += caller_file
+            c["caller_line"] += caller_line
+            added = len(rows)
+            c["timestamp"] += [timestamp_ns] * added
+            c["profile_id"] += [profile_id] * added
+            c["trace_id"] += [trace_id] * added
+            c["span_id"] += [span_id] * added
+            c["service_name"] += [service_name] * added
+            c["operation"] += [operation] * added
+            self.num_rows += added
         return {
             "profile.total_calls": total_calls,
             "profile.total_time_s": total_time,
@@ -226,26 +241,6 @@ class ProfileRows:
         return table_from_columns("profiles", self.columns, self.num_rows)
 
 
-def _append(
-    c: dict[str, list[Any]], label: tuple[str, str | None, int | None], entry: Any, caller: Any
-) -> None:
-    c["function"].append(label[0])
-    c["file"].append(label[1])
-    c["line"].append(label[2])
-    c["calls"].append(entry.callcount)
-    c["primitive_calls"].append(entry.callcount - entry.reccallcount)
-    c["self_time_s"].append(entry.inlinetime)
-    c["cumulative_time_s"].append(entry.totaltime)
-    if caller is None:
-        c["caller"].append(None)
-        c["caller_file"].append(None)
-        c["caller_line"].append(None)
-    else:
-        c["caller"].append(caller[0])
-        c["caller_file"].append(caller[1])
-        c["caller_line"].append(caller[2])
-
-
 def _check_rate(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
         msg = f"{name} must be a number from 0.0 (never profile) to 1.0 (profile every call), got {value!r}"
@@ -257,8 +252,9 @@ class PerformanceProfiler:
     """cProfile-based profiling of chosen operations, written to the store's ``profiles`` table.
 
     ``sample_rate`` (0..1) is the share of calls that are profiled (drawn from ``rng``); the others call
-    the function directly, with no span and no profile. Rows are buffered and written by a background thread every
-    ``flush_interval_s`` seconds (or at ``max_buffered_rows``), by :meth:`flush`, and at shutdown.
+    the function directly, with no span and no profile. Rows are buffered and written by a background
+    thread every ``flush_interval_s`` seconds (sooner at ``max_buffered_rows``), by :meth:`flush`, and by
+    the provider's ``force_flush()`` and ``shutdown()``.
     """
 
     def __init__(
@@ -276,7 +272,10 @@ class PerformanceProfiler:
             msg = f"flush_interval_s must be a positive number of seconds, got {flush_interval_s!r}"
             raise ConfigurationError(msg)
         self.flush_interval_s = float(flush_interval_s)
-        self.max_buffered_rows = int(max_buffered_rows)
+        if isinstance(max_buffered_rows, bool) or not isinstance(max_buffered_rows, int) or max_buffered_rows < 1:
+            msg = f"max_buffered_rows must be a positive integer, got {max_buffered_rows!r}"
+            raise ConfigurationError(msg)
+        self.max_buffered_rows = max_buffered_rows
         self.logger = observability_provider.get_logger("profiler")
         self.tracer = observability_provider.get_tracer("profiler")
         self.metrics = observability_provider.get_metrics("profiler")
@@ -325,15 +324,15 @@ class PerformanceProfiler:
                         return await func(*args, **kwargs)
                     with self.tracer.start_span(span_name) as span:
                         session = _Session()
-                        started_ns, started = time.time_ns(), time.perf_counter()
+                        started = time.perf_counter()
+                        error: BaseException | None = None
                         try:
                             return await _ProfiledCoroutine(func(*args, **kwargs), session)
                         except BaseException as exc:
-                            self._failed(operation_name, exc)
+                            error = exc
                             raise
                         finally:
-                            elapsed = time.perf_counter() - started
-                            self._record(session, span, operation_name, detailed, started_ns, elapsed)
+                            self._record(session, span, operation_name, detailed, time.perf_counter() - started, error)
 
                 return async_wrapper  # type: ignore[return-value]
 
@@ -343,34 +342,39 @@ class PerformanceProfiler:
                     return func(*args, **kwargs)
                 with self.tracer.start_span(span_name) as span:
                     session = _Session()
-                    started_ns, started = time.time_ns(), time.perf_counter()
+                    started = time.perf_counter()
+                    error: BaseException | None = None
                     on = session.enable()
                     try:
                         return func(*args, **kwargs)
                     except BaseException as exc:
-                        self._failed(operation_name, exc)
+                        error = exc  # nothing is called here: the profiler is still on
                         raise
                     finally:
                         if on:
-                            session.profile.disable()
+                            session.profile.disable()  # first call after the function: none of ours is measured
                             _leave()
-                        elapsed = time.perf_counter() - started
-                        self._record(session, span, operation_name, detailed, started_ns, elapsed)
+                        self._record(session, span, operation_name, detailed, time.perf_counter() - started, error)
 
             return wrapper  # type: ignore[return-value]
 
         return decorator
 
-    def _failed(self, operation: str, exc: BaseException) -> None:
-        self.logger.error(
-            f"Profiled operation failed: {operation}", operation=operation, error_type=type(exc).__name__
-        )
-
     def _record(
-        self, session: _Session, span: Any, operation: str, detailed: bool, started_ns: int, elapsed: float
+        self,
+        session: _Session,
+        span: Any,
+        operation: str,
+        detailed: bool,
+        elapsed: float,
+        error: BaseException | None,
     ) -> None:
         """Turn a finished session into rows, span attributes, a log line and a duration metric."""
         try:
+            if isinstance(error, Exception):  # not cancellation or KeyboardInterrupt: those are no failure
+                self.logger.error(
+                    f"Profiled operation failed: {operation}", operation=operation, error_type=type(error).__name__
+                )
             if session.skipped is not None:
                 self.calls_skipped += 1
                 span.set_attributes(
@@ -384,7 +388,7 @@ class PerformanceProfiler:
             with self._lock:
                 summary = self._rows.add_profile(
                     session.profile.getstats(),
-                    timestamp_ns=started_ns,
+                    timestamp_ns=time.time_ns(),  # when the call ended
                     profile_id=profile_id,
                     trace_id=_valid_id(getattr(span, "trace_id", None)),
                     span_id=_valid_id(getattr(span, "span_id", None)),
@@ -446,14 +450,16 @@ class PerformanceProfiler:
         try:
             self._writer.write("profiles", rows.finish())
         except Exception:
-            self.rows_dropped += rows.num_rows
+            with self._lock:
+                self.rows_dropped += rows.num_rows
             _log.exception("could not write %d profile rows to the store; they are dropped", rows.num_rows)
             try:
                 self.metrics.increment_counter("profiler_rows_dropped_total", rows.num_rows)
             except Exception:
                 _log.exception("could not count dropped profile rows")
             return 0
-        self.rows_written += rows.num_rows
+        with self._lock:
+            self.rows_written += rows.num_rows
         return rows.num_rows
 
     def shutdown(self) -> None:

@@ -118,6 +118,8 @@ class TestSyncProfiles:
         assert edge(store, "plan", plan_name, "fact")["calls"] == 1
         assert edge(store, "plan", "fact", "fact")["calls"] == 5
         assert not any("_lsprof" in name for name in fns), "the profiler's own disable() is not a row"
+        ours = store.sql("SELECT count(*) FROM profiles WHERE file LIKE '%ingest%' OR caller_file LIKE '%ingest%'")
+        assert ours.iloc[0, 0] == 0, "no frame of the profiler or the SDK is measured"
 
         rows = store.sql("SELECT DISTINCT profile_id, trace_id, span_id, service_name FROM profiles")
         assert len(rows) == 1
@@ -167,6 +169,9 @@ class TestSyncProfiles:
             explode()
         store = read()
         assert totals(store, "explode")["middle"].calls == 1
+        assert store.sql("SELECT count(*) FROM profiles WHERE file LIKE '%ingest%'").iloc[0, 0] == 0
+        failure = store.sql("SELECT attributes FROM logs WHERE body = 'Profiled operation failed: explode'")
+        assert dict(failure.iloc[0, 0])["error_type"] == "KeyError"
         span = store.sql("SELECT status_code FROM spans WHERE name = 'profiled_explode'").iloc[0]
         assert span["status_code"] == "ERROR"
 
@@ -266,6 +271,7 @@ class TestAsyncProfiles:
         assert asyncio.run(main()) == (0 + 2 + 4) + 8 + 2
         store = read()
         fns = totals(store, "answer")
+        assert store.sql("SELECT count(*) FROM profiles WHERE file LIKE '%ingest%'").iloc[0, 0] == 0
         assert fns["afib"].calls == 25 and fns["afib"].primitive_calls == 1
         assert fns["leaf"].calls == 3 + 2, "background task's leaf/middle calls are not in the profile"
         assert fns["middle"].calls == 1
