@@ -16,7 +16,6 @@ from typing import Any
 import pandas as pd
 
 from explorer.errors import QueryError
-from explorer.hotspots import time_bound
 from explorer.store import Store
 from ingest.alerts import Threshold, describe
 from ingest.errors import ConfigurationError
@@ -54,6 +53,25 @@ COLUMNS = [
     "instance",
     "firing_duration_s",
 ]
+
+
+def time_bound(value: Any, name: str) -> int | None:
+    """Nanoseconds since the epoch of a ``since``/``until`` argument (naive times are taken as UTC).
+
+    Bound as an integer against ``epoch_ns(timestamp)`` so nanosecond store times compare exactly.
+    """
+    if value is None:
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        msg = f"{name} must be a datetime or an ISO 8601 time like '2025-01-31T12:00:00Z', got {value!r}"
+        raise QueryError(msg) from exc
+    if pd.isna(stamp):
+        msg = f"{name} must be a time, got {value!r}"
+        raise QueryError(msg)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return int(stamp.value)
 
 
 def _rules(thresholds: Any) -> list[Threshold]:

@@ -8,11 +8,10 @@ import random
 import sys
 import threading
 
-import pandas as pd
 import pytest
 
 from explorer import open_store
-from explorer.hotspots import call_graph, hotspots, profiled_operations, span_profiles
+from explorer.queries import profile_edges, profile_hotspots, profile_operations, profile_spans
 from ingest import ConfigurationError, PerformanceProfiler
 from ingest.profiler import SKIP_NESTED, SKIP_OTHER
 
@@ -188,25 +187,25 @@ class TestSyncProfiles:
         hot()
         hot()
         store = read()
-        top = hotspots(store, "hot", limit=50)
+        top = profile_hotspots(store, operation="hot", limit=50)
         raw = store.sql(
             "SELECT function, sum(self_time_s) AS s FROM profiles WHERE operation = 'hot' AND caller IS NULL "
             "GROUP BY function ORDER BY s DESC, function"
         )
         assert top["function"].tolist() == raw["function"].tolist()
-        assert top["self_time_s"].tolist() == pytest.approx(raw["s"].tolist())
+        assert top["self_s"].tolist() == pytest.approx(raw["s"].tolist())
         assert top.iloc[0]["function"] == "spin"
         spin_row = top.iloc[0]
         assert spin_row["calls"] == 6 and spin_row["profiles"] == 2
-        assert top["self_time_share"].sum() == pytest.approx(1.0)
+        assert top["self_share"].sum() == pytest.approx(1.0)
         # Per caller, heavy's spin (10x the work of medium's, 100x light's) has the most self time.
-        profile_id = store.sql("SELECT profile_id FROM profiles WHERE operation = 'hot' LIMIT 1").iloc[0, 0]
-        edges = call_graph(store, profile_id)
-        spin_edges = edges[edges["function"] == "spin"].set_index("caller")["self_time_s"]
+        span_id = store.sql("SELECT span_id FROM profiles WHERE operation = 'hot' LIMIT 1").iloc[0, 0]
+        edges = profile_edges(store, span_id=span_id)
+        spin_edges = edges[edges["function"] == "spin"].set_index("caller")["self_s"]
         assert spin_edges["heavy"] > max(spin_edges["medium"], spin_edges["light"])
-        assert hotspots(store, "hot", profile_id=profile_id)["profiles"].max() == 1
-        assert hotspots(store, "no-such-operation").empty
-        ops = profiled_operations(store)
+        assert profile_hotspots(store, span_id=span_id)["profiles"].max() == 1
+        assert profile_hotspots(store, operation="no-such-operation").empty
+        ops = profile_operations(store)
         assert ops.set_index("operation").loc["hot", "profiles"] == 2
 
     def test_concurrent_threads_get_their_own_profiles(self, setup):
@@ -464,13 +463,15 @@ class TestBufferAndErrors:
         with pytest.raises(ConfigurationError, match="cannot wrap the generator function"):
             profiler.profile_operation("gen")(gen)
 
-    def test_span_profiles_lists_the_profiles_of_a_trace(self, setup):
-        """span_profiles finds a trace's profiles for the trace view."""
+    def test_profiled_spans_link_back_to_their_trace(self, setup):
+        """Each profiled call is one profiled span of the caller's trace."""
         provider, profiler, read = setup
         op = profiler.profile_operation("step")(middle)
         with provider.get_tracer("tests").start_span("job") as parent:
             op(2)
             op(3)
-        found = span_profiles(read(), parent.trace_id)
-        assert len(found) == 2 and set(found["operation"]) == {"step"}
-        assert isinstance(found.iloc[0]["timestamp"], pd.Timestamp)
+        store = read()
+        found = profile_spans(store, operation="step")
+        assert len(found) == 2 and set(found["trace_id"]) == {parent.trace_id}
+        children = store.sql("SELECT span_id FROM spans WHERE parent_span_id = ?", [parent.span_id])
+        assert set(found["span_id"]) == set(children["span_id"])
