@@ -20,6 +20,11 @@ SEVERITY_COLORS = {"critical": "#b30000", "error": "#e34a33", "warning": "#fdae6
 CRITICAL_OUTLINE = "#111111"
 LEVEL_COLORS = {"ERROR": "#d62728", "FATAL": "#7f0000", "WARN": "#ff9f1c", "WARNING": "#ff9f1c", "INFO": "#4c78a8",
                 "DEBUG": "#9e9e9e"}
+_STATUS_SCALE = [
+    [0.0, STATUS_COLORS["UNSET"]], [0.33, STATUS_COLORS["UNSET"]],
+    [0.33, STATUS_COLORS["OK"]], [0.66, STATUS_COLORS["OK"]],
+    [0.66, STATUS_COLORS["ERROR"]], [1.0, STATUS_COLORS["ERROR"]],
+]
 #: Rows the waterfall shows before the user pans or zooms (the figure holds every span regardless).
 WATERFALL_ROWS = 40
 
@@ -60,7 +65,9 @@ def waterfall(tree: pd.DataFrame, *, selected: str | None = None, show_critical:
     widths = tree["duration_ms"].to_numpy(dtype=float)
     widths = np.where(np.isnan(widths), 0.0, widths)
     status = tree["status_code"].fillna("UNSET").to_numpy(dtype=object)
-    colors = np.array([STATUS_COLORS.get(s, STATUS_COLORS["UNSET"]) for s in status], dtype=object)
+    # Colours as numbers on a three-step colour scale: plotly validates a 10k-string colour array one
+    # element at a time (seconds), a numeric array in one go.
+    codes = np.select([status == "ERROR", status == "OK"], [2.0, 1.0], 0.0)
     critical = tree["critical"].to_numpy(dtype=bool) if show_critical and "critical" in tree else np.zeros(n, bool)
     outline_width = np.where(critical, 2.0, 0.0)
     if selected is not None:
@@ -81,7 +88,8 @@ def waterfall(tree: pd.DataFrame, *, selected: str | None = None, show_critical:
     figure = go.Figure()
     figure.add_trace(go.Bar(
         orientation="h", y=y, x=widths, base=offsets, name="spans",
-        marker={"color": colors, "line": {"color": CRITICAL_OUTLINE, "width": outline_width}},
+        marker={"color": codes, "cmin": 0, "cmax": 2, "colorscale": _STATUS_SCALE,
+                "line": {"color": CRITICAL_OUTLINE, "width": outline_width}},
         customdata=customdata,
         hovertemplate=("<b>%{customdata[0]}</b> [%{customdata[1]}]<br>start +%{customdata[5]} ms, "
                        "duration %{customdata[2]}<br>%{customdata[3]} · span %{customdata[4]}"
@@ -92,7 +100,8 @@ def waterfall(tree: pd.DataFrame, *, selected: str | None = None, show_critical:
     if narrow.any():
         figure.add_trace(go.Scatter(
             x=offsets[narrow], y=y[narrow], mode="markers", name="short spans", hoverinfo="skip", showlegend=False,
-            marker={"symbol": "line-ns", "size": 9, "line": {"width": 2, "color": colors[narrow]}},
+            marker={"symbol": "line-ns", "size": 9,
+                    "line": {"width": 2, "color": codes[narrow], "cmin": 0, "cmax": 2, "colorscale": _STATUS_SCALE}},
         ))
     visible = min(n, rows)
     # Tick labels are right-aligned, so leading spaces would not show nesting: a dot per level does.

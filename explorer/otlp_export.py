@@ -9,10 +9,10 @@ original type is not recorded and guessing it (is ``"42"`` a number?) would be w
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 SPAN_KINDS = {"INTERNAL": 1, "SERVER": 2, "CLIENT": 3, "PRODUCER": 4, "CONSUMER": 5}
@@ -20,7 +20,12 @@ STATUS_CODES = {"UNSET": 0, "OK": 1, "ERROR": 2}
 
 
 def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    """None, NaN, pd.NA or NaT (a NULL from DuckDB), but not a list, array or mapping."""
+    if value is None:
+        return True
+    if isinstance(value, (list, tuple, dict, np.ndarray, Mapping)):
+        return False
+    return bool(pd.isna(value))
 
 
 def _pairs(value: Any) -> list[tuple[str, Any]]:

@@ -291,7 +291,6 @@ class TraceFilter:
         if self.log_text:
             params["log_text"] = self.log_text.lower()
             selectors.append("SELECT trace_id FROM logs WHERE trace_id IS NOT NULL AND contains(lower(body), $log_text)")
-        matched = " INTERSECT ".join(f"({s})" for s in selectors)
         having = []
         if self.status == "error":
             having.append("error_count > 0")
@@ -303,20 +302,20 @@ class TraceFilter:
         if self.max_duration_ms is not None:
             having.append("duration_ns <= $max_ns")
             params["max_ns"] = int(float(self.max_duration_ms) * 1e6)
+        # Without any criterion every trace matches: skip the semi-join (a second scan of every span).
+        filtered = bool(span.clauses) or len(selectors) > 1
+        matched = " INTERSECT ".join(f"({s})" for s in selectors)
+        source = "spans WHERE trace_id IN (SELECT trace_id FROM matched)" if filtered else "spans"
+        # Only cheap aggregates here: they run over every matching trace. Root names and service lists
+        # are looked up for the returned page of traces only (see search_traces).
         sql = f"""
-            matched AS ({matched}),
+            {"matched AS (" + matched + ")," if filtered else ""}
             traces AS (
                 SELECT * FROM (
-                    SELECT trace_id,
-                           coalesce(any_value(name) FILTER (WHERE parent_span_id IS NULL), arg_min(name, start_time)) AS root_name,
-                           coalesce(any_value(service_name) FILTER (WHERE parent_span_id IS NULL),
-                                    arg_min(service_name, start_time)) AS root_service,
-                           min(start_time) AS start_time,
+                    SELECT trace_id, min(start_time) AS start_time,
                            epoch_ns(max(end_time)) - epoch_ns(min(start_time)) AS duration_ns,
-                           count(*) AS span_count,
-                           count_if(status_code = 'ERROR')::BIGINT AS error_count,
-                           string_agg(DISTINCT service_name, ', ' ORDER BY service_name) AS services
-                    FROM spans WHERE trace_id IN (SELECT trace_id FROM matched) GROUP BY trace_id
+                           count(*) AS span_count, count_if(status_code = 'ERROR')::BIGINT AS error_count
+                    FROM {source} GROUP BY trace_id
                 ) WHERE {' AND '.join(having) if having else 'TRUE'}
             )"""
         return sql, params
@@ -351,10 +350,21 @@ def search_traces(
         max_duration_ms=max_duration_ms, start=start, end=end, attribute=attribute,
         correlation_id=correlation_id, log_text=log_text, trace_id=trace_id,
     ).cte()
-    sql = f"""WITH {cte}
+    sql = f"""WITH {cte},
+        page AS MATERIALIZED (
+            SELECT *, count(*) OVER () AS matches FROM traces ORDER BY {_ORDERS[order]} LIMIT $limit
+        ),
+        details AS (
+            SELECT trace_id,
+                   coalesce(any_value(name) FILTER (WHERE parent_span_id IS NULL), arg_min(name, start_time)) AS root_name,
+                   coalesce(any_value(service_name) FILTER (WHERE parent_span_id IS NULL),
+                            arg_min(service_name, start_time)) AS root_service,
+                   string_agg(DISTINCT service_name, ', ' ORDER BY service_name) AS services
+            FROM spans WHERE trace_id IN (SELECT trace_id FROM page) GROUP BY trace_id
+        )
         SELECT trace_id, root_name, root_service, start_time, duration_ns / 1e6 AS duration_ms, span_count,
-               error_count, services, count(*) OVER () AS matches
-        FROM traces ORDER BY {_ORDERS[order]} LIMIT $limit"""
+               error_count, services, matches
+        FROM page LEFT JOIN details USING (trace_id) ORDER BY {_ORDERS[order]}"""
     return _frame(store, sql, {**params, "limit": _limit(limit)})
 
 
@@ -487,8 +497,17 @@ class SpanDetail:
     links: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
+def _is_null(value: Any) -> bool:
+    """None, NaN, pd.NA or NaT (a NULL from DuckDB), but not a list, array or mapping."""
+    if value is None:
+        return True
+    if isinstance(value, (list, tuple, dict, np.ndarray, Mapping)):
+        return False
+    return bool(pd.isna(value))
+
+
 def _as_dict(value: Any) -> dict[str, str]:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if _is_null(value):
         return {}
     if isinstance(value, Mapping):
         return {str(k): v for k, v in value.items()}
@@ -496,7 +515,7 @@ def _as_dict(value: Any) -> dict[str, str]:
 
 
 def _as_list(value: Any) -> list[Any]:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if _is_null(value):
         return []
     return list(value)
 

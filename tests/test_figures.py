@@ -36,7 +36,8 @@ class TestWaterfall:
         assert list(bar.base) == pytest.approx([0.0, 2.0, 2.3, 10.0], abs=1e-9)
         assert list(bar.x) == pytest.approx([50.0, 7.0, 0.25, 35.0], abs=1e-9)
         assert bar.orientation == "h"
-        assert list(bar.marker.color) == [figures.STATUS_COLORS[s] for s in ["ERROR", "UNSET", "UNSET", "ERROR"]]
+        assert list(bar.marker.color) == [2, 0, 0, 2]  # ERROR, UNSET, UNSET, ERROR on the status colour scale
+        assert bar.marker.colorscale[-1][1] == figures.STATUS_COLORS["ERROR"] and bar.marker.cmax == 2
 
     def test_sub_millisecond_spans_get_a_visible_tick(self, store, facts):
         """80 µs calls in a 198 ms trace (under a pixel wide) get a start tick at their exact offset."""

@@ -1,0 +1,340 @@
+"""Explorer speed on a 1,000,000-span store: each page's queries and the 10,000-span trace view.
+
+    .venv/bin/python bench/explorer.py [--store DIR] [--runs 5] [--regenerate]
+
+Builds the store once (Arrow columns made with numpy and written through ingest's StoreWriter: the SDK
+path costs ~20 µs a span, too slow for a million) and reuses it on later runs. Prints, per page, the
+median time of running all its query functions cold (no Streamlit cache), and for the trace view the
+10k-span tree, critical path and waterfall figure. The baseline, measured in the same run, is a bare
+DuckDB full scan of the span columns the pages read (``count(*), sum(duration_ns)`` over every file).
+Targets (docs/benchmarks.md): every page under 1 s on 1M spans, the 10k-span trace view under 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from explorer import figures, open_store, queries  # noqa: E402
+from explorer.alert_history import alert_history  # noqa: E402
+from explorer.sql_guard import EXAMPLES, GuardedSQL  # noqa: E402
+from ingest import schema  # noqa: E402
+from ingest.encoding import hex_array, table_from_columns  # noqa: E402
+from ingest.store import StoreWriter  # noqa: E402
+
+SPANS = 1_000_000
+BIG_TRACE = 10_000
+PER_TRACE = 10  # root -> 3 children -> 2 grandchildren each
+CHUNK = 50_000  # rows per written file, like a busy exporter's batches after a while
+DAYS = 7
+T0 = np.datetime64("2026-01-05T00:00:00", "ns").astype(np.int64)
+SERVICES = np.array(["frontend", "cart", "payment", "search", "llm-gateway"])
+OPERATIONS = np.array(["POST /checkout", "cart.load", "db.query", "payment.charge", "search.query",
+                       "llm.call", "cache.get", "render", "auth.check", "queue.publish"])
+VERSIONS = np.array(["1.4.0", "1.5.0"])
+PARENT_SLOT = np.array([-1, 0, 0, 0, 1, 1, 2, 2, 3, 3])  # parent position inside a 10-span trace
+
+
+def _map(keys: list[str], values: list[np.ndarray]) -> pa.MapArray:
+    """A MAP column with the same keys on every row, built from per-key value columns."""
+    n = len(values[0])
+    k = len(keys)
+    flat_values = np.empty(n * k, dtype=object)
+    for i, column in enumerate(values):
+        flat_values[i::k] = column
+    return pa.MapArray.from_arrays(
+        pa.array(np.arange(0, n * k + 1, k, dtype=np.int32)),
+        pa.array(np.tile(np.array(keys, dtype=object), n), pa.string()),
+        pa.array(flat_values, pa.string()),
+        type=schema.ATTRIBUTES,
+    )
+
+
+def _ids(rng: np.random.Generator, n: int, width: int) -> pa.StringArray:
+    return hex_array(rng.integers(0, 256, size=n * width, dtype=np.uint8).tobytes(), width)
+
+
+def _span_chunk(rng: np.random.Generator, first_trace: int, traces: int) -> pa.Table:
+    n = traces * PER_TRACE
+    trace_idx = np.repeat(np.arange(traces), PER_TRACE)
+    slot = np.tile(np.arange(PER_TRACE), traces)
+    trace_ids = _ids(rng, traces, 16).take(pa.array(trace_idx))
+    span_ids = _ids(rng, n, 8)
+    parent_pos = np.where(PARENT_SLOT[slot] >= 0, trace_idx * PER_TRACE + PARENT_SLOT[slot], 0)
+    parents = span_ids.take(pa.array(parent_pos))
+    parents = pa.compute.if_else(pa.array(PARENT_SLOT[slot] >= 0), parents, pa.nulls(n, pa.string()))
+    span_of_week = (first_trace + np.arange(traces)) / (SPANS // PER_TRACE)
+    trace_start = T0 + (span_of_week * DAYS * 86_400e9).astype(np.int64) + rng.integers(0, 10**9, traces)
+    op = (slot + trace_idx % 3) % len(OPERATIONS)
+    op[slot == 0] = trace_idx[slot == 0] % 2  # two kinds of root
+    duration = (rng.lognormal(mean=np.log(2e6), sigma=1.0, size=n) * (1 + (op == 5) * 20)).astype(np.int64)
+    offset = np.where(slot == 0, 0, (rng.random(n) * 5e6).astype(np.int64))
+    start = trace_start[trace_idx] + offset
+    duration[slot == 0] = duration[slot == 0] + 20_000_000
+    status = np.where(rng.random(n) < 0.02, "ERROR", "UNSET")
+    service = SERVICES[(slot + trace_idx) % len(SERVICES)]
+    version = VERSIONS[(trace_idx // 7) % 2]
+    correlation = np.char.add("corr-", (first_trace + trace_idx).astype(str))
+    columns = {
+        "trace_id": trace_ids,
+        "span_id": span_ids,
+        "parent_span_id": parents,
+        "name": pa.array(OPERATIONS[op]),
+        "kind": pa.array(np.where(slot == 0, "SERVER", "INTERNAL")),
+        "service_name": pa.array(service),
+        "start_time": pa.array(start).cast(schema.TIMESTAMP),
+        "end_time": pa.array(start + duration).cast(schema.TIMESTAMP),
+        "duration_ns": pa.array(duration),
+        "status_code": pa.array(status),
+        "status_message": pa.array(np.where(status == "ERROR", "upstream failed", None)),
+        "attributes": _map(["correlation_id", "http.route", "model"],
+                           [correlation.astype(object), np.where(slot == 0, "/checkout", "/internal").astype(object),
+                            np.where(op == 5, "gpt-4o", "none").astype(object)]),
+        "resource_attributes": _map(["service.name", "service.version"], [service.astype(object), version.astype(object)]),
+        "scope_name": pa.array(np.full(n, "bench")),
+    }
+    return table_from_columns("spans", columns, n)
+
+
+def _big_trace(rng: np.random.Generator) -> tuple[pa.Table, str]:
+    """A 10,000-span trace: 100 agent steps of 99 tool/LLM calls, sub-ms to tens of ms."""
+    n = BIG_TRACE
+    ids = _ids(rng, n, 8).to_pylist()
+    trace_id = _ids(rng, 1, 16)[0].as_py()
+    parents = [None] + [ids[0] if i % 100 == 1 else ids[(i - 1) // 100 * 100 + 1] for i in range(1, n)]
+    start0 = int(T0 + 3 * 86_400e9)
+    durations = rng.lognormal(mean=np.log(3e5), sigma=1.2, size=n).astype(np.int64)
+    starts = start0 + np.cumsum(np.r_[0, durations[:-1] // 2])
+    durations[0] = int(starts[-1] + durations[-1] - start0)
+    columns = {
+        "trace_id": [trace_id] * n, "span_id": ids, "parent_span_id": parents,
+        "name": ["agent.run"] + ["agent.step" if i % 100 == 1 else "tool.call" for i in range(1, n)],
+        "kind": ["INTERNAL"] * n, "service_name": ["agent"] * n,
+        "start_time": pa.array(starts).cast(schema.TIMESTAMP),
+        "end_time": pa.array(starts + durations).cast(schema.TIMESTAMP),
+        "duration_ns": durations, "status_code": ["UNSET"] * n,
+    }
+    return table_from_columns("spans", columns, n), trace_id
+
+
+def _side_tables(writer: StoreWriter, rng: np.random.Generator, big_trace: str) -> None:
+    n = 200_000
+    t = T0 + np.sort(rng.integers(0, int(DAYS * 86_400e9), n))
+    level = rng.choice(np.array([9, 13, 17]), size=n, p=[0.9, 0.07, 0.03])
+    columns = {
+        "timestamp": pa.array(t).cast(schema.TIMESTAMP),
+        "trace_id": _ids(rng, n, 16), "span_id": _ids(rng, n, 8),
+        "severity_number": pa.array(level.astype(np.int32)),
+        "severity_text": pa.array(np.where(level == 17, "ERROR", np.where(level == 13, "WARN", "INFO"))),
+        "body": pa.array(np.char.add("request handled id=", np.arange(n).astype(str))),
+        "service_name": pa.array(SERVICES[np.arange(n) % len(SERVICES)]),
+        "logger_name": pa.array(np.char.add("app.", SERVICES[np.arange(n) % len(SERVICES)])),
+        "attributes": _map(["correlation_id"], [np.char.add("corr-", (np.arange(n) // 2).astype(str)).astype(object)]),
+    }
+    writer.write("logs", table_from_columns("logs", columns, n))
+    minutes = DAYS * 24 * 60
+    m = minutes * 2
+    stamps = T0 + np.repeat(np.arange(minutes), 2) * 60_000_000_000
+    model = np.tile(np.array(["gpt-4o", "claude"], dtype=object), minutes)
+    values = np.cumsum(rng.integers(50, 150, m).astype(float))
+    columns = {
+        "timestamp": pa.array(stamps).cast(schema.TIMESTAMP), "name": ["llm.tokens"] * m, "type": ["counter"] * m,
+        "temporality": ["cumulative"] * m, "value": values, "service_name": ["llm-gateway"] * m,
+        "attributes": _map(["model"], [model]),
+    }
+    writer.write("metrics", table_from_columns("metrics", columns, m))
+    p = 5_000
+    functions = np.array([f"mod{i % 40}.fn{i % 200}" for i in range(p)], dtype=object)
+    callers = np.where(np.arange(p) % 2 == 0, None, functions[(np.arange(p) + 1) % p])
+    columns = {
+        "timestamp": pa.array(T0 + np.arange(p) * 10**9).cast(schema.TIMESTAMP),
+        "profile_id": np.char.add("p", (np.arange(p) // 50).astype(str)).astype(object),
+        "trace_id": [big_trace] * p, "span_id": ["0" * 16] * p, "operation": ["tool.call"] * p,
+        "function": functions, "calls": np.arange(p) % 7 + 1, "primitive_calls": np.arange(p) % 7 + 1,
+        "self_time_s": rng.random(p) / 100, "cumulative_time_s": rng.random(p) / 10, "caller": callers,
+    }
+    writer.write("profiles", table_from_columns("profiles", columns, p))
+    a = 200
+    columns = {
+        "timestamp": pa.array(T0 + np.arange(a) * 3_000_000_000_000).cast(schema.TIMESTAMP),
+        "alert_id": [f"a{i // 2}" for i in range(a)], "severity": ["critical", "critical"] * (a // 2),
+        "title": ["High token rate"] * a, "metric_name": ["llm.tokens"] * a, "threshold": [1e6] * a,
+        "state": ["firing", "resolved"] * (a // 2), "current_value": rng.random(a) * 2e6,
+    }
+    writer.write("alerts", table_from_columns("alerts", columns, a))
+
+
+def build(root: Path) -> str:
+    """Write the bench store; returns the id of the 10,000-span trace."""
+    rng = np.random.default_rng(42)
+    writer = StoreWriter(root, durable=False)
+    traces = (SPANS - BIG_TRACE) // PER_TRACE
+    per_chunk = CHUNK // PER_TRACE
+    for first in range(0, traces, per_chunk):
+        writer.write("spans", _span_chunk(rng, first, min(per_chunk, traces - first)))
+    big, trace_id = _big_trace(rng)
+    writer.write("spans", big)
+    _side_tables(writer, rng, trace_id)
+    (root / "BIG_TRACE").write_text(trace_id)
+    return trace_id
+
+
+def _median(function: Callable[[], object], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", default=str(Path(tempfile.gettempdir()) / "langswarm-bench-explorer"))
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--regenerate", action="store_true")
+    args = parser.parse_args()
+    root = Path(args.store)
+    if args.regenerate or not (root / "BIG_TRACE").exists():
+        started = time.perf_counter()
+        trace_id = build(root)
+        print(f"built {SPANS:,}-span store in {time.perf_counter() - started:.1f} s at {root}")
+    trace_id = (root / "BIG_TRACE").read_text().strip()
+    store = open_store(root)
+    spans = int(store.sql("SELECT count(*) AS n FROM spans").n[0])
+    first, last = queries.time_bounds(store)
+    hour = {"start": last - timedelta(hours=1), "end": last}
+    guard = GuardedSQL(store)
+
+    def overview() -> None:
+        queries.time_bounds(store)
+        queries.list_services(store)
+        red = queries.red_summary(store)
+        queries.slowest_operations(red)
+        queries.failing_operations(red)
+        queries.alert_summary(store)
+
+    def traces() -> None:
+        queries.list_operations(store)
+        queries.search_traces(store, limit=200)
+        queries.trace_duration_histogram(store)
+
+    def traces_filtered() -> None:
+        queries.search_traces(store, service="payment", status="error", min_duration_ms=5, limit=200)
+        queries.trace_duration_histogram(store, service="payment", status="error", min_duration_ms=5)
+
+    def traces_correlation() -> None:
+        queries.search_traces(store, correlation_id="corr-4242")
+
+    def traces_log_text() -> None:
+        queries.search_traces(store, log_text="id=123456")
+
+    def trace_view() -> None:
+        tree = queries.trace_tree(store, trace_id)
+        logs = queries.trace_logs(store, trace_id)
+        figures.waterfall(queries.collapse_subtrees(tree, ()))
+        queries.trace_timeline(tree, logs)
+        queries.span_detail(tree, tree.span_id.iloc[0])
+        queries.span_profile(store, trace_id=trace_id, span_id=tree.span_id.iloc[0])
+
+    tree = queries.trace_tree(store, trace_id)
+
+    def waterfall_only() -> None:
+        figures.waterfall(tree)
+
+    def latency() -> None:
+        queries.list_operations(store)
+        queries.latency_histogram(store, operation=["llm.call", "db.query", "cart.load"], log_scale=True)
+        queries.latency_percentiles(store, operation=["llm.call", "db.query", "cart.load"])
+        queries.percentiles_over_time(store, operation=["llm.call", "db.query", "cart.load"], start=first, end=last)
+        queries.latency_outliers(store, operation=["llm.call", "db.query", "cart.load"])
+
+    def latency_versions() -> None:
+        queries.latency_histogram(store, group_by="version", log_scale=True)
+        queries.latency_percentiles(store, group_by="version")
+
+    def profiles() -> None:
+        queries.profile_operations(store)
+        hot = queries.profile_hotspots(store, operation="tool.call")
+        edges = queries.profile_edges(store, operation="tool.call")
+        queries.call_tree(hot, edges)
+        queries.profile_spans(store, operation="tool.call")
+
+    def alerts() -> None:
+        events = queries.alert_events(store)
+        windows = queries.alert_windows(events, until=last)
+        queries.metric_series(store, name="llm.tokens")
+        queries.search_traces(store, start=windows.start.iloc[0], end=windows.end.iloc[0], order="errors", limit=50)
+        queries.search_logs(store, start=windows.start.iloc[0], end=windows.end.iloc[0], min_level="WARN", limit=200)
+        queries.metric_catalog(store)
+        alert_history(store, [{"metric_name": "llm.tokens", "threshold": 1e6, "severity": "warning"}])
+
+    def logs() -> None:
+        queries.list_loggers(store)
+        queries.search_logs(store, min_level="ERROR", limit=500)
+        queries.search_logs(store, text="id=4242", limit=500)
+
+    def metrics() -> None:
+        queries.metric_catalog(store)
+        queries.metric_label_keys(store, name="llm.tokens")
+        queries.metric_series(store, name="llm.tokens", group_by=["model"])
+
+    def sql() -> None:
+        guard.run(EXAMPLES["Slowest operations (p95)"])
+
+    def baseline() -> None:
+        store.sql("SELECT count(*), sum(duration_ns) FROM spans")
+
+    def overview_hour() -> None:
+        queries.red_summary(store, **hour)
+        queries.alert_summary(store, **hour)
+
+    cases = [
+        ("baseline: full scan count(*), sum(duration_ns)", baseline, None),
+        ("Overview (all 7 days)", overview, 1.0),
+        ("Overview (last hour)", overview_hour, 1.0),
+        ("Traces (no filter)", traces, 1.0),
+        ("Traces (service+status+duration)", traces_filtered, 1.0),
+        ("Traces (correlation id)", traces_correlation, 1.0),
+        ("Traces (text in logs)", traces_log_text, 1.0),
+        (f"Trace view ({len(tree):,} spans, all queries + waterfall)", trace_view, 2.0),
+        (f"  waterfall figure only ({len(tree):,} bars)", waterfall_only, None),
+        ("Latency (3 operations)", latency, 1.0),
+        ("Latency (versions side by side)", latency_versions, 1.0),
+        ("Profile hotspots", profiles, 1.0),
+        ("Alerts (incl. what-would-have-fired)", alerts, 1.0),
+        ("Logs", logs, 1.0),
+        ("Metrics", metrics, 1.0),
+        ("SQL (example query)", sql, 1.0),
+    ]
+    print(f"store: {spans:,} spans, {root}; median of {args.runs} runs each (cold: no Streamlit cache)")
+    base = None
+    failed = []
+    for label, function, target in cases:
+        function()  # warm the OS page cache, as a second visit would
+        seconds = _median(function, args.runs)
+        base = base or seconds
+        verdict = "" if target is None else ("ok" if seconds < target else f"OVER {target:g} s")
+        if target is not None and seconds >= target:
+            failed.append(label)
+        print(f"{label:<58} {seconds * 1000:8.0f} ms  {seconds / base:5.1f}x baseline  {verdict}")
+    guard.close()
+    store.close()
+    if failed:
+        print(f"over target: {', '.join(failed)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
