@@ -66,6 +66,11 @@ class NoOpSpan:
     def is_recording(self) -> bool:
         return False
 
+    def get_span_context(self) -> Any:
+        from opentelemetry.trace import INVALID_SPAN_CONTEXT
+
+        return INVALID_SPAN_CONTEXT
+
 
 NOOP_SPAN = NoOpSpan()
 
