@@ -82,9 +82,11 @@ class LogCounter(LogRecordProcessor):
 
     def __init__(self) -> None:
         self.emitted = 0
+        self._lock = threading.Lock()
 
     def on_emit(self, log_record: Any) -> None:
-        self.emitted += 1
+        with self._lock:
+            self.emitted += 1
 
     def shutdown(self) -> None:
         return None
@@ -219,6 +221,7 @@ class SpanGuard(SpanProcessor):
         self.snapshotted: set[int] = set()
         self.emit: Callable[[ReadableSpan], None] | None = None
         self.handed = 0
+        self._handed_lock = threading.Lock()  # spans end on many threads; += alone can lose counts
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         if self.correlation:
@@ -231,7 +234,8 @@ class SpanGuard(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         context = span.context
         if context.trace_flags.sampled:
-            self.handed += 1
+            with self._handed_lock:
+                self.handed += 1
         if self.track_open:
             span_id = context.span_id
             self.open.pop(span_id, None)
@@ -259,7 +263,8 @@ class SpanGuard(SpanProcessor):
             if cutoff is not None and start > cutoff:
                 continue
             self.snapshotted.add(span_id)
-            self.handed += 1
+            with self._handed_lock:
+                self.handed += 1
             self.emit(_unfinished_copy(span, now, reason))
             self.counters.add("unfinished_spans", reason)
             written += 1

@@ -104,3 +104,60 @@ def test_every_key_is_documented():
             paths = [f"{section}.rotation.max_size", f"{section}.rotation.backup_count"] if key == "rotation" else [f"{section}.{key}"]
             missing += [p for p in paths if f"`{p}`" not in text]
     assert not missing, f"undocumented config keys: {missing}"
+
+
+def test_the_guides_literal_configs_are_accepted():
+    """The guide's production, Kubernetes and troubleshooting configs validate as written."""
+    production = {
+        "logging": {
+            "level": "INFO",
+            "output": "file",
+            "file_path": "/var/log/langswarm/svc.log",
+            "format": "json",
+            "rotation": {"max_size": "100MB", "backup_count": 10},
+            "correlation": True,
+        },
+        "tracing": {
+            "enabled": True,
+            "sampling_rate": 0.1,
+            "exporter": "otlp",
+            "endpoint": "http://jaeger:14268/api/traces",
+            "span_processor": "batch",
+            "max_export_batch_size": 512,
+            "export_timeout_millis": 30000,
+        },
+        "metrics": {
+            "enabled": True,
+            "export_interval": 60,
+            "prometheus_endpoint": "/metrics",
+            "include_histograms": True,
+            "exclude_labels": ["user_id", "session_id"],
+            "custom_buckets": {
+                "request_duration": [0.001, 0.01, 0.1, 1.0, 5.0, 10.0, 30.0],
+                "response_size": [100, 1000, 10000, 100000, 1000000],
+            },
+        },
+        "integrations": {"all_components": True, "detailed_spans": False, "parameter_logging": False},
+        "performance": {
+            "max_spans_per_trace": 100,
+            "max_attributes_per_span": 20,
+            "span_timeout_seconds": 300,
+            "max_log_entry_size": 32768,
+        },
+    }
+    kubernetes = {
+        "logging": {"output": "console", "format": "json", "include_kubernetes_metadata": True},
+        "tracing": {"exporter": "otlp", "endpoint": "http://jaeger-collector.ns.svc.cluster.local:14268/api/traces"},
+        "metrics": {
+            "prometheus_endpoint": "/metrics",
+            "kubernetes_labels": {"namespace": "ns", "service": "svc", "version": "unknown"},
+        },
+    }
+    troubleshooting = {
+        "tracing": {"sampling_rate": 0.01, "adaptive_sampling": True},
+        "logging": {"level": "WARNING", "exclude_components": ["debug_component"]},
+        "metrics": {"exclude_labels": ["high_cardinality_label"]},
+    }
+    for config in (production, kubernetes, troubleshooting):
+        resolve_config(config, "svc")
+    assert resolve_config(production, "svc")["tracing"]["endpoint"] == "http://jaeger:14268/api/traces"

@@ -60,6 +60,28 @@ class TestDrops:
         )
         assert dict(zip(exported["s"], exported["v"])) == {"spans": stored_spans, "logs": stored_logs}
 
+    def test_many_threads_account_exactly(self, make_provider):
+        """Spans ended on several threads with a small queue: stored + counted drops == spans started."""
+        import threading
+
+        provider = make_provider({"tracing": {"max_queue_size": 16, "max_export_batch_size": 16}})
+        tracer = provider.get_tracer("threads")
+
+        def work() -> None:
+            for _ in range(1500):
+                with tracer.start_span("t"):
+                    pass
+
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        provider.shutdown()
+        store = open_store(provider.store_writer.root)
+        stored = store.sql("SELECT count(*) AS n FROM spans")["n"][0]
+        assert stored + _telemetry(store, "dropped_spans")["queue_full"] == 6000
+
     def test_export_failures_are_counted(self, tmp_path, make_provider):
         """A store that cannot be written counts every span as export_failed (never raises into the app)."""
         blocker = tmp_path / "not-a-dir"
