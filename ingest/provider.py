@@ -132,11 +132,18 @@ class ObservabilityProvider:
 
         self.store_writer = StoreWriter(cfg["store"]["path"], durable=cfg["store"]["durable"])
         self.resource = self._resource()
-        self.meter_provider = self._build_meter_provider()
+        # Things that can fail on bad settings (log file, Prometheus port) come first, before any
+        # SDK provider starts its background threads.
+        self._handlers = self._build_log_handlers()
+        try:
+            self.meter_provider = self._build_meter_provider()
+        except Exception:
+            for handler in self._handlers:
+                handler.close()
+            raise
         self.metric_registry = MetricRegistry(self.meter_provider, cfg["metrics"], enabled=cfg["metrics"]["enabled"])
         self.tracer_provider, self.span_guard, self.adaptive_sampler = self._build_tracer_provider()
         self.logger_provider = self._build_logger_provider()
-        self._handlers = self._build_log_handlers()
         self._register_self_telemetry()
 
         timeout = cfg["performance"]["span_timeout_seconds"]
@@ -186,18 +193,23 @@ class ObservabilityProvider:
             from opentelemetry.exporter.prometheus import PrometheusMetricReader
             from prometheus_client import CollectorRegistry
 
+            from ingest.middleware import start_prometheus_server
+
             # A registry per provider (not prometheus_client's global REGISTRY), so two providers in
             # one process each serve their own metrics.
             self.prometheus_registry = CollectorRegistry(auto_describe=True)
+            try:
+                self.prometheus_server = start_prometheus_server(
+                    self.prometheus_registry, cfg["prometheus_endpoint"], cfg["prometheus_host"], cfg["prometheus_port"]
+                )
+            except OSError as exc:
+                msg = (
+                    f"cannot serve Prometheus metrics on {cfg['prometheus_host']}:{cfg['prometheus_port']} "
+                    f"({exc}); change 'metrics.prometheus_port' (0 picks a free port) or 'metrics.prometheus_host'"
+                )
+                raise ConfigurationError(msg) from exc
             readers.append(PrometheusMetricReader(registry=self.prometheus_registry, scope_info_enabled=False))
-        provider = MeterProvider(resource=self.resource, metric_readers=readers, shutdown_on_exit=False)
-        if self.prometheus_registry is not None:
-            from ingest.middleware import start_prometheus_server
-
-            self.prometheus_server = start_prometheus_server(
-                self.prometheus_registry, cfg["prometheus_endpoint"], cfg["prometheus_host"], cfg["prometheus_port"]
-            )
-        return provider
+        return MeterProvider(resource=self.resource, metric_readers=readers, shutdown_on_exit=False)
 
     def _build_tracer_provider(self) -> tuple[TracerProvider, SpanGuard, AdaptiveSampler | None]:
         cfg = self.config["tracing"]

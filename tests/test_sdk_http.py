@@ -205,3 +205,12 @@ class TestWSGIMiddleware:
             "WHERE name = 'http_requests_total' GROUP BY ALL ORDER BY status"
         )
         assert counts.to_dict("records") == [{"status": "200", "n": 1.0}, {"status": "500", "n": 1.0}]
+
+
+def test_port_in_use_is_a_configuration_error(make_provider):
+    """A Prometheus port already taken names the setting to change."""
+    from ingest import ConfigurationError
+
+    first = make_provider({"metrics": {"prometheus_endpoint": "/metrics", "prometheus_port": 0}})
+    with pytest.raises(ConfigurationError, match=r"change 'metrics\.prometheus_port'"):
+        make_provider({"metrics": {"prometheus_endpoint": "/metrics", "prometheus_port": first.prometheus_server.port}})
