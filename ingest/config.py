@@ -385,9 +385,3 @@ def _cross_checks(cfg: dict[str, Any]) -> None:
         if "otlp" in s["exporter"] and s["endpoint"] is None:
             s["endpoint"] = "http://localhost:4318"
 
-
-def closest_key(path: str) -> str | None:
-    """The closest valid ``section.key`` to ``path`` (for hints in other modules' messages)."""
-    everything = [f"{s}.{k}" for s, keys in SCHEMA.items() for k in keys]
-    close = difflib.get_close_matches(path, everything, n=1)
-    return close[0] if close else None
