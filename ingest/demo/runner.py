@@ -110,6 +110,7 @@ def run_demo(
         profilers = [tools.profiler, orchestrator.profiler]
         say(f"demo: services up — gateway {servers[2].url}, orchestrator {servers[1].url}, tools {servers[0].url}")
 
+        _warm_up(providers)
         for service in (tools, orchestrator, gateway):
             ticker.add(service.refresh)
         ticker.start()
@@ -145,6 +146,18 @@ def run_demo(
         sys.setswitchinterval(switch_interval)
     result.wall_s = time.perf_counter() - started
     return result
+
+
+def _warm_up(providers: dict[str, Any]) -> None:
+    """Write one span, log and metric point per service before the load starts.
+
+    The first export of each signal imports and initialises the Parquet writing path; done under load,
+    that stalls every thread for a few hundred milliseconds and times out calls that should not.
+    """
+    for name, provider in providers.items():
+        with provider.get_tracer("demo").start_span("demo.startup", {"langswarm.demo.service": name}):
+            provider.get_logger("demo").info("Service starting", service=name)
+        provider.force_flush()
 
 
 def _drive(gateway_url: str, scenario: Scenario, rate: float) -> Counter[int]:

@@ -70,7 +70,7 @@ TOOL_TIMEOUT_S = 8.0
 TOOL_ATTEMPTS = 3
 TOOL_BACKOFF_S = 0.5
 #: Length of the windows behind the alerting gauges (p95 latency, error ratios), modelled seconds.
-WINDOW_S = 30.0
+WINDOW_S = 60.0
 #: How long the gateway waits for the orchestrator (modelled): generous, so queueing never times out.
 GATEWAY_TIMEOUT_S = 900.0
 

@@ -42,7 +42,7 @@ def provider_config(store: str, service: str, *, seed: int, time_scale: float, m
 class Rolling:
     """Observations of the last ``max_age_s`` seconds (thread-safe): the windows behind the alerting gauges.
 
-    A time window, like a monitoring query's ``[30s]``. With fewer than ``min_count`` observations the
+    A time window, like a monitoring query's ``[1m]``. With fewer than ``min_count`` observations the
     summaries are 0 (not enough data), as alert rules with a minimum sample size do: when traffic stops
     the gauges fall back to 0, so an alert resolves once the slow or failing calls have aged out.
     """
@@ -150,7 +150,7 @@ def alert_rules(time_scale: float) -> list[Rule]:
              {"gen_ai.system": "openai"}),
         Rule("orchestrator", "tool_error_ratio", 0.3, AlertSeverity.ERROR, {"tool": "web_search"}),
         Rule("orchestrator", "agent_queue_depth", 12, AlertSeverity.WARNING),
-        Rule("gateway", "gateway_error_ratio", 0.08, AlertSeverity.CRITICAL),
+        Rule("gateway", "gateway_error_ratio", 0.05, AlertSeverity.CRITICAL),
         Rule("tool-service", "upstream_error_ratio", 0.3, AlertSeverity.WARNING, {"upstream": "search-api"}),
     ]
 
