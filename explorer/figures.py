@@ -20,11 +20,6 @@ SEVERITY_COLORS = {"critical": "#b30000", "error": "#e34a33", "warning": "#fdae6
 CRITICAL_OUTLINE = "#111111"
 LEVEL_COLORS = {"ERROR": "#d62728", "FATAL": "#7f0000", "WARN": "#ff9f1c", "WARNING": "#ff9f1c", "INFO": "#4c78a8",
                 "DEBUG": "#9e9e9e"}
-_STATUS_SCALE = [
-    [0.0, STATUS_COLORS["UNSET"]], [0.33, STATUS_COLORS["UNSET"]],
-    [0.33, STATUS_COLORS["OK"]], [0.66, STATUS_COLORS["OK"]],
-    [0.66, STATUS_COLORS["ERROR"]], [1.0, STATUS_COLORS["ERROR"]],
-]
 #: Rows the waterfall shows before the user pans or zooms (the figure holds every span regardless).
 WATERFALL_ROWS = 40
 
@@ -54,8 +49,9 @@ def waterfall(tree: pd.DataFrame, *, selected: str | None = None, show_critical:
               rows: int = WATERFALL_ROWS) -> go.Figure:
     """Every span as a horizontal bar at its true offset and width (ms from the trace start), in tree order.
 
-    One ``go.Bar`` holds all spans (colour by status, dark outline on the critical path); a thin
-    start tick marks spans too narrow to see at full zoom, so sub-millisecond spans stay visible.
+    A handful of ``go.Bar`` traces (one per status colour, never one per span) hold every span exactly
+    once, ``y`` being its row; a dark outline marks the critical path; a thin start tick marks spans too
+    narrow to see at full zoom, so sub-millisecond spans stay visible.
     """
     if tree.empty:
         return _empty("Trace waterfall")
@@ -65,9 +61,6 @@ def waterfall(tree: pd.DataFrame, *, selected: str | None = None, show_critical:
     widths = tree["duration_ms"].to_numpy(dtype=float)
     widths = np.where(np.isnan(widths), 0.0, widths)
     status = tree["status_code"].fillna("UNSET").to_numpy(dtype=object)
-    # Colours as numbers on a three-step colour scale: plotly validates a 10k-string colour array one
-    # element at a time (seconds), a numeric array in one go.
-    codes = np.select([status == "ERROR", status == "OK"], [2.0, 1.0], 0.0)
     critical = tree["critical"].to_numpy(dtype=bool) if show_critical and "critical" in tree else np.zeros(n, bool)
     outline_width = np.where(critical, 2.0, 0.0)
     if selected is not None:
@@ -86,30 +79,35 @@ def waterfall(tree: pd.DataFrame, *, selected: str | None = None, show_critical:
         hidden.astype(object),
     ], axis=-1)
     figure = go.Figure()
-    figure.add_trace(go.Bar(
-        orientation="h", y=y, x=widths, base=offsets, name="spans",
-        marker={"color": codes, "cmin": 0, "cmax": 2, "colorscale": _STATUS_SCALE,
-                "line": {"color": CRITICAL_OUTLINE, "width": outline_width}},
-        customdata=customdata,
-        hovertemplate=("<b>%{customdata[0]}</b> [%{customdata[1]}]<br>start +%{customdata[5]} ms, "
-                       "duration %{customdata[2]}<br>%{customdata[3]} · span %{customdata[4]}"
-                       "<br>hidden descendants: %{customdata[6]}<extra></extra>"),
-    ))
+    # One bar trace per status (at most three), each with one solid colour: a per-bar colour array makes
+    # plotly.js style every bar separately, which takes ~10 s in the browser at 10,000 spans.
+    for code, color in STATUS_COLORS.items():
+        mask = status == code if code != "UNSET" else ~np.isin(status, ["ERROR", "OK"])
+        if not mask.any():
+            continue
+        figure.add_trace(go.Bar(
+            orientation="h", y=y[mask], x=widths[mask], base=offsets[mask], name=code,
+            marker={"color": color, "line": {"color": CRITICAL_OUTLINE, "width": outline_width[mask]}},
+            customdata=customdata[mask],
+            hovertemplate=("<b>%{customdata[0]}</b> [%{customdata[1]}]<br>start +%{customdata[5]} ms, "
+                           "duration %{customdata[2]}<br>%{customdata[3]} · span %{customdata[4]}"
+                           "<br>hidden descendants: %{customdata[6]}<extra></extra>"),
+        ))
     total = float(np.nanmax(offsets + widths)) if n else 0.0
     narrow = widths < max(total, 1e-9) * 0.004
     if narrow.any():
         figure.add_trace(go.Scatter(
             x=offsets[narrow], y=y[narrow], mode="markers", name="short spans", hoverinfo="skip", showlegend=False,
-            marker={"symbol": "line-ns", "size": 9,
-                    "line": {"width": 2, "color": codes[narrow], "cmin": 0, "cmax": 2, "colorscale": _STATUS_SCALE}},
+            marker={"symbol": "line-ns", "size": 9, "line": {"width": 2, "color": "#333333"}},
         ))
     visible = min(n, rows)
     # Tick labels are right-aligned, so leading spaces would not show nesting: a dot per level does.
     labels = ["· " * min(int(d), 30) + (nm if len(nm) <= 48 else nm[:47] + "…") for d, nm in zip(depth, names, strict=True)]
     figure.update_layout(
         title=f"Waterfall — {n} spans, {format_ms(total)}" + (" (outlined: critical path)" if critical.any() else ""),
-        height=max(220, min(24 * visible + 110, 1000)),
-        bargap=0.25, showlegend=False, dragmode="pan", margin={"l": 10, "r": 10, "t": 50, "b": 40},
+        height=max(240, min(24 * visible + 140, 1000)),
+        bargap=0.25, showlegend=True, dragmode="pan", margin={"l": 10, "r": 10, "t": 80, "b": 40},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0, "xanchor": "left", "title": "status"},
         xaxis={"title": "ms since trace start", "rangemode": "tozero", "zeroline": True},
         yaxis={"range": [visible - 0.5, -0.5], "tickmode": "array", "tickvals": y if n <= 2000 else [],
                "ticktext": labels if n <= 2000 else [], "automargin": True, "fixedrange": False},

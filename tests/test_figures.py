@@ -25,19 +25,34 @@ def store(facts):
         yield opened
 
 
+def _bar_rows(figure) -> dict[str, list]:
+    """The waterfall's bars from all its bar traces, put back in row (y) order."""
+    rows = []
+    for trace in figure.data:
+        if trace.type != "bar":
+            continue
+        widths = trace.marker.line.width
+        for i, y in enumerate(trace.y):
+            rows.append((int(y), float(trace.base[i]), float(trace.x[i]), trace.name, float(widths[i])))
+    rows.sort()
+    return {"y": [r[0] for r in rows], "base": [r[1] for r in rows], "x": [r[2] for r in rows],
+            "status": [r[3] for r in rows], "outline": [r[4] for r in rows]}
+
+
 class TestWaterfall:
     def test_one_bar_per_span_at_true_offset_and_width(self, store, facts):
-        """One go.Bar holds every span: base is the offset, x the duration, both in exact ms."""
+        """Every span is one bar (in one of at most three status traces): base = offset, x = duration, exact ms."""
         tree = queries.trace_tree(store, facts.checkout_trace_id)
         figure = figures.waterfall(tree)
         bars = [t for t in figure.data if t.type == "bar"]
-        assert len(bars) == 1
-        bar = bars[0]
-        assert list(bar.base) == pytest.approx([0.0, 2.0, 2.3, 10.0], abs=1e-9)
-        assert list(bar.x) == pytest.approx([50.0, 7.0, 0.25, 35.0], abs=1e-9)
-        assert bar.orientation == "h"
-        assert list(bar.marker.color) == [2, 0, 0, 2]  # ERROR, UNSET, UNSET, ERROR on the status colour scale
-        assert bar.marker.colorscale[-1][1] == figures.STATUS_COLORS["ERROR"] and bar.marker.cmax == 2
+        assert 1 <= len(bars) <= 3 and {b.name for b in bars} == {"ERROR", "UNSET"}
+        rows = _bar_rows(figure)
+        assert rows["y"] == [0, 1, 2, 3]
+        assert rows["base"] == pytest.approx([0.0, 2.0, 2.3, 10.0], abs=1e-9)
+        assert rows["x"] == pytest.approx([50.0, 7.0, 0.25, 35.0], abs=1e-9)
+        assert rows["status"] == ["ERROR", "UNSET", "UNSET", "ERROR"]
+        assert all(b.orientation == "h" for b in bars)
+        assert next(b for b in bars if b.name == "ERROR").marker.color == figures.STATUS_COLORS["ERROR"]
 
     def test_sub_millisecond_spans_get_a_visible_tick(self, store, facts):
         """80 µs calls in a 198 ms trace (under a pixel wide) get a start tick at their exact offset."""
@@ -46,13 +61,14 @@ class TestWaterfall:
         calls = tree[tree.name == "llm.call"]
         assert len(ticks) == 1 and len(ticks[0].x) == len(calls)
         assert list(ticks[0].x) == pytest.approx(calls.offset_ms.tolist(), abs=1e-9)
-        assert list(figures.waterfall(tree).data[0].x)[calls.index[0]] == pytest.approx(0.08, abs=1e-9)
+        assert _bar_rows(figures.waterfall(tree))["x"][calls.index[0]] == pytest.approx(0.08, abs=1e-9)
 
     def test_critical_path_and_selection_are_outlined(self, store, facts):
         big = queries.trace_tree(store, facts.big_trace_id)
         figure = figures.waterfall(big, selected=big.span_id.iloc[5])
-        widths = np.asarray(figure.data[0].marker.line.width)
-        assert len(figure.data[0].x) == BIG_TRACE_SPANS
+        rows = _bar_rows(figure)
+        widths = np.asarray(rows["outline"])
+        assert rows["y"] == list(range(BIG_TRACE_SPANS))
         assert (widths[big.critical.to_numpy()] > 0).all() and (widths[~big.critical.to_numpy()] == 0).sum() > 0
         assert widths[5] == 3.5
         assert figure.layout.yaxis.range == (figures.WATERFALL_ROWS - 0.5, -0.5)
