@@ -1,0 +1,901 @@
+"""``python -m ingest import``: OTLP JSON / JSON Lines / protobuf and Jaeger JSON files into the store.
+
+Formats are detected from the content, not the file name: gzip and zstd by their magic bytes,
+JSON by its first character, OTLP JSON Lines (the Collector's ``file`` exporter) when the first line
+is a whole object, otherwise one JSON document (an OTLP request, or Jaeger's ``{"data": [...]}``);
+anything else is read as OTLP protobuf, length-prefixed as the Collector's ``proto`` format writes
+it or one bare message. The signal (traces, metrics, logs) is detected per line or message.
+
+JSON Lines go in blocks of ~32 MB through the DuckDB fast path (:mod:`ingest.otlp_json`) while a
+reader thread prepares the next block and a writer thread writes the previous one; lines the fast
+path flags take the exact path (:mod:`ingest.otlp`) with their line number. A line, object or
+message that cannot be imported is written to ``<store>/_rejected/`` with the reason
+(:mod:`ingest.rejects`) and the rest of the file is still imported.
+
+Re-importing: a file whose exact content was already imported into the store is skipped (a
+ledger in ``<store>/_imports/``); ``force=True`` imports it again, and spans are deduplicated on
+``(trace_id, span_id)`` against the store's spans of the same days and the run itself either way.
+See docs/importing.md.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import queue
+import shutil
+import struct
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ingest import jaeger
+from ingest.errors import IngestError
+from ingest.otlp import (
+    DECODERS,
+    ITEM_NAME,
+    SIGNALS,
+    InputError,
+    count_items,
+    decode_json_object,
+    detect_protobuf_signal,
+    parse_protobuf,
+)
+from ingest.otlp_json import BlockResult, decode_block
+from ingest.rejects import RejectWriter
+from ingest.store import StoreWriter, resolve_store_path
+
+BLOCK_BYTES = 32 << 20
+#: Rows gathered per table before one Parquet file is written (fewer, larger files).
+FLUSH_ROWS = 262_144
+IMPORTS_DIR = "_imports"
+_GZIP = b"\x1f\x8b"
+_ZSTD = b"\x28\xb5\x2f\xfd"
+_BOM = b"\xef\xbb\xbf"
+_NS_PER_DAY = 86_400 * 1_000_000_000
+_TABLE_OF_SIGNAL = {signal: spec[0] for signal, spec in SIGNALS.items()}
+
+
+class ImportFileError(IngestError):
+    """A file cannot be imported at all (missing, unreadable, undetectable); the message says which."""
+
+
+@dataclass
+class FileReport:
+    """What importing one file did."""
+
+    path: str
+    format: str = ""
+    written: dict[str, int] = field(default_factory=dict)
+    duplicates: int = 0
+    rejected: int = 0
+    rejected_file: str | None = None
+    skipped: str | None = None
+    bytes: int = 0
+    seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One human line: what was written, skipped and rejected."""
+        if self.skipped:
+            return f"{self.path}: skipped ({self.skipped})"
+        parts = [f"{n:,} {table}" for table, n in self.written.items() if n] or ["nothing"]
+        line = f"{self.path} [{self.format}]: wrote {', '.join(parts)} in {self.seconds:.2f} s"
+        spans = self.written.get("spans", 0)
+        if spans and self.seconds > 0:
+            line += f" ({spans / self.seconds:,.0f} spans/s)"
+        if self.duplicates:
+            line += f"; {self.duplicates:,} duplicate spans skipped"
+        if self.rejected:
+            line += f"; {self.rejected:,} rejected -> {self.rejected_file}"
+        return line
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _open_stream(path: Path, compression: str | None) -> IO[bytes]:
+    raw = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
+    if compression == "gzip":
+        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    if compression == "zstd":
+        import zstandard
+
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True), 1 << 20)
+    return raw
+
+
+class _CountingReader(io.RawIOBase):
+    """A raw file that hashes and counts what is read (the ledger's digest, the progress bar's bytes)."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "rb")  # noqa: SIM115 - closed in close()
+        self.digest = hashlib.sha256()
+        self.position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self._file.readinto(buffer)
+        if n:
+            view = memoryview(buffer)[:n]
+            self.digest.update(view)
+            self.position += n
+        return n or 0
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def _decompressed(counting: _CountingReader, compression: str | None) -> IO[bytes]:
+    buffered = io.BufferedReader(counting, 4 << 20)
+    if compression == "gzip":
+        return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
+    if compression == "zstd":
+        import zstandard
+
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(buffered), 4 << 20)
+    return buffered
+
+
+@dataclass
+class Sniffed:
+    compression: str | None
+    kind: str  # jsonl | json | protobuf | empty
+
+
+def sniff(path: Path) -> Sniffed:
+    """Compression and kind of a file, from its first bytes."""
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    compression = "gzip" if magic[:2] == _GZIP else "zstd" if magic == _ZSTD else None
+    try:
+        with _open_stream(path, compression) as stream:
+            sample = stream.read(1 << 16)
+    except (OSError, EOFError) as exc:
+        msg = f"{path}: cannot read {compression or ''} data: {exc}".replace("  ", " ")
+        raise ImportFileError(msg) from None
+    except Exception as exc:  # zstandard.ZstdError has no common base
+        msg = f"{path}: cannot read {compression} data: {exc}"
+        raise ImportFileError(msg) from None
+    text = sample[3:] if sample.startswith(_BOM) else sample
+    stripped = text.lstrip()
+    if not stripped:
+        return Sniffed(compression, "empty")
+    if stripped[:1] not in (b"{", b"["):
+        return Sniffed(compression, "protobuf")
+    first, newline, _ = stripped.partition(b"\n")
+    if newline:
+        try:
+            json.loads(first)
+        except ValueError:
+            return Sniffed(compression, "json")
+    elif len(sample) < (1 << 16):
+        return Sniffed(compression, "json")
+    return Sniffed(compression, "jsonl")
+
+
+def _scratch_dir() -> str:
+    """Where blocks handed to DuckDB are written: memory-backed /dev/shm when there is one."""
+    shm = "/dev/shm"
+    if os.path.isdir(shm) and os.access(shm, os.W_OK):
+        return shm
+    return tempfile.gettempdir()
+
+
+@dataclass
+class _Block:
+    data: bytes
+    first_line: int
+    path: str
+    position: int
+    last: bool = False
+
+
+# --------------------------------------------------------------------------- dedupe
+
+
+_NIBBLE = np.zeros(256, dtype=np.uint8)
+_NIBBLE[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10, dtype=np.uint8)
+_NIBBLE[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16, dtype=np.uint8)
+_NIBBLE[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16, dtype=np.uint8)
+
+
+def _id_words(ids: pa.Array, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed-width hex ids as big-endian uint64 words (n, width // 16) and which rows had that width."""
+    ids = ids.cast(pa.string())
+    n = len(ids)
+    lengths = np.asarray(pc.fill_null(pc.binary_length(ids), 0).to_numpy(), dtype=np.int64)
+    ok = lengths == width
+    words = np.zeros((n, width // 16), dtype=np.uint64)
+    rows = np.flatnonzero(ok)
+    if rows.size:
+        chosen = ids if rows.size == n else ids.take(pa.array(rows))
+        buffers = chosen.buffers()
+        offsets = np.frombuffer(buffers[1], dtype=np.int32)[chosen.offset : chosen.offset + rows.size + 1]
+        data = np.frombuffer(buffers[2], dtype=np.uint8)[offsets[0] : offsets[-1]].reshape(rows.size, width)
+        nibbles = _NIBBLE[data]
+        packed = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
+        words[rows] = np.ascontiguousarray(packed).view(">u8").astype(np.uint64)
+    return words, ok
+
+
+def _mix(trace: np.ndarray, span: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of (trace id words, span id word) for bucketing; equality is checked exactly."""
+    with np.errstate(over="ignore"):
+        h = trace[:, 0] * np.uint64(0x9E3779B97F4A7C15)
+        h ^= trace[:, 1] * np.uint64(0xC2B2AE3D27D4EB4F)
+        h ^= span[:, 0] * np.uint64(0x165667B19E3779F9)
+        h ^= h >> np.uint64(29)
+    return h
+
+
+class SpanIndex:
+    """The (trace_id, span_id) pairs already in the store (per day, loaded on first use) and this run.
+
+    Exact, in numpy: ids as 64-bit words, a 64-bit mix to sort and search, then word-by-word
+    comparison, so two different spans are never taken for duplicates. 32 bytes a span.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._days: set[str] = set()
+        self._keys = np.zeros((0, 4), dtype=np.uint64)  # hash, trace hi, trace lo, span
+        self._pending: list[np.ndarray] = []
+
+    def _load_day(self, day: str) -> None:
+        self._days.add(day)
+        folder = self.root / "spans" / f"date={day}"
+        files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+        for path in files:
+            try:
+                ids = pq.read_table(path, columns=["trace_id", "span_id"])
+            except (OSError, pa.ArrowInvalid):
+                continue  # removed by a compaction meanwhile, or not ours to judge
+            self._pending.append(self._rows(ids.column("trace_id").combine_chunks(), ids.column("span_id").combine_chunks()))
+
+    @staticmethod
+    def _rows(trace_ids: pa.Array, span_ids: pa.Array) -> np.ndarray:
+        trace, ok_t = _id_words(trace_ids, 32)
+        span, ok_s = _id_words(span_ids, 16)
+        keys = np.column_stack([_mix(trace, span), trace[:, 0], trace[:, 1], span[:, 0]])
+        return keys[ok_t & ok_s]
+
+    def _merged(self) -> np.ndarray:
+        if self._pending:
+            merged = np.concatenate([self._keys, *self._pending])
+            self._keys = merged[np.argsort(merged[:, 0], kind="stable")]
+            self._pending = []
+        return self._keys
+
+    def filter(self, table: pa.Table) -> tuple[pa.Table, int]:
+        """``table`` without spans already seen (in the store or earlier in this run), and how many."""
+        n = table.num_rows
+        if n == 0:
+            return table, 0
+        starts = table.column("start_time").combine_chunks().cast(pa.int64()).to_numpy()
+        for day_number in np.unique(starts // _NS_PER_DAY):
+            day = str(np.datetime64(int(day_number), "D"))
+            if day not in self._days:
+                self._load_day(day)
+        batch = self._rows(table.column("trace_id").combine_chunks(), table.column("span_id").combine_chunks())
+        if len(batch) != n:  # ids are validated before they get here; be safe and keep everything
+            return table, 0
+        keep = np.ones(n, dtype=bool)
+        # Duplicates inside the batch: keep the first of each.
+        order = np.lexsort((np.arange(n), batch[:, 3], batch[:, 2], batch[:, 1], batch[:, 0]))
+        sorted_rows = batch[order]
+        same = np.all(sorted_rows[1:] == sorted_rows[:-1], axis=1)
+        keep[order[1:][same]] = False
+        seen = self._merged()
+        if len(seen):
+            left = np.searchsorted(seen[:, 0], batch[:, 0], side="left")
+            right = np.searchsorted(seen[:, 0], batch[:, 0], side="right")
+            for row in np.flatnonzero(right > left):
+                candidates = seen[left[row] : right[row], 1:]
+                if np.any(np.all(candidates == batch[row, 1:], axis=1)):
+                    keep[row] = False
+        duplicates = int(n - keep.sum())
+        self._pending.append(batch[keep])
+        if duplicates:
+            table = table.filter(pa.array(keep))
+        return table, duplicates
+
+
+# --------------------------------------------------------------------------- ledger
+
+
+class Ledger:
+    """Which file contents were fully imported into a store: ``<store>/_imports/ledger.jsonl``."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / IMPORTS_DIR / "ledger.jsonl"
+
+    def entries(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        out = []
+        with open(self.path, encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    continue
+        return out
+
+    def find(self, path: Path) -> dict[str, Any] | None:
+        """The ledger entry of a file with this exact content, if any (hashes only when sizes match)."""
+        size = path.stat().st_size
+        matches = [e for e in self.entries() if e.get("size") == size]
+        if not matches:
+            return None
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            while chunk := handle.read(8 << 20):
+                digest.update(chunk)
+        hexdigest = digest.hexdigest()
+        return next((e for e in matches if e.get("sha256") == hexdigest), None)
+
+    def record(self, path: Path, sha256: str, report: FileReport) -> None:
+        entry = {
+            "sha256": sha256,
+            "size": path.stat().st_size,
+            "path": str(path.resolve()),
+            "imported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "written": report.written,
+            "rejected": report.rejected,
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry) + "\n")
+
+
+# --------------------------------------------------------------------------- progress
+
+
+class Progress:
+    """A one-line progress bar on stderr: bytes read of the file, rows written, rate."""
+
+    def __init__(self, enabled: bool, stream: IO[str] | None = None) -> None:
+        self.enabled = enabled
+        self.stream = stream or sys.stderr
+        self._last = 0.0
+        self._shown = False
+
+    def update(self, name: str, done: int, total: int, rows: int, started: float, *, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not force and now - self._last < 0.2:
+            return
+        self._last = now
+        fraction = min(1.0, done / total) if total else 1.0
+        bar = "#" * int(fraction * 24)
+        rate = rows / max(now - started, 1e-9)
+        self.stream.write(
+            f"\r{name[-40:]:>40} [{bar:<24}] {fraction:6.1%} {done / 1e6:8.1f}/{total / 1e6:.1f} MB "
+            f"{rows:>12,} rows {rate:>10,.0f}/s"
+        )
+        self.stream.flush()
+        self._shown = True
+
+    def done(self) -> None:
+        if self.enabled and self._shown:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._shown = False
+
+
+# --------------------------------------------------------------------------- writing
+
+
+class _Sink:
+    """Gathers decoded tables, dedupes spans, and writes them on a background thread."""
+
+    def __init__(self, writer: StoreWriter, index: SpanIndex, flush_rows: int) -> None:
+        self.writer = writer
+        self.index = index
+        self.flush_rows = flush_rows
+        self._parts: dict[str, list[pa.Table]] = {}
+        self._rows: dict[str, int] = {}
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="ingest-writer")
+        self._inflight: list[Future[Any]] = []
+        self.written: dict[str, int] = {}
+        self.duplicates = 0
+
+    def add(self, table_name: str, table: pa.Table | None) -> None:
+        if table is None or table.num_rows == 0:
+            return
+        self._parts.setdefault(table_name, []).append(table)
+        self._rows[table_name] = self._rows.get(table_name, 0) + table.num_rows
+        if self._rows[table_name] >= self.flush_rows:
+            self._submit(table_name)
+
+    def _submit(self, table_name: str) -> None:
+        parts = self._parts.pop(table_name, [])
+        self._rows.pop(table_name, None)
+        if not parts:
+            return
+        # At most one batch waits while one is written: bounded memory, overlapped with decoding.
+        while len(self._inflight) >= 2:
+            self._inflight.pop(0).result()
+        self._inflight.append(self._pool.submit(self._write, table_name, parts))
+
+    def _write(self, table_name: str, parts: list[pa.Table]) -> None:
+        table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+        if table_name == "spans":
+            table, duplicates = self.index.filter(table)
+            self.duplicates += duplicates
+        if table.num_rows:
+            self.writer.write(table_name, table)
+            self.written[table_name] = self.written.get(table_name, 0) + table.num_rows
+
+    def close(self) -> None:
+        try:
+            for table_name in list(self._parts):
+                self._submit(table_name)
+            for future in self._inflight:
+                future.result()
+        finally:
+            self._inflight = []
+            self._pool.shutdown(wait=True)
+
+
+# --------------------------------------------------------------------------- importer
+
+
+class Importer:
+    """Imports files into one store; see the module docstring for formats and the dedupe policy."""
+
+    def __init__(
+        self,
+        store: str | os.PathLike[str] | None = None,
+        *,
+        force: bool = False,
+        progress: bool | None = None,
+        block_bytes: int = BLOCK_BYTES,
+        flush_rows: int = FLUSH_ROWS,
+        durable: bool = True,
+        log: IO[str] | None = None,
+    ) -> None:
+        self.root = resolve_store_path(store)
+        self.force = force
+        self.block_bytes = block_bytes
+        self.flush_rows = flush_rows
+        self.writer = StoreWriter(self.root, durable=durable)
+        self.index = SpanIndex(self.root)
+        self.ledger = Ledger(self.root)
+        self.log = log or sys.stderr
+        enabled = progress if progress is not None else self.log.isatty()
+        self.progress = Progress(enabled, self.log)
+
+    # ---------------------------------------------------------------- entry points
+
+    def import_paths(self, paths: Sequence[str | os.PathLike[str]]) -> list[FileReport]:
+        """Import every file (directories: every file inside, sorted), one report each."""
+        reports = []
+        for path in _expand(paths):
+            reports.append(self.import_file(path))
+        return reports
+
+    def import_file(self, path: str | os.PathLike[str]) -> FileReport:
+        """Import one file; raises :class:`ImportFileError` only when the file cannot be read at all."""
+        path = Path(path)
+        report = FileReport(str(path))
+        if not path.is_file():
+            msg = f"{path}: no such file"
+            raise ImportFileError(msg)
+        if not self.force:
+            entry = self.ledger.find(path)
+            if entry is not None:
+                report.skipped = (
+                    f"this content was imported into {self.root} at {entry.get('imported_at')} "
+                    f"from {entry.get('path')}; use --force to import it again (spans are deduplicated)"
+                )
+                return report
+        started = time.monotonic()
+        sniffed = sniff(path)
+        report.format = sniffed.kind + (f"+{sniffed.compression}" if sniffed.compression else "")
+        rejects = RejectWriter(self.root, str(path))
+        sink = _Sink(self.writer, self.index, self.flush_rows)
+        counting = _CountingReader(path)
+        try:
+            with _decompressed(counting, sniffed.compression) as stream:
+                if sniffed.kind == "jsonl":
+                    self._jsonl(path, stream, counting, sink, rejects, report, started)
+                elif sniffed.kind == "json":
+                    self._document(path, stream, sink, rejects, report)
+                elif sniffed.kind == "protobuf":
+                    self._protobuf(path, stream, counting, sink, rejects, report, started)
+                # An empty file holds nothing to import. The ledger's digest covers the whole file:
+                try:
+                    while stream.read(1 << 20):
+                        pass
+                except (EOFError, OSError):
+                    pass  # damage already reported as a rejection
+        except (OSError, EOFError) as exc:
+            sink.close()
+            rejects.close()
+            msg = f"{path}: cannot read: {exc}"
+            raise ImportFileError(msg) from None
+        finally:
+            self.progress.done()
+            counting.close()
+        sink.close()
+        rejects.close()
+        report.written = sink.written
+        report.duplicates = sink.duplicates
+        report.rejected = rejects.count
+        report.rejected_file = str(rejects.path) if rejects.count else None
+        report.problems = list(rejects.messages)
+        report.bytes = counting.position
+        report.seconds = time.monotonic() - started
+        self.ledger.record(path, counting.digest.hexdigest(), report)
+        return report
+
+    # ---------------------------------------------------------------- JSON Lines
+
+    def _blocks(
+        self, stream: IO[bytes], counting: _CountingReader, scratch: str, rejects: RejectWriter
+    ) -> Iterator[_Block]:
+        """Blocks of whole lines, each also written to ``scratch`` for DuckDB to read."""
+        line = 1
+        index = 0
+        ended = False
+        while not ended:
+            pieces: list[bytes] = []
+            size = 0
+            try:
+                while size < self.block_bytes:
+                    piece = stream.read(1 << 20)
+                    if not piece:
+                        ended = True
+                        break
+                    pieces.append(piece)
+                    size += len(piece)
+                if not ended and not pieces[-1].endswith(b"\n"):
+                    pieces.append(stream.readline())
+            except (EOFError, OSError) as exc:
+                # A truncated or corrupt compressed stream: keep every whole line before the damage.
+                ended = True
+                data = b"".join(pieces)
+                cut = data.rfind(b"\n") + 1
+                tail_line = line + data.count(b"\n", 0, cut)
+                rejects.reject(
+                    f"the compressed stream is damaged after {counting.position:,} bytes ({exc}); "
+                    "this partial line and anything after it cannot be read",
+                    data[cut:],
+                    line=tail_line,
+                )
+                pieces = [data[:cut]]
+            data = b"".join(pieces)
+            if not data:
+                return
+            path = os.path.join(scratch, f"block-{index:06d}.jsonl")
+            with open(path, "wb") as handle:
+                handle.write(data)
+            yield _Block(data, line, path, counting.position)
+            line += data.count(b"\n")
+            index += 1
+
+    def _jsonl(
+        self,
+        path: Path,
+        stream: IO[bytes],
+        counting: _CountingReader,
+        sink: _Sink,
+        rejects: RejectWriter,
+        report: FileReport,
+        started: float,
+    ) -> None:
+        total = path.stat().st_size
+        scratch = tempfile.mkdtemp(prefix="ingest-", dir=_scratch_dir())
+        blocks: queue.Queue[_Block | BaseException | None] = queue.Queue(maxsize=2)
+        stop = threading.Event()
+
+        def read_ahead() -> None:
+            try:
+                for block in self._blocks(stream, counting, scratch, rejects):
+                    while not stop.is_set():
+                        try:
+                            blocks.put(block, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+                blocks.put(None)
+            except BaseException as exc:  # handed to the main thread and raised there
+                blocks.put(exc)
+
+        reader = threading.Thread(target=read_ahead, name="ingest-reader", daemon=True)
+        reader.start()
+        con = duckdb.connect()
+        rows = 0
+        try:
+            while True:
+                item = blocks.get()
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                result = decode_block(con, item.path)
+                os.unlink(item.path)
+                rows += self._take_block(item, result, sink, rejects)
+                self.progress.update(path.name, item.position, total, rows, started)
+        finally:
+            stop.set()
+            reader.join()
+            con.close()
+            shutil.rmtree(scratch, ignore_errors=True)
+        self.progress.update(path.name, total, total, rows, started, force=True)
+
+    def _take_block(self, block: _Block, result: BlockResult, sink: _Sink, rejects: RejectWriter) -> int:
+        """Hand a decoded block to the sink; flagged lines go through the exact path with their numbers."""
+        rows = 0
+        if result.flagged:
+            lines = block.data.split(b"\n")
+            numbered = [(block.first_line + i, text) for i, text in enumerate(lines) if text.strip()]
+            if len(numbered) != result.rows:
+                # DuckDB split the lines differently (e.g. two objects on one line): take every line exactly.
+                return self._exact_lines(numbered, sink, rejects)
+            rows += self._exact_lines([numbered[row] for row in sorted(result.flagged)], sink, rejects)
+        for table_name, table in (("spans", result.spans), ("logs", result.logs)):
+            if table is not None:
+                sink.add(table_name, table)
+                rows += table.num_rows
+        return rows
+
+    def _exact_lines(self, lines: list[tuple[int, bytes]], sink: _Sink, rejects: RejectWriter) -> int:
+        rows = 0
+        for line_no, text in lines:
+            rows += self._exact_json(text, sink, rejects, line=line_no)
+        return rows
+
+    def _exact_json(self, text: bytes, sink: _Sink, rejects: RejectWriter, *, line: int | None) -> int:
+        """Import one JSON line/object exactly, or reject it whole with the reason; returns rows."""
+        try:
+            obj = json.loads(text)
+        except ValueError as exc:
+            reason = f"not valid JSON: {exc}"
+            if isinstance(exc, json.JSONDecodeError) and len(text) - exc.pos <= 1 and text.strip():
+                reason += " (the line is truncated)"
+            rejects.reject(reason, text, line=line)
+            return 0
+        if jaeger.is_jaeger(obj):
+            return self._jaeger(obj, sink, rejects, line=line)
+        try:
+            decoded = decode_json_object(obj)
+        except InputError as exc:
+            signal = _signal_of(obj)
+            rejects.reject(str(exc), text, line=line, signal=signal)
+            return 0
+        if decoded.errors or decoded.rejected:
+            reason = f"{decoded.rejected} {ITEM_NAME[decoded.signal]} invalid: " + "; ".join(decoded.errors)
+            rejects.reject(reason, text, line=line, signal=decoded.signal, items=decoded.rejected + decoded.accepted)
+            return 0
+        sink.add(_TABLE_OF_SIGNAL[decoded.signal], decoded.table)
+        return decoded.accepted
+
+    # ---------------------------------------------------------------- one document
+
+    def _document(self, path: Path, stream: IO[bytes], sink: _Sink, rejects: RejectWriter, report: FileReport) -> None:
+        text = _read_all(stream, rejects)
+        if text is None:
+            return
+        if text.startswith(_BOM):
+            text = text[3:]
+        try:
+            obj = json.loads(text)
+        except ValueError as exc:
+            rejects.reject(f"not valid JSON: {exc}", text, line=getattr(exc, "lineno", None))
+            return
+        if jaeger.is_jaeger(obj):
+            report.format = report.format.replace("json", "jaeger-json", 1)
+            self._jaeger(obj, sink, rejects, line=None)
+            return
+        if not isinstance(obj, dict):
+            rejects.reject(
+                "expected an OTLP JSON object (resourceSpans, resourceMetrics or resourceLogs) "
+                "or Jaeger JSON ({\"data\": [...]})",
+                text,
+                line=1,
+            )
+            return
+        # The fast path takes big documents; what it flags goes through the exact path.
+        scratch = tempfile.mkdtemp(prefix="ingest-", dir=_scratch_dir())
+        try:
+            block_path = os.path.join(scratch, "document.json")
+            with open(block_path, "wb") as handle:
+                handle.write(text)
+            con = duckdb.connect()
+            try:
+                result = decode_block(con, block_path, fmt="unstructured", max_object=len(text) + 1024)
+            finally:
+                con.close()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        if result.rows != 1 or result.flagged:
+            self._exact_json(text, sink, rejects, line=1)
+            return
+        sink.add("spans", result.spans)
+        sink.add("logs", result.logs)
+
+    def _jaeger(self, obj: dict[str, Any], sink: _Sink, rejects: RejectWriter, *, line: int | None) -> int:
+        rows: list[dict[str, Any]] = []
+        where_line = f"line {line}: " if line else ""
+        for i, trace in enumerate(obj["data"]):
+            try:
+                rows.extend(jaeger.decode_trace(trace, f"data[{i}]"))
+            except InputError as exc:
+                rejects.reject(f"{where_line}{exc}", json.dumps(trace), line=line, signal="traces")
+        if rows:
+            sink.add("spans", jaeger.spans_table(rows))
+        return len(rows)
+
+    # ---------------------------------------------------------------- protobuf
+
+    def _protobuf(
+        self,
+        path: Path,
+        stream: IO[bytes],
+        counting: _CountingReader,
+        sink: _Sink,
+        rejects: RejectWriter,
+        report: FileReport,
+        started: float,
+    ) -> None:
+        data = _read_all(stream, rejects)
+        if data is None:
+            return
+        total = path.stat().st_size
+        messages = list(_length_prefixed(data))
+        if not messages:
+            messages = [(0, data)]
+            report.format += " (one message)"
+        else:
+            report.format += " (length-prefixed)"
+        rows = 0
+        for number, (offset, body) in enumerate(messages, start=1):
+            if isinstance(body, str):
+                rejects.reject(body, data[offset:], offset=offset)
+                break
+            signal = detect_protobuf_signal(body)
+            if signal is None:
+                rejects.reject(
+                    f"message {number} at byte {offset} is not an OTLP traces, metrics or logs request",
+                    body,
+                    offset=offset,
+                )
+                continue
+            request = parse_protobuf(signal, body)
+            decoded = DECODERS[signal](request)
+            if decoded.errors or decoded.rejected:
+                reason = (
+                    f"message {number} at byte {offset}: {decoded.rejected} {ITEM_NAME[signal]} invalid: "
+                    + "; ".join(decoded.errors)
+                )
+                rejects.reject(reason, body, offset=offset, signal=signal, items=count_items(signal, request))
+                continue
+            sink.add(_TABLE_OF_SIGNAL[signal], decoded.table)
+            rows += decoded.accepted
+            self.progress.update(path.name, counting.position, total, rows, started)
+
+
+def _read_all(stream: IO[bytes], rejects: RejectWriter) -> bytes | None:
+    """The whole (decompressed) content, or None after rejecting a file whose compression is damaged."""
+    try:
+        return stream.read()
+    except (EOFError, OSError) as exc:
+        rejects.reject(f"the file cannot be decompressed ({exc}); nothing of it was imported", None)
+        return None
+
+
+def _length_prefixed(data: bytes) -> Iterator[tuple[int, bytes | str]]:
+    """(offset, message) of a stream of 4-byte big-endian length-prefixed messages.
+
+    Yields nothing when the data does not start like one (then it is one bare message); a
+    length running past the end yields a str saying so (the rest cannot be framed).
+    """
+    size = len(data)
+    if size < 4:
+        return
+    (first,) = struct.unpack_from(">I", data, 0)
+    if first == 0 or 4 + first > size:
+        return
+    offset = 0
+    while offset < size:
+        if size - offset < 4:
+            yield offset, f"{size - offset} stray bytes at byte {offset} after the last message (truncated?)"
+            return
+        (length,) = struct.unpack_from(">I", data, offset)
+        if offset + 4 + length > size:
+            yield offset, (
+                f"message at byte {offset} claims {length} bytes but only {size - offset - 4} remain "
+                "(the file is truncated)"
+            )
+            return
+        yield offset, data[offset + 4 : offset + 4 + length]
+        offset += 4 + length
+
+
+def _signal_of(obj: Any) -> str | None:
+    if isinstance(obj, dict):
+        for signal, spec in SIGNALS.items():
+            if spec[1] in obj:
+                return signal
+    return None
+
+
+def _expand(paths: Sequence[str | os.PathLike[str]]) -> Iterator[Path]:
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        else:
+            yield path
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def add_arguments(parser: Any) -> None:
+    """Options of ``python -m ingest import``."""
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="files or directories to import")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="import files whose content was imported before (spans are still deduplicated)",
+    )
+    bar = parser.add_mutually_exclusive_group()
+    bar.add_argument("--progress", dest="progress", action="store_true", default=None, help="show a progress bar")
+    bar.add_argument("--no-progress", dest="progress", action="store_false", help="never show a progress bar")
+    parser.epilog = (
+        "Exit status: 0 when everything was imported (or skipped as already imported), 1 when some "
+        "input was rejected (see <store>/_rejected/), 2 when a file could not be read at all."
+    )
+
+
+def run(args: Any) -> int:
+    """Import ``args.paths``; print what each file gave and every rejection with its line."""
+    importer = Importer(args.store, force=args.force, progress=args.progress)
+    status = 0
+    totals: dict[str, int] = {}
+    rejected = 0
+    for path in _expand(args.paths):
+        try:
+            report = importer.import_file(path)
+        except ImportFileError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            status = 2
+            continue
+        print(report.summary())
+        for table, n in report.written.items():
+            totals[table] = totals.get(table, 0) + n
+        if report.rejected:
+            rejected += report.rejected
+            status = max(status, 1)
+            for message in report.problems:
+                print(f"  rejected {message}", file=sys.stderr)
+            if report.rejected > len(report.problems):
+                print(f"  ... {report.rejected - len(report.problems)} more in {report.rejected_file}", file=sys.stderr)
+    written = ", ".join(f"{n:,} {table}" for table, n in totals.items() if n) or "nothing"
+    print(f"total: wrote {written} to {importer.root}" + (f"; {rejected:,} rejected" if rejected else ""))
+    return status
