@@ -16,9 +16,7 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``demo`` command's options."""
-    parser.add_argument("--store", metavar="DIR", default=None,
-                        help="store directory (default: $LANGSWARM_TELEMETRY_DIR, else ./telemetry)")
+    """The ``demo`` command's options (``--store`` is added by the command registry, ingest/cli.py)."""
     parser.add_argument("--seed", type=int, default=7, help="scenario seed: same seed, same requests and faults (default 7)")
     parser.add_argument("--scale", default="small",
                         help=f"number of user requests, or {' / '.join(f'{k} ({v})' for k, v in SCALES.items())} "
@@ -38,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     echo = None if args.quiet else (lambda line: print(line, flush=True))
     try:
-        result = run_demo(args.store, seed=args.seed, scale=args.scale, time_scale=args.time_scale, rate=args.rate,
+        result = run_demo(getattr(args, "store", None), seed=args.seed, scale=args.scale, time_scale=args.time_scale, rate=args.rate,
                           echo=echo)
     except ConfigurationError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -49,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m ingest.demo``."""
-    parser = argparse.ArgumentParser(prog="python -m ingest demo", description=DESCRIPTION)
+    parser = argparse.ArgumentParser(prog="python -m ingest.demo", description=DESCRIPTION)
+    parser.add_argument("--store", metavar="DIR", default=None,
+                        help="store directory (default: $LANGSWARM_TELEMETRY_DIR, else ./telemetry)")
     add_arguments(parser)
     return run(parser.parse_args(argv))

@@ -76,9 +76,9 @@ def run_demo(
     if rate is not None and not rate > 0:
         msg = f"rate must be a positive number of requests per second, got {rate!r}"
         raise ConfigurationError(msg)
+    scenario = Scenario(seed, scale_requests(scale), time_scale=time_scale)
     root = resolve_store_path(store)
     root.mkdir(parents=True, exist_ok=True)
-    scenario = Scenario(seed, scale_requests(scale), time_scale=time_scale)
     rate = rate or scenario.default_rate
     say = echo or (lambda line: None)
     result = DemoResult(root, seed, scenario.requests, time_scale=time_scale)
