@@ -38,11 +38,16 @@ _EXPORTS = {
     "ParquetSpanExporter": "ingest.exporters",
     "PerformanceProfiler": "ingest.profiler",
     "ProductionObservabilitySetup": "ingest.production",
+    "ResourceMonitor": "ingest.resource_monitor",
     "StoreError": "ingest.errors",
     "StoreWriter": "ingest.store",
     "V2Logger": "ingest.logger",
     "V2Metrics": "ingest.metrics",
     "V2Tracer": "ingest.tracer",
+    "correlation_scope": "ingest.correlation",
+    "get_correlation_id": "ingest.correlation",
+    "new_correlation_id": "ingest.correlation",
+    "set_correlation_id": "ingest.correlation",
     "resolve_store_path": "ingest.store",
 }
 
