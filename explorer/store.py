@@ -70,6 +70,8 @@ class Store:
         if spans.empty:
             msg = f"trace {trace_id!r} is not in the store {str(self.root)!r}"
             raise TraceNotFoundError(msg)
+        # A span snapshotted while still open (end_time NULL) and later finished has two rows: keep the finished one.
+        spans = spans.sort_values("end_time", na_position="last", kind="stable").drop_duplicates("span_id")
         return order_tree(spans)
 
     def close(self) -> None:

@@ -102,6 +102,16 @@ class TestExplorerStore:
         with pytest.raises(TraceNotFoundError, match="abc"):
             open_store(tmp_path).trace("abc")
 
+    def test_unfinished_snapshot_is_replaced_by_the_finished_span(self, tmp_path):
+        """A span written as unfinished (end_time NULL) and later finished appears once, finished."""
+        now = time.time_ns()
+        common = {"trace_id": ["c" * 32], "span_id": ["1" * 16], "name": ["hung"], "start_time": [now]}
+        writer = StoreWriter(tmp_path)
+        writer.write("spans", table_from_columns("spans", {**common, "end_time": [None]}, 1))
+        writer.write("spans", table_from_columns("spans", {**common, "end_time": [now + 5], "duration_ns": [5]}, 1))
+        tree = open_store(tmp_path).trace("c" * 32)
+        assert len(tree) == 1 and tree.iloc[0]["duration_ns"] == 5
+
     def test_orphan_spans_are_kept_as_roots(self, tmp_path):
         """A span whose parent never arrived is still shown, as a root marked orphan."""
         now = time.time_ns()
