@@ -13,6 +13,7 @@ Targets (docs/benchmarks.md): every page under 1 s on 1M spans, the 10k-span tra
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -207,6 +208,11 @@ def main() -> int:
     args = parser.parse_args()
     root = Path(args.store)
     if args.regenerate or not (root / "BIG_TRACE").exists():
+        if (root / "BIG_TRACE").exists():
+            shutil.rmtree(root)  # only a store this script made (it has the marker file)
+        elif root.exists() and any(root.iterdir()):
+            print(f"{root} is not empty and not a bench store; pass --store to an empty or new directory")
+            return 2
         started = time.perf_counter()
         trace_id = build(root)
         print(f"built {SPANS:,}-span store in {time.perf_counter() - started:.1f} s at {root}")
