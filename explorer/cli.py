@@ -39,7 +39,15 @@ def render_trace(tree: pd.DataFrame) -> str:
 
 
 def _cmd_sql(store: Store, args: argparse.Namespace) -> int:
-    frame = store.sql(args.query)
+    if args.guarded:
+        from explorer.sql_guard import GuardedSQL
+
+        result = GuardedSQL(store).run(args.query)
+        frame = result.frame
+        if result.truncated:
+            print(f"(cut at {result.max_rows} rows)", file=sys.stderr)
+    else:
+        frame = store.sql(args.query)
     with pd.option_context("display.max_rows", args.max_rows, "display.max_columns", None, "display.width", 200):
         print(frame.to_string(index=False, max_rows=args.max_rows) if not frame.empty else "(no rows)")
     return 0
@@ -47,6 +55,18 @@ def _cmd_sql(store: Store, args: argparse.Namespace) -> int:
 
 def _cmd_trace(store: Store, args: argparse.Namespace) -> int:
     print(render_trace(store.trace(args.trace_id)))
+    return 0
+
+
+def _cmd_export(store: Store, args: argparse.Namespace) -> int:
+    from explorer.otlp_export import trace_to_otlp_json
+
+    text = trace_to_otlp_json(store.trace(args.trace_id), indent=2)
+    if args.output == "-":
+        print(text)
+    else:
+        with open(args.output, "w", encoding="utf-8") as sink:
+            sink.write(text)
     return 0
 
 
@@ -61,10 +81,18 @@ def build_parser() -> argparse.ArgumentParser:
     sql = commands.add_parser("sql", parents=[store_option], help="run a DuckDB query over the store's views")
     sql.add_argument("query", help="SQL over the views spans, logs, metrics, profiles, alerts")
     sql.add_argument("--max-rows", type=int, default=100, help="rows to print (default 100)")
+    sql.add_argument(
+        "--guarded", action="store_true",
+        help="run through the explorer's guarded path (read-only, row cap, time limit), as the SQL page does",
+    )
     sql.set_defaults(run=_cmd_sql)
     trace = commands.add_parser("trace", parents=[store_option], help="print one trace as an indented tree")
     trace.add_argument("trace_id", help="32-hex-digit trace id")
     trace.set_defaults(run=_cmd_trace)
+    export = commands.add_parser("export", parents=[store_option], help="write one trace as OTLP JSON")
+    export.add_argument("trace_id", help="32-hex-digit trace id")
+    export.add_argument("-o", "--output", default="-", help="file to write (default: standard output)")
+    export.set_defaults(run=_cmd_export)
     return parser
 
 

@@ -161,3 +161,20 @@ class TestCookbook:
         assert len(statements) >= 15
         for statement in statements:
             guard.run(statement.replace("DIR", str(facts.root)))
+
+
+class TestCommandLine:
+    def test_guarded_sql_and_otlp_export(self, facts, tmp_path, capsys):
+        """`python -m explorer sql --guarded` refuses COPY; `export` writes the trace as OTLP JSON."""
+        import json
+
+        from explorer.cli import main
+
+        assert main(["sql", "--store", str(facts.root), "--guarded", "COPY spans TO '/tmp/x.parquet'"]) == 2
+        assert "COPY refused" in capsys.readouterr().err
+        assert main(["sql", "--store", str(facts.root), "--guarded", "SELECT count(*) AS n FROM alerts"]) == 0
+        assert "4" in capsys.readouterr().out
+        out = tmp_path / "trace.json"
+        assert main(["export", "--store", str(facts.root), facts.checkout_trace_id, "-o", str(out)]) == 0
+        spans = [s for rs in json.loads(out.read_text())["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]]
+        assert sorted(s["name"] for s in spans) == ["POST /checkout", "cart.load", "db.query", "payment.charge"]
