@@ -45,6 +45,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ingest import jaeger
+from ingest.compact import read_lock
 from ingest.errors import IngestError
 from ingest.otlp import (
     DECODERS,
@@ -263,13 +264,18 @@ class SpanIndex:
     def _load_day(self, day: str) -> None:
         self._days.add(day)
         folder = self.root / "spans" / f"date={day}"
-        files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
-        for path in files:
-            try:
-                ids = pq.read_table(path, columns=["trace_id", "span_id"])
-            except (OSError, pa.ArrowInvalid):
-                continue  # removed by a compaction meanwhile, or not ours to judge
-            self._pending.append(self._rows(ids.column("trace_id").combine_chunks(), ids.column("span_id").combine_chunks()))
+        if not folder.is_dir():
+            return
+        # Under the readers' lock, a compaction cannot swap the day's files between listing and reading.
+        with read_lock(self.root):
+            for path in sorted(folder.glob("*.parquet")):
+                try:
+                    ids = pq.read_table(path, columns=["trace_id", "span_id"])
+                except (OSError, pa.ArrowInvalid):
+                    continue  # not a readable store file: nothing to compare against
+                self._pending.append(
+                    self._rows(ids.column("trace_id").combine_chunks(), ids.column("span_id").combine_chunks())
+                )
 
     @staticmethod
     def _rows(trace_ids: pa.Array, span_ids: pa.Array) -> np.ndarray:
@@ -558,31 +564,41 @@ class Importer:
         """Blocks of whole lines, each also written to ``scratch`` for DuckDB to read."""
         line = 1
         index = 0
+        carry = b""
         ended = False
+        # read1: one decompression step a call, so a damaged stream loses nothing decoded before the damage.
+        read = getattr(stream, "read1", stream.read)
         while not ended:
-            pieces: list[bytes] = []
-            size = 0
+            pieces = [carry] if carry else []
+            size = len(carry)
+            carry = b""
             try:
-                while size < self.block_bytes:
-                    piece = stream.read(1 << 20)
+                while True:
+                    piece = read(1 << 20)
                     if not piece:
                         ended = True
                         break
-                    pieces.append(piece)
                     size += len(piece)
-                if not ended and not pieces[-1].endswith(b"\n"):
-                    pieces.append(stream.readline())
+                    if size < self.block_bytes:
+                        pieces.append(piece)
+                        continue
+                    cut = piece.rfind(b"\n") + 1
+                    if cut == 0:  # a very long line: keep reading until it ends
+                        pieces.append(piece)
+                        continue
+                    pieces.append(piece[:cut])
+                    carry = piece[cut:]
+                    break
             except (EOFError, OSError) as exc:
                 # A truncated or corrupt compressed stream: keep every whole line before the damage.
                 ended = True
                 data = b"".join(pieces)
                 cut = data.rfind(b"\n") + 1
-                tail_line = line + data.count(b"\n", 0, cut)
                 rejects.reject(
                     f"the compressed stream is damaged after {counting.position:,} bytes ({exc}); "
                     "this partial line and anything after it cannot be read",
                     data[cut:],
-                    line=tail_line,
+                    line=line + data.count(b"\n", 0, cut),
                 )
                 pieces = [data[:cut]]
             data = b"".join(pieces)
@@ -675,8 +691,10 @@ class Importer:
             obj = json.loads(text)
         except ValueError as exc:
             reason = f"not valid JSON: {exc}"
-            if isinstance(exc, json.JSONDecodeError) and len(text) - exc.pos <= 1 and text.strip():
-                reason += " (the line is truncated)"
+            if isinstance(exc, json.JSONDecodeError) and (
+                exc.msg.startswith("Unterminated") or exc.pos >= len(text.rstrip()) - 1
+            ):
+                reason += " (the JSON ends early: truncated?)"
             rejects.reject(reason, text, line=line)
             return 0
         if jaeger.is_jaeger(obj):

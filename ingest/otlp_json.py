@@ -168,7 +168,7 @@ def decode_transformed(result: pa.Table) -> BlockResult:
 def _keep(table: pa.Table | None, lines: np.ndarray, bad: np.ndarray) -> pa.Table | None:
     if table is None or table.num_rows == 0:
         return None
-    drop = bad[lines]
+    drop = bad[lines[: table.num_rows]]
     if drop.any():
         table = table.filter(pa.array(~drop))
     return table if table.num_rows else None
@@ -183,13 +183,25 @@ def _flatten(lists: pa.Array) -> tuple[pa.Array, np.ndarray]:
     return pc.list_flatten(lists), np.asarray(parents, dtype=np.int64)
 
 
-def _levels(resources: pa.Array, scope_key: str, items_key: str) -> tuple[pa.Array, pa.Array, pa.Array, np.ndarray, np.ndarray, np.ndarray]:
-    """Resource, scope and item structs with item -> line, item -> resource, item -> scope indices."""
+def _levels(
+    resources: pa.Array, scope_key: str, items_key: str
+) -> tuple[pa.Array, pa.Array, pa.Array, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Resource, scope and item structs with item -> line, item -> resource, item -> scope indices.
+
+    Also the lines with a resource or scope entry whose list came out NULL: absent, or of the wrong
+    JSON type (which the reader cannot tell apart). Such entries are pointless when valid, so those
+    lines simply take the exact path, which says which it was.
+    """
     res_items, line_of_res = _flatten(resources)
-    scopes, res_of_scope = _flatten(pc.struct_field(res_items, scope_key))
-    items, scope_of_item = _flatten(pc.struct_field(scopes, items_key))
+    scope_lists = pc.struct_field(res_items, scope_key)
+    scopes, res_of_scope = _flatten(scope_lists)
+    item_lists = pc.struct_field(scopes, items_key)
+    items, scope_of_item = _flatten(item_lists)
     res_of_item = res_of_scope[scope_of_item]
-    return res_items, scopes, items, line_of_res[res_of_item], res_of_item, scope_of_item
+    odd_res = np.asarray(pc.is_null(scope_lists).to_numpy(zero_copy_only=False), dtype=bool)
+    odd_scope = np.asarray(pc.is_null(item_lists).to_numpy(zero_copy_only=False), dtype=bool)
+    odd_lines = np.concatenate([line_of_res[odd_res], line_of_res[res_of_scope[odd_scope]]])
+    return res_items, scopes, items, line_of_res[res_of_item], res_of_item, scope_of_item, odd_lines
 
 
 def _field(array: pa.Array, name: str) -> pa.Array:
@@ -358,10 +370,10 @@ def _nested_list(parents: pa.Array, item_type: pa.DataType, children: list[pa.Ar
 
 
 def _spans(resource_spans: pa.Array) -> tuple[pa.Table | None, np.ndarray, np.ndarray]:
-    res_items, scopes, spans, lines, res_of, scope_of = _levels(resource_spans, "scopeSpans", "spans")
+    res_items, scopes, spans, lines, res_of, scope_of, odd_lines = _levels(resource_spans, "scopeSpans", "spans")
     n = len(spans)
     if n == 0:
-        return None, np.zeros(0, dtype=np.int64), np.ones(0, dtype=bool)
+        return None, odd_lines, np.zeros(len(odd_lines), dtype=bool)
     trace_id, ok = _hex(_field(spans, "traceId"), 32, optional=False)
     span_id, ok_span = _hex(_field(spans, "spanId"), 16, optional=False)
     parent, ok_parent = _hex(_field(spans, "parentSpanId"), 16, optional=True)
@@ -432,17 +444,21 @@ def _spans(resource_spans: pa.Array) -> tuple[pa.Table | None, np.ndarray, np.nd
         "dropped_events_count": dropped_events,
         "dropped_links_count": dropped_links,
     }
-    return table_from_columns("spans", columns, n), lines, ok
+    return (
+        table_from_columns("spans", columns, n),
+        np.concatenate([lines, odd_lines]),
+        np.concatenate([ok, np.zeros(len(odd_lines), dtype=bool)]),
+    )
 
 
 # --------------------------------------------------------------------------- logs
 
 
 def _logs(resource_logs: pa.Array) -> tuple[pa.Table | None, np.ndarray, np.ndarray]:
-    res_items, scopes, records, lines, res_of, scope_of = _levels(resource_logs, "scopeLogs", "logRecords")
+    res_items, scopes, records, lines, res_of, scope_of, odd_lines = _levels(resource_logs, "scopeLogs", "logRecords")
     n = len(records)
     if n == 0:
-        return None, np.zeros(0, dtype=np.int64), np.ones(0, dtype=bool)
+        return None, odd_lines, np.zeros(len(odd_lines), dtype=bool)
     trace_id, ok = _hex(_field(records, "traceId"), 32, optional=True)
     span_id, ok_span = _hex(_field(records, "spanId"), 16, optional=True)
     time, ok_time = _uint(_field(records, "timeUnixNano"), required=False)
@@ -482,7 +498,11 @@ def _logs(resource_logs: pa.Array) -> tuple[pa.Table | None, np.ndarray, np.ndar
         "event_name": _empty_null(_field(records, "eventName")),
         "dropped_attributes_count": dropped,
     }
-    return table_from_columns("logs", columns, n), lines, ok
+    return (
+        table_from_columns("logs", columns, n),
+        np.concatenate([lines, odd_lines]),
+        np.concatenate([ok, np.zeros(len(odd_lines), dtype=bool)]),
+    )
 
 
 def row_hint(result: BlockResult, row: int) -> Any:

@@ -1,0 +1,196 @@
+"""Bad input to ``python -m ingest import``: each bad line reported with its number and why, kept in _rejected/, the rest imported."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+
+from ingest.importer import Importer, ImportFileError
+from ingest.otlp import request_from_json
+from ingest.rejects import read_rejected
+from tests.otlp_samples import jsonl, length_prefixed, otlp_logs, otlp_spans, sdk_logs, sdk_spans, to_otlp_json
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _count(store: Path, table: str) -> int:
+    folder = store / table
+    return ds.dataset(folder, format="parquet").count_rows() if folder.exists() else 0
+
+
+def _rejected(store: Path) -> list[dict]:
+    files = sorted((store / "_rejected").glob("*.jsonl"))
+    return [record for path in files for record in read_rejected(path)]
+
+
+@pytest.fixture(scope="module")
+def good() -> dict:
+    """One valid traces line (15 spans) and one valid logs line (5 records) from the SDK."""
+    return {"spans": to_otlp_json(otlp_spans(sdk_spans())), "logs": to_otlp_json(otlp_logs(sdk_logs()))}
+
+
+def _mixed_file(path: Path, good: dict) -> dict[int, str]:
+    """A JSON Lines file with valid lines around every kind of bad one; returns line -> expected reason words."""
+    base64_ids = copy.deepcopy(good["spans"])
+    span = base64_ids["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+    span["traceId"] = base64.b64encode(bytes.fromhex(span["traceId"])).decode()
+    bad_time = copy.deepcopy(good["spans"])
+    bad_time["resourceSpans"][0]["scopeSpans"][0]["spans"][2]["startTimeUnixNano"] = "soon"
+    spans_not_list = {"resourceSpans": [{"scopeSpans": [{"spans": "three spans"}]}]}
+    id_number = copy.deepcopy(good["spans"])
+    id_number["resourceSpans"][0]["scopeSpans"][0]["spans"][1]["spanId"] = 12345
+    lines = [
+        json.dumps(good["spans"]),  # 1
+        "this is not JSON",  # 2
+        "",  # 3 (blank: skipped, not an error)
+        "[1, 2, 3]",  # 4
+        json.dumps({"resourceSpans": "nope"}),  # 5
+        json.dumps(base64_ids),  # 6
+        json.dumps(bad_time),  # 7
+        json.dumps(good["logs"]),  # 8
+        json.dumps({"hello": "world"}),  # 9
+        json.dumps(spans_not_list),  # 10
+        json.dumps(id_number),  # 11
+        json.dumps(good["spans"])[: 200],  # 12: truncated, no newline at the end of the file
+    ]
+    path.write_text("\n".join(lines))
+    return {
+        2: "not valid JSON",
+        4: "expected a JSON object",
+        5: "resourceSpans must be an array",
+        6: "looks like base64",
+        7: "startTimeUnixNano",
+        9: "no resourceSpans, resourceMetrics or resourceLogs",
+        10: "spans",
+        11: "spanId",
+        12: "truncated",
+    }
+
+
+class TestBadLines:
+    def test_each_bad_line_is_rejected_with_its_number_and_the_rest_lands(self, tmp_path: Path, good: dict) -> None:
+        source = tmp_path / "mixed.jsonl"
+        expected = _mixed_file(source, good)
+        store = tmp_path / "store"
+        [report] = Importer(store, progress=False, durable=False).import_paths([source])
+        assert report.written == {"spans": 15, "logs": 5}
+        assert _count(store, "spans") == 15 and _count(store, "logs") == 5
+        records = {r["line"]: r for r in _rejected(store)}
+        assert set(records) == set(expected), records
+        for line, words in expected.items():
+            assert words in records[line]["reason"], (line, records[line]["reason"])
+            assert records[line]["source"] == str(source)
+        original = source.read_text().split("\n")
+        for line, record in records.items():
+            assert record["data"] == original[line - 1]  # the rejected line is kept as it was
+        assert report.rejected == len(expected) and report.rejected_file
+
+    def test_cli_reports_file_line_and_why_and_exits_1(self, tmp_path: Path, good: dict) -> None:
+        source = tmp_path / "mixed.jsonl"
+        _mixed_file(source, good)
+        result = subprocess.run(
+            [sys.executable, "-m", "ingest", "import", "--store", str(tmp_path / "store"), str(source)],
+            capture_output=True, text=True, cwd=REPO, timeout=120,
+        )
+        assert result.returncode == 1
+        assert f"{source}:2: not valid JSON" in result.stderr
+        assert f"{source}:6: " in result.stderr and "looks like base64" in result.stderr
+        assert "wrote 15 spans, 5 logs" in result.stdout and "9 rejected" in result.stdout
+
+    def test_a_line_past_the_fast_readers_object_limit_is_still_imported(self, tmp_path: Path, good: dict) -> None:
+        """An oversized line (17 MB, over DuckDB's 16 MB object limit) takes the exact path, whole."""
+        big = copy.deepcopy(good["spans"])
+        span = big["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+        span["attributes"].append({"key": "huge", "value": {"stringValue": "x" * (17 << 20)}})
+        source = tmp_path / "big.jsonl"
+        source.write_text(json.dumps(good["logs"]) + "\n" + json.dumps(big) + "\n")
+        store = tmp_path / "store"
+        [report] = Importer(store, progress=False, durable=False).import_paths([source])
+        assert report.rejected == 0 and report.written == {"logs": 5, "spans": 15}
+        sizes = ds.dataset(store / "spans", format="parquet").to_table(columns=["attributes"]).column(0).to_pylist()
+        assert sorted(len(dict(a).get("huge", "")) for a in sizes)[-1] == 17 << 20
+
+
+def _retraced(request: dict, k: int) -> dict:
+    """A copy of a traces request whose spans belong to other traces (so no line duplicates another)."""
+    out = copy.deepcopy(request)
+    for resource in out["resourceSpans"]:
+        for scope in resource["scopeSpans"]:
+            for span in scope["spans"]:
+                span["traceId"] = f"{k:04x}" + span["traceId"][4:]
+    return out
+
+
+class TestBadFiles:
+    def test_truncated_gzip_keeps_the_whole_lines_before_the_damage(self, tmp_path: Path, good: dict) -> None:
+        lines = [json.dumps(_retraced(good["spans"], k)) for k in range(40)]
+        data = gzip.compress(("\n".join(lines) + "\n").encode())
+        source = tmp_path / "cut.jsonl.gz"
+        source.write_bytes(data[: len(data) * 3 // 4])
+        store = tmp_path / "store"
+        [report] = Importer(store, progress=False, durable=False).import_paths([source])
+        [record] = _rejected(store)
+        assert "damaged" in record["reason"] and record["line"] >= 1
+        assert report.written["spans"] == 15 * (record["line"] - 1)  # every whole line before the cut
+
+    def test_truncated_length_prefixed_protobuf(self, tmp_path: Path, good: dict) -> None:
+        requests = [request_from_json(good["spans"])[1], request_from_json(good["logs"])[1]]
+        data = length_prefixed(requests)
+        source = tmp_path / "cut.pb"
+        source.write_bytes(data[:-10])
+        store = tmp_path / "store"
+        [report] = Importer(store, progress=False, durable=False).import_paths([source])
+        assert report.written == {"spans": 15}
+        [record] = _rejected(store)
+        assert "truncated" in record["reason"] and record["offset"] > 0 and record["data_base64"]
+
+    def test_binary_garbage_is_rejected_not_guessed(self, tmp_path: Path) -> None:
+        source = tmp_path / "noise.bin"
+        source.write_bytes(bytes(range(7, 256)) * 3)
+        store = tmp_path / "store"
+        [report] = Importer(store, progress=False, durable=False).import_paths([source])
+        assert report.written == {} and report.rejected == 1
+        assert "not" in _rejected(store)[0]["reason"]
+
+    def test_a_missing_file_is_an_error_and_exit_2(self, tmp_path: Path) -> None:
+        with pytest.raises(ImportFileError, match="no such file"):
+            Importer(tmp_path / "store", progress=False).import_file(tmp_path / "nope.jsonl")
+        result = subprocess.run(
+            [sys.executable, "-m", "ingest", "import", "--store", str(tmp_path / "store"), str(tmp_path / "nope.jsonl")],
+            capture_output=True, text=True, cwd=REPO, timeout=120,
+        )
+        assert result.returncode == 2 and "no such file" in result.stderr
+
+
+class TestReimport:
+    def test_the_same_file_twice_is_skipped_and_force_does_not_duplicate(self, tmp_path: Path, good: dict) -> None:
+        source = tmp_path / "spans.jsonl"
+        source.write_bytes(jsonl([good["spans"], good["logs"]]))
+        store = tmp_path / "store"
+        importer = Importer(store, progress=False, durable=False)
+        first = importer.import_file(source)
+        assert first.written == {"spans": 15, "logs": 5}
+        again = Importer(store, progress=False, durable=False).import_file(source)
+        assert again.skipped and "--force" in again.skipped and again.written == {}
+        forced = Importer(store, force=True, progress=False, durable=False).import_file(source)
+        assert forced.duplicates == 15 and "spans" not in forced.written
+        assert _count(store, "spans") == 15
+
+    def test_overlapping_files_keep_one_copy_of_each_span(self, tmp_path: Path, good: dict) -> None:
+        """A file that grew (the Collector appends) imports only its new spans."""
+        more = to_otlp_json(otlp_spans(sdk_spans(n_traces=2, service="other")))
+        (tmp_path / "a.jsonl").write_bytes(jsonl([good["spans"]]))
+        (tmp_path / "b.jsonl").write_bytes(jsonl([good["spans"], more]))
+        store = tmp_path / "store"
+        reports = Importer(store, progress=False, durable=False).import_paths([tmp_path / "a.jsonl", tmp_path / "b.jsonl"])
+        assert [r.written.get("spans", 0) for r in reports] == [15, 10]
+        assert reports[1].duplicates == 15
+        assert _count(store, "spans") == 25
