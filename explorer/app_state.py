@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pandas as pd
 import streamlit as st
@@ -254,11 +255,17 @@ def require_store() -> Store:
     return store
 
 
+def page_url(page: str, **params: Any) -> str:
+    """Relative URL of a page with query parameters (URL-encoded), for ``st.column_config.LinkColumn``."""
+    present = {k: v for k, v in params.items() if isinstance(v, str) and v}
+    return f"{page}?{urlencode(present)}" if present else page
+
+
 def trace_link(trace_id: str | None, span_id: str | None = None) -> str | None:
-    """Relative URL of the trace view for ``trace_id`` (for ``st.column_config.LinkColumn``)."""
+    """Relative URL of the trace view for ``trace_id`` (None when there is no trace id)."""
     if not isinstance(trace_id, str) or not trace_id:
         return None
-    return f"trace?trace_id={trace_id}" + (f"&span_id={span_id}" if isinstance(span_id, str) and span_id else "")
+    return page_url("trace", trace_id=trace_id, span_id=span_id)
 
 
 TRACE_LINK = st.column_config.LinkColumn("trace", display_text=r"trace_id=([0-9a-f]{8})", width="small")

@@ -102,6 +102,7 @@ class TestOverview:
         assert metrics["Spans"] == f"{facts.span_count:,}" and metrics["Alerts fired"] == "3"
         red = at.dataframe[0].value
         assert "traces?service=payment&operation=payment.charge" in red.traces.tolist()
+        assert "traces?service=frontend&operation=POST+%2Fcheckout" in red.traces.tolist()
 
     def test_time_range_preset_narrows_everything(self, monkeypatch, facts):
         at = _page(_app(monkeypatch, facts.root), "overview")
@@ -245,3 +246,22 @@ class TestReload:
         at.sidebar.button(key="reload").click().run()
         _page(at, "overview")
         assert at.metric[0].value == f"{facts.span_count:,}"
+
+
+class TestModes:
+    def test_histogram_metric_as_percentiles_and_heatmap(self, monkeypatch, facts):
+        at = _page(_app(monkeypatch, facts.root), "metrics", metric="llm.latency_seconds")
+        assert [t["name"] for t in _figures(at)[0]["data"]] == ["p50", "p95", "p99"]
+        at.button_group(key="hist_view").set_value("heatmap").run()
+        assert _figures(at)[0]["data"][0]["type"] == "heatmap"
+
+    def test_latency_compares_versions_and_windows(self, monkeypatch, facts):
+        """Versions: one histogram panel per service.version; windows: panels A and B with percentiles."""
+        at = _page(_app(monkeypatch, facts.root), "latency")
+        at.button_group(key="lat_mode").set_value("versions").run()
+        assert not at.exception
+        assert set(at.dataframe[0].value.group) == {"1.0", "1.1"}
+        at.button_group(key="lat_mode").set_value("windows").run()
+        assert not at.exception
+        assert [t["name"] for t in _figures(at)[0]["data"]] == ["window A", "window B"]
+        assert set(at.dataframe[0].value.window) == {"A", "B"}

@@ -24,10 +24,9 @@ c3.metric("Error rate", f"{(errors / spans * 100 if spans else 0):.2f} %")
 c4.metric("Alerts fired", f"{firing:,}")
 
 
-def _with_links(frame):
-    return frame.assign(traces=[
-        f"traces?service={s}&operation={o}" for s, o in zip(frame["service_name"], frame["operation"], strict=True)
-    ])
+def _with_links(frame, **extra):
+    return frame.assign(traces=[app_state.page_url("traces", service=s, operation=o, **extra)
+                                for s, o in zip(frame["service_name"], frame["operation"], strict=True)])
 
 
 COLUMNS = {
@@ -54,9 +53,7 @@ with left:
                  column_order=["service_name", "operation", "spans", "p95_ms", "p99_ms", "traces"], key="slowest")
 with right:
     st.subheader("Failing operations")
-    failing = queries.failing_operations(red)
-    failing = failing.assign(traces=[f"traces?service={s}&operation={o}&status=error"
-                                     for s, o in zip(failing["service_name"], failing["operation"], strict=True)])
+    failing = _with_links(queries.failing_operations(red), status="error")
     st.dataframe(failing, hide_index=True, column_config=COLUMNS,
                  column_order=["service_name", "operation", "errors", "error_rate", "traces"], key="failing")
     if failing.empty:
