@@ -276,16 +276,24 @@ class Compactor:
         report.bytes_after += sum(final.stat().st_size for _, final in outputs)
 
     def _write(self, table: pa.Table, path: Path, keys: list[str]) -> None:
+        """Row groups of ``row_group_rows`` that never straddle two values of the first sort key.
+
+        A group holding the end of one service and the start of the next would span almost every
+        trace id; cut there, each service's groups cover disjoint trace-id ranges.
+        """
         sorting = [pq.SortingColumn(table.schema.get_field_index(k)) for k in keys]
         with open(path, "wb") as sink:
-            pq.write_table(
-                table,
+            with pq.ParquetWriter(
                 sink,
+                table.schema,
                 compression=self.compression,
-                row_group_size=self.row_group_rows,
                 write_statistics=True,
                 sorting_columns=sorting or None,
-            )
+            ) as writer:
+                for start, length in _runs(table, keys[0] if keys else None):
+                    for offset in range(start, start + length, self.row_group_rows):
+                        size = min(self.row_group_rows, start + length - offset)
+                        writer.write_table(table.slice(offset, size), row_group_size=size)
             sink.flush()
             os.fsync(sink.fileno())
 
@@ -325,6 +333,22 @@ class Compactor:
                 done.append(f"{folder}: undid an interrupted compaction (inputs kept)")
             journal.unlink(missing_ok=True)
         return done
+
+
+def _runs(table: pa.Table, column: str | None) -> list[tuple[int, int]]:
+    """(start, length) of the runs of equal values of a sorted column (one run without a column)."""
+    n = table.num_rows
+    if column is None or n == 0:
+        return [(0, n)]
+    values = table.column(column).combine_chunks()
+    if n == 1:
+        return [(0, 1)]
+    changed = pc.fill_null(pc.not_equal(values.slice(1), values.slice(0, n - 1)), True)
+    nulls = np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    change = np.asarray(changed.to_numpy(zero_copy_only=False), dtype=bool) & ~(nulls[1:] & nulls[:-1])
+    starts = np.concatenate([[0], np.flatnonzero(change) + 1])
+    ends = np.concatenate([starts[1:], [n]])
+    return [(int(a), int(b - a)) for a, b in zip(starts, ends)]
 
 
 def _drop_duplicate_spans(table: pa.Table) -> tuple[pa.Table, int]:

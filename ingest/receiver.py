@@ -268,6 +268,14 @@ class OTLPHandler(BaseHTTPRequestHandler):
             self._error(400, f"Content-Length {length_header!r} is not a number", reply_type)
             return None
         if length > limit:
+            # Read and drop a moderately oversized body so the client gets the 413 instead of a reset.
+            if length <= max(4 * limit, 64 << 20):
+                remaining = length
+                while remaining > 0:
+                    chunk = self.rfile.read(min(remaining, 1 << 20))
+                    if not chunk:
+                        break
+                    remaining -= len(chunk)
             self.close_connection = True
             self._reject(
                 self.server.receiver, PATHS.get(self.path), 413,

@@ -1,0 +1,200 @@
+"""``python -m ingest compact``: fewer, sorted files with trace-sized row groups; safe beside readers and writers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from ingest.compact import COMPACT_DIR, COMPACTOR_LOCK, CompactionError, Compactor, _exclusive, read_lock
+from ingest.encoding import encode_logs, encode_spans
+from ingest.store import StoreWriter
+from tests.otlp_samples import sdk_logs, sdk_spans
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def span_batches() -> list[pa.Table]:
+    """12 batches of SDK spans from three services (15 spans each)."""
+    return [encode_spans(sdk_spans(n_traces=3, service=f"svc-{i % 3}")) for i in range(12)]
+
+
+def _day_files(store: Path, table: str = "spans") -> list[Path]:
+    return sorted((store / table).glob("date=*/*.parquet"))
+
+
+def _count(store: Path) -> tuple[int, int]:
+    glob = str(store / "spans" / "**" / "*.parquet")
+    return duckdb.sql(
+        f"SELECT count(*), count(DISTINCT (trace_id, span_id)) FROM read_parquet('{glob}', hive_partitioning=true)"
+    ).fetchall()[0]
+
+
+class TestCompaction:
+    def test_small_files_merge_sorted_deduplicated_with_small_row_groups(
+        self, tmp_path: Path, span_batches: list[pa.Table]
+    ) -> None:
+        store = tmp_path / "store"
+        writer = StoreWriter(store, durable=False)
+        for batch in span_batches:
+            writer.write("spans", batch)
+        writer.write("spans", span_batches[0])  # an exporter retry: the same spans twice
+        writer.write("logs", encode_logs(sdk_logs()))
+        writer.write("logs", encode_logs(sdk_logs()))
+        assert len(_day_files(store)) == 13
+        unique = sum(b.num_rows for b in span_batches)
+        report = Compactor(store, row_group_rows=16).run()
+        files = _day_files(store)
+        assert len(files) == 1
+        assert _count(store) == (unique, unique)
+        [spans_day] = [d for d in report.days if d.table == "spans"]
+        assert spans_day.inputs == 13 and spans_day.outputs == 1 and spans_day.duplicates == 15
+        table = pq.read_table(files[0])
+        keys = list(zip(*(table.column(k).to_pylist() for k in ("service_name", "trace_id", "start_time"))))
+        assert keys == sorted(keys)
+        metadata = pq.ParquetFile(files[0]).metadata
+        assert metadata.num_row_groups == 3 * -(-(unique // 3) // 16)  # groups never straddle two services
+        assert [c.column_index for c in metadata.row_group(0).sorting_columns][:2] == [
+            table.schema.get_field_index("service_name"),
+            table.schema.get_field_index("trace_id"),
+        ]
+        # A trace lookup can skip every row group whose trace_id range misses it.
+        trace_id = table.column("trace_id")[50].as_py()
+        column = table.schema.get_field_index("trace_id")
+        candidates = [
+            g
+            for g in range(metadata.num_row_groups)
+            if metadata.row_group(g).column(column).statistics.min <= trace_id <= metadata.row_group(g).column(column).statistics.max
+        ]
+        assert len(candidates) <= 3  # at most one group per service can hold a given trace id
+        assert len(_day_files(store, "logs")) == 1 and pq.read_table(_day_files(store, "logs")[0]).num_rows == 10
+        assert not list(store.glob("spans/date=*/.*.tmp")) and not list((store / COMPACT_DIR).glob("*.json"))
+
+    def test_nothing_to_do_and_large_files_are_left_alone(self, tmp_path: Path, span_batches: list[pa.Table]) -> None:
+        store = tmp_path / "store"
+        writer = StoreWriter(store, durable=False)
+        writer.write("spans", span_batches[0])
+        assert Compactor(store).run().days == []
+        writer.write("spans", span_batches[1])
+        assert Compactor(store, small_bytes=10).run().days == []  # every file counts as large
+        assert len(_day_files(store)) == 2
+
+    def test_target_rows_splits_the_output(self, tmp_path: Path, span_batches: list[pa.Table]) -> None:
+        store = tmp_path / "store"
+        writer = StoreWriter(store, durable=False)
+        for batch in span_batches:
+            writer.write("spans", batch)
+        Compactor(store, target_rows=60).run()
+        files = _day_files(store)
+        assert len(files) == 3 and sum(pq.ParquetFile(f).metadata.num_rows for f in files) == 180
+
+
+def test_readers_never_see_a_span_twice_or_lose_one_while_writers_and_compaction_run(
+    tmp_path: Path, span_batches: list[pa.Table]
+) -> None:
+    """A writer adds files, compaction merges them over and over; readers under read_lock see exact counts."""
+    store = tmp_path / "store"
+    writer = StoreWriter(store, durable=False)
+    writer.write("spans", span_batches[0])
+    Compactor(store).run()  # creates the readers' lock file
+    written = [span_batches[0].num_rows]
+    done = threading.Event()
+    problems: list[str] = []
+    glob = str(store / "spans" / "**" / "*.parquet")
+
+    def write() -> None:
+        for batch in span_batches[1:]:
+            writer.write("spans", batch)
+            written.append(batch.num_rows)
+            time.sleep(0.01)
+        done.set()
+
+    def read() -> None:
+        con = duckdb.connect()
+        last = 0
+        while not done.is_set() or last < sum(written):
+            before = sum(written)
+            with read_lock(store):
+                total, distinct = con.sql(
+                    f"SELECT count(*), count(DISTINCT (trace_id, span_id)) FROM read_parquet('{glob}')"
+                ).fetchall()[0]
+            after = sum(written)
+            if total != distinct:
+                problems.append(f"saw {total} rows but {distinct} distinct spans")
+            if total < last or total < before or total > after:
+                problems.append(f"saw {total} spans; before {before}, after {after}, previously {last}")
+            last = total
+
+    threads = [threading.Thread(target=write)] + [threading.Thread(target=read) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    compactions = 0
+    while not done.is_set():
+        compactions += len(Compactor(store).run().days)
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not problems, problems[:5]
+    assert compactions >= 1
+    assert _count(store) == (sum(written), sum(written))
+
+
+class TestCrashRecovery:
+    def _journal(self, store: Path, folder: Path, outputs: list[tuple[str, str]], inputs: list[str]) -> None:
+        control = store / COMPACT_DIR
+        control.mkdir(parents=True, exist_ok=True)
+        (control / "abc.json").write_text(json.dumps({"folder": str(folder), "outputs": outputs, "inputs": inputs}))
+
+    def test_outputs_in_place_means_the_inputs_go(self, tmp_path: Path, span_batches: list[pa.Table]) -> None:
+        store = tmp_path / "store"
+        [a] = StoreWriter(store, durable=False).write("spans", span_batches[0])
+        [b] = StoreWriter(store, durable=False).write("spans", span_batches[1])
+        merged = a.parent / "9-compact-x-000.parquet"
+        pq.write_table(pa.concat_tables([span_batches[0], span_batches[1]]), merged)
+        self._journal(store, a.parent, [[".9-compact-x-000.parquet.tmp", merged.name]], [a.name, b.name])
+        done = Compactor(store).recover()
+        assert "finished" in done[0] and _day_files(store) == [merged]
+
+    def test_outputs_missing_means_the_inputs_stay(self, tmp_path: Path, span_batches: list[pa.Table]) -> None:
+        store = tmp_path / "store"
+        [a] = StoreWriter(store, durable=False).write("spans", span_batches[0])
+        [b] = StoreWriter(store, durable=False).write("spans", span_batches[1])
+        tmp = a.parent / ".9-compact-x-000.parquet.tmp"
+        tmp.write_bytes(b"half a file")
+        self._journal(store, a.parent, [[tmp.name, "9-compact-x-000.parquet"]], [a.name, b.name])
+        done = Compactor(store).recover()
+        assert "undid" in done[0] and _day_files(store) == sorted([a, b]) and not tmp.exists()
+
+
+def test_one_compactor_at_a_time(tmp_path: Path, span_batches: list[pa.Table]) -> None:
+    store = tmp_path / "store"
+    StoreWriter(store, durable=False).write("spans", span_batches[0])
+    with _exclusive(store / COMPACT_DIR / COMPACTOR_LOCK, wait=False):
+        with pytest.raises(CompactionError, match="another compaction is running"):
+            Compactor(store).run()
+
+
+def test_cli_compact(tmp_path: Path, span_batches: list[pa.Table]) -> None:
+    store = tmp_path / "store"
+    writer = StoreWriter(store, durable=False)
+    for batch in span_batches[:4]:
+        writer.write("spans", batch)
+    result = subprocess.run(
+        [sys.executable, "-m", "ingest", "compact", "--store", str(store)],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "4 files" in result.stdout and "-> 1 " in result.stdout and "60 rows" in result.stdout
+    again = subprocess.run(
+        [sys.executable, "-m", "ingest", "compact", "--store", str(store)],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+    )
+    assert "nothing to compact" in again.stdout
