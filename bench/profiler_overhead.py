@@ -1,13 +1,13 @@
 """Cost of PerformanceProfiler: a profiled call versus the same call unprofiled, and at sample_rate=0.01.
 
 The workload is a realistic agent step (parse a JSON tool result, tokenise with a regex, score and rank
-passages, render a prompt): about a hundred distinct functions and a few thousand calls per step. Each run
+passages, render a prompt): 25 functions and about 2,000 calls per step, about 300 us. Each run
 alternates the variants in ``--rounds`` short rounds of ``--calls`` calls (``--sampled-calls`` for the
 sampled variant and its own baseline, so each run profiles about fifty calls); the script prints, per
 variant, the median over ``--runs`` runs of the per-call time, and the added cost against the unprofiled
 baseline measured in the same runs; for sample_rate=0.01, whose cost is below the machine's noise, also a
-figure from the medians of single calls alternated with the baseline. The profiler writes to a throwaway store (default durable writes), each variant's rows inside its
-own timing.
+figure from the medians of single calls alternated with the baseline. Profiles go to a throwaway store
+(durable writes, the default); they are written between rounds and timed apart, per row.
 
     .venv/bin/python bench/profiler_overhead.py [--runs 7] [--rounds 10] [--calls 30] [--sampled-calls 500]
 """
@@ -30,7 +30,7 @@ import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ingest import ObservabilityProvider, PerformanceProfiler  # noqa: E402
+from ingest import ObservabilityProvider, PerformanceProfiler
 
 WORD = re.compile(r"[A-Za-z][a-z']+")
 TOOL_RESULT = json.dumps(
@@ -107,10 +107,14 @@ def timed(func, calls: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=7, help="runs (default 7)")
     parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds per run (default 10)")
-    parser.add_argument("--calls", type=int, default=30, help="calls per round, profiled variants (default 30)")
+    parser.add_argument(
+        "--calls", type=int, default=30, help="calls per round, profiled variants (default 30)"
+    )
     parser.add_argument(
         "--sampled-calls", type=int, default=500, help="calls per round, sampled variants (default 500)"
     )
@@ -142,7 +146,7 @@ def main() -> None:
         single: dict[str, list[float]] = {"plain": [], "unsampled": [], "sampled": []}
         samples: dict[str, list[float]] = {name: [] for name in variants}
         for _ in range(args.runs):
-            # Each run alternates the variants in short rounds, so slow drifts of a noisy machine hit all alike.
+            # Each run alternates the variants in short rounds: slow drifts of a noisy machine hit all alike.
             spent = dict.fromkeys(variants, 0.0)
             for _ in range(args.rounds):
                 for name, (func, calls) in variants.items():
@@ -193,9 +197,8 @@ def main() -> None:
     for name, value in median.items():
         base = median["unprofiled (long)" if "long" in name or "sample" in name else "unprofiled"]
         calls_per_run = variants[name][1] * args.rounds
-        print(
-            f"{name:<20}{calls_per_run:>10}{value * 1e6:>10.1f}us{(value - base) * 1e6:>10.1f}us{value / base:>7.3f}x"
-        )
+        added = (value - base) * 1e6
+        print(f"{name:<20}{calls_per_run:>10}{value * 1e6:>10.1f}us{added:>10.1f}us{value / base:>7.3f}x")
     # Means of single calls carry this machine's long tail (preemptions of several ms); per-call medians do
     # not, so the 1% cost is also given as: share x (median sampled call) + (1 - share) x (median unsampled
     # call) - median plain call, all from the same alternating loop.
@@ -211,8 +214,8 @@ def main() -> None:
     seconds = statistics.median(t for _, t in writes)
     print(
         f"writing profiles (background thread, off the calls' path): median {seconds * 1e3:.1f}ms per file "
-        f"of {rows:.0f} rows = {seconds / rows * 1e6:.2f}us per row, {seconds / rows * 52 * 1e6:.0f}us per profile"
-        " of this workload"
+        f"of {rows:.0f} rows = {seconds / rows * 1e6:.2f}us per row, "
+        f"{seconds / rows * 52 * 1e6:.0f}us per profile of this workload"
     )
 
 

@@ -97,7 +97,10 @@ def _rules(thresholds: Any) -> list[Threshold]:
             raise ConfigurationError(msg)
         unknown = set(item) - {"metric_name", "threshold", "severity", "comparison", "labels"}
         if unknown:
-            msg = f"thresholds[{i}] has unknown keys {sorted(unknown)}; allowed: metric_name, threshold, severity, comparison, labels"
+            msg = (
+                f"thresholds[{i}] has unknown keys {sorted(unknown)}; "
+                "allowed: metric_name, threshold, severity, comparison, labels"
+            )
             raise ConfigurationError(msg)
         try:
             rules.append(Threshold(**item))

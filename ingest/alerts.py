@@ -59,7 +59,15 @@ COMPARISONS: dict[str, Callable[[float, float], bool]] = {
     "equal": lambda value, threshold: value == threshold,
 }
 _COMPARISON_WORDS = {"greater": "above", "less": "below", "equal": "equal to"}
-_COMPARISON_HINTS = {">": "greater", "gt": "greater", "<": "less", "lt": "less", "==": "equal", "=": "equal", "eq": "equal"}
+_COMPARISON_HINTS = {
+    ">": "greater",
+    "gt": "greater",
+    "<": "less",
+    "lt": "less",
+    "==": "equal",
+    "=": "equal",
+    "eq": "equal",
+}
 STATES = ("firing", "resolved")
 
 
@@ -110,16 +118,22 @@ class Threshold:
             )
             raise ConfigurationError(msg)
         object.__setattr__(self, "threshold", float(value))
-        object.__setattr__(self, "severity", _severity(self.severity, f"severity for metric {self.metric_name!r}"))
+        object.__setattr__(
+            self, "severity", _severity(self.severity, f"severity for metric {self.metric_name!r}")
+        )
         if not isinstance(self.comparison, str) or self.comparison not in COMPARISONS:
             msg = (
                 f"comparison for metric {self.metric_name!r} must be one of "
-                f"{', '.join(map(repr, COMPARISONS))}, got {self.comparison!r}{_closest(self.comparison, COMPARISONS)}"
+                f"{', '.join(map(repr, COMPARISONS))}, got {self.comparison!r}"
+                f"{_closest(self.comparison, COMPARISONS)}"
             )
             raise ConfigurationError(msg)
         if self.labels is not None:
             if not isinstance(self.labels, Mapping) or not all(isinstance(k, str) for k in self.labels):
-                msg = f"labels for metric {self.metric_name!r} must be a mapping of label name to value, got {self.labels!r}"
+                msg = (
+                    f"labels for metric {self.metric_name!r} must be a mapping of label name to value, "
+                    f"got {self.labels!r}"
+                )
                 raise ConfigurationError(msg)
             object.__setattr__(self, "labels", {k: attribute_text(v) for k, v in sorted(self.labels.items())})
 
@@ -182,7 +196,9 @@ class Alert:
 
 def describe(rule: Threshold, labels: Mapping[str, str], value: float, state: str) -> tuple[str, str]:
     """Title and description of a transition (shared with the history evaluation)."""
-    series = rule.metric_name + ("{" + ", ".join(f"{k}={v}" for k, v in labels.items()) + "}" if labels else "")
+    series = rule.metric_name + (
+        "{" + ", ".join(f"{k}={v}" for k, v in labels.items()) + "}" if labels else ""
+    )
     word = _COMPARISON_WORDS[rule.comparison]
     if state == "firing":
         title = f"Metric threshold exceeded: {rule.metric_name}"
@@ -216,7 +232,7 @@ def alerts_table(alerts: list[Alert]) -> Any:
 
 
 def metric_series(entry: Mapping[str, Any]) -> list[tuple[dict[str, Any], float]]:
-    """(labels, value) of each series of one ``export_metrics()`` entry; a series without a value is skipped."""
+    """(labels, value) of each series of an ``export_metrics()`` entry; series with no value are skipped."""
     series = entry.get("series")
     points = series if series else [entry]
     out = []
@@ -321,7 +337,7 @@ class AlertManager:
         return transitions
 
     def evaluate(self, current: Mapping[str, Mapping[str, Any]], now: float | None = None) -> list[Alert]:
-        """Update alert states from ``{metric: export entry}``; returns new transitions (not yet dispatched)."""
+        """Update alert states from ``{metric: export entry}``; returns new transitions, undispatched."""
         now = time.time() if now is None else now
         trace_id = _current_trace_id()
         correlation_id = get_correlation_id()
@@ -470,9 +486,7 @@ class AlertManager:
                 await self.check_metrics_and_alert()
             except Exception as exc:
                 self.check_failures += 1
-                self.logger.error(
-                    "Alert check failed", error_type=type(exc).__name__, error_message=str(exc)
-                )
+                self.logger.error("Alert check failed", error_type=type(exc).__name__, error_message=str(exc))
             if self._stopping:
                 break
             try:

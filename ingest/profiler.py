@@ -38,7 +38,8 @@ _log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Entries the profiler's own machinery adds at the root of a profile: the call that switches it off and
-#: the ``send``/``throw`` that resume a profiled coroutine. Dropped only when nothing in the profile calls them.
+#: the ``send``/``throw`` that resume a profiled coroutine. Dropped only when nothing in the profile
+#: calls them.
 _MACHINERY = frozenset(
     {
         "<method 'disable' of '_lsprof.Profiler' objects>",
@@ -88,7 +89,7 @@ def _label(code: Any) -> tuple[str, str | None, int | None]:
 class _Session:
     """One profiled call: its cProfile.Profile, switched on for each step that runs the call's own code."""
 
-    __slots__ = ("profile", "skipped", "partial", "steps")
+    __slots__ = ("partial", "profile", "skipped", "steps")
 
     def __init__(self) -> None:
         self.profile = cProfile.Profile()
@@ -190,7 +191,11 @@ class ProfileRows:
     ) -> dict[str, Any]:
         """Append the rows of one ``cProfile.Profile.getstats()``; returns its summary for the span."""
         called = {sub.code for entry in stats for sub in (entry.calls or ()) if isinstance(sub.code, str)}
-        entries = [e for e in stats if not (isinstance(e.code, str) and e.code in _MACHINERY and e.code not in called)]
+        entries = [
+            e
+            for e in stats
+            if not (isinstance(e.code, str) and e.code in _MACHINERY and e.code not in called)
+        ]
         # Keyed by id(): hashing a code object rehashes its bytecode and constants on every lookup.
         labels: dict[int, tuple[str, str | None, int | None]] = {}
         rows: list[tuple[Any, ...]] = []
@@ -199,17 +204,23 @@ class ProfileRows:
         top: tuple[float, str] = (-1.0, "none")
         for entry in entries:
             label = labels.get(id(entry.code)) or labels.setdefault(id(entry.code), _label(entry.code))
-            rows.append((*label, entry.callcount, entry.reccallcount, entry.inlinetime, entry.totaltime, *_NO_CALLER))
+            rows.append(
+                (*label, entry.callcount, entry.reccallcount, entry.inlinetime, entry.totaltime, *_NO_CALLER)
+            )
             total_calls += entry.callcount
             total_time += entry.inlinetime
             if entry.inlinetime > top[0]:
                 top = (entry.inlinetime, label[0])
             for sub in entry.calls or ():
                 sub_label = labels.get(id(sub.code)) or labels.setdefault(id(sub.code), _label(sub.code))
-                rows.append((*sub_label, sub.callcount, sub.reccallcount, sub.inlinetime, sub.totaltime, *label))
+                rows.append(
+                    (*sub_label, sub.callcount, sub.reccallcount, sub.inlinetime, sub.totaltime, *label)
+                )
         if rows:
             c = self.columns
-            (function, file, line, calls, recursive, inline, total, caller, caller_file, caller_line) = zip(*rows)
+            (function, file, line, calls, recursive, inline, total, caller, caller_file, caller_line) = zip(
+                *rows
+            )
             c["function"] += function
             c["file"] += file
             c["line"] += line
@@ -268,11 +279,19 @@ class PerformanceProfiler:
     ) -> None:
         self.observability = observability_provider
         self.sample_rate = _check_rate(sample_rate, "sample_rate")
-        if isinstance(flush_interval_s, bool) or not isinstance(flush_interval_s, (int, float)) or flush_interval_s <= 0:
+        if (
+            isinstance(flush_interval_s, bool)
+            or not isinstance(flush_interval_s, (int, float))
+            or flush_interval_s <= 0
+        ):
             msg = f"flush_interval_s must be a positive number of seconds, got {flush_interval_s!r}"
             raise ConfigurationError(msg)
         self.flush_interval_s = float(flush_interval_s)
-        if isinstance(max_buffered_rows, bool) or not isinstance(max_buffered_rows, int) or max_buffered_rows < 1:
+        if (
+            isinstance(max_buffered_rows, bool)
+            or not isinstance(max_buffered_rows, int)
+            or max_buffered_rows < 1
+        ):
             msg = f"max_buffered_rows must be a positive integer, got {max_buffered_rows!r}"
             raise ConfigurationError(msg)
         self.max_buffered_rows = max_buffered_rows
@@ -332,7 +351,9 @@ class PerformanceProfiler:
                             error = exc
                             raise
                         finally:
-                            self._record(session, span, operation_name, detailed, time.perf_counter() - started, error)
+                            self._record(
+                                session, span, operation_name, detailed, time.perf_counter() - started, error
+                            )
 
                 return async_wrapper  # type: ignore[return-value]
 
@@ -352,9 +373,12 @@ class PerformanceProfiler:
                         raise
                     finally:
                         if on:
-                            session.profile.disable()  # first call after the function: none of ours is measured
+                            # First call after the function's: nothing of ours is measured.
+                            session.profile.disable()
                             _leave()
-                        self._record(session, span, operation_name, detailed, time.perf_counter() - started, error)
+                        self._record(
+                            session, span, operation_name, detailed, time.perf_counter() - started, error
+                        )
 
             return wrapper  # type: ignore[return-value]
 
@@ -373,15 +397,23 @@ class PerformanceProfiler:
         try:
             if isinstance(error, Exception):  # not cancellation or KeyboardInterrupt: those are no failure
                 self.logger.error(
-                    f"Profiled operation failed: {operation}", operation=operation, error_type=type(error).__name__
+                    f"Profiled operation failed: {operation}",
+                    operation=operation,
+                    error_type=type(error).__name__,
                 )
             if session.skipped is not None:
                 self.calls_skipped += 1
                 span.set_attributes(
-                    {"profiling.enabled": False, "profiling.skipped_reason": session.skipped, "execution_time": elapsed}
+                    {
+                        "profiling.enabled": False,
+                        "profiling.skipped_reason": session.skipped,
+                        "execution_time": elapsed,
+                    }
                 )
                 self.metrics.increment_counter(
-                    "profiler_skipped_calls_total", 1, labels={"operation": operation, "reason": session.skipped}
+                    "profiler_skipped_calls_total",
+                    1,
+                    labels={"operation": operation, "reason": session.skipped},
                 )
                 return
             profile_id = uuid.uuid4().hex

@@ -47,7 +47,8 @@ def meter(tmp_path):
 
 def stored_points(root, name):
     return open_store(root).sql(
-        "SELECT timestamp, attributes['queue'] AS queue, value FROM metrics WHERE name = ? ORDER BY timestamp",
+        "SELECT timestamp, attributes['queue'] AS queue, value FROM metrics "
+        "WHERE name = ? ORDER BY timestamp",
         [name],
     )
 
@@ -66,11 +67,11 @@ class TestAlertHistory:
         tools_times = points[points["queue"] == "tools"]["timestamp"].tolist()
         llm_times = points[points["queue"] == "llm"]["timestamp"].tolist()
 
-        history = alert_history(
-            open_store(root), [Threshold("queue_depth", 10, AlertSeverity.WARNING)]
-        )
+        history = alert_history(open_store(root), [Threshold("queue_depth", 10, AlertSeverity.WARNING)])
         assert list(history.columns) == COLUMNS
-        got = [(row.labels["queue"], row.state, row.timestamp, row.current_value) for row in history.itertuples()]
+        got = [
+            (row.labels["queue"], row.state, row.timestamp, row.current_value) for row in history.itertuples()
+        ]
         assert got == [
             ("tools", "firing", tools_times[1], 12.0),
             ("llm", "firing", llm_times[3], 30.0),
@@ -80,13 +81,17 @@ class TestAlertHistory:
             ("tools", "resolved", tools_times[5], 2.0),
         ]
         first = history.iloc[0]
-        assert first["severity"] == "warning" and first["threshold"] == 10.0 and first["comparison"] == "greater"
+        assert (
+            first["severity"] == "warning" and first["threshold"] == 10.0 and first["comparison"] == "greater"
+        )
         assert first["service_name"] == "agent-api" and first["instance"] == "i-1"
         assert first["title"] == "Metric threshold exceeded: queue_depth"
         assert first["description"] == "queue_depth{queue=tools} = 12 is above the threshold 10"
         resolved = history.iloc[2]
         assert resolved["alert_id"] == first["alert_id"]
-        assert resolved["firing_duration_s"] == pytest.approx((tools_times[3] - tools_times[1]).total_seconds())
+        assert resolved["firing_duration_s"] == pytest.approx(
+            (tools_times[3] - tools_times[1]).total_seconds()
+        )
         assert pd.isna(first["firing_duration_s"])
         assert history.iloc[3]["alert_id"] != first["alert_id"]
 
@@ -99,8 +104,13 @@ class TestAlertHistory:
             free.set(llm, {"queue": "llm"})
             m.collect()
         rules = [
-            {"metric_name": "free_workers", "threshold": 1, "severity": "critical", "comparison": "less",
-             "labels": {"queue": "tools"}}
+            {
+                "metric_name": "free_workers",
+                "threshold": 1,
+                "severity": "critical",
+                "comparison": "less",
+                "labels": {"queue": "tools"},
+            }
         ]
         history = alert_history(open_store(root), rules)
         assert [(r.labels["queue"], r.state, r.current_value) for r in history.itertuples()] == [
@@ -132,7 +142,9 @@ class TestAlertHistory:
         m.collect()  # nothing observed: no value, the alert keeps firing
         latency.record(2.0)
         m.collect()
-        history = alert_history(open_store(root), [Threshold("llm_latency_seconds", 6, AlertSeverity.WARNING)])
+        history = alert_history(
+            open_store(root), [Threshold("llm_latency_seconds", 6, AlertSeverity.WARNING)]
+        )
         assert history["state"].tolist() == ["firing", "resolved"]
         assert history["current_value"].tolist() == [8.0, 2.0]
 
@@ -162,7 +174,9 @@ class TestAlertHistory:
             ("b", "firing"),
             ("a", "resolved"),
         ]
-        second = store.sql("SELECT timestamp FROM metrics WHERE name = 'cpu' ORDER BY timestamp")["timestamp"][1]
+        second = store.sql("SELECT timestamp FROM metrics WHERE name = 'cpu' ORDER BY timestamp")[
+            "timestamp"
+        ][1]
         later = alert_history(store, [rule], since=second)
         assert [(r.instance, r.state) for r in later.itertuples()] == [
             ("a", "firing"),
@@ -182,8 +196,12 @@ class TestAlertHistory:
         """A bad rule names its position and the allowed values; a bad limit or time is refused."""
         store = open_store(tmp_path)
         ok = Threshold("cpu", 1, AlertSeverity.INFO)
-        with pytest.raises(ConfigurationError, match=r"thresholds\[1\].*comparison.*'greater', 'less', 'equal'"):
-            alert_history(store, [ok, {"metric_name": "cpu", "threshold": 1, "severity": "info", "comparison": ">"}])
+        with pytest.raises(
+            ConfigurationError, match=r"thresholds\[1\].*comparison.*'greater', 'less', 'equal'"
+        ):
+            alert_history(
+                store, [ok, {"metric_name": "cpu", "threshold": 1, "severity": "info", "comparison": ">"}]
+            )
         with pytest.raises(ConfigurationError, match=r"thresholds\[0\] has unknown keys \['treshold'\]"):
             alert_history(store, [{"metric_name": "cpu", "treshold": 1, "severity": "info"}])
         with pytest.raises(ConfigurationError, match=r"thresholds\[0\] must be a Threshold"):

@@ -108,7 +108,9 @@ class TestStateMachine:
         assert rows["timestamp"][1] > rows["timestamp"][0]
         assert manager.firing == []
 
-        logs = store.sql("SELECT body, severity_number, attributes FROM logs WHERE body LIKE 'ALERT %' ORDER BY timestamp")
+        logs = store.sql(
+            "SELECT body, severity_number, attributes FROM logs WHERE body LIKE 'ALERT %' ORDER BY timestamp"
+        )
         assert logs["body"].tolist() == [
             "ALERT firing: Metric threshold exceeded: queue_depth",
             "ALERT resolved: Metric threshold cleared: queue_depth",
@@ -118,15 +120,24 @@ class TestStateMachine:
 
         counted = store.sql(
             "SELECT attributes['state'] AS state, value FROM metrics WHERE name = 'alerts_generated_total' "
-            "QUALIFY row_number() OVER (PARTITION BY attributes['state'] ORDER BY timestamp DESC) = 1 ORDER BY state"
+            "QUALIFY row_number() OVER (PARTITION BY attributes['state'] ORDER BY timestamp DESC) = 1 "
+            "ORDER BY state"
         )
-        assert counted.to_dict("records") == [{"state": "firing", "value": 1.0}, {"state": "resolved", "value": 1.0}]
+        assert counted.to_dict("records") == [
+            {"state": "firing", "value": 1.0},
+            {"state": "resolved", "value": 1.0},
+        ]
 
         # The history evaluation over the stored points finds the same crossing, before each live check.
         history = alert_history(store, manager.thresholds)
-        assert [(r.state, r.current_value) for r in history.itertuples()] == [("firing", 12.0), ("resolved", 4.0)]
+        assert [(r.state, r.current_value) for r in history.itertuples()] == [
+            ("firing", 12.0),
+            ("resolved", 4.0),
+        ]
         live = rows["timestamp"].dt.tz_localize(None) if rows["timestamp"].dt.tz else rows["timestamp"]
-        stored = history["timestamp"].dt.tz_localize(None) if history["timestamp"].dt.tz else history["timestamp"]
+        stored = (
+            history["timestamp"].dt.tz_localize(None) if history["timestamp"].dt.tz else history["timestamp"]
+        )
         assert stored[0] <= live[0] < stored[1] <= live[1]
 
     def test_background_loop_with_real_time(self, alerting):
@@ -195,7 +206,10 @@ class TestStateMachine:
         async def check(tools, llm):
             metrics.set_gauge("queue_depth", tools, labels={"queue": "tools"})
             metrics.set_gauge("queue_depth", llm, labels={"queue": "llm"})
-            return [(a.severity.value, a.labels["queue"], a.state) for a in await manager.check_metrics_and_alert()]
+            return [
+                (a.severity.value, a.labels["queue"], a.state)
+                for a in await manager.check_metrics_and_alert()
+            ]
 
         async def drive():
             return [await check(20, 5), await check(20, 60), await check(5, 60), await check(5, 5)]
@@ -211,7 +225,7 @@ class TestStateMachine:
 
     def test_equal_comparison_and_missing_metric(self, alerting):
         """``equal`` fires on the exact value; a metric with no data yet is skipped, not an error."""
-        provider, manager, read = alerting
+        provider, manager, _ = alerting
         manager.add_threshold("replicas", 0, AlertSeverity.ERROR, comparison="equal")
         manager.add_threshold("never_recorded", 1, AlertSeverity.INFO)
         metrics = provider.get_metrics()
@@ -273,7 +287,9 @@ class TestHandlers:
         assert len(receiver.bodies) == 2
         firing, resolved = receiver.bodies
         assert receiver.headers[0]["Content-Type"].startswith("application/json")
-        assert firing["text"] == ":rotating_light: [ERROR] Metric threshold exceeded: tokens_per_minute (firing)"
+        assert (
+            firing["text"] == ":rotating_light: [ERROR] Metric threshold exceeded: tokens_per_minute (firing)"
+        )
         attachment = firing["attachments"][0]
         assert attachment["text"] == "tokens_per_minute{model=gpt-4o} = 1500 is above the threshold 1000"
         fields = {f["title"]: f["value"] for f in attachment["fields"]}
@@ -325,27 +341,45 @@ class TestConfiguration:
     @pytest.mark.parametrize(
         ("args", "kwargs", "message"),
         [
-            (("cpu", 0.9, AlertSeverity.ERROR), {"comparison": ">"},
-             r"comparison for metric 'cpu' must be one of 'greater', 'less', 'equal', got '>'; did you mean 'greater'\?"),
+            (
+                ("cpu", 0.9, AlertSeverity.ERROR),
+                {"comparison": ">"},
+                (
+                    r"comparison for metric 'cpu' must be one of 'greater', 'less', 'equal', got '>'; "
+                    r"did you mean 'greater'\?"
+                ),
+            ),
             (("cpu", 0.9, AlertSeverity.ERROR), {"comparison": "greter"}, r"did you mean 'greater'\?"),
-            (("cpu", "ninety", AlertSeverity.ERROR), {}, r"threshold for metric 'cpu' must be a number .* got 'ninety' of type str"),
+            (
+                ("cpu", "ninety", AlertSeverity.ERROR),
+                {},
+                r"threshold for metric 'cpu' must be a number .* got 'ninety' of type str",
+            ),
             (("cpu", True, AlertSeverity.ERROR), {}, r"threshold for metric 'cpu' must be a number"),
             (("cpu", float("nan"), AlertSeverity.ERROR), {}, r"not NaN"),
-            (("cpu", 1, "urgent"), {}, r"severity for metric 'cpu' must be an AlertSeverity \(AlertSeverity.INFO, "),
+            (
+                ("cpu", 1, "urgent"),
+                {},
+                r"severity for metric 'cpu' must be an AlertSeverity \(AlertSeverity.INFO, ",
+            ),
             (("", 1, AlertSeverity.INFO), {}, r"metric_name must be a non-empty string"),
-            (("cpu", 1, AlertSeverity.INFO), {"labels": ["host"]}, r"labels for metric 'cpu' must be a mapping"),
+            (
+                ("cpu", 1, AlertSeverity.INFO),
+                {"labels": ["host"]},
+                r"labels for metric 'cpu' must be a mapping",
+            ),
         ],
     )
     def test_bad_threshold_arguments_are_named(self, alerting, args, kwargs, message):
         """Each bad argument raises ConfigurationError naming it and what is allowed."""
-        provider, manager, read = alerting
+        _, manager, _ = alerting
         with pytest.raises(ConfigurationError, match=message):
             manager.add_threshold(*args, **kwargs)
         assert manager.thresholds == {}
 
     def test_same_rule_replaces_and_other_arguments_are_checked(self, alerting):
         """Re-adding a rule replaces its threshold; bad interval, handler, URL and payload are refused."""
-        provider, manager, read = alerting
+        _, manager, _ = alerting
         manager.add_threshold("cpu", 0.8, AlertSeverity.WARNING)
         rule = manager.add_threshold("cpu", 0.9, AlertSeverity.WARNING)
         manager.add_threshold("cpu", 0.95, "critical")

@@ -80,7 +80,8 @@ def totals(store, operation):
 
 def edge(store, operation, caller, function):
     frame = store.sql(
-        "SELECT caller, function, calls, primitive_calls FROM profiles WHERE operation = ? AND caller IS NOT NULL",
+        "SELECT caller, function, calls, primitive_calls FROM profiles "
+        "WHERE operation = ? AND caller IS NOT NULL",
         [operation],
     )
     frame = frame[(frame["caller"].map(short) == caller) & (frame["function"].map(short) == function)]
@@ -117,7 +118,9 @@ class TestSyncProfiles:
         assert edge(store, "plan", plan_name, "fact")["calls"] == 1
         assert edge(store, "plan", "fact", "fact")["calls"] == 5
         assert not any("_lsprof" in name for name in fns), "the profiler's own disable() is not a row"
-        ours = store.sql("SELECT count(*) FROM profiles WHERE file LIKE '%ingest%' OR caller_file LIKE '%ingest%'")
+        ours = store.sql(
+            "SELECT count(*) FROM profiles WHERE file LIKE '%ingest%' OR caller_file LIKE '%ingest%'"
+        )
         assert ours.iloc[0, 0] == 0, "no frame of the profiler or the SDK is measured"
 
         rows = store.sql("SELECT DISTINCT profile_id, trace_id, span_id, service_name FROM profiles")
@@ -134,7 +137,7 @@ class TestSyncProfiles:
 
     def test_methods_keep_their_qualified_name(self, setup):
         """A profiled method's rows name functions by qualified name (Agent.plan)."""
-        provider, profiler, read = setup
+        _, profiler, read = setup
         agent = Agent()
         agent.plan = profiler.profile_operation("agent_plan")(agent.plan)
         agent.plan(4)
@@ -144,7 +147,7 @@ class TestSyncProfiles:
 
     def test_detailed_puts_the_summary_on_the_span(self, setup):
         """detailed=True: total calls, top function by self time and its time, as span attributes."""
-        provider, profiler, read = setup
+        _, profiler, read = setup
         profiler.profile_operation("busy", detailed=True)(lambda: [heavy(), light()])()
         store = read()
         fns = store.sql("SELECT * FROM profiles WHERE operation = 'busy' AND caller IS NULL")
@@ -157,7 +160,7 @@ class TestSyncProfiles:
 
     def test_failing_call_still_profiled_and_raises(self, setup):
         """The user's exception propagates unchanged; the span is ERROR and the profile is kept."""
-        provider, profiler, read = setup
+        _, profiler, read = setup
 
         @profiler.profile_operation("explode")
         def explode():
@@ -176,7 +179,7 @@ class TestSyncProfiles:
 
     def test_hotspots_are_ordered_by_self_time(self, setup):
         """The hotspot query ranks functions by summed self time over an operation's profiles."""
-        provider, profiler, read = setup
+        _, profiler, read = setup
 
         @profiler.profile_operation("hot")
         def hot():
@@ -210,7 +213,7 @@ class TestSyncProfiles:
 
     def test_concurrent_threads_get_their_own_profiles(self, setup):
         """Two threads profiling at once each see exactly their own calls."""
-        provider, profiler, read = setup
+        _, profiler, read = setup
         op = profiler.profile_operation("threaded")(middle)
         barrier = threading.Barrier(2)
 
@@ -225,7 +228,8 @@ class TestSyncProfiles:
         for t in threads:
             t.join()
         frame = read().sql(
-            "SELECT profile_id, calls FROM profiles WHERE operation = 'threaded' AND caller IS NULL AND function = 'leaf'"
+            "SELECT profile_id, calls FROM profiles "
+            "WHERE operation = 'threaded' AND caller IS NULL AND function = 'leaf'"
         )
         assert len(frame) == 10
         assert sorted(frame["calls"].tolist()) == [3] * 5 + [7] * 5
@@ -238,7 +242,7 @@ class TestAsyncProfiles:
         cProfile counts every start or resumption of a coroutine as a call: a coroutine that suspends
         k times counts 1 + k calls. Coroutines that never suspend (afib) and sync functions count exactly.
         """
-        provider, profiler, read = setup
+        _, profiler, read = setup
 
         async def fetch(i):
             await asyncio.sleep(0)  # suspends once
@@ -281,13 +285,15 @@ class TestAsyncProfiles:
         assert edge(store, "answer", "afib", "afib")["calls"] == 24
         profile = store.sql("SELECT DISTINCT span_id, trace_id FROM profiles WHERE operation = 'answer'")
         assert len(profile) == 1
-        span = store.sql("SELECT name, trace_id FROM spans WHERE span_id = ?", [profile.iloc[0]["span_id"]]).iloc[0]
+        span = store.sql(
+            "SELECT name, trace_id FROM spans WHERE span_id = ?", [profile.iloc[0]["span_id"]]
+        ).iloc[0]
         assert span["name"] == "profiled_answer" and span["trace_id"] == profile.iloc[0]["trace_id"]
         assert not any("coroutine" in name or "_lsprof" in name for name in fns)
 
     def test_concurrent_profiled_tasks_are_separate(self, setup):
         """Two profiled tasks interleaving on one loop each get a profile with only their own calls."""
-        provider, profiler, read = setup
+        _, profiler, read = setup
 
         @profiler.profile_operation("worker")
         async def worker(n):
@@ -306,7 +312,7 @@ class TestAsyncProfiles:
 
     def test_cancelled_task_propagates_and_keeps_its_profile(self, setup):
         """Cancellation reaches the profiled coroutine; the partial profile is still written."""
-        provider, profiler, read = setup
+        _, profiler, read = setup
 
         @profiler.profile_operation("slow")
         async def slow(flag):
@@ -331,7 +337,7 @@ class TestAsyncProfiles:
 class TestProfilerAlreadyActive:
     def test_nested_profiled_call_runs_unprofiled_and_is_recorded(self, setup):
         """The inner profiled call runs in the outer profile; its span says why it has none of its own."""
-        provider, profiler, read = setup
+        _, profiler, read = setup
         inner = profiler.profile_operation("inner")(middle)
 
         @profiler.profile_operation("outer")
@@ -350,7 +356,8 @@ class TestProfilerAlreadyActive:
             assert attributes["profiling.skipped_reason"] == SKIP_NESTED
         skipped = store.sql(
             "SELECT value FROM metrics WHERE name = 'profiler_skipped_calls_total' "
-            "AND attributes['reason'] = ? AND attributes['operation'] = 'inner' ORDER BY timestamp DESC LIMIT 1",
+            "AND attributes['reason'] = ? AND attributes['operation'] = 'inner' "
+            "ORDER BY timestamp DESC LIMIT 1",
             [SKIP_NESTED],
         )
         assert skipped.iloc[0, 0] == 2
@@ -358,7 +365,7 @@ class TestProfilerAlreadyActive:
 
     def test_another_tools_profiler_is_left_running(self, setup):
         """With another cProfile active, the call succeeds unprofiled and that profiler keeps measuring."""
-        provider, profiler, read = setup
+        _, profiler, read = setup
         op = profiler.profile_operation("guarded")(middle)
         theirs = cProfile.Profile()
         theirs.enable()
@@ -374,7 +381,9 @@ class TestProfilerAlreadyActive:
         assert theirs_counts["leaf"] == 3, "the other tool's profile saw the call"
         store = read()
         assert store.sql("SELECT count(*) FROM profiles").iloc[0, 0] == 0
-        attributes = dict(store.sql("SELECT attributes FROM spans WHERE name = 'profiled_guarded'").iloc[0, 0])
+        attributes = dict(
+            store.sql("SELECT attributes FROM spans WHERE name = 'profiled_guarded'").iloc[0, 0]
+        )
         assert attributes["profiling.skipped_reason"] == SKIP_OTHER
         op(2)  # once the other tool is gone, calls are profiled again
         assert totals(read(), "guarded")["leaf"].calls == 2
@@ -405,7 +414,9 @@ class TestSampling:
             never(i)
             always(i)
         provider.force_flush()
-        ops = open_store(tmp_path / "store").sql("SELECT operation, count(DISTINCT profile_id) AS n FROM profiles GROUP BY 1")
+        ops = open_store(tmp_path / "store").sql(
+            "SELECT operation, count(DISTINCT profile_id) AS n FROM profiles GROUP BY 1"
+        )
         assert ops.set_index("operation")["n"].to_dict() == {"always": 10}
 
 
