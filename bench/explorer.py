@@ -41,8 +41,20 @@ CHUNK = 50_000  # rows per written file, like a busy exporter's batches after a 
 DAYS = 7
 T0 = np.datetime64("2026-01-05T00:00:00", "ns").astype(np.int64)
 SERVICES = np.array(["frontend", "cart", "payment", "search", "llm-gateway"])
-OPERATIONS = np.array(["POST /checkout", "cart.load", "db.query", "payment.charge", "search.query",
-                       "llm.call", "cache.get", "render", "auth.check", "queue.publish"])
+OPERATIONS = np.array(
+    [
+        "POST /checkout",
+        "cart.load",
+        "db.query",
+        "payment.charge",
+        "search.query",
+        "llm.call",
+        "cache.get",
+        "render",
+        "auth.check",
+        "queue.publish",
+    ]
+)
 VERSIONS = np.array(["1.4.0", "1.5.0"])
 PARENT_SLOT = np.array([-1, 0, 0, 0, 1, 1, 2, 2, 3, 3])  # parent position inside a 10-span trace
 
@@ -99,10 +111,17 @@ def _span_chunk(rng: np.random.Generator, first_trace: int, traces: int) -> pa.T
         "duration_ns": pa.array(duration),
         "status_code": pa.array(status),
         "status_message": pa.array(np.where(status == "ERROR", "upstream failed", None)),
-        "attributes": _map(["correlation_id", "http.route", "model"],
-                           [correlation.astype(object), np.where(slot == 0, "/checkout", "/internal").astype(object),
-                            np.where(op == 5, "gpt-4o", "none").astype(object)]),
-        "resource_attributes": _map(["service.name", "service.version"], [service.astype(object), version.astype(object)]),
+        "attributes": _map(
+            ["correlation_id", "http.route", "model"],
+            [
+                correlation.astype(object),
+                np.where(slot == 0, "/checkout", "/internal").astype(object),
+                np.where(op == 5, "gpt-4o", "none").astype(object),
+            ],
+        ),
+        "resource_attributes": _map(
+            ["service.name", "service.version"], [service.astype(object), version.astype(object)]
+        ),
         "scope_name": pa.array(np.full(n, "bench")),
     }
     return table_from_columns("spans", columns, n)
@@ -119,12 +138,16 @@ def _big_trace(rng: np.random.Generator) -> tuple[pa.Table, str]:
     starts = start0 + np.cumsum(np.r_[0, durations[:-1] // 2])
     durations[0] = int(starts[-1] + durations[-1] - start0)
     columns = {
-        "trace_id": [trace_id] * n, "span_id": ids, "parent_span_id": parents,
+        "trace_id": [trace_id] * n,
+        "span_id": ids,
+        "parent_span_id": parents,
         "name": ["agent.run"] + ["agent.step" if i % 100 == 1 else "tool.call" for i in range(1, n)],
-        "kind": ["INTERNAL"] * n, "service_name": ["agent"] * n,
+        "kind": ["INTERNAL"] * n,
+        "service_name": ["agent"] * n,
         "start_time": pa.array(starts).cast(schema.TIMESTAMP),
         "end_time": pa.array(starts + durations).cast(schema.TIMESTAMP),
-        "duration_ns": durations, "status_code": ["UNSET"] * n,
+        "duration_ns": durations,
+        "status_code": ["UNSET"] * n,
     }
     return table_from_columns("spans", columns, n), trace_id
 
@@ -135,13 +158,16 @@ def _side_tables(writer: StoreWriter, rng: np.random.Generator, big_trace: str) 
     level = rng.choice(np.array([9, 13, 17]), size=n, p=[0.9, 0.07, 0.03])
     columns = {
         "timestamp": pa.array(t).cast(schema.TIMESTAMP),
-        "trace_id": _ids(rng, n, 16), "span_id": _ids(rng, n, 8),
+        "trace_id": _ids(rng, n, 16),
+        "span_id": _ids(rng, n, 8),
         "severity_number": pa.array(level.astype(np.int32)),
         "severity_text": pa.array(np.where(level == 17, "ERROR", np.where(level == 13, "WARN", "INFO"))),
         "body": pa.array(np.char.add("request handled id=", np.arange(n).astype(str))),
         "service_name": pa.array(SERVICES[np.arange(n) % len(SERVICES)]),
         "logger_name": pa.array(np.char.add("app.", SERVICES[np.arange(n) % len(SERVICES)])),
-        "attributes": _map(["correlation_id"], [np.char.add("corr-", (np.arange(n) // 2).astype(str)).astype(object)]),
+        "attributes": _map(
+            ["correlation_id"], [np.char.add("corr-", (np.arange(n) // 2).astype(str)).astype(object)]
+        ),
     }
     writer.write("logs", table_from_columns("logs", columns, n))
     minutes = DAYS * 24 * 60
@@ -150,8 +176,12 @@ def _side_tables(writer: StoreWriter, rng: np.random.Generator, big_trace: str) 
     model = np.tile(np.array(["gpt-4o", "claude"], dtype=object), minutes)
     values = np.cumsum(rng.integers(50, 150, m).astype(float))
     columns = {
-        "timestamp": pa.array(stamps).cast(schema.TIMESTAMP), "name": ["llm.tokens"] * m, "type": ["counter"] * m,
-        "temporality": ["cumulative"] * m, "value": values, "service_name": ["llm-gateway"] * m,
+        "timestamp": pa.array(stamps).cast(schema.TIMESTAMP),
+        "name": ["llm.tokens"] * m,
+        "type": ["counter"] * m,
+        "temporality": ["cumulative"] * m,
+        "value": values,
+        "service_name": ["llm-gateway"] * m,
         "attributes": _map(["model"], [model]),
     }
     writer.write("metrics", table_from_columns("metrics", columns, m))
@@ -161,17 +191,27 @@ def _side_tables(writer: StoreWriter, rng: np.random.Generator, big_trace: str) 
     columns = {
         "timestamp": pa.array(T0 + np.arange(p) * 10**9).cast(schema.TIMESTAMP),
         "profile_id": np.char.add("p", (np.arange(p) // 50).astype(str)).astype(object),
-        "trace_id": [big_trace] * p, "span_id": ["0" * 16] * p, "operation": ["tool.call"] * p,
-        "function": functions, "calls": np.arange(p) % 7 + 1, "primitive_calls": np.arange(p) % 7 + 1,
-        "self_time_s": rng.random(p) / 100, "cumulative_time_s": rng.random(p) / 10, "caller": callers,
+        "trace_id": [big_trace] * p,
+        "span_id": ["0" * 16] * p,
+        "operation": ["tool.call"] * p,
+        "function": functions,
+        "calls": np.arange(p) % 7 + 1,
+        "primitive_calls": np.arange(p) % 7 + 1,
+        "self_time_s": rng.random(p) / 100,
+        "cumulative_time_s": rng.random(p) / 10,
+        "caller": callers,
     }
     writer.write("profiles", table_from_columns("profiles", columns, p))
     a = 200
     columns = {
         "timestamp": pa.array(T0 + np.arange(a) * 3_000_000_000_000).cast(schema.TIMESTAMP),
-        "alert_id": [f"a{i // 2}" for i in range(a)], "severity": ["critical", "critical"] * (a // 2),
-        "title": ["High token rate"] * a, "metric_name": ["llm.tokens"] * a, "threshold": [1e6] * a,
-        "state": ["firing", "resolved"] * (a // 2), "current_value": rng.random(a) * 2e6,
+        "alert_id": [f"a{i // 2}" for i in range(a)],
+        "severity": ["critical", "critical"] * (a // 2),
+        "title": ["High token rate"] * a,
+        "metric_name": ["llm.tokens"] * a,
+        "threshold": [1e6] * a,
+        "state": ["firing", "resolved"] * (a // 2),
+        "current_value": rng.random(a) * 2e6,
     }
     writer.write("alerts", table_from_columns("alerts", columns, a))
 
@@ -263,7 +303,9 @@ def main() -> int:
         queries.list_operations(store)
         queries.latency_histogram(store, operation=["llm.call", "db.query", "cart.load"], log_scale=True)
         queries.latency_percentiles(store, operation=["llm.call", "db.query", "cart.load"])
-        queries.percentiles_over_time(store, operation=["llm.call", "db.query", "cart.load"], start=first, end=last)
+        queries.percentiles_over_time(
+            store, operation=["llm.call", "db.query", "cart.load"], start=first, end=last
+        )
         queries.latency_outliers(store, operation=["llm.call", "db.query", "cart.load"])
 
     def latency_versions() -> None:
@@ -281,8 +323,12 @@ def main() -> int:
         events = queries.alert_events(store)
         windows = queries.alert_windows(events, until=last)
         queries.metric_series(store, name="llm.tokens")
-        queries.search_traces(store, start=windows.start.iloc[0], end=windows.end.iloc[0], order="errors", limit=50)
-        queries.search_logs(store, start=windows.start.iloc[0], end=windows.end.iloc[0], min_level="WARN", limit=200)
+        queries.search_traces(
+            store, start=windows.start.iloc[0], end=windows.end.iloc[0], order="errors", limit=50
+        )
+        queries.search_logs(
+            store, start=windows.start.iloc[0], end=windows.end.iloc[0], min_level="WARN", limit=200
+        )
         queries.metric_catalog(store)
         alert_history(store, [{"metric_name": "llm.tokens", "threshold": 1e6, "severity": "warning"}])
 

@@ -134,7 +134,9 @@ def reload_store() -> None:
 
 
 @st.cache_data(show_spinner=False, ttl=CACHE_TTL_S, max_entries=512)
-def _cached(path: str, generation: int, name: str, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]) -> Any:
+def _cached(
+    path: str, generation: int, name: str, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]
+) -> Any:
     module, _, function = name.partition(":")
     return getattr(importlib.import_module(module), function)(_open(path), *args, **dict(kwargs))
 
@@ -203,17 +205,24 @@ def sidebar() -> Filters:
                 st.session_state["store_path"] = typed
                 st.session_state["store_reason"] = "picked in the sidebar"
                 st.rerun()
-        if st.button("Reload store", key="reload", help="Re-read the store's files (new data since it was opened)"):
+        if st.button(
+            "Reload store", key="reload", help="Re-read the store's files (new data since it was opened)"
+        ):
             reload_store()
         first, last = _bounds()
-        preset = st.selectbox("Time range", list(PRESETS), key="time_preset",
-                              help="Relative to the newest data in the store (post-mortem: not to now)")
+        preset = st.selectbox(
+            "Time range",
+            list(PRESETS),
+            key="time_preset",
+            help="Relative to the newest data in the store (post-mortem: not to now)",
+        )
         start = end = None
         if last is not None:
             if preset == "Custom":
                 start = st.datetime_input("From (UTC)", value=first.replace(tzinfo=None), key="time_from")
-                end = st.datetime_input("To (UTC)", value=(last + timedelta(seconds=1)).replace(tzinfo=None),
-                                        key="time_to")
+                end = st.datetime_input(
+                    "To (UTC)", value=(last + timedelta(seconds=1)).replace(tzinfo=None), key="time_to"
+                )
             elif PRESETS[preset] is not None:
                 end = last + timedelta(microseconds=1)
                 start = end - PRESETS[preset]
@@ -221,9 +230,12 @@ def sidebar() -> Filters:
                 st.caption(f"{_fmt(start)} → {_fmt(end)} UTC")
             else:
                 st.caption(f"Data from {_fmt(first)} to {_fmt(last)} UTC")
-        services_frame = query(queries.list_services) if store is not None else pd.DataFrame(columns=["service_name"])
-        services = st.multiselect("Services", services_frame["service_name"].tolist(), key="services",
-                                  placeholder="All services")
+        services_frame = (
+            query(queries.list_services) if store is not None else pd.DataFrame(columns=["service_name"])
+        )
+        services = st.multiselect(
+            "Services", services_frame["service_name"].tolist(), key="services", placeholder="All services"
+        )
     return Filters(start=_utc(start), end=_utc(end), services=tuple(services))
 
 
@@ -231,7 +243,9 @@ def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     stamp = pd.Timestamp(value)
-    return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")).to_pydatetime(warn=False)
+    return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")).to_pydatetime(
+        warn=False
+    )
 
 
 def _fmt(value: datetime | None) -> str:

@@ -29,7 +29,9 @@ def render_trace(tree: pd.DataFrame) -> str:
     """An indented text tree of a trace (output of ``Store.trace``): name, service, duration, status."""
     lines = []
     for row in tree.itertuples(index=False):
-        status = row.status_code if row.status_code != "ERROR" else f"ERROR {row.status_message or ''}".rstrip()
+        status = (
+            row.status_code if row.status_code != "ERROR" else f"ERROR {row.status_message or ''}".rstrip()
+        )
         orphan = "  (parent missing)" if getattr(row, "orphan", False) else ""
         lines.append(
             f"{'  ' * int(row.depth)}{row.name}  [{row.service_name}]  "
@@ -48,7 +50,9 @@ def _cmd_sql(store: Store, args: argparse.Namespace) -> int:
             print(f"(cut at {result.max_rows} rows)", file=sys.stderr)
     else:
         frame = store.sql(args.query)
-    with pd.option_context("display.max_rows", args.max_rows, "display.max_columns", None, "display.width", 200):
+    with pd.option_context(
+        "display.max_rows", args.max_rows, "display.max_columns", None, "display.width", 200
+    ):
         print(frame.to_string(index=False, max_rows=args.max_rows) if not frame.empty else "(no rows)")
     return 0
 
@@ -74,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m explorer", description=__doc__)
     store_option = argparse.ArgumentParser(add_help=False)
     store_option.add_argument(
-        "--store", metavar="DIR", default=None,
+        "--store",
+        metavar="DIR",
+        default=None,
         help="telemetry store directory (default: $LANGSWARM_TELEMETRY_DIR, else ./telemetry)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -82,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("query", help="SQL over the views spans, logs, metrics, profiles, alerts")
     sql.add_argument("--max-rows", type=int, default=100, help="rows to print (default 100)")
     sql.add_argument(
-        "--guarded", action="store_true",
+        "--guarded",
+        action="store_true",
         help="run through the explorer's guarded path (read-only, row cap, time limit), as the SQL page does",
     )
     sql.set_defaults(run=_cmd_sql)

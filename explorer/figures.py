@@ -18,8 +18,14 @@ from plotly.subplots import make_subplots
 STATUS_COLORS = {"ERROR": "#d62728", "OK": "#2ca02c", "UNSET": "#4c78a8"}
 SEVERITY_COLORS = {"critical": "#b30000", "error": "#e34a33", "warning": "#fdae61", "info": "#74add1"}
 CRITICAL_OUTLINE = "#111111"
-LEVEL_COLORS = {"ERROR": "#d62728", "FATAL": "#7f0000", "WARN": "#ff9f1c", "WARNING": "#ff9f1c", "INFO": "#4c78a8",
-                "DEBUG": "#9e9e9e"}
+LEVEL_COLORS = {
+    "ERROR": "#d62728",
+    "FATAL": "#7f0000",
+    "WARN": "#ff9f1c",
+    "WARNING": "#ff9f1c",
+    "INFO": "#4c78a8",
+    "DEBUG": "#9e9e9e",
+}
 #: Rows the waterfall shows before the user pans or zooms (the figure holds every span regardless).
 WATERFALL_ROWS = 40
 
@@ -27,9 +33,21 @@ WATERFALL_ROWS = 40
 def _empty(title: str, message: str = "No data for these filters") -> go.Figure:
     figure = go.Figure()
     figure.update_layout(
-        title=title, height=260, xaxis={"visible": False}, yaxis={"visible": False},
-        annotations=[{"text": message, "showarrow": False, "font": {"size": 14}, "xref": "paper", "yref": "paper",
-                      "x": 0.5, "y": 0.5}],
+        title=title,
+        height=260,
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        annotations=[
+            {
+                "text": message,
+                "showarrow": False,
+                "font": {"size": 14},
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0.5,
+                "y": 0.5,
+            }
+        ],
     )
     return figure
 
@@ -45,8 +63,9 @@ def format_ms(ms: float) -> str:
     return f"{ms / 1000:.2f} s"
 
 
-def waterfall(tree: pd.DataFrame, *, selected: str | None = None, show_critical: bool = True,
-              rows: int = WATERFALL_ROWS) -> go.Figure:
+def waterfall(
+    tree: pd.DataFrame, *, selected: str | None = None, show_critical: bool = True, rows: int = WATERFALL_ROWS
+) -> go.Figure:
     """Every span as a horizontal bar at its true offset and width (ms from the trace start), in tree order.
 
     A handful of ``go.Bar`` traces (one per status colour, never one per span) hold every span exactly
@@ -61,7 +80,9 @@ def waterfall(tree: pd.DataFrame, *, selected: str | None = None, show_critical:
     widths = tree["duration_ms"].to_numpy(dtype=float)
     widths = np.where(np.isnan(widths), 0.0, widths)
     status = tree["status_code"].fillna("UNSET").to_numpy(dtype=object)
-    critical = tree["critical"].to_numpy(dtype=bool) if show_critical and "critical" in tree else np.zeros(n, bool)
+    critical = (
+        tree["critical"].to_numpy(dtype=bool) if show_critical and "critical" in tree else np.zeros(n, bool)
+    )
     outline_width = np.where(critical, 2.0, 0.0)
     if selected is not None:
         outline_width = np.where(tree["span_id"].to_numpy() == selected, 3.5, outline_width)
@@ -69,15 +90,18 @@ def waterfall(tree: pd.DataFrame, *, selected: str | None = None, show_critical:
     depth = tree["depth"].to_numpy(dtype=int)
     durations = [format_ms(w) for w in widths]
     hidden = tree["hidden"].to_numpy(dtype=int) if "hidden" in tree else np.zeros(n, int)
-    customdata = np.stack([
-        names,
-        tree["service_name"].fillna("∅").astype(str).to_numpy(dtype=object),
-        np.array(durations, dtype=object),
-        status,
-        tree["span_id"].astype(str).to_numpy(dtype=object),
-        np.array([f"{o:.3f}" for o in offsets], dtype=object),
-        hidden.astype(object),
-    ], axis=-1)
+    customdata = np.stack(
+        [
+            names,
+            tree["service_name"].fillna("∅").astype(str).to_numpy(dtype=object),
+            np.array(durations, dtype=object),
+            status,
+            tree["span_id"].astype(str).to_numpy(dtype=object),
+            np.array([f"{o:.3f}" for o in offsets], dtype=object),
+            hidden.astype(object),
+        ],
+        axis=-1,
+    )
     figure = go.Figure()
     # One bar trace per status (at most three), each with one solid colour: a per-bar colour array makes
     # plotly.js style every bar separately, which takes ~10 s in the browser at 10,000 spans.
@@ -85,32 +109,67 @@ def waterfall(tree: pd.DataFrame, *, selected: str | None = None, show_critical:
         mask = status == code if code != "UNSET" else ~np.isin(status, ["ERROR", "OK"])
         if not mask.any():
             continue
-        figure.add_trace(go.Bar(
-            orientation="h", y=y[mask], x=widths[mask], base=offsets[mask], name=code,
-            marker={"color": color, "line": {"color": CRITICAL_OUTLINE, "width": outline_width[mask]}},
-            customdata=customdata[mask],
-            hovertemplate=("<b>%{customdata[0]}</b> [%{customdata[1]}]<br>start +%{customdata[5]} ms, "
-                           "duration %{customdata[2]}<br>%{customdata[3]} · span %{customdata[4]}"
-                           "<br>hidden descendants: %{customdata[6]}<extra></extra>"),
-        ))
+        figure.add_trace(
+            go.Bar(
+                orientation="h",
+                y=y[mask],
+                x=widths[mask],
+                base=offsets[mask],
+                name=code,
+                marker={"color": color, "line": {"color": CRITICAL_OUTLINE, "width": outline_width[mask]}},
+                customdata=customdata[mask],
+                hovertemplate=(
+                    "<b>%{customdata[0]}</b> [%{customdata[1]}]<br>start +%{customdata[5]} ms, "
+                    "duration %{customdata[2]}<br>%{customdata[3]} · span %{customdata[4]}"
+                    "<br>hidden descendants: %{customdata[6]}<extra></extra>"
+                ),
+            )
+        )
     total = float(np.nanmax(offsets + widths)) if n else 0.0
     narrow = widths < max(total, 1e-9) * 0.004
     if narrow.any():
-        figure.add_trace(go.Scatter(
-            x=offsets[narrow], y=y[narrow], mode="markers", name="short spans", hoverinfo="skip", showlegend=False,
-            marker={"symbol": "line-ns", "size": 9, "line": {"width": 2, "color": "#333333"}},
-        ))
+        figure.add_trace(
+            go.Scatter(
+                x=offsets[narrow],
+                y=y[narrow],
+                mode="markers",
+                name="short spans",
+                hoverinfo="skip",
+                showlegend=False,
+                marker={"symbol": "line-ns", "size": 9, "line": {"width": 2, "color": "#333333"}},
+            )
+        )
     visible = min(n, rows)
     # Tick labels are right-aligned, so leading spaces would not show nesting: a dot per level does.
-    labels = ["· " * min(int(d), 30) + (nm if len(nm) <= 48 else nm[:47] + "…") for d, nm in zip(depth, names, strict=True)]
+    labels = [
+        "· " * min(int(d), 30) + (nm if len(nm) <= 48 else nm[:47] + "…")
+        for d, nm in zip(depth, names, strict=True)
+    ]
     figure.update_layout(
-        title=f"Waterfall — {n} spans, {format_ms(total)}" + (" (outlined: critical path)" if critical.any() else ""),
+        title=f"Waterfall — {n} spans, {format_ms(total)}"
+        + (" (outlined: critical path)" if critical.any() else ""),
         height=max(240, min(24 * visible + 140, 1000)),
-        bargap=0.25, showlegend=True, dragmode="pan", margin={"l": 10, "r": 10, "t": 80, "b": 40},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0, "xanchor": "left", "title": "status"},
+        bargap=0.25,
+        showlegend=True,
+        dragmode="pan",
+        margin={"l": 10, "r": 10, "t": 80, "b": 40},
+        legend={
+            "orientation": "h",
+            "yanchor": "bottom",
+            "y": 1.0,
+            "x": 0,
+            "xanchor": "left",
+            "title": "status",
+        },
         xaxis={"title": "ms since trace start", "rangemode": "tozero", "zeroline": True},
-        yaxis={"range": [visible - 0.5, -0.5], "tickmode": "array", "tickvals": y if n <= 2000 else [],
-               "ticktext": labels if n <= 2000 else [], "automargin": True, "fixedrange": False},
+        yaxis={
+            "range": [visible - 0.5, -0.5],
+            "tickmode": "array",
+            "tickvals": y if n <= 2000 else [],
+            "ticktext": labels if n <= 2000 else [],
+            "automargin": True,
+            "fixedrange": False,
+        },
     )
     return figure
 
@@ -134,29 +193,40 @@ def _step_xy(hist: pd.DataFrame) -> tuple[list[float], list[float]]:
     return xs, ys
 
 
-def duration_histogram(hist: pd.DataFrame, *, log_x: bool = False, title: str = "Duration histogram",
-                       side_by_side: bool = False) -> go.Figure:
+def duration_histogram(
+    hist: pd.DataFrame, *, log_x: bool = False, title: str = "Duration histogram", side_by_side: bool = False
+) -> go.Figure:
     """Histogram(s) of :func:`~explorer.queries.latency_histogram` output: one outline per group,
     overlaid or side by side; drawn as steps so bins stay exact on a log axis too."""
     if hist.empty:
         return _empty(title)
     groups = list(dict.fromkeys(hist["group"]))
     if side_by_side and len(groups) > 1:
-        figure = make_subplots(rows=1, cols=len(groups), subplot_titles=[str(g) for g in groups],
-                               horizontal_spacing=0.06)
+        figure = make_subplots(
+            rows=1, cols=len(groups), subplot_titles=[str(g) for g in groups], horizontal_spacing=0.06
+        )
     else:
         figure = go.Figure()
     for i, group in enumerate(groups):
         xs, ys = _step_xy(hist[hist["group"] == group])
-        trace = go.Scatter(x=xs, y=ys, mode="lines", name=str(group), fill="tozeroy", line={"width": 1.5},
-                           hovertemplate="%{x:.3f} ms: %{y}<extra>" + str(group) + "</extra>")
+        trace = go.Scatter(
+            x=xs,
+            y=ys,
+            mode="lines",
+            name=str(group),
+            fill="tozeroy",
+            line={"width": 1.5},
+            hovertemplate="%{x:.3f} ms: %{y}<extra>" + str(group) + "</extra>",
+        )
         if side_by_side and len(groups) > 1:
             figure.add_trace(trace, row=1, col=i + 1)
         else:
             figure.add_trace(trace)
     figure.update_xaxes(type="log" if log_x else "linear", title="duration (ms)")
     figure.update_yaxes(title="count", rangemode="tozero")
-    figure.update_layout(title=title, height=380, margin={"t": 60}, showlegend=len(groups) > 1 and not side_by_side)
+    figure.update_layout(
+        title=title, height=380, margin={"t": 60}, showlegend=len(groups) > 1 and not side_by_side
+    )
     return figure
 
 
@@ -165,31 +235,59 @@ def red_chart(red: pd.DataFrame, *, top: int = 20) -> go.Figure:
     if red.empty:
         return _empty("Latency per operation")
     frame = red.head(top).iloc[::-1]
-    labels = frame["service_name"].fillna("∅").astype(str) + " · " + frame["operation"].fillna("∅").astype(str)
+    labels = (
+        frame["service_name"].fillna("∅").astype(str) + " · " + frame["operation"].fillna("∅").astype(str)
+    )
     figure = go.Figure()
     for column, color in (("p50_ms", "#9ecae1"), ("p95_ms", "#3182bd"), ("p99_ms", "#08519c")):
-        figure.add_trace(go.Bar(
-            orientation="h", y=labels, x=frame[column], name=column.replace("_ms", ""), marker_color=color,
-            customdata=np.stack([frame["spans"], frame["error_rate"] * 100], axis=-1),
-            hovertemplate="%{y}<br>%{x:.3f} ms<br>%{customdata[0]} spans, %{customdata[1]:.1f}% errors<extra></extra>",
-        ))
-    figure.update_layout(title="Latency percentiles per operation", barmode="group",
-                         height=max(260, 28 * len(frame) + 120), xaxis={"title": "ms", "type": "log"},
-                         margin={"l": 10, "t": 50}, yaxis={"automargin": True})
+        figure.add_trace(
+            go.Bar(
+                orientation="h",
+                y=labels,
+                x=frame[column],
+                name=column.replace("_ms", ""),
+                marker_color=color,
+                customdata=np.stack([frame["spans"], frame["error_rate"] * 100], axis=-1),
+                hovertemplate="%{y}<br>%{x:.3f} ms<br>%{customdata[0]} spans, %{customdata[1]:.1f}% errors<extra></extra>",
+            )
+        )
+    figure.update_layout(
+        title="Latency percentiles per operation",
+        barmode="group",
+        height=max(260, 28 * len(frame) + 120),
+        xaxis={"title": "ms", "type": "log"},
+        margin={"l": 10, "t": 50},
+        yaxis={"automargin": True},
+    )
     return figure
 
 
-def percentile_lines(frame: pd.DataFrame, *, title: str = "Percentiles over time", time_column: str = "bucket",
-                     columns: Sequence[str] = ("p50_ms", "p95_ms", "p99_ms"), unit: str = "ms") -> go.Figure:
+def percentile_lines(
+    frame: pd.DataFrame,
+    *,
+    title: str = "Percentiles over time",
+    time_column: str = "bucket",
+    columns: Sequence[str] = ("p50_ms", "p95_ms", "p99_ms"),
+    unit: str = "ms",
+) -> go.Figure:
     """Lines of percentile columns over time."""
     if frame.empty:
         return _empty(title)
     figure = go.Figure()
     for column in columns:
         if column in frame:
-            figure.add_trace(go.Scatter(x=frame[time_column], y=frame[column], mode="lines+markers",
-                                        name=column.replace("_ms", ""), marker={"size": 4}))
-    figure.update_layout(title=title, height=340, yaxis={"title": unit, "rangemode": "tozero"}, margin={"t": 50})
+            figure.add_trace(
+                go.Scatter(
+                    x=frame[time_column],
+                    y=frame[column],
+                    mode="lines+markers",
+                    name=column.replace("_ms", ""),
+                    marker={"size": 4},
+                )
+            )
+    figure.update_layout(
+        title=title, height=340, yaxis={"title": unit, "rangemode": "tozero"}, margin={"t": 50}
+    )
     return figure
 
 
@@ -200,14 +298,30 @@ def hotspot_bars(hotspots: pd.DataFrame, *, top: int = 25) -> go.Figure:
     frame = hotspots.head(top).iloc[::-1]
     labels = frame["function"].astype(str)
     figure = go.Figure()
-    figure.add_trace(go.Bar(orientation="h", y=labels, x=frame["cumulative_s"], name="cumulative s",
-                            marker_color="#c6dbef"))
-    figure.add_trace(go.Bar(orientation="h", y=labels, x=frame["self_s"], name="self s", marker_color="#e6550d",
-                            customdata=frame[["calls"]].to_numpy(),
-                            hovertemplate="%{y}: self %{x:.4f} s, %{customdata[0]} calls<extra></extra>"))
-    figure.update_layout(title="Top functions (self vs cumulative time)", barmode="overlay",
-                         height=max(260, 26 * len(frame) + 120), xaxis={"title": "seconds"},
-                         yaxis={"automargin": True}, margin={"t": 50})
+    figure.add_trace(
+        go.Bar(
+            orientation="h", y=labels, x=frame["cumulative_s"], name="cumulative s", marker_color="#c6dbef"
+        )
+    )
+    figure.add_trace(
+        go.Bar(
+            orientation="h",
+            y=labels,
+            x=frame["self_s"],
+            name="self s",
+            marker_color="#e6550d",
+            customdata=frame[["calls"]].to_numpy(),
+            hovertemplate="%{y}: self %{x:.4f} s, %{customdata[0]} calls<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        title="Top functions (self vs cumulative time)",
+        barmode="overlay",
+        height=max(260, 26 * len(frame) + 120),
+        xaxis={"title": "seconds"},
+        yaxis={"automargin": True},
+        margin={"t": 50},
+    )
     return figure
 
 
@@ -215,49 +329,101 @@ def icicle(tree: pd.DataFrame, *, title: str = "Call tree (icicle)") -> go.Figur
     """Icicle of :func:`~explorer.queries.call_tree`: width is time, children below their caller."""
     if tree.empty:
         return _empty(title, "No call edges for these filters")
-    figure = go.Figure(go.Icicle(
-        ids=tree["id"], labels=tree["function"], parents=tree["parent"], values=tree["value"],
-        branchvalues="remainder", customdata=tree[["total", "calls"]].to_numpy(),
-        hovertemplate="<b>%{label}</b><br>cumulative %{customdata[0]:.4f} s<br>%{customdata[1]} calls<extra></extra>",
-        tiling={"orientation": "v"},
-    ))
+    figure = go.Figure(
+        go.Icicle(
+            ids=tree["id"],
+            labels=tree["function"],
+            parents=tree["parent"],
+            values=tree["value"],
+            branchvalues="remainder",
+            customdata=tree[["total", "calls"]].to_numpy(),
+            hovertemplate="<b>%{label}</b><br>cumulative %{customdata[0]:.4f} s<br>%{customdata[1]} calls<extra></extra>",
+            tiling={"orientation": "v"},
+        )
+    )
     figure.update_layout(title=title, height=460, margin={"t": 50, "l": 10, "r": 10, "b": 10})
     return figure
 
 
-def alert_timeline(windows: pd.DataFrame, series: pd.DataFrame | None = None, *, threshold: float | None = None,
-                   metric: str | None = None) -> go.Figure:
+def alert_timeline(
+    windows: pd.DataFrame,
+    series: pd.DataFrame | None = None,
+    *,
+    threshold: float | None = None,
+    metric: str | None = None,
+) -> go.Figure:
     """Alert windows as bars by severity (bottom) under the alerting metric and its threshold (top)."""
     if windows.empty and (series is None or series.empty):
         return _empty("Alerts timeline", "No alerts in this window")
-    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.55, 0.45], vertical_spacing=0.06,
-                           subplot_titles=(metric or "metric", "alerts"))
+    figure = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        row_heights=[0.55, 0.45],
+        vertical_spacing=0.06,
+        subplot_titles=(metric or "metric", "alerts"),
+    )
     if series is not None and not series.empty:
         for name, part in series.groupby("series", sort=False):
-            figure.add_trace(go.Scatter(x=part["timestamp"], y=part["value"], mode="lines", name=str(name)), row=1, col=1)
+            figure.add_trace(
+                go.Scatter(x=part["timestamp"], y=part["value"], mode="lines", name=str(name)), row=1, col=1
+            )
         if threshold is not None and not (isinstance(threshold, float) and math.isnan(threshold)):
-            figure.add_trace(go.Scatter(x=[series["timestamp"].min(), series["timestamp"].max()], y=[threshold, threshold],
-                                        mode="lines", name=f"threshold {threshold:g}",
-                                        line={"dash": "dash", "color": "#b30000"}), row=1, col=1)
+            figure.add_trace(
+                go.Scatter(
+                    x=[series["timestamp"].min(), series["timestamp"].max()],
+                    y=[threshold, threshold],
+                    mode="lines",
+                    name=f"threshold {threshold:g}",
+                    line={"dash": "dash", "color": "#b30000"},
+                ),
+                row=1,
+                col=1,
+            )
     if not windows.empty:
         starts = pd.to_datetime(windows["start"], utc=True)
         ends = pd.to_datetime(windows["end"], utc=True)
         width_ms = ((ends - starts).dt.total_seconds() * 1000).clip(lower=30_000)
-        labels = windows["title"].fillna("∅").astype(str) + " · " + windows["severity"].fillna("?").astype(str)
+        labels = (
+            windows["title"].fillna("∅").astype(str) + " · " + windows["severity"].fillna("?").astype(str)
+        )
         for severity, color in SEVERITY_COLORS.items():
             mask = windows["severity"].fillna("").str.lower() == severity
             if mask.any():
-                figure.add_trace(go.Bar(
-                    orientation="h", base=starts[mask], x=width_ms[mask], y=labels[mask], name=severity,
-                    marker_color=color,
-                    customdata=np.stack([windows.loc[mask, "resolved"].map({True: "resolved", False: "still firing"}),
-                                         windows.loc[mask, "peak_value"].astype(str)], axis=-1),
-                    hovertemplate="%{y}<br>%{base} → %{customdata[0]}<br>value %{customdata[1]}<extra></extra>",
-                ), row=2, col=1)
+                figure.add_trace(
+                    go.Bar(
+                        orientation="h",
+                        base=starts[mask],
+                        x=width_ms[mask],
+                        y=labels[mask],
+                        name=severity,
+                        marker_color=color,
+                        customdata=np.stack(
+                            [
+                                windows.loc[mask, "resolved"].map({True: "resolved", False: "still firing"}),
+                                windows.loc[mask, "peak_value"].astype(str),
+                            ],
+                            axis=-1,
+                        ),
+                        hovertemplate="%{y}<br>%{base} → %{customdata[0]}<br>value %{customdata[1]}<extra></extra>",
+                    ),
+                    row=2,
+                    col=1,
+                )
         other = ~windows["severity"].fillna("").str.lower().isin(list(SEVERITY_COLORS))
         if other.any():
-            figure.add_trace(go.Bar(orientation="h", base=starts[other], x=width_ms[other], y=labels[other],
-                                    name="other", marker_color="#999999"), row=2, col=1)
+            figure.add_trace(
+                go.Bar(
+                    orientation="h",
+                    base=starts[other],
+                    x=width_ms[other],
+                    y=labels[other],
+                    name="other",
+                    marker_color="#999999",
+                ),
+                row=2,
+                col=1,
+            )
     figure.update_xaxes(type="date", row=2, col=1)
     figure.update_yaxes(automargin=True, row=2, col=1)
     figure.update_layout(title="Alerts timeline", height=520, barmode="overlay", margin={"t": 60})
@@ -270,8 +436,11 @@ def metric_lines(series: pd.DataFrame, *, title: str = "Metric", unit: str | Non
         return _empty(title)
     figure = go.Figure()
     for name, part in series.groupby("series", sort=False):
-        figure.add_trace(go.Scatter(x=part["timestamp"], y=part["value"], mode="lines+markers", name=str(name),
-                                    marker={"size": 3}))
+        figure.add_trace(
+            go.Scatter(
+                x=part["timestamp"], y=part["value"], mode="lines+markers", name=str(name), marker={"size": 3}
+            )
+        )
     figure.update_layout(title=title, height=380, yaxis={"title": unit or ""}, margin={"t": 50})
     return figure
 
@@ -282,8 +451,15 @@ def histogram_heatmap(buckets: pd.DataFrame, *, title: str = "Histogram buckets 
         return _empty(title)
     table = buckets.pivot_table(index="le", columns="timestamp", values="count", aggfunc="sum").sort_index()
     labels = [f"≤ {le:g}" if math.isfinite(le) else "> last bound" for le in table.index]
-    figure = go.Figure(go.Heatmap(x=list(table.columns), y=labels, z=table.to_numpy(), colorscale="Viridis",
-                                  hovertemplate="%{x}<br>%{y}: %{z}<extra></extra>"))
+    figure = go.Figure(
+        go.Heatmap(
+            x=list(table.columns),
+            y=labels,
+            z=table.to_numpy(),
+            colorscale="Viridis",
+            hovertemplate="%{x}<br>%{y}: %{z}<extra></extra>",
+        )
+    )
     figure.update_layout(title=title, height=380, yaxis={"type": "category"}, margin={"t": 50})
     return figure
 
@@ -292,26 +468,48 @@ def log_volume(logs: pd.DataFrame, *, title: str = "Log records by level") -> go
     """Stacked counts of log records per minute by level."""
     if logs.empty:
         return _empty(title)
-    frame = logs.assign(minute=pd.to_datetime(logs["timestamp"]).dt.floor("min"),
-                        level=logs["severity_text"].fillna("UNSET"))
+    frame = logs.assign(
+        minute=pd.to_datetime(logs["timestamp"]).dt.floor("min"), level=logs["severity_text"].fillna("UNSET")
+    )
     counts = frame.groupby(["minute", "level"]).size().reset_index(name="records")
     figure = go.Figure()
     for level, part in counts.groupby("level", sort=False):
-        figure.add_trace(go.Bar(x=part["minute"], y=part["records"], name=str(level),
-                                marker_color=LEVEL_COLORS.get(str(level).upper(), "#999999")))
+        figure.add_trace(
+            go.Bar(
+                x=part["minute"],
+                y=part["records"],
+                name=str(level),
+                marker_color=LEVEL_COLORS.get(str(level).upper(), "#999999"),
+            )
+        )
     figure.update_layout(title=title, barmode="stack", height=260, margin={"t": 50})
     return figure
 
 
-def fired_chart(series: pd.DataFrame, fired: pd.DataFrame, *, threshold: float, title: str = "What would have fired"
-                ) -> go.Figure:
+def fired_chart(
+    series: pd.DataFrame, fired: pd.DataFrame, *, threshold: float, title: str = "What would have fired"
+) -> go.Figure:
     """A metric series with a typed threshold and the points where it would have fired marked."""
     figure = metric_lines(series, title=title)
     if series.empty:
         return figure
-    figure.add_trace(go.Scatter(x=[series["timestamp"].min(), series["timestamp"].max()], y=[threshold, threshold],
-                                mode="lines", name=f"threshold {threshold:g}", line={"dash": "dash", "color": "#b30000"}))
+    figure.add_trace(
+        go.Scatter(
+            x=[series["timestamp"].min(), series["timestamp"].max()],
+            y=[threshold, threshold],
+            mode="lines",
+            name=f"threshold {threshold:g}",
+            line={"dash": "dash", "color": "#b30000"},
+        )
+    )
     if not fired.empty and "timestamp" in fired:
-        figure.add_trace(go.Scatter(x=fired["timestamp"], y=fired.get("value", [threshold] * len(fired)), mode="markers",
-                                    name="would fire", marker={"symbol": "x", "size": 10, "color": "#b30000"}))
+        figure.add_trace(
+            go.Scatter(
+                x=fired["timestamp"],
+                y=fired.get("value", [threshold] * len(fired)),
+                mode="markers",
+                name="would fire",
+                marker={"symbol": "x", "size": 10, "color": "#b30000"},
+            )
+        )
     return figure

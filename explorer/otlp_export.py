@@ -54,18 +54,27 @@ def _span(row: Mapping[str, Any]) -> dict[str, Any]:
         "name": "" if _missing(row.get("name")) else str(row["name"]),
         "kind": SPAN_KINDS.get(str(row.get("kind")), 0),
         "startTimeUnixNano": _nanos(row["start_time"]),
-        "endTimeUnixNano": _nanos(row["end_time"]) if not _missing(row.get("end_time")) else _nanos(row["start_time"]),
+        "endTimeUnixNano": _nanos(row["end_time"])
+        if not _missing(row.get("end_time"))
+        else _nanos(row["start_time"]),
         "attributes": _attributes(row.get("attributes")),
         "droppedAttributesCount": _int(row.get("dropped_attributes_count")),
         "events": [
-            {"timeUnixNano": _nanos(e.get("timestamp")), "name": e.get("name") or "",
-             "attributes": _attributes(e.get("attributes"))}
+            {
+                "timeUnixNano": _nanos(e.get("timestamp")),
+                "name": e.get("name") or "",
+                "attributes": _attributes(e.get("attributes")),
+            }
             for e in ([] if _missing(row.get("events")) else row["events"])
         ],
         "droppedEventsCount": _int(row.get("dropped_events_count")),
         "links": [
-            {"traceId": link.get("trace_id"), "spanId": link.get("span_id"), "traceState": link.get("trace_state") or "",
-             "attributes": _attributes(link.get("attributes"))}
+            {
+                "traceId": link.get("trace_id"),
+                "spanId": link.get("span_id"),
+                "traceState": link.get("trace_state") or "",
+                "attributes": _attributes(link.get("attributes")),
+            }
             for link in ([] if _missing(row.get("links")) else row["links"])
         ],
         "droppedLinksCount": _int(row.get("dropped_links_count")),

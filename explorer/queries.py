@@ -125,7 +125,9 @@ def time_bounds(store: Store) -> tuple[datetime | None, datetime | None]:
     return _ts(firsts.min(), "first"), _ts(lasts.max(), "last")
 
 
-def list_services(store: Store, *, start: TimeLike = None, end: TimeLike = None, limit: int = 500) -> pd.DataFrame:
+def list_services(
+    store: Store, *, start: TimeLike = None, end: TimeLike = None, limit: int = 500
+) -> pd.DataFrame:
     """Services seen in spans, logs and metrics, with their span count."""
     where = _Where()
     where.time("start_time", start, end)
@@ -191,7 +193,9 @@ def red_summary(
     return _split_quantiles(frame, "q")
 
 
-def _split_quantiles(frame: pd.DataFrame, column: str, names: Sequence[str] = ("p50_ms", "p95_ms", "p99_ms")) -> pd.DataFrame:
+def _split_quantiles(
+    frame: pd.DataFrame, column: str, names: Sequence[str] = ("p50_ms", "p95_ms", "p99_ms")
+) -> pd.DataFrame:
     values = frame.pop(column)
     for i, name in enumerate(names):
         frame[name] = [float(v[i]) / 1e6 if v is not None and len(v) > i else np.nan for v in values]
@@ -206,7 +210,11 @@ def slowest_operations(red: pd.DataFrame, *, limit: int = 10) -> pd.DataFrame:
 def failing_operations(red: pd.DataFrame, *, limit: int = 10) -> pd.DataFrame:
     """The operations of a :func:`red_summary` with errors, most errors first."""
     failing = red[red["errors"] > 0]
-    return failing.sort_values(["errors", "error_rate"], ascending=False).head(_limit(limit)).reset_index(drop=True)
+    return (
+        failing.sort_values(["errors", "error_rate"], ascending=False)
+        .head(_limit(limit))
+        .reset_index(drop=True)
+    )
 
 
 def alert_summary(
@@ -216,7 +224,9 @@ def alert_summary(
     where = _Where()
     names = _services(service)
     if names is not None:
-        where.add("(list_contains($services, service_name) OR list_contains($services, component))", services=names)
+        where.add(
+            "(list_contains($services, service_name) OR list_contains($services, component))", services=names
+        )
     where.time("timestamp", start, end)
     sql = f"""SELECT coalesce(severity, 'unknown') AS severity, coalesce(state, 'unknown') AS state, count(*) AS alerts
               FROM alerts WHERE {where.sql()} GROUP BY ALL ORDER BY alerts DESC"""
@@ -257,7 +267,9 @@ class TraceFilter:
         if isinstance(self.attribute, str):
             key, sep, value = self.attribute.partition("=")
             if not sep or not key.strip():
-                msg = f"attribute filter {self.attribute!r} must look like key=value, e.g. http.route=/checkout"
+                msg = (
+                    f"attribute filter {self.attribute!r} must look like key=value, e.g. http.route=/checkout"
+                )
                 raise QueryError(msg)
             return key.strip(), value.strip()
         key, value = self.attribute
@@ -275,8 +287,11 @@ class TraceFilter:
             span.add("name = $operation", operation=self.operation)
         attribute = self._attribute()
         if attribute is not None:
-            span.add("(attributes[$attr_key] = $attr_value OR resource_attributes[$attr_key] = $attr_value)",
-                     attr_key=attribute[0], attr_value=attribute[1])
+            span.add(
+                "(attributes[$attr_key] = $attr_value OR resource_attributes[$attr_key] = $attr_value)",
+                attr_key=attribute[0],
+                attr_value=attribute[1],
+            )
         if self.trace_id:
             span.add("starts_with(trace_id, $trace_prefix)", trace_prefix=self.trace_id.strip().lower())
         params = dict(span.params)
@@ -290,7 +305,9 @@ class TraceFilter:
             )
         if self.log_text:
             params["log_text"] = self.log_text.lower()
-            selectors.append("SELECT trace_id FROM logs WHERE trace_id IS NOT NULL AND contains(lower(body), $log_text)")
+            selectors.append(
+                "SELECT trace_id FROM logs WHERE trace_id IS NOT NULL AND contains(lower(body), $log_text)"
+            )
         having = []
         if self.status == "error":
             having.append("error_count > 0")
@@ -316,7 +333,7 @@ class TraceFilter:
                            epoch_ns(max(end_time)) - epoch_ns(min(start_time)) AS duration_ns,
                            count(*) AS span_count, count_if(status_code = 'ERROR')::BIGINT AS error_count
                     FROM {source} GROUP BY trace_id
-                ) WHERE {' AND '.join(having) if having else 'TRUE'}
+                ) WHERE {" AND ".join(having) if having else "TRUE"}
             )"""
         return sql, params
 
@@ -346,9 +363,17 @@ def search_traces(
         msg = f"order must be one of {', '.join(_ORDERS)}, got {order!r}"
         raise QueryError(msg)
     cte, params = TraceFilter(
-        service=service, operation=operation, status=status, min_duration_ms=min_duration_ms,
-        max_duration_ms=max_duration_ms, start=start, end=end, attribute=attribute,
-        correlation_id=correlation_id, log_text=log_text, trace_id=trace_id,
+        service=service,
+        operation=operation,
+        status=status,
+        min_duration_ms=min_duration_ms,
+        max_duration_ms=max_duration_ms,
+        start=start,
+        end=end,
+        attribute=attribute,
+        correlation_id=correlation_id,
+        log_text=log_text,
+        trace_id=trace_id,
     ).cte()
     sql = f"""WITH {cte},
         page AS MATERIALIZED (
@@ -368,14 +393,23 @@ def search_traces(
     return _frame(store, sql, {**params, "limit": _limit(limit)})
 
 
-def trace_duration_histogram(store: Store, *, bins: int = 40, log_scale: bool = True, **filters: Any) -> pd.DataFrame:
+def trace_duration_histogram(
+    store: Store, *, bins: int = 40, log_scale: bool = True, **filters: Any
+) -> pd.DataFrame:
     """Histogram of whole-trace durations over every match of ``filters`` (the :class:`TraceFilter` fields)."""
     cte, params = TraceFilter(**filters).cte()
-    return _histogram(store, f"WITH {cte}, vals AS (SELECT 'traces' AS grp, duration_ns AS d FROM traces)",
-                      params, bins=bins, log_scale=log_scale)
+    return _histogram(
+        store,
+        f"WITH {cte}, vals AS (SELECT 'traces' AS grp, duration_ns AS d FROM traces)",
+        params,
+        bins=bins,
+        log_scale=log_scale,
+    )
 
 
-def _histogram(store: Store, with_vals: str, params: dict[str, Any], *, bins: int, log_scale: bool) -> pd.DataFrame:
+def _histogram(
+    store: Store, with_vals: str, params: dict[str, Any], *, bins: int, log_scale: bool
+) -> pd.DataFrame:
     """Bins shared by every group of ``vals(grp, d)``: [group, lo_ms, hi_ms, count]; log-spaced if asked."""
     bins = _limit(bins, "bins", 1000)
     x = "ln(greatest(d, 1))" if log_scale else "d"
@@ -387,20 +421,28 @@ def _histogram(store: Store, with_vals: str, params: dict[str, Any], *, bins: in
         FROM h, b GROUP BY ALL ORDER BY "group", bin"""
     frame = _frame(store, sql, {**params, "bins": bins})
     if frame.empty:
-        return pd.DataFrame({"group": pd.Series(dtype=str), "lo_ms": pd.Series(dtype=float),
-                             "hi_ms": pd.Series(dtype=float), "count": pd.Series(dtype="int64")})
+        return pd.DataFrame(
+            {
+                "group": pd.Series(dtype=str),
+                "lo_ms": pd.Series(dtype=float),
+                "hi_ms": pd.Series(dtype=float),
+                "count": pd.Series(dtype="int64"),
+            }
+        )
     lo, hi = float(frame["lo"].iloc[0]), float(frame["hi"].iloc[0])
     width = max(hi - lo, 1e-9) / bins
     edges_lo = lo + frame["bin"].astype(float) * width
     edges_hi = edges_lo + width
     if log_scale:
         edges_lo, edges_hi = np.exp(edges_lo), np.exp(edges_hi)
-    return pd.DataFrame({
-        "group": frame["group"].astype(str),
-        "lo_ms": np.asarray(edges_lo, dtype=float) / 1e6,
-        "hi_ms": np.asarray(edges_hi, dtype=float) / 1e6,
-        "count": frame["count"].astype("int64"),
-    })
+    return pd.DataFrame(
+        {
+            "group": frame["group"].astype(str),
+            "lo_ms": np.asarray(edges_lo, dtype=float) / 1e6,
+            "hi_ms": np.asarray(edges_hi, dtype=float) / 1e6,
+            "count": frame["count"].astype("int64"),
+        }
+    )
 
 
 # --------------------------------------------------------------------------- one trace
@@ -432,7 +474,9 @@ def critical_path(tree: pd.DataFrame) -> set[str]:
         return set()
     ids = tree["span_id"].tolist()
     parents = tree["parent_span_id"].tolist()
-    start = tree["start_time"].astype("int64").tolist() if "start_ns" not in tree else tree["start_ns"].tolist()
+    start = (
+        tree["start_time"].astype("int64").tolist() if "start_ns" not in tree else tree["start_ns"].tolist()
+    )
     end = tree["end_time"].astype("int64").tolist() if "end_ns" not in tree else tree["end_ns"].tolist()
     known = set(ids)
     children: dict[str, list[int]] = defaultdict(list)
@@ -534,22 +578,50 @@ def span_detail(tree: pd.DataFrame, span_id: str) -> SpanDetail:
         attrs = _as_dict(event.get("attributes"))
         stamp = pd.Timestamp(event.get("timestamp"))
         offset = (stamp.value - t0) / 1e6 if not pd.isna(stamp) else np.nan
-        events.append({"offset_ms": offset, "name": event.get("name"), "attributes": json.dumps(attrs, ensure_ascii=False)})
+        events.append(
+            {
+                "offset_ms": offset,
+                "name": event.get("name"),
+                "attributes": json.dumps(attrs, ensure_ascii=False),
+            }
+        )
         if event.get("name") == "exception":
-            exceptions.append({
-                "type": attrs.get("exception.type", ""),
-                "message": attrs.get("exception.message", ""),
-                "stacktrace": attrs.get("exception.stacktrace", ""),
-            })
+            exceptions.append(
+                {
+                    "type": attrs.get("exception.type", ""),
+                    "message": attrs.get("exception.message", ""),
+                    "stacktrace": attrs.get("exception.stacktrace", ""),
+                }
+            )
     links = pd.DataFrame(
-        [{"trace_id": link.get("trace_id"), "span_id": link.get("span_id"),
-          "attributes": json.dumps(_as_dict(link.get("attributes")), ensure_ascii=False)}
-         for link in _as_list(row.get("links"))],
+        [
+            {
+                "trace_id": link.get("trace_id"),
+                "span_id": link.get("span_id"),
+                "attributes": json.dumps(_as_dict(link.get("attributes")), ensure_ascii=False),
+            }
+            for link in _as_list(row.get("links"))
+        ],
         columns=["trace_id", "span_id", "attributes"],
     )
-    scalar = {k: row[k] for k in ("trace_id", "span_id", "parent_span_id", "name", "kind", "service_name",
-                                  "start_time", "end_time", "duration_ns", "status_code", "status_message",
-                                  "scope_name") if k in row.index}
+    scalar = {
+        k: row[k]
+        for k in (
+            "trace_id",
+            "span_id",
+            "parent_span_id",
+            "name",
+            "kind",
+            "service_name",
+            "start_time",
+            "end_time",
+            "duration_ns",
+            "status_code",
+            "status_message",
+            "scope_name",
+        )
+        if k in row.index
+    }
     return SpanDetail(
         span=scalar,
         attributes=_as_dict(row.get("attributes")),
@@ -572,23 +644,34 @@ def trace_timeline(tree: pd.DataFrame, logs: pd.DataFrame) -> pd.DataFrame:
     if tree.empty:
         return pd.DataFrame(columns=["offset_ms", "kind", "what", "service_name", "span_id", "level"])
     t0 = int(tree["start_ns"].min())
-    parts = [pd.DataFrame({
-        "offset_ms": tree["offset_ms"],
-        "kind": "span",
-        "what": ["  " * min(int(d), 40) + str(n) for d, n in zip(tree["depth"], tree["name"].fillna(""), strict=True)],
-        "service_name": tree["service_name"],
-        "span_id": tree["span_id"],
-        "level": tree["status_code"],
-    })]
+    parts = [
+        pd.DataFrame(
+            {
+                "offset_ms": tree["offset_ms"],
+                "kind": "span",
+                "what": [
+                    "  " * min(int(d), 40) + str(n)
+                    for d, n in zip(tree["depth"], tree["name"].fillna(""), strict=True)
+                ],
+                "service_name": tree["service_name"],
+                "span_id": tree["span_id"],
+                "level": tree["status_code"],
+            }
+        )
+    ]
     if not logs.empty:
-        parts.append(pd.DataFrame({
-            "offset_ms": (logs["timestamp"].astype("int64") - t0) / 1e6,
-            "kind": "log",
-            "what": logs["body"].fillna("∅"),
-            "service_name": logs["service_name"],
-            "span_id": logs["span_id"],
-            "level": logs["severity_text"],
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "offset_ms": (logs["timestamp"].astype("int64") - t0) / 1e6,
+                    "kind": "log",
+                    "what": logs["body"].fillna("∅"),
+                    "service_name": logs["service_name"],
+                    "span_id": logs["span_id"],
+                    "level": logs["severity_text"],
+                }
+            )
+        )
     return pd.concat(parts, ignore_index=True).sort_values("offset_ms", kind="stable").reset_index(drop=True)
 
 
@@ -611,13 +694,21 @@ _GROUPS = {
 }
 
 
-def _latency_where(service: Services, operation: str | Sequence[str] | None, start: TimeLike, end: TimeLike,
-                   versions: Sequence[str] | None) -> _Where:
+def _latency_where(
+    service: Services,
+    operation: str | Sequence[str] | None,
+    start: TimeLike,
+    end: TimeLike,
+    versions: Sequence[str] | None,
+) -> _Where:
     where = _Where()
     where.services(service)
     where.time("start_time", start, end)
     if operation:
-        where.add("list_contains($operations, name)", operations=[operation] if isinstance(operation, str) else list(operation))
+        where.add(
+            "list_contains($operations, name)",
+            operations=[operation] if isinstance(operation, str) else list(operation),
+        )
     if versions:
         where.add("list_contains($versions, resource_attributes['service.version'])", versions=list(versions))
     return where
@@ -644,7 +735,9 @@ def latency_histogram(
 ) -> pd.DataFrame:
     """Span-duration histogram per group, bins shared by all groups: [group, lo_ms, hi_ms, count]."""
     where = _latency_where(service, operation, start, end, versions)
-    with_vals = f"WITH vals AS (SELECT {_group(group_by)} AS grp, duration_ns AS d FROM spans WHERE {where.sql()})"
+    with_vals = (
+        f"WITH vals AS (SELECT {_group(group_by)} AS grp, duration_ns AS d FROM spans WHERE {where.sql()})"
+    )
     return _histogram(store, with_vals, where.params, bins=bins, log_scale=log_scale)
 
 
@@ -678,8 +771,14 @@ def _bucket_width(start: datetime | None, end: datetime | None, buckets: int, fa
     return int(math.ceil(width / 86400) * 86400)
 
 
-def _data_span_s(store: Store, table: str, column: str, where: _Where) -> tuple[datetime | None, datetime | None]:
-    frame = _frame(store, f"SELECT min({column}) AS lo, max({column}) AS hi FROM {table} WHERE {where.sql()}", where.params)
+def _data_span_s(
+    store: Store, table: str, column: str, where: _Where
+) -> tuple[datetime | None, datetime | None]:
+    frame = _frame(
+        store,
+        f"SELECT min({column}) AS lo, max({column}) AS hi FROM {table} WHERE {where.sql()}",
+        where.params,
+    )
     if frame.empty or pd.isna(frame["lo"].iloc[0]):
         return None, None
     return _ts(frame["lo"].iloc[0], "lo"), _ts(frame["hi"].iloc[0], "hi")
@@ -729,8 +828,14 @@ def latency_outliers(
 # --------------------------------------------------------------------------- profiles
 
 
-def _profile_where(operation: str | None, trace_id: str | None, span_id: str | None, service: Services,
-                   start: TimeLike, end: TimeLike) -> _Where:
+def _profile_where(
+    operation: str | None,
+    trace_id: str | None,
+    span_id: str | None,
+    service: Services,
+    start: TimeLike,
+    end: TimeLike,
+) -> _Where:
     where = _Where()
     where.services(service)
     where.time("timestamp", start, end)
@@ -743,8 +848,9 @@ def _profile_where(operation: str | None, trace_id: str | None, span_id: str | N
     return where
 
 
-def profile_operations(store: Store, *, service: Services = None, start: TimeLike = None, end: TimeLike = None,
-                       limit: int = 200) -> pd.DataFrame:
+def profile_operations(
+    store: Store, *, service: Services = None, start: TimeLike = None, end: TimeLike = None, limit: int = 200
+) -> pd.DataFrame:
     """Operations that have profiles, with how many spans and the total profiled time."""
     where = _profile_where(None, None, None, service, start, end)
     sql = f"""SELECT operation, count(DISTINCT coalesce(span_id, profile_id)) AS profiles,
@@ -802,8 +908,15 @@ def profile_edges(
     return _frame(store, sql, {**where.params, "limit": _limit(limit)})
 
 
-def profile_spans(store: Store, *, operation: str | None = None, service: Services = None, start: TimeLike = None,
-                  end: TimeLike = None, limit: int = 100) -> pd.DataFrame:
+def profile_spans(
+    store: Store,
+    *,
+    operation: str | None = None,
+    service: Services = None,
+    start: TimeLike = None,
+    end: TimeLike = None,
+    limit: int = 100,
+) -> pd.DataFrame:
     """The profiled spans (trace and span ids) of an operation, longest first: links back to the trace view."""
     where = _profile_where(operation, None, None, service, start, end)
     sql = f"""SELECT trace_id, span_id, operation, min(timestamp) AS timestamp,
@@ -813,7 +926,9 @@ def profile_spans(store: Store, *, operation: str | None = None, service: Servic
     return _frame(store, sql, {**where.params, "limit": _limit(limit)})
 
 
-def call_tree(hotspots: pd.DataFrame, edges: pd.DataFrame, *, max_depth: int = 12, max_nodes: int = 2000) -> pd.DataFrame:
+def call_tree(
+    hotspots: pd.DataFrame, edges: pd.DataFrame, *, max_depth: int = 12, max_nodes: int = 2000
+) -> pd.DataFrame:
     """Expand the call graph into a tree for an icicle/flame chart: [id, parent, function, value, total, calls].
 
     Roots are functions nobody calls; each edge's cumulative time becomes the child's total, and
@@ -825,9 +940,13 @@ def call_tree(hotspots: pd.DataFrame, edges: pd.DataFrame, *, max_depth: int = 1
         return pd.DataFrame(columns=columns)
     callees: dict[str, list[tuple[str, float, int]]] = defaultdict(list)
     for row in edges.itertuples(index=False):
-        callees[str(row.caller)].append((str(row.function), float(row.cumulative_s or 0.0), int(row.calls or 0)))
+        callees[str(row.caller)].append(
+            (str(row.function), float(row.cumulative_s or 0.0), int(row.calls or 0))
+        )
     called = {callee for kids in callees.values() for callee, _, _ in kids}
-    totals = hotspots.groupby("function", sort=False).agg(total=("cumulative_s", "sum"), calls=("calls", "sum"))
+    totals = hotspots.groupby("function", sort=False).agg(
+        total=("cumulative_s", "sum"), calls=("calls", "sum")
+    )
     roots = [f for f in totals.index if f not in called] or [totals["total"].idxmax()]
     rows: list[dict[str, Any]] = []
     stack: list[tuple[str, str, str, float, int, tuple[str, ...]]] = [
@@ -839,8 +958,16 @@ def call_tree(hotspots: pd.DataFrame, edges: pd.DataFrame, *, max_depth: int = 1
         kids = [k for k in callees.get(function, ()) if k[0] not in path] if len(path) < max_depth else []
         child_total = sum(k[1] for k in kids)
         scale = total / child_total if child_total > total > 0 else 1.0
-        rows.append({"id": node_id, "parent": parent, "function": function,
-                     "value": max(total - child_total * scale, 0.0), "total": total, "calls": calls})
+        rows.append(
+            {
+                "id": node_id,
+                "parent": parent,
+                "function": function,
+                "value": max(total - child_total * scale, 0.0),
+                "total": total,
+                "calls": calls,
+            }
+        )
         for callee, cumulative, n in kids:
             stack.append((f"{node_id}/{callee}", node_id, callee, cumulative * scale, n, (*path, callee)))
     return pd.DataFrame(rows, columns=columns)
@@ -863,10 +990,15 @@ def alert_events(
     where = _Where()
     names = _services(service)
     if names is not None:
-        where.add("(list_contains($services, service_name) OR list_contains($services, component))", services=names)
+        where.add(
+            "(list_contains($services, service_name) OR list_contains($services, component))", services=names
+        )
     where.time("timestamp", start, end)
     if severity:
-        where.add("list_contains($severities, severity)", severities=[severity] if isinstance(severity, str) else list(severity))
+        where.add(
+            "list_contains($severities, severity)",
+            severities=[severity] if isinstance(severity, str) else list(severity),
+        )
     if state:
         where.add("state = $state", state=state)
     sql = f"""SELECT * EXCLUDE (date) FROM alerts WHERE {where.sql()} ORDER BY timestamp LIMIT $limit"""
@@ -878,8 +1010,20 @@ def alert_windows(events: pd.DataFrame, *, until: TimeLike = None) -> pd.DataFra
 
     ``end`` is the resolution time, or ``until`` (default: the last event) for alerts still firing.
     """
-    columns = ["alert", "title", "severity", "component", "metric_name", "threshold", "peak_value", "start", "end",
-               "resolved", "trace_id", "correlation_id"]
+    columns = [
+        "alert",
+        "title",
+        "severity",
+        "component",
+        "metric_name",
+        "threshold",
+        "peak_value",
+        "start",
+        "end",
+        "resolved",
+        "trace_id",
+        "correlation_id",
+    ]
     if events.empty:
         return pd.DataFrame(columns=columns)
     frame = events.sort_values("timestamp", kind="stable")
@@ -887,7 +1031,9 @@ def alert_windows(events: pd.DataFrame, *, until: TimeLike = None) -> pd.DataFra
     open_: dict[str, dict[str, Any]] = {}
     windows: list[dict[str, Any]] = []
     for row in frame.itertuples(index=False):
-        key = row.alert_id if isinstance(row.alert_id, str) and row.alert_id else f"{row.title}|{row.component}"
+        key = (
+            row.alert_id if isinstance(row.alert_id, str) and row.alert_id else f"{row.title}|{row.component}"
+        )
         stamp = _ts(row.timestamp, "timestamp")
         if row.state == "resolved":
             window = open_.pop(key, None)
@@ -900,10 +1046,20 @@ def alert_windows(events: pd.DataFrame, *, until: TimeLike = None) -> pd.DataFra
             if row.current_value is not None and not pd.isna(row.current_value):
                 window["peak_value"] = np.nanmax([window["peak_value"], row.current_value])
             continue
-        open_[key] = {"alert": key, "title": row.title, "severity": row.severity, "component": row.component,
-                      "metric_name": row.metric_name, "threshold": row.threshold, "peak_value": row.current_value,
-                      "start": stamp, "end": stop, "resolved": False, "trace_id": row.trace_id,
-                      "correlation_id": row.correlation_id}
+        open_[key] = {
+            "alert": key,
+            "title": row.title,
+            "severity": row.severity,
+            "component": row.component,
+            "metric_name": row.metric_name,
+            "threshold": row.threshold,
+            "peak_value": row.current_value,
+            "start": stamp,
+            "end": stop,
+            "resolved": False,
+            "trace_id": row.trace_id,
+            "correlation_id": row.correlation_id,
+        }
     windows.extend(open_.values())
     result = pd.DataFrame(windows, columns=columns).sort_values("start", kind="stable").reset_index(drop=True)
     return result
@@ -1020,8 +1176,11 @@ def metric_series(
     where.time("timestamp", start, end)
     for i, (key, value) in enumerate((labels or {}).items()):
         where.add(f"attributes[$lk{i}] = $lv{i}", **{f"lk{i}": key, f"lv{i}": value})
-    kind = _frame(store, f"SELECT any_value(type) AS type, any_value(temporality) AS temporality FROM metrics WHERE {where.sql()}",
-                  where.params)
+    kind = _frame(
+        store,
+        f"SELECT any_value(type) AS type, any_value(temporality) AS temporality FROM metrics WHERE {where.sql()}",
+        where.params,
+    )
     mtype = kind["type"].iloc[0] if not kind.empty else None
     temporality = kind["temporality"].iloc[0] if not kind.empty else None
     if rate is None:
@@ -1087,7 +1246,9 @@ def histogram_buckets(
     if points.empty:
         return pd.DataFrame(columns=out_columns)
     lo, hi = _ts(points["timestamp"].min(), "lo"), _ts(points["timestamp"].max(), "hi")
-    width = _bucket_width(_ts(start, "start") or lo, _ts(end, "end") or hi, _limit(buckets, "buckets", 10_000), 3600)
+    width = _bucket_width(
+        _ts(start, "start") or lo, _ts(end, "end") or hi, _limit(buckets, "buckets", 10_000), 3600
+    )
     rows: dict[tuple[pd.Timestamp, float], float] = defaultdict(float)
     previous: dict[str, tuple[tuple[float, ...], np.ndarray]] = {}
     for point in points.itertuples(index=False):

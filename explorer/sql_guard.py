@@ -105,7 +105,9 @@ class GuardedSQL:
     def __init__(self, store: Store, *, max_rows: int | None = None, timeout_s: float | None = None) -> None:
         self.root = Path(store.root).resolve()
         self.max_rows = int(max_rows if max_rows is not None else _env_number(MAX_ROWS_ENV, MAX_ROWS, int))
-        self.timeout_s = float(timeout_s if timeout_s is not None else _env_number(TIMEOUT_ENV, TIMEOUT_S, float))
+        self.timeout_s = float(
+            timeout_s if timeout_s is not None else _env_number(TIMEOUT_ENV, TIMEOUT_S, float)
+        )
         self._lock = threading.Lock()
         self._present: dict[str, bool] = {}
         self.con = duckdb.connect(":memory:")
@@ -114,7 +116,9 @@ class GuardedSQL:
         for table in TABLES:
             empty = schema.schema_for(table).empty_table()
             self.con.register("_empty_arrow", empty)
-            self.con.execute(f"CREATE TABLE _store_empty.{table} AS SELECT *, NULL::DATE AS date FROM _empty_arrow")
+            self.con.execute(
+                f"CREATE TABLE _store_empty.{table} AS SELECT *, NULL::DATE AS date FROM _empty_arrow"
+            )
             self.con.unregister("_empty_arrow")
         self.con.execute("SET allowed_directories = ?", [[str(self.root) + os.sep]])
         self.con.execute("SET enable_external_access = false")
@@ -179,7 +183,9 @@ class GuardedSQL:
             seconds = time.perf_counter() - started
         truncated = table.num_rows > cap
         table = table.slice(0, cap)
-        return GuardedResult(frame=table.to_pandas(), arrow=table, truncated=truncated, max_rows=cap, seconds=seconds)
+        return GuardedResult(
+            frame=table.to_pandas(), arrow=table, truncated=truncated, max_rows=cap, seconds=seconds
+        )
 
     def close(self) -> None:
         with self._lock:

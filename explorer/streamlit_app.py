@@ -22,16 +22,36 @@ st.set_page_config(page_title="LangSwarm Explorer", page_icon=":material/travel_
 
 pages = {
     "Explore": [
-        st.Page(app_state.PAGES["overview"], title="Overview", icon=":material/dashboard:", url_path="overview", default=True),
+        st.Page(
+            app_state.PAGES["overview"],
+            title="Overview",
+            icon=":material/dashboard:",
+            url_path="overview",
+            default=True,
+        ),
         st.Page(app_state.PAGES["traces"], title="Traces", icon=":material/search:", url_path="traces"),
-        st.Page(app_state.PAGES["trace"], title="Trace view", icon=":material/waterfall_chart:", url_path="trace"),
+        st.Page(
+            app_state.PAGES["trace"], title="Trace view", icon=":material/waterfall_chart:", url_path="trace"
+        ),
         st.Page(app_state.PAGES["latency"], title="Latency", icon=":material/timer:", url_path="latency"),
-        st.Page(app_state.PAGES["profiles"], title="Profile hotspots", icon=":material/local_fire_department:", url_path="profiles"),
+        st.Page(
+            app_state.PAGES["profiles"],
+            title="Profile hotspots",
+            icon=":material/local_fire_department:",
+            url_path="profiles",
+        ),
     ],
     "Signals": [
-        st.Page(app_state.PAGES["alerts"], title="Alerts", icon=":material/notifications_active:", url_path="alerts"),
+        st.Page(
+            app_state.PAGES["alerts"],
+            title="Alerts",
+            icon=":material/notifications_active:",
+            url_path="alerts",
+        ),
         st.Page(app_state.PAGES["logs"], title="Logs", icon=":material/article:", url_path="logs"),
-        st.Page(app_state.PAGES["metrics"], title="Metrics", icon=":material/monitoring:", url_path="metrics"),
+        st.Page(
+            app_state.PAGES["metrics"], title="Metrics", icon=":material/monitoring:", url_path="metrics"
+        ),
         st.Page(app_state.PAGES["sql"], title="SQL", icon=":material/database:", url_path="sql"),
     ],
 }

@@ -123,7 +123,9 @@ class _Telemetry:
     ) -> None:
         if service not in self.logger_providers:
             provider = LoggerProvider(resource=Resource({"service.name": service}))
-            provider.add_log_record_processor(BatchLogRecordProcessor(self.log_exporter, max_queue_size=65_536))
+            provider.add_log_record_processor(
+                BatchLogRecordProcessor(self.log_exporter, max_queue_size=65_536)
+            )
             self.logger_providers[service] = provider
         severity = {
             "DEBUG": SeverityNumber.DEBUG,
@@ -171,22 +173,45 @@ def _checkout_trace(t: _Telemetry, facts: StoreFacts, start: int, *, linked: Spa
         kind=SpanKind.SERVER,
         start_time=start,
         links=links,
-        attributes={"correlation_id": facts.correlation_id, "http.route": "/checkout", "order.id": 42,
-                    "user.tier": "gold", "retry": False, "weights": [0.5, 1.5]},
+        attributes={
+            "correlation_id": facts.correlation_id,
+            "http.route": "/checkout",
+            "order.id": 42,
+            "user.tier": "gold",
+            "retry": False,
+            "weights": [0.5, 1.5],
+        },
     )
     facts.checkout_trace_id, facts.checkout_span_ids["root"] = _hex(root)
-    t.log("frontend", "frontend.http", start + 1 * MS, "INFO", "checkout started for order 42", root,
-          correlation_id=facts.correlation_id)
+    t.log(
+        "frontend",
+        "frontend.http",
+        start + 1 * MS,
+        "INFO",
+        "checkout started for order 42",
+        root,
+        correlation_id=facts.correlation_id,
+    )
     load = front.start_span("cart.load", context=_ctx(root), kind=SpanKind.CLIENT, start_time=start + 2 * MS)
     facts.checkout_span_ids["cart.load"] = _hex(load)[1]
-    query = cart.start_span("db.query", context=_ctx(load), kind=SpanKind.CLIENT, start_time=start + 2 * MS + 300_000,
-                            attributes={"db.statement": "SELECT * FROM carts WHERE id = ?"})
+    query = cart.start_span(
+        "db.query",
+        context=_ctx(load),
+        kind=SpanKind.CLIENT,
+        start_time=start + 2 * MS + 300_000,
+        attributes={"db.statement": "SELECT * FROM carts WHERE id = ?"},
+    )
     facts.checkout_span_ids["db.query"] = _hex(query)[1]
     facts.db_query_ns = 250_000
     query.end(end_time=start + 2 * MS + 300_000 + facts.db_query_ns)
     load.end(end_time=start + 9 * MS)
-    charge = payment.start_span("payment.charge", context=_ctx(root), kind=SpanKind.CLIENT,
-                                start_time=start + 10 * MS, attributes={"correlation_id": facts.correlation_id})
+    charge = payment.start_span(
+        "payment.charge",
+        context=_ctx(root),
+        kind=SpanKind.CLIENT,
+        start_time=start + 10 * MS,
+        attributes={"correlation_id": facts.correlation_id},
+    )
     facts.checkout_span_ids["payment.charge"] = _hex(charge)[1]
     charge.add_event("card.validated", {"card.brand": "visa"}, timestamp=start + 12 * MS)
     try:
@@ -194,8 +219,16 @@ def _checkout_trace(t: _Telemetry, facts: StoreFacts, start: int, *, linked: Spa
     except ValueError as exc:
         charge.record_exception(exc, timestamp=start + 40 * MS)
     charge.set_status(Status(StatusCode.ERROR, "card declined"))
-    t.log("payment", "payment.gateway", start + 41 * MS, "ERROR", "card declined for order 42", charge,
-          correlation_id=facts.correlation_id, amount=99.5)
+    t.log(
+        "payment",
+        "payment.gateway",
+        start + 41 * MS,
+        "ERROR",
+        "card declined for order 42",
+        charge,
+        correlation_id=facts.correlation_id,
+        amount=99.5,
+    )
     charge.end(end_time=start + 45 * MS)
     root.set_status(Status(StatusCode.ERROR, "payment failed"))
     root.end(end_time=start + 50 * MS)
@@ -212,8 +245,12 @@ def _regular_traces(t: _Telemetry, facts: StoreFacts, base_ns: int, rng: random.
         slow = 1.0 if version == "1.0" else 1.6
         route = "GET /products" if i % 2 else "POST /checkout"
         front = t.tracer("frontend", version)
-        root = front.start_span(route, kind=SpanKind.SERVER, start_time=start,
-                                attributes={"http.route": route.split()[1], "correlation_id": f"corr-{1000 + i}"})
+        root = front.start_span(
+            route,
+            kind=SpanKind.SERVER,
+            start_time=start,
+            attributes={"http.route": route.split()[1], "correlation_id": f"corr-{1000 + i}"},
+        )
         if first is None:
             first = root.get_span_context()
         cursor = start + MS
@@ -225,16 +262,25 @@ def _regular_traces(t: _Telemetry, facts: StoreFacts, base_ns: int, rng: random.
         cursor += int(rng.uniform(3, 8) * MS * slow)
         load.end(end_time=cursor)
         if route == "POST /checkout":
-            charge = t.tracer("payment").start_span("payment.charge", context=_ctx(root), start_time=cursor + MS)
+            charge = t.tracer("payment").start_span(
+                "payment.charge", context=_ctx(root), start_time=cursor + MS
+            )
             cursor += int(rng.uniform(20, 60) * MS * slow)
             if i % 10 == 0:
                 charge.set_status(Status(StatusCode.ERROR, "gateway timeout"))
-                charge.add_event("exception", {"exception.type": "TimeoutError",
-                                               "exception.message": "gateway timeout",
-                                               "exception.stacktrace": "Traceback (most recent call last):\n  TimeoutError"},
-                                 timestamp=cursor)
+                charge.add_event(
+                    "exception",
+                    {
+                        "exception.type": "TimeoutError",
+                        "exception.message": "gateway timeout",
+                        "exception.stacktrace": "Traceback (most recent call last):\n  TimeoutError",
+                    },
+                    timestamp=cursor,
+                )
                 facts.error_trace_ids.append(_hex(root)[0])
-                t.log("payment", "payment.gateway", cursor, "ERROR", f"gateway timeout after retry {i}", charge)
+                t.log(
+                    "payment", "payment.gateway", cursor, "ERROR", f"gateway timeout after retry {i}", charge
+                )
             charge.end(end_time=cursor)
         t.log("frontend", "frontend.http", cursor, "INFO", f"{route} served", root)
         root.end(end_time=cursor + MS)
@@ -250,7 +296,9 @@ def _big_trace(t: _Telemetry, facts: StoreFacts, start: int) -> None:
     cursor = start
     parent = root
     for depth in range(10):
-        chain = tracer.start_span(f"chain.level{depth}", context=_ctx(parent), start_time=cursor + depth * 1000)
+        chain = tracer.start_span(
+            f"chain.level{depth}", context=_ctx(parent), start_time=cursor + depth * 1000
+        )
         chain.end(end_time=cursor + 5 * MS - depth * 1000)
         parent = chain
         made += 1
@@ -260,8 +308,12 @@ def _big_trace(t: _Telemetry, facts: StoreFacts, start: int) -> None:
         step = tracer.start_span("batch.step", context=_ctx(root), start_time=cursor, attributes={"step": s})
         made += 1
         for c in range(calls):
-            call = tracer.start_span("llm.call", context=_ctx(step), start_time=cursor + c * 100_000,
-                                     attributes={"model": "gpt-4o" if c % 2 else "claude", "tokens": c})
+            call = tracer.start_span(
+                "llm.call",
+                context=_ctx(step),
+                start_time=cursor + c * 100_000,
+                attributes={"model": "gpt-4o" if c % 2 else "claude", "tokens": c},
+            )
             call.end(end_time=cursor + c * 100_000 + 80_000)
             made += 1
         cursor += calls * 100_000 + 50_000
@@ -273,19 +325,34 @@ def _big_trace(t: _Telemetry, facts: StoreFacts, start: int) -> None:
 def _hostile_traces(t: _Telemetry, facts: StoreFacts, start: int) -> None:
     """Unicode, a huge attribute, mixed types and an orphan whose parent was never exported."""
     tracer = t.tracer("検索-service")
-    span = tracer.start_span("検索 🔍 query", start_time=start,
-                             attributes={"用户": "数据 ✓", "prompt": HUGE_VALUE, "n": 3, "ratio": 0.25,
-                                         "ok": True, "tags": ["a", "ü"], "empty": ""})
+    span = tracer.start_span(
+        "検索 🔍 query",
+        start_time=start,
+        attributes={
+            "用户": "数据 ✓",
+            "prompt": HUGE_VALUE,
+            "n": 3,
+            "ratio": 0.25,
+            "ok": True,
+            "tags": ["a", "ü"],
+            "empty": "",
+        },
+    )
     facts.unicode_trace_id = _hex(span)[0]
     span.add_event("note ✎", {"emoji": "🚀"}, timestamp=start + MS)
     span.end(end_time=start + 3 * MS)
     t.log("検索-service", "検索.logger", start + MS, "WARN", "ünïcödé body 🚀 with 'quotes'", span)
     t.log("検索-service", "検索.logger", start + 2 * MS, "DEBUG", None, None)
 
-    missing = SpanContext(trace_id=0xA1B2C3D4E5F60718293A4B5C6D7E8F90, span_id=0x0BADC0FFEE0DDF00D & (2**64 - 1),
-                          is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
-    orphan = t.tracer("cart").start_span("orphan.work", context=trace.set_span_in_context(NonRecordingSpan(missing)),
-                                         start_time=start + 5 * MS)
+    missing = SpanContext(
+        trace_id=0xA1B2C3D4E5F60718293A4B5C6D7E8F90,
+        span_id=0x0BADC0FFEE0DDF00D & (2**64 - 1),
+        is_remote=True,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+    )
+    orphan = t.tracer("cart").start_span(
+        "orphan.work", context=trace.set_span_in_context(NonRecordingSpan(missing)), start_time=start + 5 * MS
+    )
     child = t.tracer("cart").start_span("orphan.child", context=_ctx(orphan), start_time=start + 6 * MS)
     child.end(end_time=start + 7 * MS)
     orphan.end(end_time=start + 8 * MS)
@@ -325,8 +392,14 @@ def _profiles(writer: StoreWriter, facts: StoreFacts, t_ns: int) -> None:
         "self_time_s": [r[4] for r in rows],
         "cumulative_time_s": [r[5] for r in rows],
         "caller": [r[6] for r in rows],
-        "caller_file": [{"charge": "payment/api.py", "call_gateway": "payment/gateway.py",
-                         "validate_card": "payment/cards.py"}.get(r[6]) for r in rows],
+        "caller_file": [
+            {
+                "charge": "payment/api.py",
+                "call_gateway": "payment/gateway.py",
+                "validate_card": "payment/cards.py",
+            }.get(r[6])
+            for r in rows
+        ],
         "caller_line": [{"charge": 10, "call_gateway": 20, "validate_card": 5}.get(r[6]) for r in rows],
     }
     writer.write("profiles", table_from_columns("profiles", columns, n))
@@ -335,13 +408,62 @@ def _profiles(writer: StoreWriter, facts: StoreFacts, t_ns: int) -> None:
 def _alerts(writer: StoreWriter, facts: StoreFacts, base_ns: int) -> None:
     """A critical alert that fired and resolved, a warning still firing, and one with null fields."""
     rows = [
-        (base_ns + 20 * 60 * S, "a-1", "critical", "High error rate", "error_rate", 0.12, 0.05, ">", "firing",
-         facts.correlation_id, facts.error_trace_ids[0], "payment"),
-        (base_ns + 30 * 60 * S, "a-1", "critical", "High error rate", "error_rate", 0.02, 0.05, ">", "resolved",
-         facts.correlation_id, None, "payment"),
-        (base_ns + 40 * 60 * S, "a-2", "warning", "Slow LLM ⏱", "llm.latency_seconds", 2.5, 2.0, ">", "firing",
-         None, None, "frontend"),
-        (base_ns + 45 * 60 * S, "a-3", "info", "Heartbeat ✓", None, None, None, None, "firing", None, None, None),
+        (
+            base_ns + 20 * 60 * S,
+            "a-1",
+            "critical",
+            "High error rate",
+            "error_rate",
+            0.12,
+            0.05,
+            ">",
+            "firing",
+            facts.correlation_id,
+            facts.error_trace_ids[0],
+            "payment",
+        ),
+        (
+            base_ns + 30 * 60 * S,
+            "a-1",
+            "critical",
+            "High error rate",
+            "error_rate",
+            0.02,
+            0.05,
+            ">",
+            "resolved",
+            facts.correlation_id,
+            None,
+            "payment",
+        ),
+        (
+            base_ns + 40 * 60 * S,
+            "a-2",
+            "warning",
+            "Slow LLM ⏱",
+            "llm.latency_seconds",
+            2.5,
+            2.0,
+            ">",
+            "firing",
+            None,
+            None,
+            "frontend",
+        ),
+        (
+            base_ns + 45 * 60 * S,
+            "a-3",
+            "info",
+            "Heartbeat ✓",
+            None,
+            None,
+            None,
+            None,
+            "firing",
+            None,
+            None,
+            None,
+        ),
     ]
     n = len(rows)
     columns = {
@@ -365,7 +487,9 @@ def _alerts(writer: StoreWriter, facts: StoreFacts, base_ns: int) -> None:
 
 def _metric_series(writer: StoreWriter, base_ns: int) -> None:
     """Minute-by-minute series for an hour: an error-rate gauge, a cumulative counter with a reset, a histogram."""
-    ts, names, types, values, attrs, services, temporality, counts, sums, buckets, bounds = ([] for _ in range(11))
+    ts, names, types, values, attrs, services, temporality, counts, sums, buckets, bounds = (
+        [] for _ in range(11)
+    )
     bounds_s = [0.1, 0.5, 1.0, 2.0, 5.0]
     totals = {"gpt-4o": 0.0, "claude": 0.0}
     hist = [0] * (len(bounds_s) + 1)

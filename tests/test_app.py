@@ -64,8 +64,11 @@ class TestEveryPage:
     @pytest.mark.parametrize("page", PAGES)
     def test_page_on_the_fixture_store(self, monkeypatch, facts, page):
         """Each page runs without exception or error box, and draws its content."""
-        at = _page(_app(monkeypatch, facts.root), page, **({"trace_id": facts.checkout_trace_id}
-                                                           if page == "trace_view" else {}))
+        at = _page(
+            _app(monkeypatch, facts.root),
+            page,
+            **({"trace_id": facts.checkout_trace_id} if page == "trace_view" else {}),
+        )
         assert not at.error, [e.value for e in at.error]
         assert at.title and at.title[0].value
         if page != "sql":
@@ -196,7 +199,9 @@ class TestSqlPage:
 
     def test_runs_a_query_and_offers_downloads(self, monkeypatch, facts):
         at = _page(_app(monkeypatch, facts.root), "sql")
-        at.text_area(key="sql_text").input("SELECT name, count(*) AS n FROM spans GROUP BY name ORDER BY n DESC").run()
+        at.text_area(key="sql_text").input(
+            "SELECT name, count(*) AS n FROM spans GROUP BY name ORDER BY n DESC"
+        ).run()
         frame = at.dataframe[0].value
         assert frame.name.iloc[0] == "llm.call" and frame.n.iloc[0] == 1950
         assert {b.proto.label for b in at.get("download_button")} == {"Download CSV", "Download Parquet"}
@@ -230,8 +235,12 @@ class TestOtherPages:
         assert series.value.to_numpy() == pytest.approx(140 / 60)
 
     def test_profiles_for_one_span(self, monkeypatch, facts):
-        at = _page(_app(monkeypatch, facts.root), "profiles", trace_id=facts.checkout_trace_id,
-                   span_id=facts.checkout_span_ids["payment.charge"])
+        at = _page(
+            _app(monkeypatch, facts.root),
+            "profiles",
+            trace_id=facts.checkout_trace_id,
+            span_id=facts.checkout_span_ids["payment.charge"],
+        )
         assert at.dataframe[0].value.function.iloc[0] == "socket.recv"
         assert [t["type"] for f in _figures(at) for t in f["data"]].count("icicle") == 1
 

@@ -55,9 +55,23 @@ def server():
     facts = shared_store()
     port = _free_port()
     env = {**os.environ, "LANGSWARM_TELEMETRY_DIR": str(facts.root)}
-    command = [sys.executable, "-m", "streamlit", "run", "explorer", "--server.headless", "true",
-               "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-               "--server.fileWatcherType", "none"]
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "explorer",
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -127,7 +141,9 @@ class TestEveryPage:
     def test_trace_deep_link_draws_one_bar_per_span(self, server, browser):
         """?trace_id= opens the trace; the waterfall's bar traces hold every span of the big trace once."""
         base, facts = server
-        page = _open(browser, f"{base}/trace?trace_id={facts.big_trace_id}", PAGES["trace"], "trace-2000-spans")
+        page = _open(
+            browser, f"{base}/trace?trace_id={facts.big_trace_id}", PAGES["trace"], "trace-2000-spans"
+        )
         try:
             bars = page.evaluate(
                 """() => {

@@ -35,8 +35,13 @@ def _bar_rows(figure) -> dict[str, list]:
         for i, y in enumerate(trace.y):
             rows.append((int(y), float(trace.base[i]), float(trace.x[i]), trace.name, float(widths[i])))
     rows.sort()
-    return {"y": [r[0] for r in rows], "base": [r[1] for r in rows], "x": [r[2] for r in rows],
-            "status": [r[3] for r in rows], "outline": [r[4] for r in rows]}
+    return {
+        "y": [r[0] for r in rows],
+        "base": [r[1] for r in rows],
+        "x": [r[2] for r in rows],
+        "status": [r[3] for r in rows],
+        "outline": [r[4] for r in rows],
+    }
 
 
 class TestWaterfall:
@@ -69,7 +74,9 @@ class TestWaterfall:
         rows = _bar_rows(figure)
         widths = np.asarray(rows["outline"])
         assert rows["y"] == list(range(BIG_TRACE_SPANS))
-        assert (widths[big.critical.to_numpy()] > 0).all() and (widths[~big.critical.to_numpy()] == 0).sum() > 0
+        assert (widths[big.critical.to_numpy()] > 0).all() and (
+            widths[~big.critical.to_numpy()] == 0
+        ).sum() > 0
         assert widths[5] == 3.5
         assert figure.layout.yaxis.range == (figures.WATERFALL_ROWS - 0.5, -0.5)
 
@@ -84,7 +91,9 @@ class TestCharts:
         figure = figures.duration_histogram(hist, log_x=True)
         trace = figure.data[0]
         assert max(trace.y) == hist["count"].max() and figure.layout.xaxis.type == "log"
-        assert trace.x[0] == pytest.approx(hist.lo_ms.iloc[0]) and trace.x[-1] == pytest.approx(hist.hi_ms.iloc[-1])
+        assert trace.x[0] == pytest.approx(hist.lo_ms.iloc[0]) and trace.x[-1] == pytest.approx(
+            hist.hi_ms.iloc[-1]
+        )
 
     def test_side_by_side_groups(self, store):
         hist = queries.latency_histogram(store, service="frontend", group_by="version", bins=5)
@@ -127,25 +136,39 @@ class TestOtlpExport:
         """The export parses as an ExportTraceServiceRequest; ids are hex, times exact, kinds and status as ints."""
         tree = queries.trace_tree(store, facts.checkout_trace_id)
         text = trace_to_otlp_json(tree)
-        json_format.Parse(text, ExportTraceServiceRequest())  # field names, enum ints, int64 strings are valid
+        json_format.Parse(
+            text, ExportTraceServiceRequest()
+        )  # field names, enum ints, int64 strings are valid
         data = json.loads(text)
         spans = {s["name"]: s for rs in data["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]}
         assert len(spans) == 4
         root = spans["POST /checkout"]
-        assert root["traceId"] == facts.checkout_trace_id and root["spanId"] == facts.checkout_span_ids["root"]
+        assert (
+            root["traceId"] == facts.checkout_trace_id and root["spanId"] == facts.checkout_span_ids["root"]
+        )
         assert "parentSpanId" not in root and root["kind"] == 2 and root["status"]["code"] == 2
         query = spans["db.query"]
         assert int(query["endTimeUnixNano"]) - int(query["startTimeUnixNano"]) == facts.db_query_ns
         charge = spans["payment.charge"]
         exception = next(e for e in charge["events"] if e["name"] == "exception")
         assert any(a["key"] == "exception.stacktrace" for a in exception["attributes"])
-        assert root["links"][0]["attributes"] == [{"key": "link.reason", "value": {"stringValue": "retry of"}}]
-        services = {a["value"]["stringValue"] for rs in data["resourceSpans"] for a in rs["resource"]["attributes"]
-                    if a["key"] == "service.name"}
+        assert root["links"][0]["attributes"] == [
+            {"key": "link.reason", "value": {"stringValue": "retry of"}}
+        ]
+        services = {
+            a["value"]["stringValue"]
+            for rs in data["resourceSpans"]
+            for a in rs["resource"]["attributes"]
+            if a["key"] == "service.name"
+        }
         assert services == {"frontend", "cart", "payment"}
 
     def test_unicode_and_huge_values_are_kept(self, store, facts):
         tree = queries.trace_tree(store, facts.unicode_trace_id)
         span = trace_to_otlp(tree)["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
         values = {a["key"]: a["value"]["stringValue"] for a in span["attributes"]}
-        assert values["用户"] == "数据 ✓" and len(values["prompt"]) == 200_000 and span["name"] == "検索 🔍 query"
+        assert (
+            values["用户"] == "数据 ✓"
+            and len(values["prompt"]) == 200_000
+            and span["name"] == "検索 🔍 query"
+        )

@@ -34,13 +34,21 @@ def empty(tmp_path_factory):
 
 
 class TestLayering:
-    @pytest.mark.parametrize("module", ["queries.py", "figures.py", "sql_guard.py", "otlp_export.py", "store.py"])
+    @pytest.mark.parametrize(
+        "module", ["queries.py", "figures.py", "sql_guard.py", "otlp_export.py", "store.py"]
+    )
     def test_query_and_figure_modules_never_import_streamlit(self, module):
         """The layers under the pages stay usable from notebooks: no streamlit import anywhere in them."""
         tree = ast.parse((EXPLORER / module).read_text())
-        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-                    for alias in node.names}
-        imported |= {(node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        imported = {
+            alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        }
+        imported |= {
+            (node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+        }
         assert "streamlit" not in imported
 
     def test_public_functions_take_keyword_only_filters(self):
@@ -49,7 +57,11 @@ class TestLayering:
 
         for name in dir(queries):
             function = getattr(queries, name)
-            if name.startswith("_") or not inspect.isfunction(function) or function.__module__ != queries.__name__:
+            if (
+                name.startswith("_")
+                or not inspect.isfunction(function)
+                or function.__module__ != queries.__name__
+            ):
                 continue
             for parameter in inspect.signature(function).parameters.values():
                 if parameter.name in {"limit", "service", "start", "end", "operation"}:
@@ -68,7 +80,9 @@ class TestOverview:
 
     def test_rate_uses_the_given_window(self, store, facts):
         """With a window, rate_per_s is spans divided by the window length."""
-        red = queries.red_summary(store, service="cart", start=facts.base, end=facts.base + timedelta(hours=2))
+        red = queries.red_summary(
+            store, service="cart", start=facts.base, end=facts.base + timedelta(hours=2)
+        )
         query = red[red.operation == "db.query"].iloc[0]
         assert query.rate_per_s == pytest.approx(query.spans / 7200)
 
@@ -96,9 +110,15 @@ class TestTraceSearch:
 
     def test_log_text_and_attribute_filters(self, store, facts):
         """Text in a log body (case-insensitive) and key=value on an attribute both find the trace."""
-        assert queries.search_traces(store, log_text="CARD DECLINED").trace_id.tolist() == [facts.checkout_trace_id]
-        assert queries.search_traces(store, attribute="user.tier=gold").trace_id.tolist() == [facts.checkout_trace_id]
-        assert queries.search_traces(store, attribute=("用户", "数据 ✓")).trace_id.tolist() == [facts.unicode_trace_id]
+        assert queries.search_traces(store, log_text="CARD DECLINED").trace_id.tolist() == [
+            facts.checkout_trace_id
+        ]
+        assert queries.search_traces(store, attribute="user.tier=gold").trace_id.tolist() == [
+            facts.checkout_trace_id
+        ]
+        assert queries.search_traces(store, attribute=("用户", "数据 ✓")).trace_id.tolist() == [
+            facts.unicode_trace_id
+        ]
 
     def test_duration_range_applies_to_the_whole_trace(self, store, facts):
         """A 50 ms trace matches 49-51 ms even though none of its other spans lasts that long."""
@@ -171,10 +191,14 @@ class TestTraceTree:
 
     def test_critical_path_picks_the_last_finishing_child(self):
         """Of two overlapping children the one ending last is critical; one running in its shadow is not."""
-        frame = pd.DataFrame({
-            "span_id": ["r", "a", "b", "c"], "parent_span_id": [None, "r", "r", "r"],
-            "start_time": [0, 10, 20, 60], "end_time": [100, 50, 40, 90],
-        })
+        frame = pd.DataFrame(
+            {
+                "span_id": ["r", "a", "b", "c"],
+                "parent_span_id": [None, "r", "r", "r"],
+                "start_time": [0, 10, 20, 60],
+                "end_time": [100, 50, 40, 90],
+            }
+        )
         assert queries.critical_path(frame) == {"r", "a", "c"}
 
     def test_orphans_and_unknown_traces(self, store, facts):
@@ -219,7 +243,9 @@ class TestTraceTree:
         assert timeline.offset_ms.is_monotonic_increasing
 
     def test_span_profile(self, store, facts):
-        rows = queries.span_profile(store, trace_id=facts.checkout_trace_id, span_id=facts.checkout_span_ids["payment.charge"])
+        rows = queries.span_profile(
+            store, trace_id=facts.checkout_trace_id, span_id=facts.checkout_span_ids["payment.charge"]
+        )
         assert len(rows) == 10 and rows.caller.isna().sum() == 5
 
 
@@ -232,12 +258,16 @@ class TestLatency:
         assert (hist.hi_ms / hist.lo_ms).round(9).nunique() == 1  # log-spaced: every bin has the same ratio
 
     def test_versions_side_by_side(self, store):
-        table = queries.latency_percentiles(store, service="frontend", operation="POST /checkout", group_by="version")
+        table = queries.latency_percentiles(
+            store, service="frontend", operation="POST /checkout", group_by="version"
+        )
         assert set(table.group) == {"1.0", "1.1"}
         assert table.set_index("group").loc["1.1", "p50_ms"] > table.set_index("group").loc["1.0", "p50_ms"]
 
     def test_percentiles_over_time_and_outliers(self, store, facts):
-        over = queries.percentiles_over_time(store, operation="POST /checkout", start=facts.base, end=facts.end)
+        over = queries.percentiles_over_time(
+            store, operation="POST /checkout", start=facts.base, end=facts.end
+        )
         assert over.spans.sum() == 41 and (over.p50_ms <= over.p99_ms).all()
         outliers = queries.latency_outliers(store, limit=1)
         assert outliers.trace_id.tolist() == [facts.big_trace_id]
@@ -258,7 +288,9 @@ class TestProfiles:
     def test_call_tree_values_add_up(self, store, facts):
         """Each node's remainder plus its children equals its cumulative time (plotly 'remainder' branch values)."""
         scope = {"trace_id": facts.checkout_trace_id, "span_id": facts.checkout_span_ids["payment.charge"]}
-        tree = queries.call_tree(queries.profile_hotspots(store, **scope), queries.profile_edges(store, **scope))
+        tree = queries.call_tree(
+            queries.profile_hotspots(store, **scope), queries.profile_edges(store, **scope)
+        )
         root = tree[tree.parent == ""].iloc[0]
         assert root.function == "charge" and root.total == pytest.approx(0.040)
         assert tree.value.sum() == pytest.approx(0.040)

@@ -176,5 +176,15 @@ class TestCommandLine:
         assert "4" in capsys.readouterr().out
         out = tmp_path / "trace.json"
         assert main(["export", "--store", str(facts.root), facts.checkout_trace_id, "-o", str(out)]) == 0
-        spans = [s for rs in json.loads(out.read_text())["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]]
-        assert sorted(s["name"] for s in spans) == ["POST /checkout", "cart.load", "db.query", "payment.charge"]
+        spans = [
+            s
+            for rs in json.loads(out.read_text())["resourceSpans"]
+            for ss in rs["scopeSpans"]
+            for s in ss["spans"]
+        ]
+        assert sorted(s["name"] for s in spans) == [
+            "POST /checkout",
+            "cart.load",
+            "db.query",
+            "payment.charge",
+        ]

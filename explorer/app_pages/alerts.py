@@ -18,42 +18,77 @@ first, last = app_state.query(queries.time_bounds)
 windows = queries.alert_windows(events, until=f.end or last)
 
 if events.empty:
-    st.caption("No alerts in this window. The `alerts` table is written by `AlertManager` (ingest); "
-               "use “What would have fired” below to try thresholds over the stored metrics.")
+    st.caption(
+        "No alerts in this window. The `alerts` table is written by `AlertManager` (ingest); "
+        "use “What would have fired” below to try thresholds over the stored metrics."
+    )
 else:
     severities = sorted(windows["severity"].dropna().unique())
     chosen = st.multiselect("Severity", severities, default=severities, key="alert_sev")
     shown = windows[windows["severity"].isin(chosen)].reset_index(drop=True)
-    labels = {i: f"{r.title} · {r.severity} · {pd.Timestamp(r.start):%H:%M:%S}" + ("" if r.resolved else " (firing)")
-              for i, r in shown.iterrows()}
+    labels = {
+        i: f"{r.title} · {r.severity} · {pd.Timestamp(r.start):%H:%M:%S}"
+        + ("" if r.resolved else " (firing)")
+        for i, r in shown.iterrows()
+    }
     pick = st.selectbox("Alert", list(labels), format_func=labels.get, key="alert_pick") if labels else None
     alert = shown.loc[pick] if pick is not None else None
     metric = alert["metric_name"] if alert is not None and isinstance(alert["metric_name"], str) else None
-    series = (app_state.query(queries.metric_series, name=metric, service=None, **f.window())
-              if metric else pd.DataFrame(columns=["timestamp", "series", "value"]))
+    series = (
+        app_state.query(queries.metric_series, name=metric, service=None, **f.window())
+        if metric
+        else pd.DataFrame(columns=["timestamp", "series", "value"])
+    )
     threshold = float(alert["threshold"]) if alert is not None and pd.notna(alert["threshold"]) else None
-    st.plotly_chart(figures.alert_timeline(shown, series, threshold=threshold, metric=metric), key="alert_timeline")
-    st.dataframe(shown.assign(open=[app_state.trace_link(t) for t in shown["trace_id"]]), hide_index=True,
-                 key="alert_table", column_config={"open": app_state.TRACE_LINK},
-                 column_order=["open", "start", "end", "resolved", "severity", "title", "component", "metric_name",
-                               "peak_value", "threshold", "correlation_id"])
+    st.plotly_chart(
+        figures.alert_timeline(shown, series, threshold=threshold, metric=metric), key="alert_timeline"
+    )
+    st.dataframe(
+        shown.assign(open=[app_state.trace_link(t) for t in shown["trace_id"]]),
+        hide_index=True,
+        key="alert_table",
+        column_config={"open": app_state.TRACE_LINK},
+        column_order=[
+            "open",
+            "start",
+            "end",
+            "resolved",
+            "severity",
+            "title",
+            "component",
+            "metric_name",
+            "peak_value",
+            "threshold",
+            "correlation_id",
+        ],
+    )
     if alert is not None:
         start = pd.Timestamp(alert["start"]).to_pydatetime() - timedelta(minutes=1)
         end = pd.Timestamp(alert["end"]).to_pydatetime() + timedelta(minutes=1)
         st.subheader(f"In the window of “{alert['title']}” ({start:%H:%M:%S} → {end:%H:%M:%S} UTC, ±1 min)")
         t_col, l_col = st.columns(2)
-        traces = app_state.query(queries.search_traces, start=start, end=end, service=f.service, order="errors",
-                                 limit=50)
+        traces = app_state.query(
+            queries.search_traces, start=start, end=end, service=f.service, order="errors", limit=50
+        )
         t_col.markdown(f"**Traces** ({int(traces['matches'].iloc[0]) if not traces.empty else 0:,})")
-        t_col.dataframe(traces.assign(open=[app_state.trace_link(t) for t in traces["trace_id"]]), hide_index=True,
-                        key="alert_traces", column_config={"open": app_state.TRACE_LINK},
-                        column_order=["open", "root_name", "duration_ms", "error_count", "start_time"])
-        logs = app_state.query(queries.search_logs, start=start, end=end, service=f.service, min_level="WARN",
-                               limit=200)
+        t_col.dataframe(
+            traces.assign(open=[app_state.trace_link(t) for t in traces["trace_id"]]),
+            hide_index=True,
+            key="alert_traces",
+            column_config={"open": app_state.TRACE_LINK},
+            column_order=["open", "root_name", "duration_ms", "error_count", "start_time"],
+        )
+        logs = app_state.query(
+            queries.search_logs, start=start, end=end, service=f.service, min_level="WARN", limit=200
+        )
         l_col.markdown(f"**Warning and error logs** ({len(logs):,})")
-        l_col.dataframe(logs.assign(open=[app_state.trace_link(t) for t in logs["trace_id"]]), hide_index=True,
-                        key="alert_logs", column_config={"open": app_state.TRACE_LINK},
-                        column_order=["open", "timestamp", "severity_text", "service_name", "body"])
+        l_col.dataframe(
+            logs.assign(open=[app_state.trace_link(t) for t in logs["trace_id"]]),
+            hide_index=True,
+            key="alert_logs",
+            column_config={"open": app_state.TRACE_LINK},
+            column_order=["open", "timestamp", "severity_text", "service_name", "body"],
+        )
 
 st.subheader("What would have fired")
 catalog = app_state.query(queries.metric_catalog)
@@ -71,17 +106,33 @@ try:
 
     fired = app_state.query(
         alert_history,
-        ({"metric_name": metric_name, "threshold": float(threshold_value), "severity": severity,
-          "comparison": comparison},),
-        service=None, since=f.start, until=f.end,
+        (
+            {
+                "metric_name": metric_name,
+                "threshold": float(threshold_value),
+                "severity": severity,
+                "comparison": comparison,
+            },
+        ),
+        service=None,
+        since=f.start,
+        until=f.end,
     )
 except (ExplorerError, ValueError) as exc:
     st.error(f"Cannot evaluate that threshold: {exc}")
     st.stop()
 firing = fired[fired["state"] == "firing"] if not fired.empty else fired
-st.markdown(f"**{len(firing):,} alert(s) would have fired**, {int((fired['state'] == 'resolved').sum()) if not fired.empty else 0:,} resolved.")
+st.markdown(
+    f"**{len(firing):,} alert(s) would have fired**, {int((fired['state'] == 'resolved').sum()) if not fired.empty else 0:,} resolved."
+)
 series = app_state.query(queries.metric_series, name=metric_name, rate=False, **f.window())
-st.plotly_chart(figures.fired_chart(series, firing.rename(columns={"current_value": "value"}),
-                                    threshold=float(threshold_value), title=f"{metric_name} (stored values)"),
-                key="wf_chart")
+st.plotly_chart(
+    figures.fired_chart(
+        series,
+        firing.rename(columns={"current_value": "value"}),
+        threshold=float(threshold_value),
+        title=f"{metric_name} (stored values)",
+    ),
+    key="wf_chart",
+)
 st.dataframe(fired, hide_index=True, key="wf_table")

@@ -15,7 +15,9 @@ operations = app_state.query(queries.list_operations, service=f.service, **f.win
 names = list(dict.fromkeys(operations["operation"].dropna().astype(str)))
 c1, c2, c3, c4 = st.columns([3, 2, 1, 1])
 chosen = c1.multiselect("Operations", names, default=names[:3], key="lat_ops", placeholder="All operations")
-mode = c2.segmented_control("Compare", ["operations", "versions", "windows"], default="operations", key="lat_mode")
+mode = c2.segmented_control(
+    "Compare", ["operations", "versions", "windows"], default="operations", key="lat_mode"
+)
 log_x = c3.toggle("Log axis", value=True, key="lat_log")
 bins = c4.number_input("Bins", min_value=5, max_value=200, value=40, key="lat_bins")
 common = {"service": f.service, "operation": chosen or None}
@@ -24,12 +26,22 @@ if mode == "versions":
     versions = app_state.query(queries.service_versions, service=f.service)
     options = sorted(set(versions["version"].dropna().astype(str)))
     picked = st.multiselect("service.version values", options, default=options[-2:], key="lat_versions")
-    hist = app_state.query(queries.latency_histogram, group_by="version", versions=picked or None, bins=int(bins),
-                           log_scale=log_x, **common, **f.window())
-    table = app_state.query(queries.latency_percentiles, group_by="version", versions=picked or None, **common,
-                            **f.window())
-    st.plotly_chart(figures.duration_histogram(hist, log_x=log_x, side_by_side=True, title="Duration by service.version"),
-                    key="lat_hist")
+    hist = app_state.query(
+        queries.latency_histogram,
+        group_by="version",
+        versions=picked or None,
+        bins=int(bins),
+        log_scale=log_x,
+        **common,
+        **f.window(),
+    )
+    table = app_state.query(
+        queries.latency_percentiles, group_by="version", versions=picked or None, **common, **f.window()
+    )
+    st.plotly_chart(
+        figures.duration_histogram(hist, log_x=log_x, side_by_side=True, title="Duration by service.version"),
+        key="lat_hist",
+    )
 elif mode == "windows":
     first, last = app_state.query(queries.time_bounds)
     lo = f.start or first
@@ -42,40 +54,84 @@ elif mode == "windows":
     a_from = w1.datetime_input("Window A from (UTC)", value=lo.replace(tzinfo=None), key="win_a_from")
     a_to = w1.datetime_input("Window A to (UTC)", value=middle.replace(tzinfo=None), key="win_a_to")
     b_from = w2.datetime_input("Window B from (UTC)", value=middle.replace(tzinfo=None), key="win_b_from")
-    b_to = w2.datetime_input("Window B to (UTC)", value=(hi + timedelta(seconds=1)).replace(tzinfo=None),
-                             key="win_b_to")
+    b_to = w2.datetime_input(
+        "Window B to (UTC)", value=(hi + timedelta(seconds=1)).replace(tzinfo=None), key="win_b_to"
+    )
     hists, tables = [], []
     for label, start, end in (("A", a_from, a_to), ("B", b_from, b_to)):
-        part = app_state.query(queries.latency_histogram, group_by="all", bins=int(bins), log_scale=log_x,
-                               start=start, end=end, **common)
+        part = app_state.query(
+            queries.latency_histogram,
+            group_by="all",
+            bins=int(bins),
+            log_scale=log_x,
+            start=start,
+            end=end,
+            **common,
+        )
         hists.append(part.assign(group=f"window {label}"))
-        pct = app_state.query(queries.latency_percentiles, group_by="operation", start=start, end=end, **common)
+        pct = app_state.query(
+            queries.latency_percentiles, group_by="operation", start=start, end=end, **common
+        )
         tables.append(pct.assign(window=label))
     hist = pd.concat(hists, ignore_index=True)
     table = pd.concat(tables, ignore_index=True)
-    st.plotly_chart(figures.duration_histogram(hist, log_x=log_x, side_by_side=True, title="Window A vs window B"),
-                    key="lat_hist")
+    st.plotly_chart(
+        figures.duration_histogram(hist, log_x=log_x, side_by_side=True, title="Window A vs window B"),
+        key="lat_hist",
+    )
 else:
-    hist = app_state.query(queries.latency_histogram, group_by="operation", bins=int(bins), log_scale=log_x, **common,
-                           **f.window())
+    hist = app_state.query(
+        queries.latency_histogram,
+        group_by="operation",
+        bins=int(bins),
+        log_scale=log_x,
+        **common,
+        **f.window(),
+    )
     table = app_state.query(queries.latency_percentiles, group_by="operation", **common, **f.window())
-    st.plotly_chart(figures.duration_histogram(hist, log_x=log_x, side_by_side=len(set(hist["group"])) <= 4,
-                                               title="Span duration per operation"), key="lat_hist")
+    st.plotly_chart(
+        figures.duration_histogram(
+            hist, log_x=log_x, side_by_side=len(set(hist["group"])) <= 4, title="Span duration per operation"
+        ),
+        key="lat_hist",
+    )
 
 st.subheader("Percentiles")
-st.dataframe(table, hide_index=True, key="lat_table",
-             column_config={c: st.column_config.NumberColumn(c.replace("_ms", " ms"), format="%.3f")
-                            for c in ("mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")})
+st.dataframe(
+    table,
+    hide_index=True,
+    key="lat_table",
+    column_config={
+        c: st.column_config.NumberColumn(c.replace("_ms", " ms"), format="%.3f")
+        for c in ("mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
+    },
+)
 
 over_time = app_state.query(queries.percentiles_over_time, **common, **f.window())
 st.plotly_chart(figures.percentile_lines(over_time, title="p50 / p95 / p99 over time"), key="lat_time")
 
 st.subheader("Outliers")
 outliers = app_state.query(queries.latency_outliers, limit=25, **common, **f.window())
-st.dataframe(outliers.assign(open=[app_state.trace_link(t, s) for t, s in
-                                   zip(outliers["trace_id"], outliers["span_id"], strict=True)]),
-             hide_index=True, key="lat_outliers",
-             column_order=["open", "operation", "service_name", "duration_ms", "start_time", "status_code", "version",
-                           "trace_id"],
-             column_config={"open": app_state.TRACE_LINK,
-                            "duration_ms": st.column_config.NumberColumn("duration ms", format="%.3f")})
+st.dataframe(
+    outliers.assign(
+        open=[
+            app_state.trace_link(t, s) for t, s in zip(outliers["trace_id"], outliers["span_id"], strict=True)
+        ]
+    ),
+    hide_index=True,
+    key="lat_outliers",
+    column_order=[
+        "open",
+        "operation",
+        "service_name",
+        "duration_ms",
+        "start_time",
+        "status_code",
+        "version",
+        "trace_id",
+    ],
+    column_config={
+        "open": app_state.TRACE_LINK,
+        "duration_ms": st.column_config.NumberColumn("duration ms", format="%.3f"),
+    },
+)

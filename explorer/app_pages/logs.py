@@ -10,27 +10,55 @@ f = app_state.filters()
 
 loggers = app_state.query(queries.list_loggers, service=f.service)
 c1, c2, c3 = st.columns([1, 2, 3])
-level = c1.selectbox("Minimum level", ["ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], key="level",
-                     bind="query-params")
-logger = c2.selectbox("Logger", ["", *loggers["logger_name"].astype(str).tolist()], key="logger",
-                      format_func=lambda name: name or "any")
+level = c1.selectbox(
+    "Minimum level", ["ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], key="level", bind="query-params"
+)
+logger = c2.selectbox(
+    "Logger",
+    ["", *loggers["logger_name"].astype(str).tolist()],
+    key="logger",
+    format_func=lambda name: name or "any",
+)
 text = c3.text_input("Text in the body", key="log_q", bind="query-params")
 c4, c5, c6 = st.columns([2, 2, 1])
 correlation = c4.text_input("Correlation id", key="correlation_id", bind="query-params")
 trace_id = c5.text_input("Trace id", key="log_trace", bind="query-params")
 limit = c6.number_input("Max rows", min_value=10, max_value=20_000, value=500, step=100, key="log_limit")
 
-logs = app_state.query(queries.search_logs, service=f.service, min_level=level, logger=logger or None,
-                       text=text or None, correlation_id=correlation or None, trace_id=trace_id or None,
-                       limit=int(limit), **f.window())
-st.markdown(f"**{len(logs):,} records**" + (" (limit reached: narrow the search)" if len(logs) >= limit else ""))
+logs = app_state.query(
+    queries.search_logs,
+    service=f.service,
+    min_level=level,
+    logger=logger or None,
+    text=text or None,
+    correlation_id=correlation or None,
+    trace_id=trace_id or None,
+    limit=int(limit),
+    **f.window(),
+)
+st.markdown(
+    f"**{len(logs):,} records**" + (" (limit reached: narrow the search)" if len(logs) >= limit else "")
+)
 st.plotly_chart(figures.log_volume(logs), key="log_volume")
 st.dataframe(
-    logs.drop(columns=["attributes"]).assign(open=[app_state.trace_link(t, s) for t, s in
-                                                   zip(logs["trace_id"], logs["span_id"], strict=True)]),
-    hide_index=True, key="log_table", height=480,
-    column_order=["timestamp", "severity_text", "service_name", "logger_name", "body", "correlation_id", "open",
-                  "trace_id"],
-    column_config={"open": app_state.TRACE_LINK,
-                   "timestamp": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm:ss.SSS")},
+    logs.drop(columns=["attributes"]).assign(
+        open=[app_state.trace_link(t, s) for t, s in zip(logs["trace_id"], logs["span_id"], strict=True)]
+    ),
+    hide_index=True,
+    key="log_table",
+    height=480,
+    column_order=[
+        "timestamp",
+        "severity_text",
+        "service_name",
+        "logger_name",
+        "body",
+        "correlation_id",
+        "open",
+        "trace_id",
+    ],
+    column_config={
+        "open": app_state.TRACE_LINK,
+        "timestamp": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm:ss.SSS"),
+    },
 )

@@ -11,8 +11,10 @@ f = app_state.filters()
 red = app_state.query(queries.red_summary, service=f.service, **f.window())
 alerts = app_state.query(queries.alert_summary, service=f.service, **f.window())
 if red.empty:
-    st.info("No spans in this store for the chosen time range and services. Widen the time range in the sidebar, "
-            "or write telemetry with `ingest` (see docs/explorer.md).")
+    st.info(
+        "No spans in this store for the chosen time range and services. Widen the time range in the sidebar, "
+        "or write telemetry with `ingest` (see docs/explorer.md)."
+    )
 
 spans = int(red["spans"].sum()) if not red.empty else 0
 errors = int(red["errors"].sum()) if not red.empty else 0
@@ -25,21 +27,38 @@ c4.metric("Alerts fired", f"{firing:,}")
 
 
 def _with_links(frame, **extra):
-    return frame.assign(traces=[app_state.page_url("traces", service=s, operation=o, **extra)
-                                for s, o in zip(frame["service_name"], frame["operation"], strict=True)])
+    return frame.assign(
+        traces=[
+            app_state.page_url("traces", service=s, operation=o, **extra)
+            for s, o in zip(frame["service_name"], frame["operation"], strict=True)
+        ]
+    )
 
 
 COLUMNS = {
     "traces": st.column_config.LinkColumn("traces", display_text="open →", width="small"),
-    "error_rate": st.column_config.ProgressColumn("error rate", format="percent", min_value=0.0, max_value=1.0),
+    "error_rate": st.column_config.ProgressColumn(
+        "error rate", format="percent", min_value=0.0, max_value=1.0
+    ),
     "rate_per_s": st.column_config.NumberColumn("rate /s", format="%.3f"),
     "p50_ms": st.column_config.NumberColumn("p50 ms", format="%.3f"),
     "p95_ms": st.column_config.NumberColumn("p95 ms", format="%.3f"),
     "p99_ms": st.column_config.NumberColumn("p99 ms", format="%.3f"),
     "max_ms": st.column_config.NumberColumn("max ms", format="%.3f"),
 }
-ORDER = ["service_name", "operation", "spans", "rate_per_s", "errors", "error_rate", "p50_ms", "p95_ms", "p99_ms",
-         "max_ms", "traces"]
+ORDER = [
+    "service_name",
+    "operation",
+    "spans",
+    "rate_per_s",
+    "errors",
+    "error_rate",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "max_ms",
+    "traces",
+]
 
 st.subheader("Rate, errors, duration per operation")
 st.dataframe(_with_links(red), hide_index=True, column_config=COLUMNS, column_order=ORDER, key="red_table")
@@ -49,13 +68,23 @@ if not red.empty:
 left, right = st.columns(2)
 with left:
     st.subheader("Slowest operations (p95)")
-    st.dataframe(_with_links(queries.slowest_operations(red)), hide_index=True, column_config=COLUMNS,
-                 column_order=["service_name", "operation", "spans", "p95_ms", "p99_ms", "traces"], key="slowest")
+    st.dataframe(
+        _with_links(queries.slowest_operations(red)),
+        hide_index=True,
+        column_config=COLUMNS,
+        column_order=["service_name", "operation", "spans", "p95_ms", "p99_ms", "traces"],
+        key="slowest",
+    )
 with right:
     st.subheader("Failing operations")
     failing = _with_links(queries.failing_operations(red), status="error")
-    st.dataframe(failing, hide_index=True, column_config=COLUMNS,
-                 column_order=["service_name", "operation", "errors", "error_rate", "traces"], key="failing")
+    st.dataframe(
+        failing,
+        hide_index=True,
+        column_config=COLUMNS,
+        column_order=["service_name", "operation", "errors", "error_rate", "traces"],
+        key="failing",
+    )
     if failing.empty:
         st.caption("No operation has error spans in this window.")
 

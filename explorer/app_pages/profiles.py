@@ -12,8 +12,10 @@ operations = app_state.query(queries.profile_operations, service=f.service, **f.
 trace_id = st.query_params.get("trace_id")
 span_id = st.query_params.get("span_id")
 if operations.empty and not span_id:
-    st.info("No profiles in this store for the chosen time range and services. Profiles are written by "
-            "`PerformanceProfiler` (ingest) into the `profiles` table.")
+    st.info(
+        "No profiles in this store for the chosen time range and services. Profiles are written by "
+        "`PerformanceProfiler` (ingest) into the `profiles` table."
+    )
     st.stop()
 
 c1, c2 = st.columns([3, 1])
@@ -25,10 +27,17 @@ if span_id:
     scope = {"trace_id": trace_id, "span_id": span_id}
 else:
     names = operations["operation"].dropna().astype(str).tolist()
-    operation = c1.selectbox("Operation", names, key="prof_op",
-                             format_func=lambda o: f"{o} ({int(operations.set_index('operation').at[o, 'profiles'])} profiles)")
+    operation = c1.selectbox(
+        "Operation",
+        names,
+        key="prof_op",
+        format_func=lambda o: f"{o} ({int(operations.set_index('operation').at[o, 'profiles'])} profiles)",
+    )
     scope = {"operation": operation, "service": f.service, **f.window()}
-order = c2.segmented_control("Rank by", ["self", "cumulative", "calls"], default="self", key="prof_order") or "self"
+order = (
+    c2.segmented_control("Rank by", ["self", "cumulative", "calls"], default="self", key="prof_order")
+    or "self"
+)
 
 hotspots = app_state.query(queries.profile_hotspots, order=order, **scope)
 edges = app_state.query(queries.profile_edges, **scope)
@@ -38,24 +47,51 @@ with left:
 with right:
     st.plotly_chart(figures.icicle(queries.call_tree(hotspots, edges)), key="prof_icicle")
 st.subheader("Functions")
-st.dataframe(hotspots, hide_index=True, key="prof_table",
-             column_order=["function", "file", "line", "calls", "primitive_calls", "self_s", "cumulative_s",
-                           "self_share", "profiles"],
-             column_config={"self_share": st.column_config.ProgressColumn("self share", format="percent",
-                                                                          min_value=0.0, max_value=1.0),
-                            "self_s": st.column_config.NumberColumn("self s", format="%.6f"),
-                            "cumulative_s": st.column_config.NumberColumn("cumulative s", format="%.6f")})
+st.dataframe(
+    hotspots,
+    hide_index=True,
+    key="prof_table",
+    column_order=[
+        "function",
+        "file",
+        "line",
+        "calls",
+        "primitive_calls",
+        "self_s",
+        "cumulative_s",
+        "self_share",
+        "profiles",
+    ],
+    column_config={
+        "self_share": st.column_config.ProgressColumn(
+            "self share", format="percent", min_value=0.0, max_value=1.0
+        ),
+        "self_s": st.column_config.NumberColumn("self s", format="%.6f"),
+        "cumulative_s": st.column_config.NumberColumn("cumulative s", format="%.6f"),
+    },
+)
 with st.expander("Call edges (caller → callee)"):
     st.dataframe(edges, hide_index=True, key="prof_edges")
 
 st.subheader("Profiled spans")
 if span_id:
-    st.page_link(app_state.PAGES["trace"], label="Back to the span in the trace view →",
-                 query_params={"trace_id": trace_id, "span_id": span_id})
+    st.page_link(
+        app_state.PAGES["trace"],
+        label="Back to the span in the trace view →",
+        query_params={"trace_id": trace_id, "span_id": span_id},
+    )
 else:
-    spans = app_state.query(queries.profile_spans, operation=scope["operation"], service=f.service, **f.window())
-    st.dataframe(spans.assign(open=[app_state.trace_link(t, s) for t, s in
-                                    zip(spans["trace_id"], spans["span_id"], strict=True)]),
-                 hide_index=True, key="prof_spans", column_order=["open", "operation", "timestamp", "profiled_s",
-                                                                   "trace_id", "span_id"],
-                 column_config={"open": app_state.TRACE_LINK})
+    spans = app_state.query(
+        queries.profile_spans, operation=scope["operation"], service=f.service, **f.window()
+    )
+    st.dataframe(
+        spans.assign(
+            open=[
+                app_state.trace_link(t, s) for t, s in zip(spans["trace_id"], spans["span_id"], strict=True)
+            ]
+        ),
+        hide_index=True,
+        key="prof_spans",
+        column_order=["open", "operation", "timestamp", "profiled_s", "trace_id", "span_id"],
+        column_config={"open": app_state.TRACE_LINK},
+    )

@@ -12,8 +12,10 @@ from explorer.sql_guard import EXAMPLES
 st.title("SQL")
 store = app_state.require_store()
 guard = app_state.get_guard()
-st.caption(f"Views: `spans`, `logs`, `metrics`, `profiles`, `alerts` (see docs/sql-cookbook.md). Read-only; at most "
-           f"{guard.max_rows:,} rows and {guard.timeout_s:g} s per query.")
+st.caption(
+    f"Views: `spans`, `logs`, `metrics`, `profiles`, `alerts` (see docs/sql-cookbook.md). Read-only; at most "
+    f"{guard.max_rows:,} rows and {guard.timeout_s:g} s per query."
+)
 
 example = st.selectbox("Example queries", list(EXAMPLES), key="sql_example")
 if st.session_state.get("_sql_example_loaded") != example:
@@ -36,17 +38,31 @@ if st.session_state.get("sql_error"):
 result = st.session_state.get("sql_result")
 if result is not None:
     frame = result.frame
-    st.markdown(f"**{len(frame):,} rows** in {result.seconds * 1000:.0f} ms"
-                + (f" — cut at {result.max_rows:,} rows; add a LIMIT or aggregate" if result.truncated else ""))
+    st.markdown(
+        f"**{len(frame):,} rows** in {result.seconds * 1000:.0f} ms"
+        + (f" — cut at {result.max_rows:,} rows; add a LIMIT or aggregate" if result.truncated else "")
+    )
     st.dataframe(frame, hide_index=True, key="sql_table")
     d1, d2 = st.columns(2)
-    d1.download_button("Download CSV", frame.to_csv(index=False).encode("utf-8"), file_name="query.csv",
-                       mime="text/csv", key="sql_csv", on_click="ignore")
+    d1.download_button(
+        "Download CSV",
+        frame.to_csv(index=False).encode("utf-8"),
+        file_name="query.csv",
+        mime="text/csv",
+        key="sql_csv",
+        on_click="ignore",
+    )
 
     def _parquet() -> bytes:
         sink = io.BytesIO()
         pq.write_table(result.arrow, sink)
         return sink.getvalue()
 
-    d2.download_button("Download Parquet", _parquet, file_name="query.parquet",
-                       mime="application/vnd.apache.parquet", key="sql_parquet", on_click="ignore")
+    d2.download_button(
+        "Download Parquet",
+        _parquet,
+        file_name="query.parquet",
+        mime="application/vnd.apache.parquet",
+        key="sql_parquet",
+        on_click="ignore",
+    )

@@ -12,19 +12,34 @@ f = app_state.filters()
 operations = app_state.query(queries.list_operations, service=f.service, **f.window())
 names = sorted(set(operations["operation"].dropna().astype(str)))
 c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
-service = c1.text_input("Service", key="service", bind="query-params",
-                        help="Exact service name; the sidebar's service filter applies too")
+service = c1.text_input(
+    "Service",
+    key="service",
+    bind="query-params",
+    help="Exact service name; the sidebar's service filter applies too",
+)
 # Bound selectboxes show plain values: the URL carries the shown text (?operation=db.query&status=error).
 operation = c2.selectbox("Operation", ["any", *names], key="operation", bind="query-params")
-status = c3.selectbox("Status", ["any", "error", "ok"], key="status", bind="query-params",
-                      help="error: the trace has an error span; ok: it has none")
+status = c3.selectbox(
+    "Status",
+    ["any", "error", "ok"],
+    key="status",
+    bind="query-params",
+    help="error: the trace has an error span; ok: it has none",
+)
 order = c4.selectbox("Order", ["recent", "slowest", "errors"], key="order")
 c5, c6, c7, c8 = st.columns(4)
-min_ms = c5.number_input("Min duration (ms)", min_value=0.0, value=None, key="min_ms",
-                         help="Of the whole trace: first span start to last span end")
+min_ms = c5.number_input(
+    "Min duration (ms)",
+    min_value=0.0,
+    value=None,
+    key="min_ms",
+    help="Of the whole trace: first span start to last span end",
+)
 max_ms = c6.number_input("Max duration (ms)", min_value=0.0, value=None, key="max_ms")
-attribute = c7.text_input("Attribute key=value", key="attribute", bind="query-params",
-                          placeholder="http.route=/checkout")
+attribute = c7.text_input(
+    "Attribute key=value", key="attribute", bind="query-params", placeholder="http.route=/checkout"
+)
 correlation = c8.text_input("Correlation id", key="correlation_id", bind="query-params")
 c9, c10, c11 = st.columns([2, 2, 1])
 log_text = c9.text_input("Text in the trace's logs", key="log_text", bind="query-params")
@@ -33,10 +48,15 @@ limit = c11.number_input("Max results", min_value=10, max_value=5000, value=200,
 
 services = f.services + ((service.strip(),) if service and service.strip() else ())
 search = {
-    "service": services or None, "operation": None if operation == "any" else operation,
+    "service": services or None,
+    "operation": None if operation == "any" else operation,
     "status": None if status == "any" else status,
-    "min_duration_ms": min_ms, "max_duration_ms": max_ms, "attribute": attribute or None,
-    "correlation_id": correlation or None, "log_text": log_text or None, "trace_id": trace_prefix or None,
+    "min_duration_ms": min_ms,
+    "max_duration_ms": max_ms,
+    "attribute": attribute or None,
+    "correlation_id": correlation or None,
+    "log_text": log_text or None,
+    "trace_id": trace_prefix or None,
     **f.window(),
 }
 if service and f.services and service.strip() not in f.services:
@@ -49,23 +69,44 @@ except QueryError as exc:
     st.stop()
 
 matches = int(results["matches"].iloc[0]) if not results.empty else 0
-st.markdown(f"**{matches:,} matching traces**" + (f" (showing {len(results):,})" if matches > len(results) else ""))
+st.markdown(
+    f"**{matches:,} matching traces**" + (f" (showing {len(results):,})" if matches > len(results) else "")
+)
 if results.empty:
     st.caption("No trace matches. Loosen a filter or widen the sidebar's time range.")
 else:
-    table = results.drop(columns=["matches"]).assign(open=[app_state.trace_link(t) for t in results["trace_id"]])
+    table = results.drop(columns=["matches"]).assign(
+        open=[app_state.trace_link(t) for t in results["trace_id"]]
+    )
     st.dataframe(
-        table, hide_index=True, key="trace_results",
-        column_order=["open", "root_name", "root_service", "start_time", "duration_ms", "span_count", "error_count",
-                      "services", "trace_id"],
+        table,
+        hide_index=True,
+        key="trace_results",
+        column_order=[
+            "open",
+            "root_name",
+            "root_service",
+            "start_time",
+            "duration_ms",
+            "span_count",
+            "error_count",
+            "services",
+            "trace_id",
+        ],
         column_config={
             "open": app_state.TRACE_LINK,
             "duration_ms": st.column_config.NumberColumn("duration ms", format="%.3f"),
             "start_time": st.column_config.DatetimeColumn("start (UTC)", format="YYYY-MM-DD HH:mm:ss.SSS"),
         },
     )
-    pick = st.selectbox("Open a trace", results["trace_id"].tolist(), key="pick_trace",
-                        format_func=lambda t: f"{t[:12]}…  {results.set_index('trace_id').at[t, 'root_name']}")
+    pick = st.selectbox(
+        "Open a trace",
+        results["trace_id"].tolist(),
+        key="pick_trace",
+        format_func=lambda t: f"{t[:12]}…  {results.set_index('trace_id').at[t, 'root_name']}",
+    )
     st.page_link(app_state.PAGES["trace"], label="Open in trace view →", query_params={"trace_id": pick})
-    st.plotly_chart(figures.duration_histogram(histogram, log_x=True, title="Whole-trace duration of the matches"),
-                    key="trace_histogram")
+    st.plotly_chart(
+        figures.duration_histogram(histogram, log_x=True, title="Whole-trace duration of the matches"),
+        key="trace_histogram",
+    )
