@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from explorer.alert_history import alert_history
 from explorer.errors import ExplorerError, QueryError, StoreNotFoundError, TraceNotFoundError
 from explorer.otlp_export import trace_to_otlp, trace_to_otlp_json
 from explorer.queries import (
@@ -84,6 +85,7 @@ __all__ = sorted(
         "StoreNotFoundError",
         "TraceNotFoundError",
         "alert_events",
+        "alert_history",
         "alert_summary",
         "alert_windows",
         "call_tree",

@@ -54,7 +54,9 @@ def attribute_text(value: Any) -> str:
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
     if isinstance(value, (list, tuple, Mapping)):
-        return json.dumps(value if not isinstance(value, tuple) else list(value), default=_json_default)
+        return json.dumps(
+            value if not isinstance(value, tuple) else list(value), default=_json_default, ensure_ascii=False
+        )
     if value is None:
         return "null"
     return str(value)
