@@ -6,11 +6,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
-from explorer import open_store
+from explorer import Store, open_store
 from ingest.demo.scenario import AGENT_MODELS, SCALES, Scenario, scale_requests
 from ingest.errors import ConfigurationError
 
@@ -40,7 +41,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.Comp
 
 
 @pytest.fixture(scope="module")
-def store(run: tuple[Path, subprocess.CompletedProcess[str]]):  # noqa: ANN201 - explorer.Store
+def store(run: tuple[Path, subprocess.CompletedProcess[str]]) -> Store:
     return open_store(run[0])
 
 
@@ -49,7 +50,7 @@ def scenario() -> Scenario:
     return Scenario(SEED, REQUESTS)
 
 
-def _one(store, sql: str, params: list | None = None):  # noqa: ANN001, ANN202 - small SQL helper
+def _one(store: Store, sql: str, params: list | None = None) -> Any:
     return store.sql(sql, params).iloc[0, 0]
 
 

@@ -19,7 +19,30 @@ that fires alerts which resolve after it. Everything but wall-clock times and id
 
 from __future__ import annotations
 
-from ingest.demo.runner import DemoResult, run_demo
-from ingest.demo.scenario import DEFAULT_TIME_SCALE, SCALES, Scenario
+import importlib
+from typing import Any
 
-__all__ = ["DEFAULT_TIME_SCALE", "SCALES", "DemoResult", "Scenario", "run_demo"]
+# Imported on first use, so ``python -m ingest demo --help`` does not load the SDK and the services.
+_EXPORTS = {
+    "DEFAULT_TIME_SCALE": "ingest.demo.scenario",
+    "SCALES": "ingest.demo.scenario",
+    "DemoResult": "ingest.demo.runner",
+    "Scenario": "ingest.demo.scenario",
+    "run_demo": "ingest.demo.runner",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        msg = f"module 'ingest.demo' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -35,9 +35,11 @@ class Gateway:
         self._inflight = 0
 
     def app(self) -> JsonApp:
+        """The service's routes: ``POST /v1/chat`` and ``GET /health``."""
         return JsonApp({("POST", "/v1/chat"): self.chat, ("GET", "/health"): lambda req: Response(200, {"status": "ok"})})
 
     def chat(self, request: Request) -> Response:
+        """``POST /v1/chat``: authenticate, rate-limit, forward to the orchestrator, pass its answer on."""
         s = self.scenario
         try:
             index = int(request.headers[FAULT_KEY_HEADER])

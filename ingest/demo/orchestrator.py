@@ -120,10 +120,12 @@ class Orchestrator:
         self._tool_windows = {tool: Rolling(scenario.real(WINDOW_S)) for tool in TOOLS}
 
     def app(self) -> JsonApp:
+        """The service's routes: ``POST /agents/run`` and ``GET /health``."""
         return JsonApp({("POST", "/agents/run"): self.run, ("GET", "/health"): lambda req: Response(200, {"status": "ok"})})
 
     # -- the request --------------------------------------------------------------------------------------
     def run(self, request: Request) -> Response:
+        """``POST /agents/run``: wait for an agent slot, then run the agents; 502/504 when they fail."""
         index = int(request.headers[FAULT_KEY_HEADER])
         plan = self.scenario.request(index)
         self._wait_for_slot()
@@ -206,6 +208,7 @@ class Orchestrator:
 
     # -- the agents ---------------------------------------------------------------------------------------
     def planner(self, plan: RequestPlan) -> list[dict[str, object]]:
+        """The planner agent: one LLM call, then the (profiled) parsing of its JSON plan."""
         with self._agent("planner"):
             self.chat(plan, "planner", 0)
             raw = textwork.plan_json(self.scenario.rng("plan", plan.index), [s.tool for s in plan.steps], plan.question)
@@ -214,6 +217,7 @@ class Orchestrator:
             return steps
 
     def researcher(self, plan: RequestPlan, steps: list[dict[str, object]]) -> list[dict[str, Any]]:
+        """The researcher agent: a tool call and an LLM summary per step; fails when half the steps fail."""
         with self._agent("researcher") as span:
             self.memory.semantic_search(plan)
             findings: list[dict[str, Any]] = []
@@ -236,6 +240,7 @@ class Orchestrator:
             return findings
 
     def writer(self, plan: RequestPlan, findings: list[dict[str, Any]]) -> dict[str, Any]:
+        """The writer agent: one LLM call, then the (profiled) composition of the answer."""
         with self._agent("writer"):
             self.chat(plan, "writer", 0)
             r = self.scenario.rng("writer", plan.index)

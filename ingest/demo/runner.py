@@ -6,6 +6,7 @@ ObservabilityProvider, so the store gets three ``service.name`` values and trace
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import time
@@ -267,6 +268,4 @@ def _alert_managers(providers: dict[str, Any], scenario: Scenario, sink: list[An
 
 
 def _final_check(manager: AlertManager) -> None:
-    import asyncio
-
     asyncio.run(manager.check_metrics_and_alert())

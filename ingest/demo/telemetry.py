@@ -54,6 +54,7 @@ class Rolling:
         self._lock = threading.Lock()
 
     def add(self, value: float) -> None:
+        """Record one observation now."""
         with self._lock:
             self._values.append((time.monotonic(), float(value)))
 
@@ -87,9 +88,11 @@ class Ticker:
         self._thread = threading.Thread(target=self._run, name="demo-gauges", daemon=True)
 
     def add(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` on every tick."""
         self.callbacks.append(callback)
 
     def tick(self) -> None:
+        """Call every callback now."""
         for callback in self.callbacks:
             callback()
 
@@ -150,7 +153,7 @@ def alert_rules(time_scale: float) -> list[Rule]:
              {"gen_ai.system": "openai"}),
         Rule("orchestrator", "tool_error_ratio", 0.3, AlertSeverity.ERROR, {"tool": "web_search"}),
         Rule("orchestrator", "agent_queue_depth", 12, AlertSeverity.WARNING),
-        Rule("gateway", "gateway_error_ratio", 0.05, AlertSeverity.CRITICAL),
+        Rule("gateway", "gateway_error_ratio", 0.08, AlertSeverity.CRITICAL),
         Rule("tool-service", "upstream_error_ratio", 0.3, AlertSeverity.WARNING, {"upstream": "search-api"}),
     ]
 

@@ -43,6 +43,7 @@ class ToolService:
         self.upstream_errors.set(round(self.search_window.mean(), 4), {"upstream": "search-api"})
 
     def app(self) -> JsonApp:
+        """The service's routes: ``POST /tools/<name>`` for each tool and ``GET /health``."""
         return JsonApp({
             ("POST", "/tools/web_search"): lambda req: self._run("web_search", req),
             ("POST", "/tools/vector_search"): lambda req: self._run("vector_search", req),
