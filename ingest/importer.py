@@ -20,6 +20,7 @@ See docs/importing.md.
 
 from __future__ import annotations
 
+import collections
 import gzip
 import hashlib
 import io
@@ -57,7 +58,7 @@ from ingest.otlp import (
     detect_protobuf_signal,
     parse_protobuf,
 )
-from ingest.otlp_json import BlockResult, decode_block
+from ingest.otlp_json import BlockResult, decode_block, decode_transformed, transform_block
 from ingest.rejects import RejectWriter
 from ingest.store import StoreWriter, resolve_store_path
 
@@ -213,53 +214,44 @@ class _Block:
 # --------------------------------------------------------------------------- dedupe
 
 
-_NIBBLE = np.zeros(256, dtype=np.uint8)
-_NIBBLE[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10, dtype=np.uint8)
-_NIBBLE[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16, dtype=np.uint8)
-_NIBBLE[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16, dtype=np.uint8)
+def _id_keys(trace_ids: pa.Array, span_ids: pa.Array) -> tuple[list[bytes], np.ndarray]:
+    """Exact 48-byte keys (trace id hex + span id hex) of the rows whose ids have the store's widths.
 
-
-def _id_words(ids: pa.Array, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Fixed-width hex ids as big-endian uint64 words (n, width // 16) and which rows had that width."""
-    ids = ids.cast(pa.string())
-    n = len(ids)
-    lengths = np.asarray(pc.fill_null(pc.binary_length(ids), 0).to_numpy(), dtype=np.int64)
-    ok = lengths == width
-    words = np.zeros((n, width // 16), dtype=np.uint64)
+    Built from the string buffers in numpy and handed to Python as bytes in one ``tolist``: a set of
+    them dedupes a million spans in ~0.1 s, exactly (no hashing that two spans could share).
+    """
+    n = len(trace_ids)
+    parts = []
+    ok = np.ones(n, dtype=bool)
+    for ids, width in ((trace_ids, 32), (span_ids, 16)):
+        ids = ids.cast(pa.string())
+        lengths = np.asarray(pc.fill_null(pc.binary_length(ids), 0).to_numpy(), dtype=np.int64)
+        ok &= lengths == width
+        parts.append((ids, width))
     rows = np.flatnonzero(ok)
-    if rows.size:
+    if rows.size == 0:
+        return [], ok
+    matrices = []
+    for ids, width in parts:
         chosen = ids if rows.size == n else ids.take(pa.array(rows))
         buffers = chosen.buffers()
         offsets = np.frombuffer(buffers[1], dtype=np.int32)[chosen.offset : chosen.offset + rows.size + 1]
-        data = np.frombuffer(buffers[2], dtype=np.uint8)[offsets[0] : offsets[-1]].reshape(rows.size, width)
-        nibbles = _NIBBLE[data]
-        packed = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
-        words[rows] = np.ascontiguousarray(packed).view(">u8").astype(np.uint64)
-    return words, ok
-
-
-def _mix(trace: np.ndarray, span: np.ndarray) -> np.ndarray:
-    """A 64-bit hash of (trace id words, span id word) for bucketing; equality is checked exactly."""
-    with np.errstate(over="ignore"):
-        h = trace[:, 0] * np.uint64(0x9E3779B97F4A7C15)
-        h ^= trace[:, 1] * np.uint64(0xC2B2AE3D27D4EB4F)
-        h ^= span[:, 0] * np.uint64(0x165667B19E3779F9)
-        h ^= h >> np.uint64(29)
-    return h
+        matrices.append(np.frombuffer(buffers[2], dtype=np.uint8)[offsets[0] : offsets[-1]].reshape(rows.size, width))
+    keys = np.ascontiguousarray(np.hstack(matrices)).view("S48").ravel().tolist()
+    return keys, ok
 
 
 class SpanIndex:
     """The (trace_id, span_id) pairs already in the store (per day, loaded on first use) and this run.
 
-    Exact, in numpy: ids as 64-bit words, a 64-bit mix to sort and search, then word-by-word
-    comparison, so two different spans are never taken for duplicates. 32 bytes a span.
+    A Python set of exact 48-byte keys: ~80 bytes a span, a membership test per span in one list
+    comprehension (no per-span Python function calls).
     """
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self._days: set[str] = set()
-        self._keys = np.zeros((0, 4), dtype=np.uint64)  # hash, trace hi, trace lo, span
-        self._pending: list[np.ndarray] = []
+        self._seen: set[bytes] = set()
 
     def _load_day(self, day: str) -> None:
         self._days.add(day)
@@ -273,23 +265,8 @@ class SpanIndex:
                     ids = pq.read_table(path, columns=["trace_id", "span_id"])
                 except (OSError, pa.ArrowInvalid):
                     continue  # not a readable store file: nothing to compare against
-                self._pending.append(
-                    self._rows(ids.column("trace_id").combine_chunks(), ids.column("span_id").combine_chunks())
-                )
-
-    @staticmethod
-    def _rows(trace_ids: pa.Array, span_ids: pa.Array) -> np.ndarray:
-        trace, ok_t = _id_words(trace_ids, 32)
-        span, ok_s = _id_words(span_ids, 16)
-        keys = np.column_stack([_mix(trace, span), trace[:, 0], trace[:, 1], span[:, 0]])
-        return keys[ok_t & ok_s]
-
-    def _merged(self) -> np.ndarray:
-        if self._pending:
-            merged = np.concatenate([self._keys, *self._pending])
-            self._keys = merged[np.argsort(merged[:, 0], kind="stable")]
-            self._pending = []
-        return self._keys
+                keys, _ = _id_keys(ids.column("trace_id").combine_chunks(), ids.column("span_id").combine_chunks())
+                self._seen.update(keys)
 
     def filter(self, table: pa.Table) -> tuple[pa.Table, int]:
         """``table`` without spans already seen (in the store or earlier in this run), and how many."""
@@ -301,25 +278,14 @@ class SpanIndex:
             day = str(np.datetime64(int(day_number), "D"))
             if day not in self._days:
                 self._load_day(day)
-        batch = self._rows(table.column("trace_id").combine_chunks(), table.column("span_id").combine_chunks())
-        if len(batch) != n:  # ids are validated before they get here; be safe and keep everything
-            return table, 0
-        keep = np.ones(n, dtype=bool)
-        # Duplicates inside the batch: keep the first of each.
-        order = np.lexsort((np.arange(n), batch[:, 3], batch[:, 2], batch[:, 1], batch[:, 0]))
-        sorted_rows = batch[order]
-        same = np.all(sorted_rows[1:] == sorted_rows[:-1], axis=1)
-        keep[order[1:][same]] = False
-        seen = self._merged()
-        if len(seen):
-            left = np.searchsorted(seen[:, 0], batch[:, 0], side="left")
-            right = np.searchsorted(seen[:, 0], batch[:, 0], side="right")
-            for row in np.flatnonzero(right > left):
-                candidates = seen[left[row] : right[row], 1:]
-                if np.any(np.all(candidates == batch[row, 1:], axis=1)):
-                    keep[row] = False
+        keys, valid = _id_keys(table.column("trace_id").combine_chunks(), table.column("span_id").combine_chunks())
+        seen = self._seen
+        add = seen.add
+        # True for a key not seen before (and now added); a later copy in the same batch finds it.
+        fresh = [not (key in seen or add(key)) for key in keys]
+        keep = np.ones(n, dtype=bool)  # rows with odd ids are kept: they cannot be duplicates of valid ones
+        keep[np.flatnonzero(valid)] = fresh
         duplicates = int(n - keep.sum())
-        self._pending.append(batch[keep])
         if duplicates:
             table = table.filter(pa.array(keep))
         return table, duplicates
@@ -644,7 +610,17 @@ class Importer:
         reader = threading.Thread(target=read_ahead, name="ingest-reader", daemon=True)
         reader.start()
         con = duckdb.connect()
+        # Three stages overlap: DuckDB transforms block k+1 (its own threads) while this thread builds
+        # the columns of block k and the sink's thread writes block k-1.
+        transformer = ThreadPoolExecutor(1, thread_name_prefix="ingest-duckdb")
+        ahead: collections.deque[tuple[_Block, Future[pa.Table]]] = collections.deque()
         rows = 0
+
+        def take(block: _Block, transformed: Future[pa.Table]) -> int:
+            result = decode_transformed(transformed.result())
+            os.unlink(block.path)
+            return self._take_block(block, result, sink, rejects)
+
         try:
             while True:
                 item = blocks.get()
@@ -652,12 +628,20 @@ class Importer:
                     break
                 if isinstance(item, BaseException):
                     raise item
-                result = decode_block(con, item.path)
-                os.unlink(item.path)
-                rows += self._take_block(item, result, sink, rejects)
-                self.progress.update(path.name, item.position, total, rows, started)
+                ahead.append((item, transformer.submit(transform_block, con, item.path)))
+                if len(ahead) > 1:
+                    block, transformed = ahead.popleft()
+                    rows += take(block, transformed)
+                    self.progress.update(path.name, block.position, total, rows, started)
+            while ahead:
+                block, transformed = ahead.popleft()
+                rows += take(block, transformed)
+                self.progress.update(path.name, block.position, total, rows, started)
         finally:
             stop.set()
+            for _, transformed in ahead:
+                transformed.cancel()
+            transformer.shutdown(wait=True)
             reader.join()
             con.close()
             shutil.rmtree(scratch, ignore_errors=True)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from google.protobuf import json_format
@@ -206,128 +207,170 @@ def _id_error(what: str, raw: bytes, width: int, *, optional: bool) -> str | Non
 # --------------------------------------------------------------------------- spans
 
 
+def _scalar_text(value: Any, kind: str | None) -> str | None:
+    if kind == "int_value":
+        return str(value.int_value)
+    if kind == "double_value":
+        return repr(value.double_value)
+    if kind == "bool_value":
+        return "true" if value.bool_value else "false"
+    if kind is None:
+        return None
+    return attribute_text(any_value(value))
+
+
+def _maps(kv_lists: list[Any]) -> pa.MapArray:
+    """A ``MAP(VARCHAR, VARCHAR)`` column from repeated KeyValue fields, one list comprehension a column.
+
+    Comprehensions over the whole batch instead of per-span method calls: about twice as fast,
+    which is most of the receiver's cost per span.
+    """
+    counts = np.fromiter(map(len, kv_lists), dtype=np.int32, count=len(kv_lists))
+    offsets = np.zeros(len(kv_lists) + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    flat = [kv for kvs in kv_lists for kv in kvs]
+    values = [kv.value for kv in flat]
+    kinds = [v.WhichOneof("value") for v in values]
+    texts = [v.string_value if k == "string_value" else _scalar_text(v, k) for v, k in zip(values, kinds)]
+    return pa.MapArray.from_arrays(
+        pa.array(offsets),
+        pa.array([kv.key for kv in flat], pa.string()),
+        pa.array(texts, pa.string()),
+        type=schema.ATTRIBUTES,
+    )
+
+
+def _offsets(lists: list[Any]) -> pa.Array:
+    offsets = np.zeros(len(lists) + 1, dtype=np.int32)
+    np.cumsum(np.fromiter(map(len, lists), dtype=np.int32, count=len(lists)), out=offsets[1:])
+    return pa.array(offsets)
+
+
 def decode_traces(request: Any) -> Decoded:
     """Spans of an ``ExportTraceServiceRequest``; a span with an invalid id or time is rejected alone."""
-    trace_ids: list[bytes] = []
-    span_ids: list[bytes] = []
-    parent_ids: list[bytes] = []
-    trace_states: list[str | None] = []
-    names: list[str] = []
-    kinds: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    status_codes: list[str] = []
-    status_messages: list[str | None] = []
-    services: list[str | None] = []
-    scope_names: list[str | None] = []
-    scope_versions: list[str | None] = []
-    dropped = ([], [], [])  # type: tuple[list[int], list[int], list[int]]
-    attrs = _Maps()
-    resources = _Maps()
-    event_offsets = [0]
-    event_names: list[str] = []
-    event_times: list[int] = []
-    event_attrs = _Maps()
-    link_offsets = [0]
-    link_trace: list[bytes] = []
-    link_span: list[bytes] = []
-    link_states: list[str | None] = []
-    link_attrs = _Maps()
-    errors: list[str] = []
-    rejected = 0
+    spans: list[Any] = []
+    resource_of: list[int] = []
+    scope_of: list[int] = []
+    resources = []
+    scopes = []
+    where: list[tuple[int, int, int]] = []
     for r, resource_spans in enumerate(request.resource_spans):
-        rkeys, rvalues, service = _resource_pairs(resource_spans.resource)
+        resources.append(resource_spans.resource)
         for s, scope_spans in enumerate(resource_spans.scope_spans):
-            scope = scope_spans.scope
-            scope_name = scope.name or None
-            scope_version = scope.version or None
-            for i, span in enumerate(scope_spans.spans):
-                problem = _span_problem(span)
-                if problem:
-                    rejected += 1
-                    if len(errors) < 10:
-                        errors.append(f"resourceSpans[{r}].scopeSpans[{s}].spans[{i}]: {problem}")
-                    continue
-                trace_ids.append(span.trace_id)
-                span_ids.append(span.span_id)
-                parent_ids.append(span.parent_span_id)
-                trace_states.append(span.trace_state or None)
-                names.append(span.name)
-                kind = span.kind
-                kinds.append(KIND_NAMES[kind] if 0 <= kind < len(KIND_NAMES) else "INTERNAL")
-                starts.append(span.start_time_unix_nano)
-                ends.append(span.end_time_unix_nano)
-                status = span.status
-                code = status.code
-                status_codes.append(STATUS_NAMES[code] if 0 <= code < len(STATUS_NAMES) else "UNSET")
-                status_messages.append(status.message or None)
-                services.append(service)
-                scope_names.append(scope_name)
-                scope_versions.append(scope_version)
-                dropped[0].append(span.dropped_attributes_count)
-                dropped[1].append(span.dropped_events_count)
-                dropped[2].append(span.dropped_links_count)
-                attrs.add(span.attributes)
-                resources.add_pairs(rkeys, rvalues)
-                for event in span.events:
-                    event_names.append(event.name)
-                    event_times.append(event.time_unix_nano)
-                    event_attrs.add(event.attributes)
-                event_offsets.append(len(event_names))
-                for link in span.links:
-                    link_trace.append(link.trace_id)
-                    link_span.append(link.span_id)
-                    link_states.append(link.trace_state or None)
-                    link_attrs.add(link.attributes)
-                link_offsets.append(len(link_trace))
-    n = len(names)
+            batch = scope_spans.spans
+            spans.extend(batch)
+            resource_of.extend([r] * len(batch))
+            scope_of.extend([len(scopes)] * len(batch))
+            scopes.append(scope_spans.scope)
+            where.extend((r, s, i) for i in range(len(batch)))
+    trace_ids = [s.trace_id for s in spans]
+    span_ids = [s.span_id for s in spans]
+    parent_ids = [s.parent_span_id for s in spans]
+    starts = [s.start_time_unix_nano for s in spans]
+    ends = [s.end_time_unix_nano for s in spans]
+    links_lists = [s.links for s in spans]
+    events_lists = [s.events for s in spans]
+    suspect = (
+        [len(t) != 16 for t in trace_ids]
+        if spans
+        else []
+    )
+    bad_rows = [
+        i
+        for i in range(len(spans))
+        if suspect[i]
+        or len(span_ids[i]) != 8
+        or len(parent_ids[i]) not in (0, 8)
+        or not 0 < starts[i] <= _INT64_MAX
+        or not 0 < ends[i] <= _INT64_MAX
+        or links_lists[i]
+        and any(len(link.trace_id) != 16 or len(link.span_id) != 8 for link in links_lists[i])
+        or events_lists[i]
+        and any(e.time_unix_nano > _INT64_MAX for e in events_lists[i])
+    ]
+    errors: list[str] = []
+    if bad_rows:
+        for i in bad_rows[:10]:
+            r, s, k = where[i]
+            errors.append(f"resourceSpans[{r}].scopeSpans[{s}].spans[{k}]: {_span_problem(spans[i])}")
+        bad = set(bad_rows)
+        good = [i for i in range(len(spans)) if i not in bad]
+        spans = [spans[i] for i in good]
+        resource_of = [resource_of[i] for i in good]
+        scope_of = [scope_of[i] for i in good]
+        trace_ids = [trace_ids[i] for i in good]
+        span_ids = [span_ids[i] for i in good]
+        parent_ids = [parent_ids[i] for i in good]
+        starts = [starts[i] for i in good]
+        ends = [ends[i] for i in good]
+        links_lists = [links_lists[i] for i in good]
+        events_lists = [events_lists[i] for i in good]
+    rejected = len(bad_rows)
+    n = len(spans)
     if n == 0:
         return Decoded("traces", None, rejected, errors)
+    resource_maps = _maps([res.attributes for res in resources])
+    services = []
+    for res in resources:
+        service = None
+        for kv in res.attributes:
+            if kv.key == "service.name":
+                service = any_value_text(kv.value)
+        services.append(service)
+    res_index = pa.array(resource_of, pa.int32())
+    scope_index = pa.array(scope_of, pa.int32())
+    statuses = [s.status for s in spans]
+    codes = [st.code for st in statuses]
+    kinds = [s.kind for s in spans]
     start = pa.array(starts, pa.int64())
     end = pa.array(ends, pa.int64())
-    events = pa.ListArray.from_arrays(
-        pa.array(event_offsets, pa.int32()),
-        pa.StructArray.from_arrays(
-            [pa.array(event_names, pa.string()), _times(event_times), event_attrs.finish()],
-            fields=list(schema.EVENT),
-        ),
-        type=pa.list_(schema.EVENT),
-    )
-    links = pa.ListArray.from_arrays(
-        pa.array(link_offsets, pa.int32()),
-        pa.StructArray.from_arrays(
-            [
-                _ids(link_trace, 16, False),
-                _ids(link_span, 8, False),
-                pa.array(link_states, pa.string()),
-                link_attrs.finish(),
-            ],
-            fields=list(schema.LINK),
-        ),
-        type=pa.list_(schema.LINK),
-    )
+    events = [e for es in events_lists for e in es]
+    links = [link for ls in links_lists for link in ls]
     columns = {
-        "trace_id": _ids(trace_ids, 16, False),
-        "span_id": _ids(span_ids, 8, False),
+        "trace_id": hex_array(b"".join(trace_ids), 16),
+        "span_id": hex_array(b"".join(span_ids), 8),
         "parent_span_id": _ids(parent_ids, 8, True),
-        "trace_state": trace_states,
-        "name": names,
-        "kind": kinds,
-        "service_name": services,
+        "trace_state": [s.trace_state or None for s in spans],
+        "name": [s.name for s in spans],
+        "kind": [KIND_NAMES[k] if 0 <= k < len(KIND_NAMES) else "INTERNAL" for k in kinds],
+        "service_name": pa.array(services, pa.string()).take(res_index),
         "start_time": start.cast(schema.TIMESTAMP),
         "end_time": end.cast(schema.TIMESTAMP),
         "duration_ns": pc.subtract(end, start),
-        "status_code": status_codes,
-        "status_message": status_messages,
-        "attributes": attrs.finish(),
-        "resource_attributes": resources.finish(),
-        "events": events,
-        "links": links,
-        "scope_name": scope_names,
-        "scope_version": scope_versions,
-        "dropped_attributes_count": pa.array(dropped[0], pa.int32()),
-        "dropped_events_count": pa.array(dropped[1], pa.int32()),
-        "dropped_links_count": pa.array(dropped[2], pa.int32()),
+        "status_code": [STATUS_NAMES[c] if 0 <= c < len(STATUS_NAMES) else "UNSET" for c in codes],
+        "status_message": [st.message or None for st in statuses],
+        "attributes": _maps([s.attributes for s in spans]),
+        "resource_attributes": resource_maps.take(res_index),
+        "events": pa.ListArray.from_arrays(
+            _offsets(events_lists),
+            pa.StructArray.from_arrays(
+                [
+                    pa.array([e.name for e in events], pa.string()),
+                    _times([e.time_unix_nano for e in events]),
+                    _maps([e.attributes for e in events]),
+                ],
+                fields=list(schema.EVENT),
+            ),
+            type=pa.list_(schema.EVENT),
+        ),
+        "links": pa.ListArray.from_arrays(
+            _offsets(links_lists),
+            pa.StructArray.from_arrays(
+                [
+                    hex_array(b"".join([link.trace_id for link in links]), 16),
+                    hex_array(b"".join([link.span_id for link in links]), 8),
+                    pa.array([link.trace_state or None for link in links], pa.string()),
+                    _maps([link.attributes for link in links]),
+                ],
+                fields=list(schema.LINK),
+            ),
+            type=pa.list_(schema.LINK),
+        ),
+        "scope_name": pa.array([sc.name or None for sc in scopes], pa.string()).take(scope_index),
+        "scope_version": pa.array([sc.version or None for sc in scopes], pa.string()).take(scope_index),
+        "dropped_attributes_count": pa.array([s.dropped_attributes_count for s in spans], pa.int32()),
+        "dropped_events_count": pa.array([s.dropped_events_count for s in spans], pa.int32()),
+        "dropped_links_count": pa.array([s.dropped_links_count for s in spans], pa.int32()),
     }
     return Decoded("traces", table_from_columns("spans", columns, n), rejected, errors)
 

@@ -28,15 +28,9 @@ from ingest.encoding import attribute_text, table_from_columns
 from ingest.otlp import KIND_NAMES, STATUS_NAMES, json_any_value
 
 _V = "VARCHAR"
-_ANY = {
-    "stringValue": _V,
-    "boolValue": _V,
-    "intValue": _V,
-    "doubleValue": _V,
-    "bytesValue": _V,
-    "arrayValue": "JSON",
-    "kvlistValue": "JSON",
-}
+# AnyValues stay JSON text ({"stringValue":"GET"}): DuckDB writes them minified, key first, and
+# numpy cuts the value out of the text (_value_text) — 20% less DuckDB time than a 7-field struct.
+_ANY = "JSON"
 _KVS = [{"key": _V, "value": _ANY}]
 _RESOURCE = {"attributes": _KVS, "droppedAttributesCount": _V}
 _SCOPE = {"name": _V, "version": _V}
@@ -120,11 +114,17 @@ def decode_block(
     An object larger than ``max_object`` bytes (DuckDB's default, 16 MB, when None) comes back
     flagged and takes the exact path; raise it only for one big document (it sizes every buffer).
     """
+    return decode_transformed(transform_block(con, path, fmt=fmt, max_object=max_object))
+
+
+def transform_block(
+    con: duckdb.DuckDBPyConnection, path: str, *, fmt: str = "newline_delimited", max_object: int | None = None
+) -> pa.Table:
+    """The DuckDB half of :func:`decode_block` (releases the GIL: run it beside the Arrow half)."""
     quoted = path.replace("'", "''")
     size = f", maximum_object_size={int(max_object)}" if max_object else ""
     source = f"read_json_objects('{quoted}', format='{fmt}', ignore_errors=true{size})"
-    result = con.sql(transform_sql(source)).to_arrow_table()
-    return decode_transformed(result)
+    return con.sql(transform_sql(source)).to_arrow_table()
 
 
 def decode_transformed(result: pa.Table) -> BlockResult:
@@ -299,32 +299,66 @@ def _times(values: pa.Array) -> pa.Array:
 # --------------------------------------------------------------------------- attributes
 
 
+# Length of the AnyValue key by its first two letters: {"stringValue": ... is 2 + 11 + 2 bytes, etc.
+_KEY_LENGTH = np.zeros((256, 256), dtype=np.int64)
+for _key in ("stringValue", "intValue", "doubleValue", "boolValue", "bytesValue"):
+    _KEY_LENGTH[ord(_key[0]), ord(_key[1])] = len(_key)
+_QUOTE = ord('"')
+_BACKSLASH = ord("\\")
+
+
 def _value_text(values: pa.Array) -> pa.Array:
-    """AnyValue structs as attribute text; arrays and kvlists as JSON (the rare few, in Python)."""
-    text = pc.coalesce(
-        _field(values, "stringValue"),
-        _field(values, "intValue"),
-        _field(values, "doubleValue"),
-        _field(values, "boolValue"),
-        _field(values, "bytesValue"),
+    """AnyValue JSON texts as attribute text, vectorised; arrays, kvlists and escapes in Python.
+
+    ``{"stringValue":"GET"}`` -> ``GET``, ``{"intValue":"10"}`` -> ``10``, ``{"doubleValue":0.5}`` ->
+    ``0.5``, ``{"boolValue":true}`` -> ``true``, ``{"bytesValue":"AQ=="}`` -> ``AQ==`` (base64, as the
+    SDK encoder writes bytes); ``{}`` (no value) -> NULL; the rest through :func:`json_any_value`.
+    """
+    values = values.cast(pa.string())
+    n = len(values)
+    if n == 0:
+        return values
+    buffers = values.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=np.int32)[values.offset : values.offset + n + 1].astype(np.int64)
+    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, np.uint8)
+    starts, ends = offsets[:-1], offsets[1:]
+    ok = ends - starts >= 6
+    if values.null_count:
+        ok &= np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    at = np.where(ok, starts, 0)
+    key_length = np.where(ok, _KEY_LENGTH[data[np.minimum(at + 2, len(data) - 1)], data[np.minimum(at + 3, len(data) - 1)]], 0)
+    simple = key_length > 0
+    value_start = starts + key_length + 4  # past {"key":
+    value_end = ends - 1  # before }
+    quoted = simple & (data[np.where(simple, np.minimum(value_start, len(data) - 1), 0)] == _QUOTE)
+    value_start = value_start + quoted
+    value_end = value_end - quoted
+    slow = ok & ~simple
+    escapes = np.flatnonzero(data[offsets[0] : offsets[-1]] == _BACKSLASH) + offsets[0]
+    if escapes.size:
+        slow[np.unique(np.searchsorted(offsets, escapes, side="right") - 1)] = True
+    keep = simple & ~slow & (value_end >= value_start)
+    lengths = np.where(keep, value_end - value_start, 0)
+    new_offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=new_offsets[1:])
+    rows = np.flatnonzero(lengths)
+    gather = np.arange(int(new_offsets[-1]), dtype=np.int64) + np.repeat(
+        value_start[rows] - new_offsets[rows], lengths[rows]
     )
-    complex_values = pc.and_(
-        pc.is_null(text),
-        pc.or_(pc.is_valid(_field(values, "arrayValue")), pc.is_valid(_field(values, "kvlistValue"))),
+    text = pa.StringArray.from_buffers(
+        n,
+        pa.py_buffer(new_offsets.astype(np.int32)),
+        pa.py_buffer(data[gather].tobytes()),
+        pa.array(keep).buffers()[1],
+        null_count=int(n - keep.sum()),
     )
-    rows = np.flatnonzero(np.asarray(complex_values.to_numpy(zero_copy_only=False), dtype=bool))
-    if rows.size == 0:
+    slow_rows = np.flatnonzero(slow)
+    if slow_rows.size == 0:
         return text
-    arrays = _field(values, "arrayValue").cast(pa.string())
-    kvlists = _field(values, "kvlistValue").cast(pa.string())
-    replacement = []
-    for row in rows.tolist():
-        raw = arrays[row].as_py()
-        value = {"arrayValue": json.loads(raw)} if raw is not None else {"kvlistValue": json.loads(kvlists[row].as_py())}
-        replacement.append(attribute_text(json_any_value(value)))
     full = text.to_pylist()
-    for row, value in zip(rows.tolist(), replacement):
-        full[row] = value
+    for row in slow_rows.tolist():
+        value = json_any_value(json.loads(values[row].as_py()))
+        full[row] = None if value is None else attribute_text(value)
     return pa.array(full, pa.string())
 
 
