@@ -98,7 +98,8 @@ def run_demo(
     servers: list[Server] = []
     loops: list[HealthLoop] = []
     managers: list[AlertManager] = []
-    monitor = ResourceMonitor(providers["orchestrator"], cpu_threshold=95.0, memory_threshold=95.0)
+    # System-wide CPU includes every other process on the machine: no warnings on it, only the gauges.
+    monitor = ResourceMonitor(providers["orchestrator"], cpu_threshold=100.0, memory_threshold=95.0)
     profilers: list[Any] = []
     ticker = Ticker(0.1)
     try:
