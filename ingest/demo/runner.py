@@ -84,12 +84,7 @@ def run_demo(
     say = echo or (lambda line: None)
     result = DemoResult(root, seed, scenario.requests, time_scale=time_scale)
     metric_interval = 1.0 if scenario.requests >= 400 else 0.5
-    providers = {
-        name: ObservabilityProvider.create(
-            provider_config(str(root), name, seed=seed, time_scale=time_scale, metric_interval_s=metric_interval), name
-        )
-        for name in SERVICES
-    }
+    providers: dict[str, ObservabilityProvider] = {}
     # Many threads each hand the GIL on at every HTTP hop; the default 5 ms switch interval would add
     # tens of milliseconds of pure waiting to every local call.
     switch_interval = sys.getswitchinterval()
@@ -98,11 +93,15 @@ def run_demo(
     servers: list[Server] = []
     loops: list[HealthLoop] = []
     managers: list[AlertManager] = []
-    # System-wide CPU includes every other process on the machine: no warnings on it, only the gauges.
-    monitor = ResourceMonitor(providers["orchestrator"], cpu_threshold=100.0, memory_threshold=95.0)
+    monitor: ResourceMonitor | None = None
     profilers: list[Any] = []
     ticker = Ticker(0.1)
     try:
+        for name in SERVICES:
+            config = provider_config(str(root), name, seed=seed, time_scale=time_scale, metric_interval_s=metric_interval)
+            providers[name] = ObservabilityProvider.create(config, name)
+        # System-wide CPU includes every other process on the machine: gauges only, no warnings.
+        monitor = ResourceMonitor(providers["orchestrator"], cpu_threshold=100.0, memory_threshold=95.0)
         tools = ToolService(providers["tool-service"], scenario)
         servers.append(Server("tool-service", tools.app(), providers["tool-service"]))
         orchestrator = Orchestrator(providers["orchestrator"], scenario, servers[0].url)
@@ -136,7 +135,8 @@ def run_demo(
         for loop in loops:
             loop.stop()
             result.health_runs += loop.runs
-        monitor.stop()
+        if monitor is not None:
+            monitor.stop()
         for server in servers:
             server.stop()
         for manager in managers:  # a last look, once the windows are back to normal
