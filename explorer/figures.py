@@ -383,7 +383,10 @@ def alert_timeline(
     if not windows.empty:
         starts = pd.to_datetime(windows["start"], utc=True)
         ends = pd.to_datetime(windows["end"], utc=True)
-        width_ms = ((ends - starts).dt.total_seconds() * 1000).clip(lower=30_000)
+        # A floor keeps instant (or still-firing, zero-length) alerts visible: 0.5% of the time shown, so a
+        # short alert on a short store is not drawn wider than it was.
+        shown_ms = (max(ends.max(), starts.max()) - starts.min()).total_seconds() * 1000
+        width_ms = ((ends - starts).dt.total_seconds() * 1000).clip(lower=max(shown_ms * 0.005, 1.0))
         labels = (
             windows["title"].fillna("∅").astype(str) + " · " + windows["severity"].fillna("?").astype(str)
         )

@@ -854,7 +854,7 @@ def profile_operations(
     """Operations that have profiles, with how many spans and the total profiled time."""
     where = _profile_where(None, None, None, service, start, end)
     sql = f"""SELECT operation, count(DISTINCT coalesce(span_id, profile_id)) AS profiles,
-                     sum(cumulative_time_s) FILTER (WHERE caller IS NULL) AS total_s
+                     sum(self_time_s) FILTER (WHERE caller IS NULL) AS total_s
               FROM profiles WHERE {where.sql()} GROUP BY ALL ORDER BY profiles DESC, operation LIMIT $limit"""
     return _frame(store, sql, {**where.params, "limit": _limit(limit)})
 

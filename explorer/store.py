@@ -62,7 +62,16 @@ class Store:
     def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
         """Run a query over the views and return a DataFrame (the trusted path: no guard, no limit)."""
         with self._lock:
-            return self.con.execute(query, params).df()
+            cursor = self.con.execute(query, params)
+            zoned = [d[0] for d in cursor.description if str(d[1]).startswith(("TIMESTAMPTZ", "TIMESTAMP WITH"))]
+            frame = cursor.df()
+        # DuckDB hands TIMESTAMPTZ_NS (the store's timestamps) to pandas without its zone; say it is UTC so
+        # every query returns the same aware timestamps whatever precision the column has.
+        for name in zoned:
+            column = frame[name]
+            if pd.api.types.is_datetime64_dtype(column) and column.dt.tz is None:
+                frame[name] = column.dt.tz_localize("UTC")
+        return frame
 
     def trace(self, trace_id: str) -> pd.DataFrame:
         """The spans of ``trace_id`` in tree order (depth-first, children by start time) with ``depth``."""

@@ -342,7 +342,8 @@ class TestLogsAndMetrics:
         per_minute = buckets.groupby("timestamp")["count"].sum()
         assert (per_minute == 8).all()
         quantiles = queries.histogram_quantiles(buckets).set_index("timestamp")
-        slow = pd.Timestamp(facts.base + timedelta(minutes=42)).tz_localize(None)
+        slow = pd.Timestamp(facts.base + timedelta(minutes=42))
+        slow = slow.tz_localize("UTC") if slow.tzinfo is None else slow.tz_convert("UTC")
         assert quantiles.loc[slow, "p50"] > 2.0
         assert quantiles.p50.median() < 0.5
 

@@ -96,6 +96,14 @@ class TestExplorerStore:
         writer.write("spans", _spans([time.time_ns()]))
         assert store.sql("SELECT count(*) AS n FROM spans")["n"][0] == 2
 
+    def test_timestamps_come_back_utc_aware(self, tmp_path):
+        """Store timestamps (TIMESTAMPTZ_NS) reach pandas as UTC-aware, also through aggregates."""
+        now = time.time_ns()
+        StoreWriter(tmp_path).write("spans", _spans([now]))
+        frame = open_store(tmp_path).sql("SELECT start_time, max(end_time) OVER () AS last FROM spans")
+        assert str(frame["start_time"].dt.tz) == "UTC" and str(frame["last"].dt.tz) == "UTC"
+        assert frame["start_time"][0].value == now
+
     def test_missing_store_and_missing_trace_errors_name_the_problem(self, tmp_path):
         with pytest.raises(StoreNotFoundError, match="does not exist"):
             open_store(tmp_path / "nope")
