@@ -59,6 +59,7 @@ class StoreWriter:
         self._lock = threading.Lock()
         self.rows_written: dict[str, int] = dict.fromkeys(schema.TABLES, 0)
         self.files_written = 0
+        _load_lazy_imports()
 
     def write(self, table_name: str, table: pa.Table) -> list[Path]:
         """Write ``table`` to ``table_name``, one file per day it spans; returns the files written."""
@@ -99,6 +100,16 @@ class StoreWriter:
             msg = f"cannot write {table.num_rows} {table_name} rows to {folder}: {exc}"
             raise StoreError(msg) from exc
         return final
+
+
+@functools.cache
+def _load_lazy_imports() -> None:
+    """Pay pyarrow's lazy imports (its first ``pa.array`` imports pandas, ~0.2 s) when a writer is made.
+
+    Otherwise the first export pays them on the exporter thread while holding the GIL, stalling every
+    application thread for that long in the middle of the load.
+    """
+    pa.array([0])
 
 
 # Columns that are nearly unique per row: Parquet's dictionary encoding only costs time on them.
