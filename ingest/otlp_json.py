@@ -84,6 +84,8 @@ _SEVERITY_NAMES = ["SEVERITY_NUMBER_UNSPECIFIED"] + [
 ]
 _HEX_OK = np.zeros(256, dtype=bool)
 _HEX_OK[np.frombuffer(b"0123456789abcdefABCDEF", dtype=np.uint8)] = True
+_LOWER_HEX_OK = np.zeros(256, dtype=bool)
+_LOWER_HEX_OK[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = True
 _LOWER = np.arange(256, dtype=np.uint8)
 _LOWER[np.frombuffer(b"ABCDEF", dtype=np.uint8)] = np.frombuffer(b"abcdef", dtype=np.uint8)
 _INT64_MAX = 2**63 - 1
@@ -217,16 +219,25 @@ def _empty_null(array: pa.Array) -> pa.Array:
 
 
 def _hex(array: pa.Array, width: int, *, optional: bool) -> tuple[pa.Array, np.ndarray]:
-    """Lowercased hex ids and which rows are valid; empty/absent is valid (NULL) only when ``optional``."""
+    """Lowercased hex ids and which rows are valid; empty/absent is valid (NULL) only when ``optional``.
+
+    The usual case — every id present, of the right width, already lower case — returns the array
+    itself after one pass over its bytes.
+    """
     n = len(array)
     array = array.cast(pa.string())
     if n == 0:
         return array, np.ones(0, dtype=bool)
+    if array.null_count == 0:
+        offsets, data = _string_buffers(array)
+        if offsets[-1] - offsets[0] == n * width:
+            chars = data[offsets[0] : offsets[-1]]
+            if _LOWER_HEX_OK[chars].all() and (np.diff(offsets) == width).all():
+                return array, np.ones(n, dtype=bool)
     lengths = np.asarray(pc.fill_null(pc.binary_length(array), 0).to_numpy(), dtype=np.int64)
-    present = lengths > 0
     ok = lengths == width
     if optional:
-        ok |= ~present
+        ok |= lengths == 0
     sel = np.flatnonzero(lengths == width)
     out_valid = lengths == width
     digits = np.zeros((n, width), dtype=np.uint8)
@@ -238,17 +249,10 @@ def _hex(array: pa.Array, width: int, *, optional: bool) -> tuple[pa.Array, np.n
         ok[sel[~good]] = False
         digits[sel] = _LOWER[block]
     offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
-    if out_valid.all():
-        ids = pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(digits.tobytes()))
-    else:
-        mask = pa.array(out_valid, pa.bool_())
-        ids = pa.StringArray.from_buffers(
-            n,
-            pa.py_buffer(offsets),
-            pa.py_buffer(digits.tobytes()),
-            mask.buffers()[1],
-            null_count=int(n - out_valid.sum()),
-        )
+    mask = None if out_valid.all() else pa.array(out_valid, pa.bool_()).buffers()[1]
+    ids = pa.StringArray.from_buffers(
+        n, pa.py_buffer(offsets), pa.py_buffer(digits.tobytes()), mask, null_count=int(n - out_valid.sum())
+    )
     return ids, ok
 
 
@@ -341,14 +345,16 @@ def _value_text(values: pa.Array) -> pa.Array:
     lengths = np.where(keep, value_end - value_start, 0)
     new_offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=new_offsets[1:])
+    # The bytes to keep, marked +1 where a value starts and -1 where it ends (values never overlap).
     rows = np.flatnonzero(lengths)
-    gather = np.arange(int(new_offsets[-1]), dtype=np.int64) + np.repeat(
-        value_start[rows] - new_offsets[rows], lengths[rows]
-    )
+    marks = np.zeros(len(data) + 1, dtype=np.int8)
+    marks[value_start[rows]] = 1
+    marks[value_end[rows]] -= 1
+    kept = np.cumsum(marks[:-1], dtype=np.int8).view(np.bool_)
     text = pa.StringArray.from_buffers(
         n,
         pa.py_buffer(new_offsets.astype(np.int32)),
-        pa.py_buffer(data[gather].tobytes()),
+        pa.py_buffer(data[kept].tobytes()),
         pa.array(keep).buffers()[1],
         null_count=int(n - keep.sum()),
     )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import socket
 import sys
@@ -161,9 +162,23 @@ class OTLPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], receiver: Receiver) -> None:
+    def __init__(self, address: tuple[str, int], receiver: Receiver, sock: socket.socket | None = None) -> None:
         self.receiver = receiver
-        super().__init__(address, OTLPHandler)
+        if sock is None:
+            super().__init__(address, OTLPHandler)
+        else:  # a listening socket shared by worker processes
+            super().__init__(address, OTLPHandler, bind_and_activate=False)
+            self.socket.close()
+            # Non-blocking: every worker wakes for a new connection, one wins the accept, and the
+            # others must not block in accept() (they could never be shut down).
+            sock.setblocking(False)
+            self.socket = sock
+            self.server_address = sock.getsockname()
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, address = self.socket.accept()  # BlockingIOError when another worker won it
+        connection.setblocking(True)
+        return connection, address
 
 
 class OTLPHandler(BaseHTTPRequestHandler):
@@ -395,6 +410,8 @@ class Receiver:
         flush_rows: int = 65_536,
         flush_interval: float = 1.0,
         durable: bool = True,
+        sock: socket.socket | None = None,
+        name: str = "receiver",
     ) -> None:
         self.root = resolve_store_path(store)
         self.max_body = max_body
@@ -402,8 +419,8 @@ class Receiver:
         self.batcher = Batcher(
             self.writer, flush_rows=flush_rows, flush_interval=flush_interval, max_pending_rows=4 * flush_rows
         )
-        self.rejects = RejectWriter(self.root, "receiver")
-        self.server = OTLPServer((host, port), self)
+        self.rejects = RejectWriter(self.root, name)
+        self.server = OTLPServer((host, port), self, sock)
         self._lock = threading.Lock()
         self._inflight = 0
         self._idle = threading.Condition(self._lock)
@@ -484,23 +501,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--flush-interval", type=float, default=1.0, help="seconds rows may wait before they are written (default 1)"
     )
+    parser.add_argument(
+        "--workers", type=int, default=min(os.cpu_count() or 1, 4),
+        help="processes sharing the port, each decoding on its own core (default: the cores, at most 4)",
+    )
 
 
-def run(args: argparse.Namespace) -> int:
-    """Serve until SIGTERM/SIGINT, then write everything accepted and print a summary."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        receiver = Receiver(
-            args.store,
-            host=args.host,
-            port=args.port,
-            max_body=int(args.max_body_mb * (1 << 20)),
-            flush_rows=args.flush_rows,
-            flush_interval=args.flush_interval,
-        )
-    except OSError as exc:
-        print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 2
+def _serve(args: argparse.Namespace, sock: socket.socket, name: str) -> int:
+    """One receiver on an already listening socket, until SIGTERM/SIGINT; then write everything."""
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -508,16 +516,81 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    receiver = Receiver(
+        args.store,
+        host=args.host,
+        port=args.port,
+        max_body=int(args.max_body_mb * (1 << 20)),
+        flush_rows=args.flush_rows,
+        flush_interval=args.flush_interval,
+        sock=sock,
+        name=name,
+    )
     receiver.start()
-    host, port = receiver.address
-    print(f"listening on http://{host}:{port} (OTLP/HTTP: /v1/traces /v1/metrics /v1/logs), store {receiver.root}", flush=True)
     while not stop.wait(0.5):
         pass
-    print("stopping: writing everything accepted ...", flush=True)
     receiver.stop()
-    stats = receiver.stats()
-    print(f"stopped: {json.dumps(stats)}", flush=True)
+    print(f"{name} stopped: {json.dumps(receiver.stats())}", flush=True)
     return 0 if not receiver.batcher.pending() else 1
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGTERM/SIGINT, then write everything accepted and print a summary.
+
+    With ``--workers`` > 1 the listening socket is opened here and shared by forked worker
+    processes (the kernel hands each connection to one of them): decoding is CPU-bound and the GIL
+    would keep one process on one core. SIGTERM/SIGINT are passed on to every worker, which writes
+    what it accepted before exiting.
+    """
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        sock = socket.create_server((args.host, args.port), backlog=128)
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+    host, port = sock.getsockname()[:2]
+    store = resolve_store_path(args.store)
+    workers = max(1, args.workers)
+    if workers == 1 or not hasattr(os, "fork"):
+        print(f"listening on http://{host}:{port} (OTLP/HTTP: /v1/traces /v1/metrics /v1/logs), store {store}", flush=True)
+        code = _serve(args, sock, "receiver")
+        print("stopped", flush=True)
+        return code
+    children = []
+    sys.stdout.flush()
+    sys.stderr.flush()
+    for index in range(workers):
+        pid = os.fork()
+        if pid == 0:  # a worker: no thread exists yet in this process, so forking is safe
+            code = 1
+            try:
+                code = _serve(args, sock, f"receiver-{index}")
+            finally:
+                sys.stdout.flush()
+                os._exit(code)
+        children.append(pid)
+    sock.close()
+
+    def forward(signum: int, frame: Any) -> None:
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    print(
+        f"listening on http://{host}:{port} (OTLP/HTTP: /v1/traces /v1/metrics /v1/logs), store {store}, "
+        f"{workers} worker processes",
+        flush=True,
+    )
+    code = 0
+    for pid in children:
+        _, status = os.waitpid(pid, 0)
+        code = max(code, os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1)
+    print("stopped: every worker wrote what it accepted" if code == 0 else "stopped: a worker could not write everything", flush=True)
+    return code
 
 
 def free_port(host: str = DEFAULT_HOST) -> int:
