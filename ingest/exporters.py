@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
@@ -53,32 +53,45 @@ class _Counts:
             self.dropped += n
 
 
+class _BatchWriter:
+    """The shared body of the span and log exporters: encode a batch, write it, count the outcome."""
+
+    def __init__(self, store: StoreLike, table: str, encode: Callable[[Sequence[Any]], Any], noun: str) -> None:
+        self.writer = _writer(store)
+        self.counts = _Counts()
+        self.shut_down = False
+        self._table, self._encode, self._noun = table, encode, noun
+
+    def write(self, batch: Sequence[Any]) -> bool:
+        """Write one batch; False (logged and counted, never raised) if it could not be written."""
+        if self.shut_down:
+            self.counts.failed(len(batch))
+            _log.warning("exporter is shut down; %d %s not written to %s", len(batch), self._noun, self.writer.root)
+            return False
+        if not batch:
+            return True
+        try:
+            self.writer.write(self._table, self._encode(batch))
+        except Exception:
+            self.counts.failed(len(batch))
+            _log.exception("could not write %d %s to %s", len(batch), self._noun, self.writer.root)
+            return False
+        self.counts.ok(len(batch))
+        return True
+
+
 class ParquetSpanExporter(SpanExporter):
     """Writes each batch of finished spans as one Parquet file per day under ``<store>/spans/``."""
 
     def __init__(self, store: StoreLike = None) -> None:
-        self.writer = _writer(store)
-        self.counts = _Counts()
-        self._shutdown = False
+        self._batches = _BatchWriter(store, "spans", encode_spans, "spans")
+        self.writer, self.counts = self._batches.writer, self._batches.counts
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        if self._shutdown:
-            self.counts.failed(len(spans))
-            _log.warning("ParquetSpanExporter is shut down; %d spans not written", len(spans))
-            return SpanExportResult.FAILURE
-        if not spans:
-            return SpanExportResult.SUCCESS
-        try:
-            self.writer.write("spans", encode_spans(spans))
-        except Exception:
-            self.counts.failed(len(spans))
-            _log.exception("could not write %d spans to %s", len(spans), self.writer.root)
-            return SpanExportResult.FAILURE
-        self.counts.ok(len(spans))
-        return SpanExportResult.SUCCESS
+        return SpanExportResult.SUCCESS if self._batches.write(spans) else SpanExportResult.FAILURE
 
     def shutdown(self) -> None:
-        self._shutdown = True
+        self._batches.shut_down = True
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return True
@@ -88,28 +101,14 @@ class ParquetLogExporter(LogRecordExporter):
     """Writes each batch of log records as Parquet under ``<store>/logs/``."""
 
     def __init__(self, store: StoreLike = None) -> None:
-        self.writer = _writer(store)
-        self.counts = _Counts()
-        self._shutdown = False
+        self._batches = _BatchWriter(store, "logs", encode_logs, "log records")
+        self.writer, self.counts = self._batches.writer, self._batches.counts
 
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
-        if self._shutdown:
-            self.counts.failed(len(batch))
-            _log.warning("ParquetLogExporter is shut down; %d log records not written", len(batch))
-            return LogRecordExportResult.FAILURE
-        if not batch:
-            return LogRecordExportResult.SUCCESS
-        try:
-            self.writer.write("logs", encode_logs(batch))
-        except Exception:
-            self.counts.failed(len(batch))
-            _log.exception("could not write %d log records to %s", len(batch), self.writer.root)
-            return LogRecordExportResult.FAILURE
-        self.counts.ok(len(batch))
-        return LogRecordExportResult.SUCCESS
+        return LogRecordExportResult.SUCCESS if self._batches.write(batch) else LogRecordExportResult.FAILURE
 
     def shutdown(self) -> None:
-        self._shutdown = True
+        self._batches.shut_down = True
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return True
