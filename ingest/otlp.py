@@ -270,15 +270,10 @@ def decode_traces(request: Any) -> Decoded:
     ends = [s.end_time_unix_nano for s in spans]
     links_lists = [s.links for s in spans]
     events_lists = [s.events for s in spans]
-    suspect = (
-        [len(t) != 16 for t in trace_ids]
-        if spans
-        else []
-    )
     bad_rows = [
         i
         for i in range(len(spans))
-        if suspect[i]
+        if len(trace_ids[i]) != 16
         or len(span_ids[i]) != 8
         or len(parent_ids[i]) not in (0, 8)
         or not 0 < starts[i] <= _INT64_MAX
