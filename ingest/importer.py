@@ -99,7 +99,7 @@ class FileReport:
         parts = [f"{n:,} {table}" for table, n in self.written.items() if n] or ["nothing"]
         line = f"{self.path} [{self.format}]: wrote {', '.join(parts)} in {self.seconds:.2f} s"
         spans = self.written.get("spans", 0)
-        if spans and self.seconds > 0:
+        if spans >= 10_000 and self.seconds > 0:
             line += f" ({spans / self.seconds:,.0f} spans/s)"
         if self.duplicates:
             line += f"; {self.duplicates:,} duplicate spans skipped"
