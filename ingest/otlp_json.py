@@ -91,10 +91,14 @@ _LOWER[np.frombuffer(b"ABCDEF", dtype=np.uint8)] = np.frombuffer(b"abcdef", dtyp
 _INT64_MAX = 2**63 - 1
 
 
-def transform_sql(source_sql: str) -> str:
-    """The DuckDB query over a ``read_json_objects`` source: one row per JSON line, in order."""
+def transform_sql(source_sql: str, *, with_length: bool = False) -> str:
+    """The DuckDB query over a ``read_json_objects`` source: one row per JSON line, in order.
+
+    ``with_length`` adds ``n``, the length of each object's JSON text (for a progress bar).
+    """
     spec = json.dumps(SPEC).replace("'", "''")
-    return f"SELECT json_transform(json, '{spec}') AS j FROM {source_sql}"
+    length = ", strlen(json::VARCHAR) AS n" if with_length else ""
+    return f"SELECT json_transform(json, '{spec}') AS j{length} FROM {source_sql}"
 
 
 @dataclass

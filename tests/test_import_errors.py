@@ -194,3 +194,25 @@ class TestReimport:
         assert [r.written.get("spans", 0) for r in reports] == [15, 10]
         assert reports[1].duplicates == 15
         assert _count(store, "spans") == 25
+
+
+def test_when_duckdb_fails_mid_file_the_rest_goes_through_the_block_path(
+    tmp_path: Path, good: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A DuckDB error while streaming a file hands the lines not yet taken to the block path, numbered."""
+    import ingest.importer as importer_module
+
+    def strict(path: Path) -> str:  # no ignore_errors: the malformed line raises inside DuckDB
+        return f"read_json_objects('{path}', format='newline_delimited')"
+
+    monkeypatch.setattr(importer_module, "_json_source", strict)
+    lines = [json.dumps(_retraced(good["spans"], k)) for k in range(6)]
+    lines.insert(4, "{broken")
+    source = tmp_path / "strict.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    store = tmp_path / "store"
+    [report] = Importer(store, progress=False, durable=False).import_paths([source])
+    assert report.written == {"spans": 90} and report.duplicates == 0
+    [record] = _rejected(store)
+    assert record["line"] == 5 and "not valid JSON" in record["reason"]
+    assert _count(store, "spans") == 90
