@@ -187,6 +187,10 @@ class OTLPHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: OTLPServer
     server_version = "langswarm-otlp"
+    #: Requests answered on one keep-alive connection before asking the client to reconnect, so the
+    #: kernel spreads long-lived exporter connections over the worker processes again and again.
+    max_requests_per_connection = 64
+    _served = 0
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
         _log.debug("%s " + format, self.address_string(), *args)
@@ -199,6 +203,9 @@ class OTLPHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
         receiver = self.server.receiver
+        self._served += 1
+        if self._served >= self.max_requests_per_connection:
+            self.close_connection = True
         receiver.enter()
         try:
             self._post(receiver)
