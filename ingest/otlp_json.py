@@ -349,12 +349,21 @@ def _value_text(values: pa.Array) -> pa.Array:
     lengths = np.where(keep, value_end - value_start, 0)
     new_offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=new_offsets[1:])
-    # The bytes to keep, marked +1 where a value starts and -1 where it ends (values never overlap).
+    # A mask of the bytes to keep: runs of (gap, value) lengths expanded by np.repeat (values are in
+    # buffer order and never overlap); several times faster than gathering byte indices.
     rows = np.flatnonzero(lengths)
-    marks = np.zeros(len(data) + 1, dtype=np.int8)
-    marks[value_start[rows]] = 1
-    marks[value_end[rows]] -= 1
-    kept = np.cumsum(marks[:-1], dtype=np.int8).view(np.bool_)
+    if rows.size:
+        first, last = value_start[rows], value_end[rows]
+        runs = np.empty(2 * rows.size + 1, dtype=np.int64)
+        runs[0] = first[0]
+        runs[1::2] = last - first
+        runs[2:-1:2] = first[1:] - last[:-1]
+        runs[-1] = len(data) - last[-1]
+        pattern = np.zeros(2 * rows.size + 1, dtype=bool)
+        pattern[1::2] = True
+        kept = np.repeat(pattern, runs)
+    else:
+        kept = np.zeros(len(data), dtype=bool)
     text = pa.StringArray.from_buffers(
         n,
         pa.py_buffer(new_offsets.astype(np.int32)),
