@@ -6,9 +6,10 @@ is a whole object, otherwise one JSON document (an OTLP request, or Jaeger's ``{
 anything else is read as OTLP protobuf, length-prefixed as the Collector's ``proto`` format writes
 it or one bare message. The signal (traces, metrics, logs) is detected per line or message.
 
-JSON Lines go in blocks of ~32 MB through the DuckDB fast path (:mod:`ingest.otlp_json`) while a
-reader thread prepares the next block and a writer thread writes the previous one; lines the fast
-path flags take the exact path (:mod:`ingest.otlp`) with their line number. A line, object or
+A plain JSON Lines file is one DuckDB query over the file (:mod:`ingest.otlp_json`) whose result
+streams in batches; compressed ones go in blocks of ~32 MB of whole lines that a reader thread
+decompresses ahead; a writer thread writes Parquet meanwhile. Lines the fast path flags take the
+exact path (:mod:`ingest.otlp`) with their line number. A line, object or
 message that cannot be imported is written to ``<store>/_rejected/`` with the reason
 (:mod:`ingest.rejects`) and the rest of the file is still imported.
 

@@ -1,7 +1,7 @@
 """The fast path for OTLP JSON files: DuckDB's JSON reader plus vectorised Arrow, no per-span Python.
 
-DuckDB reads a block of JSON Lines (its C++ reader, on every core) and ``json_transform`` turns
-each line into nested Arrow lists of spans and log records; the store columns are then built with
+DuckDB reads JSON Lines (its C++ reader, on every core; a whole file or a block of one) and
+``json_transform`` turns each line into nested Arrow lists of spans and log records; the store columns are then built with
 Arrow compute and numpy over whole columns. Per-span Python would cost ~10x more (see
 docs/benchmarks.md, "Ingest").
 
