@@ -571,6 +571,7 @@ def run(args: argparse.Namespace) -> int:
         if pid == 0:  # a worker: no thread exists yet in this process, so forking is safe
             code = 1
             try:
+                _stop_with_parent()
                 code = _serve(args, sock, f"receiver-{index}")
             finally:
                 sys.stdout.flush()
@@ -598,6 +599,24 @@ def run(args: argparse.Namespace) -> int:
         code = max(code, os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1)
     print("stopped: every worker wrote what it accepted" if code == 0 else "stopped: a worker could not write everything", flush=True)
     return code
+
+
+def _stop_with_parent() -> None:
+    """Have the kernel send this worker SIGTERM if the parent dies (Linux), so none is left orphaned.
+
+    A parent killed outright (SIGKILL) cannot pass the signal on; the worker then still writes
+    everything it accepted before exiting. Elsewhere this does nothing.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def free_port(host: str = DEFAULT_HOST) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -35,7 +36,7 @@ def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[sub
     process = subprocess.Popen(
         [sys.executable, "-m", "ingest", "serve", "--store", str(store), "--port", "0", "--flush-interval", "60",
          "--workers", str(request.param)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     try:
         line = process.stdout.readline()
@@ -43,8 +44,8 @@ def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[sub
         assert match, (line, process.stderr.read() if process.poll() is not None else "")
         yield process, match.group(1), store
     finally:
-        if process.poll() is None:
-            process.kill()
+        if process.poll() is None:  # the test failed half-way: stop the server and its workers
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
 
 
