@@ -117,8 +117,8 @@ def decode_block(
 ) -> BlockResult:
     """Decode the JSON objects in ``path`` (``fmt`` as DuckDB's read_json_objects ``format``).
 
-    An object larger than ``max_object`` bytes (DuckDB's default, 16 MB, when None) comes back
-    flagged and takes the exact path; raise it only for one big document (it sizes every buffer).
+    ``max_object`` raises DuckDB's object size limit (16 MB by default) for one big document; an
+    object the reader cannot take comes back flagged and takes the exact path either way.
     """
     return decode_transformed(transform_block(con, path, fmt=fmt, max_object=max_object))
 

@@ -105,13 +105,15 @@ class TestBadLines:
         assert f"{source}:6: " in result.stderr and "looks like base64" in result.stderr
         assert "wrote 15 spans, 5 logs" in result.stdout and "9 rejected" in result.stdout
 
-    def test_a_line_past_the_fast_readers_object_limit_is_still_imported(self, tmp_path: Path, good: dict) -> None:
-        """An oversized line (17 MB, over DuckDB's 16 MB object limit) takes the exact path, whole."""
+    @pytest.mark.parametrize("compressed", [False, True], ids=["plain", "gzip"])
+    def test_an_oversized_line_is_imported_whole(self, tmp_path: Path, good: dict, compressed: bool) -> None:
+        """A 17 MB line (one attribute of 17 MB; more than DuckDB's default object size) lands whole."""
         big = copy.deepcopy(good["spans"])
         span = big["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
         span["attributes"].append({"key": "huge", "value": {"stringValue": "x" * (17 << 20)}})
-        source = tmp_path / "big.jsonl"
-        source.write_text(json.dumps(good["logs"]) + "\n" + json.dumps(big) + "\n")
+        source = tmp_path / ("big.jsonl.gz" if compressed else "big.jsonl")
+        text = (json.dumps(good["logs"]) + "\n" + json.dumps(big) + "\n").encode()
+        source.write_bytes(gzip.compress(text, compresslevel=1) if compressed else text)
         store = tmp_path / "store"
         [report] = Importer(store, progress=False, durable=False).import_paths([source])
         assert report.rejected == 0 and report.written == {"logs": 5, "spans": 15}
