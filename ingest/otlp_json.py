@@ -271,6 +271,17 @@ def _string_buffers(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 def _uint(array: pa.Array, *, required: bool, limit: int = _INT64_MAX) -> tuple[pa.Array, np.ndarray]:
     """Decimal-integer text as int64 (NULL where absent) and which rows are valid."""
     array = array.cast(pa.string())
+    n = len(array)
+    if array.null_count == n:  # absent everywhere (the usual case for the dropped counts)
+        return pa.nulls(n, pa.int64()), np.full(n, not required, dtype=bool)
+    if array.null_count == 0 and pc.all(pc.utf8_is_digit(array)).as_py():
+        # Every row plain digits (the usual case for times): one cast, one range check.
+        try:
+            values = array.cast(pa.uint64())
+        except pa.ArrowInvalid:
+            values = None  # more than 20 digits or past uint64: the row-by-row path below says which
+        if values is not None and (pc.max(values).as_py() or 0) <= limit:
+            return values.cast(pa.int64()), np.ones(n, dtype=bool)
     digits = pc.utf8_is_digit(array)
     present = pc.is_valid(array)
     ok_arrow = pc.if_else(present, pc.fill_null(digits, False), not required)
