@@ -115,6 +115,46 @@ def store_overview(store: Store) -> pd.DataFrame:
     return store.sql(sql)
 
 
+def telemetry_health(store: Store, *, service: Services = None) -> pd.DataFrame:
+    """What never reached the store, by service, what and why: the SDK's drop counters and rejected input.
+
+    Rows: ``service_name``, ``what`` (``dropped_spans``, ``dropped_logs``, ``dropped_metric_points``,
+    ``dropped_span_attributes``, ``truncated_logs``, ``unfinished_spans``, ``rejected_input``), ``reason``
+    and ``count`` (only non-zero rows). The ``langswarm.telemetry.*`` counters are cumulative per process:
+    each process's last value (one ``start_timestamp``) is summed. Rejected input comes from the records
+    the importers and the receiver keep in ``<store>/_rejected/``.
+    """
+    where = _Where()
+    where.services(service)
+    counters = _frame(
+        store,
+        f"""WITH last AS (
+                SELECT service_name, replace(name, 'langswarm.telemetry.', '') AS what,
+                       coalesce(attributes['reason'], '') AS reason,
+                       arg_max(value, timestamp) AS value
+                FROM metrics
+                WHERE name LIKE 'langswarm.telemetry.%' AND name <> 'langswarm.telemetry.exported'
+                  AND {where.sql()}
+                GROUP BY service_name, what, reason, start_timestamp)
+            SELECT service_name, what, reason, CAST(sum(value) AS BIGINT) AS count
+            FROM last GROUP BY ALL HAVING sum(value) > 0 ORDER BY count DESC, what, reason""",
+        where.params,
+    )
+    rejected_glob = store.root / "_rejected" / "*.jsonl"
+    if not any(rejected_glob.parent.glob(rejected_glob.name)) or service is not None:
+        return counters
+    rejected = store.sql(
+        """SELECT NULL::VARCHAR AS service_name, 'rejected_input' AS what,
+                  coalesce(signal, 'unknown') || ': ' || split_part(reason, ':', 1) AS reason,
+                  CAST(sum(coalesce(items, 1)) AS BIGINT) AS count
+           FROM read_json($glob, format = 'newline_delimited',
+                          columns = {'signal': 'VARCHAR', 'reason': 'VARCHAR', 'items': 'BIGINT'})
+           GROUP BY ALL ORDER BY count DESC""",
+        {"glob": str(rejected_glob)},
+    )
+    return pd.concat([counters, rejected], ignore_index=True) if not counters.empty else rejected
+
+
 def time_bounds(store: Store) -> tuple[datetime | None, datetime | None]:
     """The earliest and latest timestamp over every table (None, None for an empty store)."""
     frame = store_overview(store)

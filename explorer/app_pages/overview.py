@@ -94,3 +94,14 @@ if alerts.empty:
 else:
     st.dataframe(alerts, hide_index=True, key="alert_counts")
     st.page_link(app_state.PAGES["alerts"], label="Alert timeline →")
+
+health = app_state.query(queries.telemetry_health, service=f.service)
+st.subheader("Telemetry health")
+if health.empty:
+    st.caption("Nothing was dropped, truncated or rejected: every span, log record and metric point arrived.")
+else:
+    st.caption(
+        "What never reached the store (or reached it cut): the SDK's `langswarm.telemetry.*` counters and "
+        "input the importers and the receiver rejected (kept in `_rejected/`)."
+    )
+    st.dataframe(health, hide_index=True, key="telemetry_health")
