@@ -47,7 +47,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ingest import jaeger
+from ingest import jaeger, schema
 from ingest.compact import read_lock
 from ingest.errors import IngestError
 from ingest.otlp import (
@@ -66,7 +66,7 @@ from ingest.store import StoreWriter, resolve_store_path
 
 BLOCK_BYTES = 32 << 20
 #: Rows gathered per table before one Parquet file is written (fewer, larger files).
-FLUSH_ROWS = 262_144
+FLUSH_ROWS = 131_072
 IMPORTS_DIR = "_imports"
 _GZIP = b"\x1f\x8b"
 _ZSTD = b"\x28\xb5\x2f\xfd"
@@ -98,7 +98,7 @@ class FileReport:
         """One human line: what was written, skipped and rejected."""
         if self.skipped:
             return f"{self.path}: skipped ({self.skipped})"
-        parts = [f"{n:,} {table}" for table, n in self.written.items() if n] or ["nothing"]
+        parts = [f"{self.written[t]:,} {t}" for t in schema.TABLES if self.written.get(t)] or ["nothing"]
         line = f"{self.path} [{self.format}]: wrote {', '.join(parts)} in {self.seconds:.2f} s"
         spans = self.written.get("spans", 0)
         if spans >= 10_000 and self.seconds > 0:
@@ -383,7 +383,7 @@ class Progress:
 
 
 class _Sink:
-    """Gathers decoded tables, dedupes spans, and writes them on a background thread."""
+    """Gathers decoded tables, dedupes spans, and writes them on background threads."""
 
     def __init__(self, writer: StoreWriter, index: SpanIndex, flush_rows: int) -> None:
         self.writer = writer
@@ -391,8 +391,10 @@ class _Sink:
         self.flush_rows = flush_rows
         self._parts: dict[str, list[pa.Table]] = {}
         self._rows: dict[str, int] = {}
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="ingest-writer")
+        # Two writers: Parquet encoding releases the GIL, and the last batches then finish side by side.
+        self._pool = ThreadPoolExecutor(2, thread_name_prefix="ingest-writer")
         self._inflight: list[Future[Any]] = []
+        self._lock = threading.Lock()
         self.written: dict[str, int] = {}
         self.duplicates = 0
 
@@ -409,19 +411,21 @@ class _Sink:
         self._rows.pop(table_name, None)
         if not parts:
             return
-        # At most one batch waits while one is written: bounded memory, overlapped with decoding.
-        while len(self._inflight) >= 2:
+        # At most one batch waits while two are written: bounded memory, overlapped with decoding.
+        while len(self._inflight) >= 3:
             self._inflight.pop(0).result()
         self._inflight.append(self._pool.submit(self._write, table_name, parts))
 
     def _write(self, table_name: str, parts: list[pa.Table]) -> None:
         table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
         if table_name == "spans":
-            table, duplicates = self.index.filter(table)
-            self.duplicates += duplicates
+            with self._lock:  # one batch at a time through the index: it is what decides duplicates
+                table, duplicates = self.index.filter(table)
+                self.duplicates += duplicates
         if table.num_rows:
             self.writer.write(table_name, table)
-            self.written[table_name] = self.written.get(table_name, 0) + table.num_rows
+            with self._lock:
+                self.written[table_name] = self.written.get(table_name, 0) + table.num_rows
 
     def close(self) -> None:
         try:
@@ -1019,6 +1023,6 @@ def run(args: Any) -> int:
                 print(f"  rejected {message}", file=sys.stderr)
             if report.rejected > len(report.problems):
                 print(f"  ... {report.rejected - len(report.problems)} more in {report.rejected_file}", file=sys.stderr)
-    written = ", ".join(f"{n:,} {table}" for table, n in totals.items() if n) or "nothing"
+    written = ", ".join(f"{totals[t]:,} {t}" for t in schema.TABLES if totals.get(t)) or "nothing"
     print(f"total: wrote {written} to {importer.root}" + (f"; {rejected:,} rejected" if rejected else ""))
     return status
