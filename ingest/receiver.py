@@ -18,6 +18,7 @@ Python server), and it measured as fast as uvicorn here (docs/benchmarks.md, "In
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -516,6 +517,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _serve(args: argparse.Namespace, sock: socket.socket, name: str) -> int:
     """One receiver on an already listening socket, until SIGTERM/SIGINT; then write everything."""
+    _tune_gc()
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -599,6 +601,14 @@ def run(args: argparse.Namespace) -> int:
         code = max(code, os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1)
     print("stopped: every worker wrote what it accepted" if code == 0 else "stopped: a worker could not write everything", flush=True)
     return code
+
+
+def _tune_gc() -> None:
+    """Fewer garbage collections while decoding: each request makes ~10 protobuf wrappers a span, all
+    freed by reference counting, yet every 700 of them started a collection that walked the young
+    objects (measured: about a third of the decoding time). Objects alive at start-up are frozen."""
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
 
 
 def _stop_with_parent() -> None:
