@@ -502,7 +502,7 @@ class Importer:
                 if sniffed.kind == "jsonl" and sniffed.compression is None:
                     self._jsonl_stream(path, counting, sink, rejects, started)
                 elif sniffed.kind == "jsonl":
-                    self._jsonl(path, stream, counting, sink, rejects, report, started)
+                    self._jsonl(path, stream, counting, sink, rejects, started)
                 elif sniffed.kind == "json":
                     self._document(path, stream, sink, rejects, report)
                 elif sniffed.kind == "protobuf":
@@ -514,15 +514,13 @@ class Importer:
                 except (EOFError, OSError):
                     pass  # damage already reported as a rejection
         except (OSError, EOFError) as exc:
-            sink.close()
-            rejects.close()
             msg = f"{path}: cannot read: {exc}"
             raise ImportFileError(msg) from None
         finally:
             self.progress.done()
             counting.close()
-        sink.close()
-        rejects.close()
+            sink.close()  # writes everything decoded so far, whatever happened
+            rejects.close()
         report.written = sink.written
         report.duplicates = sink.duplicates
         report.rejected = rejects.count
@@ -595,7 +593,6 @@ class Importer:
         counting: _CountingReader,
         sink: _Sink,
         rejects: RejectWriter,
-        report: FileReport | None,
         started: float,
         start_line: int = 1,
     ) -> None:
@@ -704,7 +701,7 @@ class Importer:
                 rest.seek(offset)
                 rest_counting = _CountingReader(path, start=offset)
                 with _decompressed(rest_counting, None) as stream:
-                    self._jsonl(path, stream, rest_counting, sink, rejects, None, started, start_line=line_no)
+                    self._jsonl(path, stream, rest_counting, sink, rejects, started, start_line=line_no)
         finally:
             con.close()
             cursor.close()
