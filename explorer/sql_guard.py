@@ -21,6 +21,7 @@ import pyarrow as pa
 from explorer.errors import QueryError
 from explorer.store import TABLES, Store
 from ingest import schema
+from ingest.compact import read_lock
 
 #: Default row cap and time limit; the environment variables override them for the app.
 MAX_ROWS = 10_000
@@ -150,7 +151,8 @@ class GuardedSQL:
         if cap <= 0:
             msg = f"max_rows must be positive, got {cap}"
             raise QueryError(msg)
-        with self._lock:
+        # The store's shared read lock: a concurrent `ingest compact` swaps files only between queries.
+        with self._lock, read_lock(self.root):
             timer = threading.Timer(self.timeout_s, self.con.interrupt)
             started = time.perf_counter()
             timer.start()

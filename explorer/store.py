@@ -13,6 +13,7 @@ import pandas as pd
 from explorer.errors import StoreNotFoundError, TraceNotFoundError
 from explorer.tree import order_tree
 from ingest import schema
+from ingest.compact import read_lock
 
 TABLES = tuple(schema.TABLES)
 
@@ -61,7 +62,9 @@ class Store:
 
     def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
         """Run a query over the views and return a DataFrame (the trusted path: no guard, no limit)."""
-        with self._lock:
+        # The store's shared read lock: a concurrent `ingest compact` swaps files only between queries,
+        # so no query sees a span twice or misses one.
+        with self._lock, read_lock(self.root):
             cursor = self.con.execute(query, params)
             zoned = [d[0] for d in cursor.description if str(d[1]).startswith(("TIMESTAMPTZ", "TIMESTAMP WITH"))]
             frame = cursor.df()

@@ -104,6 +104,28 @@ class TestExplorerStore:
         assert str(frame["start_time"].dt.tz) == "UTC" and str(frame["last"].dt.tz) == "UTC"
         assert frame["start_time"][0].value == now
 
+    def test_queries_wait_for_a_compaction_swap(self, tmp_path):
+        """While compaction holds the store's exclusive lock, a query waits; it runs once the swap is done."""
+        import fcntl
+        import threading
+
+        from ingest.compact import COMPACT_DIR, READERS_LOCK
+
+        StoreWriter(tmp_path).write("spans", _spans([time.time_ns()]))
+        store = open_store(tmp_path)
+        lock_path = tmp_path / COMPACT_DIR / READERS_LOCK
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        result: list[int] = []
+        reader = threading.Thread(target=lambda: result.append(int(store.sql("SELECT count(*) AS n FROM spans")["n"][0])))
+        reader.start()
+        reader.join(timeout=0.5)
+        assert reader.is_alive() and not result
+        os.close(fd)
+        reader.join(timeout=30)
+        assert result == [1]
+
     def test_missing_store_and_missing_trace_errors_name_the_problem(self, tmp_path):
         with pytest.raises(StoreNotFoundError, match="does not exist"):
             open_store(tmp_path / "nope")
