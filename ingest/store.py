@@ -112,9 +112,10 @@ def _load_lazy_imports() -> None:
     pa.array([0])
 
 
-# Columns that are nearly unique per row: Parquet's dictionary encoding only costs time on them.
+# Columns that are nearly unique per row (a trace id repeats a few times at most within one file):
+# Parquet's dictionary encoding only costs time on them.
 _UNIQUE_COLUMNS = frozenset(
-    {"span_id", "parent_span_id", "start_time", "end_time", "duration_ns", "timestamp", "observed_timestamp",
+    {"trace_id", "span_id", "parent_span_id", "start_time", "end_time", "duration_ns", "timestamp", "observed_timestamp",
      "start_timestamp", "value", "sum", "profile_id", "alert_id"}
 )
 
