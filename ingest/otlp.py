@@ -30,7 +30,7 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from ingest import schema
-from ingest.encoding import MetricRows, attribute_text, hex_array, table_from_columns
+from ingest.encoding import MapColumn, MetricRows, attribute_text, hex_array, table_from_columns
 from ingest.errors import IngestError
 
 #: Signal name -> (store table, OTLP JSON top-level key, request class, response class).
@@ -135,35 +135,17 @@ def json_any_value(value: Any) -> Any:
 # --------------------------------------------------------------------------- columns
 
 
-class _Maps:
-    """Flat keys/values/offsets of one ``MAP(VARCHAR, VARCHAR)`` column filled from KeyValue lists."""
+class _Maps(MapColumn):
+    """A map column filled from protobuf ``KeyValue`` lists (the store's one map builder, plus this reader)."""
 
-    __slots__ = ("keys", "values", "offsets")
+    __slots__ = ()
 
-    def __init__(self) -> None:
-        self.keys: list[str] = []
-        self.values: list[str | None] = []
-        self.offsets: list[int] = [0]
-
-    def add(self, key_values: Iterable[Any]) -> None:
+    def add(self, key_values: Iterable[Any]) -> None:  # type: ignore[override]
         for kv in key_values:
             self.keys.append(kv.key)
             v = kv.value
             self.values.append(v.string_value if v.WhichOneof("value") == "string_value" else any_value_text(v))
         self.offsets.append(len(self.keys))
-
-    def add_pairs(self, keys: list[str], values: list[str | None]) -> None:
-        self.keys.extend(keys)
-        self.values.extend(values)
-        self.offsets.append(len(self.keys))
-
-    def finish(self) -> pa.MapArray:
-        return pa.MapArray.from_arrays(
-            pa.array(self.offsets, pa.int32()),
-            pa.array(self.keys, pa.string()),
-            pa.array(self.values, pa.string()),
-            type=schema.ATTRIBUTES,
-        )
 
 
 def _resource_pairs(resource: Any) -> tuple[list[str], list[str | None], str | None]:
@@ -448,7 +430,7 @@ def decode_logs(request: Any) -> Decoded:
                 cols["event_name"].append(record.event_name or None)
                 cols["dropped_attributes_count"].append(record.dropped_attributes_count)
                 attrs.add(record.attributes)
-                resources.add_pairs(rkeys, rvalues)
+                resources.add_encoded(rkeys, rvalues)
     n = len(cols["timestamp"])
     if n == 0:
         return Decoded("logs", None, rejected, errors)
