@@ -1,8 +1,9 @@
 """Figure functions: DataFrames from :mod:`explorer.queries` in, plotly ``go.Figure`` out.
 
 No I/O and no Streamlit here, so notebooks draw the same charts as the app. The waterfall is
-``go.Bar(base=offset, x=duration)`` with one trace for every span: ``px.timeline`` would round each
-span to whole milliseconds, and a trace per span would not survive 10,000 spans.
+``go.Bar(base=offset, x=duration)``, one bar per span in one bar trace per status colour: plotly
+express's timeline would round each span to whole milliseconds, and a trace per span would not
+survive 10,000 spans.
 """
 
 from __future__ import annotations

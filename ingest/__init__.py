@@ -16,8 +16,7 @@ Names are imported lazily, so ``import ingest`` stays cheap for a process that o
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ingest._lazy import lazy_exports
 
 # Public name -> module that defines it. One module per concept; see each module's docstring.
 _EXPORTS = {
@@ -57,15 +56,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        msg = f"module 'ingest' has no attribute {name!r}"
-        raise AttributeError(msg)
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports("ingest", _EXPORTS, globals())

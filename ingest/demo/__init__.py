@@ -19,8 +19,7 @@ that fires alerts which resolve after it. Everything but wall-clock times and id
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ingest._lazy import lazy_exports
 
 # Imported on first use, so ``python -m ingest demo --help`` does not load the SDK and the services.
 _EXPORTS = {
@@ -34,15 +33,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        msg = f"module 'ingest.demo' has no attribute {name!r}"
-        raise AttributeError(msg)
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports("ingest.demo", _EXPORTS, globals())
