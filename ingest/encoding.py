@@ -298,16 +298,22 @@ def _resource_columns(resources: list[Any]) -> tuple[pa.MapArray, pa.Array]:
 
 
 _ENUM_NAME = operator.attrgetter("_name_")
-_SDK_SPAN_FIELDS = tuple(
-    operator.attrgetter(f"_{name}")
-    for name in (
-        "context", "parent", "start_time", "end_time", "status", "instrumentation_scope", "name", "kind", "resource"
-    )
+_SPAN_FIELD_NAMES = (
+    "context", "parent", "start_time", "end_time", "status", "instrumentation_scope", "name", "kind", "resource"
 )
-_STATUS_CODE = operator.attrgetter("_status_code")
-_STATUS_DESCRIPTION = operator.attrgetter("_description")
+# (span field getters, status code getter, status description getter): SDK spans are read through the
+# fields behind their properties (3x cheaper per access), anything else through the public properties.
+_SDK_GETTERS = (
+    tuple(operator.attrgetter(f"_{name}") for name in _SPAN_FIELD_NAMES),
+    operator.attrgetter("_status_code"),
+    operator.attrgetter("_description"),
+)
+_PUBLIC_GETTERS = (
+    tuple(operator.attrgetter(name) for name in _SPAN_FIELD_NAMES),
+    operator.attrgetter("status_code"),
+    operator.attrgetter("description"),
+)
 _ITEM0, _ITEM1, _ITEM4 = operator.itemgetter(0), operator.itemgetter(1), operator.itemgetter(4)
-_NAME = operator.attrgetter("name")
 
 
 def encode_spans(spans: Sequence[Any]) -> pa.Table:
@@ -316,26 +322,13 @@ def encode_spans(spans: Sequence[Any]) -> pa.Table:
     if not n:
         return table_from_columns("spans", {}, 0)
     sdk = _all_sdk_spans(spans)
-    if sdk:
-        # SDK spans: read the fields behind the public properties with C-level ``map``; properties and
-        # per-column comprehensions cost more than the Parquet write at 100k spans.
-        contexts, parents, starts, ends, statuses, scopes, names, kinds, resources = (
-            list(map(getter, spans)) for getter in _SDK_SPAN_FIELDS
-        )
-        status_codes = list(map(_STATUS_CODE, statuses))
-        status_messages = list(map(_STATUS_DESCRIPTION, statuses))
-    else:
-        contexts = [s.context for s in spans]
-        parents = [s.parent for s in spans]
-        starts = [s.start_time for s in spans]
-        ends = [s.end_time for s in spans]
-        statuses = [s.status for s in spans]
-        scopes = [s.instrumentation_scope for s in spans]
-        names = [s.name for s in spans]
-        kinds = [s.kind for s in spans]
-        resources = [s.resource for s in spans]
-        status_codes = [st.status_code for st in statuses]
-        status_messages = [st.description for st in statuses]
+    # C-level ``map`` per column: properties and comprehensions would cost more than the Parquet write.
+    span_fields, status_code, status_description = _SDK_GETTERS if sdk else _PUBLIC_GETTERS
+    contexts, parents, starts, ends, statuses, scopes, names, kinds, resources = (
+        list(map(getter, spans)) for getter in span_fields
+    )
+    status_codes = list(map(status_code, statuses))
+    status_messages = list(map(status_description, statuses))
     # SpanContext is a tuple: (trace_id, span_id, is_remote, trace_flags, trace_state, is_valid).
     trace_ids = list(map(_ITEM0, contexts))
     span_ids = list(map(_ITEM1, contexts))
@@ -389,7 +382,7 @@ def encode_spans(spans: Sequence[Any]) -> pa.Table:
             ],
             schema.LINK,
         ),
-        "scope_name": [None if sc is None else sc.name for sc in scopes] if None in scopes else list(map(_NAME, scopes)),
+        "scope_name": [None if sc is None else sc.name for sc in scopes],
         "scope_version": [None if sc is None else sc.version for sc in scopes],
         "dropped_attributes_count": pa.array(dropped_attrs, _INT32),
         "dropped_events_count": pa.array(dropped_events, _INT32),
