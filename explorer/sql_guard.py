@@ -19,8 +19,7 @@ import pandas as pd
 import pyarrow as pa
 
 from explorer.errors import QueryError
-from explorer.store import TABLES, Store
-from ingest import schema
+from explorer.store import Store, create_empty_tables, point_views
 from ingest.compact import read_lock
 
 #: Default row cap and time limit; the environment variables override them for the app.
@@ -113,14 +112,7 @@ class GuardedSQL:
         self._present: dict[str, bool] = {}
         self.con = duckdb.connect(":memory:")
         # Empty typed tables for tables without files, made before the sandbox closes (they need Arrow scans).
-        self.con.execute("CREATE SCHEMA _store_empty")
-        for table in TABLES:
-            empty = schema.schema_for(table).empty_table()
-            self.con.register("_empty_arrow", empty)
-            self.con.execute(
-                f"CREATE TABLE _store_empty.{table} AS SELECT *, NULL::DATE AS date FROM _empty_arrow"
-            )
-            self.con.unregister("_empty_arrow")
+        create_empty_tables(self.con)
         self.con.execute("SET allowed_directories = ?", [[str(self.root) + os.sep]])
         self.con.execute("SET enable_external_access = false")
         self.con.execute("SET python_enable_replacements = false")
@@ -132,17 +124,7 @@ class GuardedSQL:
     def refresh(self) -> None:
         """Point each view at the table's files (or its empty table), as :meth:`Store.refresh` does."""
         with self._lock:
-            for table in TABLES:
-                present = any(self.root.glob(f"{table}/**/*.parquet"))
-                if self._present.get(table) == present:
-                    continue
-                if present:
-                    glob = str(self.root / table / "**" / "*.parquet").replace("'", "''")
-                    source = f"read_parquet('{glob}', hive_partitioning = true, union_by_name = true)"
-                else:
-                    source = f"_store_empty.{table}"
-                self.con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM {source}")
-                self._present[table] = present
+            point_views(self.con, self.root, self._present)
 
     def run(self, query: str, *, max_rows: int | None = None) -> GuardedResult:
         """Check and run one read-only statement; at most ``max_rows`` rows, stopped after ``timeout_s``."""

@@ -33,28 +33,13 @@ class Store:
         self.con = duckdb.connect(":memory:")
         self._lock = threading.RLock()
         self._present: dict[str, bool] = {}
+        create_empty_tables(self.con)
         self.refresh()
 
     def refresh(self) -> None:
         """(Re)create the views; a table that gained its first file since opening becomes a Parquet view."""
         with self._lock:
-            for table in TABLES:
-                present = any(self.root.glob(f"{table}/**/*.parquet"))
-                if self._present.get(table) == present:
-                    continue
-                self.con.execute(f"DROP VIEW IF EXISTS {table}")
-                if present:
-                    glob = str(self.root / table / "**" / "*.parquet").replace("'", "''")
-                    self.con.execute(
-                        f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{glob}', "
-                        "hive_partitioning = true, union_by_name = true)"
-                    )
-                else:
-                    self.con.register("_empty_arrow", schema.schema_for(table).empty_table())
-                    self.con.execute(f"CREATE OR REPLACE TABLE _empty_{table} AS SELECT * FROM _empty_arrow")
-                    self.con.unregister("_empty_arrow")
-                    self.con.execute(f"CREATE VIEW {table} AS SELECT *, NULL::DATE AS date FROM _empty_{table}")
-                self._present[table] = present
+            point_views(self.con, self.root, self._present)
 
     def has(self, table: str) -> bool:
         """Whether ``table`` has at least one Parquet file."""
@@ -98,6 +83,37 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r})"
+
+
+def create_empty_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Empty typed tables ``_store_empty.<table>`` (hive ``date`` column included): a view's stand-in
+    while its table has no file, so every view always has the table's columns."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS _store_empty")
+    for table in TABLES:
+        con.register("_empty_arrow", schema.schema_for(table).empty_table())
+        con.execute(
+            f"CREATE OR REPLACE TABLE _store_empty.{table} AS SELECT *, NULL::DATE AS date FROM _empty_arrow"
+        )
+        con.unregister("_empty_arrow")
+
+
+def point_views(con: duckdb.DuckDBPyConnection, root: Path, present: dict[str, bool]) -> None:
+    """Point each table's view at its Parquet files, or at its empty table while it has none.
+
+    ``present`` remembers what each view points at, so only a table that gained (or lost) its files
+    is redefined.
+    """
+    for table in TABLES:
+        has_files = any(root.glob(f"{table}/**/*.parquet"))
+        if present.get(table) == has_files:
+            continue
+        if has_files:
+            glob = str(root / table / "**" / "*.parquet").replace("'", "''")
+            source = f"read_parquet('{glob}', hive_partitioning = true, union_by_name = true)"
+        else:
+            source = f"_store_empty.{table}"
+        con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM {source}")
+        present[table] = has_files
 
 
 def open_store(path: str | os.PathLike[str] | None = None) -> Store:
