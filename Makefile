@@ -6,16 +6,17 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.t
 STORE ?=
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: explore test install install-dev chromium bench sample clean
+.PHONY: explore test install install-dev chromium compiler bench sample clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml constraints.txt | $(PY)
+# The install compiles ingest/_spanpack.c (the exporter's span encoder) in place, hence the C sources.
+$(VENV)/.installed: pyproject.toml constraints.txt setup.py ingest/_spanpack.c | $(PY) compiler
 	$(PIP) -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml constraints.txt | $(PY)
+$(VENV)/.installed-dev: pyproject.toml constraints.txt setup.py ingest/_spanpack.c | $(PY) compiler
 	$(PIP) -e ".[dev]"
 	touch $@ $(VENV)/.installed
 
@@ -26,6 +27,10 @@ install-dev: $(VENV)/.installed-dev
 explore: install
 	$(VENV)/bin/streamlit run explorer --server.headless true --server.port 8501 \
 		--browser.gatherUsageStats false $(if $(STORE),-- --store $(STORE))
+
+## compiler: a C compiler for ingest/_spanpack.c (without one the install still works, on the slower Python encoder)
+compiler:
+	@command -v cc >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc; }
 
 ## chromium: the system Chromium the browser tests drive (Playwright never downloads a browser here)
 chromium:
@@ -40,4 +45,4 @@ bench: install-dev
 	for script in bench/*.py; do $(PY) $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache tests/artifacts
+	rm -rf $(VENV) .pytest_cache tests/artifacts build ingest/*.so

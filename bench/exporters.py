@@ -1,7 +1,11 @@
 """Export cost per span: ParquetSpanExporter (Arrow conversion + Parquet write) vs OTLP protobuf encoding.
 
-Both run in this process on the same 100,000 SDK spans, in the same batch sizes, so the ratio holds on a
-noisy machine. Usage: ``.venv/bin/python bench/exporters.py [--spans N] [--runs R]``.
+All run in this process on the same 100,000 SDK spans, in the same batch sizes, so the ratios hold on a
+noisy machine: the exporter with the compiled span encoder (``ingest._spanpack``, what an install
+uses), the same exporter on the pure-Python encoder (what runs where nothing could be compiled), and
+the OTel SDK's own OTLP protobuf encoding.
+
+Usage: ``.venv/bin/python bench/exporters.py [--spans N] [--runs R]``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
 
 from ingest import ParquetSpanExporter  # noqa: E402
+from ingest import encoding  # noqa: E402
 
 
 def make_spans(count: int) -> Sequence[ReadableSpan]:
@@ -55,7 +60,9 @@ def make_spans(count: int) -> Sequence[ReadableSpan]:
     return memory.get_finished_spans()
 
 
-def time_batches(spans: Sequence[ReadableSpan], batch: int, export: Callable[[Sequence[ReadableSpan]], object]) -> float:
+def time_batches(
+    spans: Sequence[ReadableSpan], batch: int, export: Callable[[Sequence[ReadableSpan]], object]
+) -> float:
     """Seconds to push every span through ``export`` in batches of ``batch``."""
     started = time.perf_counter()
     for i in range(0, len(spans), batch):
@@ -70,19 +77,26 @@ def main() -> None:
     args = parser.parse_args()
     spans = make_spans(args.spans)
     n = len(spans)
-    print(f"{n} spans, median of {args.runs} runs, µs/span")
-    print(f"{'batch':>6} {'parquet (ours)':>15} {'OTLP encode':>12} {'ratio':>6}")
+    compiled = encoding._spanpack
+    if compiled is None:
+        print("ingest._spanpack is not compiled (run `make install`): both columns are the Python encoder")
+    print(f"{n} spans, median of {args.runs} runs, µs/span; ratio = ours (compiled) / OTLP encode")
+    print(f"{'batch':>6} {'ours (compiled)':>16} {'ours (Python)':>14} {'OTLP encode':>12} {'ratio':>6}")
     # 512 is the OTel SDK's default export batch, 4096 the ObservabilityProvider's, n one single batch.
     for batch in (512, 4_096, n):
-        ours, otlp = [], []
+        ours, python, otlp = [], [], []
         for _ in range(args.runs):
-            with tempfile.TemporaryDirectory() as store:
-                exporter = ParquetSpanExporter(store)
-                ours.append(time_batches(spans, batch, exporter.export) / n * 1e6)
-                assert exporter.counts.exported == n and exporter.counts.dropped == 0
+            for times, module in ((ours, compiled), (python, None)):
+                encoding._spanpack = module
+                with tempfile.TemporaryDirectory() as store:
+                    exporter = ParquetSpanExporter(store)
+                    times.append(time_batches(spans, batch, exporter.export) / n * 1e6)
+                    assert exporter.counts.exported == n and exporter.counts.dropped == 0
+            encoding._spanpack = compiled
             otlp.append(time_batches(spans, batch, lambda b: encode_spans(b).SerializeToString()) / n * 1e6)
-        ours_median, otlp_median = statistics.median(ours), statistics.median(otlp)
-        print(f"{batch:>6} {ours_median:>15.2f} {otlp_median:>12.2f} {ours_median / otlp_median:>6.2f}")
+        medians = [statistics.median(times) for times in (ours, python, otlp)]
+        ratio = medians[0] / medians[2]
+        print(f"{batch:>6} {medians[0]:>16.2f} {medians[1]:>14.2f} {medians[2]:>12.2f} {ratio:>6.2f}")
 
 
 if __name__ == "__main__":

@@ -21,8 +21,14 @@ import pyarrow.compute as pc
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util import BoundedList
+from opentelemetry.trace import SpanKind, StatusCode
 
 from ingest import schema
+
+try:
+    from ingest import _spanpack
+except ImportError:  # not compiled (a source tree used without `pip install -e .`): the Python path
+    _spanpack = None
 
 _KIND_NAMES = {0: "INTERNAL", 1: "SERVER", 2: "CLIENT", 3: "PRODUCER", 4: "CONSUMER"}
 _STATUS_NAMES = {0: "UNSET", 1: "OK", 2: "ERROR"}
@@ -208,12 +214,11 @@ def _texts(values: list[Any]) -> list[str]:
 _EMPTY: Mapping[str, Any] = {}
 
 
-def _trace_state_texts(states: list[Any]) -> list[str | None]:
-    """W3C tracestate headers; spans of a batch usually share one (empty) TraceState, encoded once."""
-    texts = {id(ts): (ts.to_header() if ts else None) for ts in {id(ts): ts for ts in states}.values()}
-    if len(texts) == 1:
-        return [next(iter(texts.values()))] * len(states)
-    return [texts[id(ts)] for ts in states]
+def _trace_state_texts(states: list[Any]) -> pa.StringArray:
+    """W3C tracestate headers, each distinct TraceState object encoded once."""
+    # Traces usually carry equal but not identical (empty) TraceStates: no ``__eq__`` pass first.
+    distinct, indices = _distinct(states, shared=False)
+    return pa.array([ts.to_header() if ts else None for ts in distinct], pa.string()).take(pa.array(indices))
 
 
 def _all_sdk_spans(spans: Sequence[Any]) -> bool:
@@ -268,38 +273,69 @@ def _nested_offsets(items: list[Any]) -> np.ndarray:
     return offsets
 
 
-def _resource_columns(resources: list[Any]) -> tuple[pa.MapArray, pa.Array]:
-    """Resource attribute map and service name per row.
+def _distinct(objects: Sequence[Any], *, shared: bool = True) -> tuple[list[Any], np.ndarray]:
+    """The distinct objects of a batch (by identity) and each row's index into them.
 
-    Each distinct Resource is encoded once and repeated with Arrow's ``take``: a batch usually
-    shares one or two resources, so this is a C-level copy instead of per-row Python work.
+    A batch usually shares one resource and a scope or two: encoding each once and repeating it
+    with Arrow's ``take`` is a C-level copy instead of per-row Python work. ``shared`` says the
+    rows usually hold the very same object, worth checking first with ``list.count`` (identity
+    first, so it calls ``__eq__`` only on rows that differ).
     """
-    n = len(resources)
-    if n and resources.count(resources[0]) == n:  # identity-first C comparison: the usual one-resource batch
-        distinct, indices = [resources[0]], np.zeros(n, dtype=np.int32)
-    else:
-        index_of: dict[int, int] = {}
-        distinct = []
-        index_list = []
-        for resource in resources:
-            i = index_of.get(id(resource))
-            if i is None:
-                i = index_of[id(resource)] = len(distinct)
-                distinct.append(resource)
-            index_list.append(i)
-        indices = np.array(index_list, dtype=np.int32)
-    attrs = [r.attributes if r is not None else _EMPTY for r in distinct]
-    services = [attr.get("service.name") for attr in attrs]
+    n = len(objects)
+    first = objects[0]
+    if shared and objects.count(first) == n:
+        return [first], np.zeros(n, dtype=np.int32)
+    by_id = dict(zip(map(id, objects), objects))
+    index_of = {key: i for i, key in enumerate(by_id)}
+    indices = np.fromiter(map(index_of.__getitem__, map(id, objects)), dtype=np.int32, count=n)
+    return list(by_id.values()), indices
+
+
+class _ResourceColumns:
+    """Resource attribute map and service name per row, with the last single-resource result kept.
+
+    An exporter sees one resource all its life and mostly full batches, so the repeated map
+    column (thousands of strings) is built once and reused while resource and batch size match.
+    """
+
+    def __init__(self) -> None:
+        self._last: tuple[Any, int, pa.MapArray, pa.Array] | None = None
+
+    def __call__(self, resources: Sequence[Any]) -> tuple[pa.MapArray, pa.Array]:
+        n = len(resources)
+        last = self._last
+        if last is not None and last[1] == n and resources.count(last[0]) == n:
+            return last[2], last[3]
+        distinct, indices = _distinct(resources)
+        attrs = [r.attributes if r is not None else _EMPTY for r in distinct]
+        services = [attr.get("service.name") for attr in attrs]
+        take = pa.array(indices)
+        columns = (
+            _flat_map(attrs).take(take),
+            pa.array([None if s is None else str(s) for s in services], pa.string()).take(take),
+        )
+        if len(distinct) == 1:
+            # One tuple assignment, so a thread reading ``_last`` never sees a half-updated entry.
+            self._last = (distinct[0], n, *columns)
+        return columns
+
+
+_resource_columns = _ResourceColumns()
+
+
+def _scope_columns(scopes: Sequence[Any]) -> tuple[pa.Array, pa.Array]:
+    """Scope name and version per row, each distinct scope read once."""
+    distinct, indices = _distinct(scopes)
     take = pa.array(indices)
-    return (
-        _flat_map(attrs).take(take),
-        pa.array([None if s is None else str(s) for s in services], pa.string()).take(take),
-    )
+    names = pa.array([None if sc is None else sc.name for sc in distinct], pa.string())
+    versions = pa.array([None if sc is None else sc.version for sc in distinct], pa.string())
+    return names.take(take), versions.take(take)
 
 
 _ENUM_NAME = operator.attrgetter("_name_")
 _SPAN_FIELD_NAMES = (
-    "context", "parent", "start_time", "end_time", "status", "instrumentation_scope", "name", "kind", "resource"
+    "context", "parent", "start_time", "end_time", "status", "instrumentation_scope", "name", "kind",
+    "resource",
 )
 # (span field getters, status code getter, status description getter): SDK spans are read through the
 # fields behind their properties (3x cheaper per access), anything else through the public properties.
@@ -317,11 +353,26 @@ _ITEM0, _ITEM1, _ITEM4 = operator.itemgetter(0), operator.itemgetter(1), operato
 
 
 def encode_spans(spans: Sequence[Any]) -> pa.Table:
-    """Encode OTel SDK ``ReadableSpan`` objects as a ``spans`` table."""
+    """Encode OTel SDK ``ReadableSpan`` objects as a ``spans`` table.
+
+    SDK spans go through the compiled ``ingest._spanpack`` when it is built (half the cost, see
+    docs/benchmarks.md); anything it does not recognise, and every span when it is not built, takes
+    the Python encoder below. Both write the same table (tests/test_spanpack.py holds them equal).
+    """
     n = len(spans)
     if not n:
         return table_from_columns("spans", {}, 0)
     sdk = _all_sdk_spans(spans)
+    if sdk and _spanpack is not None:
+        packed = _spanpack.pack_spans(spans if type(spans) is list else list(spans), *_PACK_ARGS)
+        if packed is not None:
+            return _table_from_packed(packed, n)
+    return _encode_spans_python(spans, sdk)
+
+
+def _encode_spans_python(spans: Sequence[Any], sdk: bool) -> pa.Table:
+    """The pure-Python span encoder: one C-level ``map`` per column."""
+    n = len(spans)
     # C-level ``map`` per column: properties and comprehensions would cost more than the Parquet write.
     span_fields, status_code, status_description = _SDK_GETTERS if sdk else _PUBLIC_GETTERS
     contexts, parents, starts, ends, statuses, scopes, names, kinds, resources = (
@@ -337,10 +388,10 @@ def encode_spans(spans: Sequence[Any]) -> pa.Table:
     end_ns = pa.array(ends, pa.int64())
     attrs, events, links, (dropped_attrs, dropped_events, dropped_links) = _span_parts(spans, sdk)
     resource_column, services = _resource_columns(resources)
+    scope_names, scope_versions = _scope_columns(scopes)
 
     flat_events = list(chain.from_iterable(events))
     flat_links = list(chain.from_iterable(links))
-    link_contexts = [link.context for link in flat_links]
     columns = {
         "trace_id": trace_id_array(trace_ids),
         "span_id": span_id_array(span_ids),
@@ -357,38 +408,48 @@ def encode_spans(spans: Sequence[Any]) -> pa.Table:
         "status_message": status_messages,
         "attributes": _flat_map(attrs),
         "resource_attributes": resource_column,
-        "events": _struct_list(
-            _nested_offsets(events),
-            [
-                ("name", pa.array([e.name for e in flat_events], pa.string())),
-                ("timestamp", pa.array([e.timestamp for e in flat_events], schema.TIMESTAMP)),
-                ("attributes", _flat_map([e.attributes or _EMPTY for e in flat_events])),
-            ],
-            schema.EVENT,
-        ),
-        "links": _struct_list(
-            _nested_offsets(links),
-            [
-                ("trace_id", trace_id_array([c.trace_id for c in link_contexts])),
-                ("span_id", span_id_array([c.span_id for c in link_contexts])),
-                (
-                    "trace_state",
-                    pa.array(
-                        [c.trace_state.to_header() if c.trace_state else None for c in link_contexts],
-                        pa.string(),
-                    ),
-                ),
-                ("attributes", _flat_map([link.attributes or _EMPTY for link in flat_links])),
-            ],
-            schema.LINK,
-        ),
-        "scope_name": [None if sc is None else sc.name for sc in scopes],
-        "scope_version": [None if sc is None else sc.version for sc in scopes],
+        "events": _events_column(_nested_offsets(events), flat_events),
+        "links": _links_column(_nested_offsets(links), flat_links),
+        "scope_name": scope_names,
+        "scope_version": scope_versions,
         "dropped_attributes_count": pa.array(dropped_attrs, _INT32),
         "dropped_events_count": pa.array(dropped_events, _INT32),
         "dropped_links_count": pa.array(dropped_links, _INT32),
     }
     return table_from_columns("spans", columns, n)
+
+
+def _events_column(offsets: np.ndarray, events: list[Any]) -> pa.ListArray:
+    """The ``events`` list column from per-span offsets into the batch's flat list of events."""
+    return _struct_list(
+        offsets,
+        [
+            ("name", pa.array([e.name for e in events], pa.string())),
+            ("timestamp", pa.array([e.timestamp for e in events], schema.TIMESTAMP)),
+            ("attributes", _flat_map([e.attributes or _EMPTY for e in events])),
+        ],
+        schema.EVENT,
+    )
+
+
+def _links_column(offsets: np.ndarray, links: list[Any]) -> pa.ListArray:
+    """The ``links`` list column from per-span offsets into the batch's flat list of links."""
+    contexts = [link.context for link in links]
+    return _struct_list(
+        offsets,
+        [
+            ("trace_id", trace_id_array([c.trace_id for c in contexts])),
+            ("span_id", span_id_array([c.span_id for c in contexts])),
+            (
+                "trace_state",
+                pa.array(
+                    [c.trace_state.to_header() if c.trace_state else None for c in contexts], pa.string()
+                ),
+            ),
+            ("attributes", _flat_map([link.attributes or _EMPTY for link in links])),
+        ],
+        schema.LINK,
+    )
 
 
 def body_text(body: Any) -> str | None:
@@ -411,7 +472,9 @@ def encode_logs(records: Sequence[Any]) -> pa.Table:
         "span_id": ["%016x" % log.span_id if log.span_id else None for log in logs],
         "trace_flags": [None if log.trace_flags is None else int(log.trace_flags) for log in logs],
         "severity_text": [log.severity_text for log in logs],
-        "severity_number": [None if log.severity_number is None else log.severity_number.value for log in logs],
+        "severity_number": [
+            None if log.severity_number is None else log.severity_number.value for log in logs
+        ],
         "body": [body_text(log.body) for log in logs],
         "attributes": _flat_map([log.attributes or _EMPTY for log in logs]),
         "resource_attributes": resource_column,
@@ -555,3 +618,78 @@ def _finite_or_none(value: float | None) -> float | None:
     if value is None or value != value or value in (float("inf"), float("-inf")):
         return None
     return float(value)
+
+
+_KINDS = tuple(sorted(SpanKind, key=operator.attrgetter("value")))
+_KIND_TEXTS = pa.array([kind.name for kind in _KINDS], pa.string())
+_STATUS_CODES = tuple(sorted(StatusCode, key=operator.attrgetter("value")))
+_STATUS_TEXTS = pa.array([code.name for code in _STATUS_CODES], pa.string())
+# What pack_spans needs to know: the SDK's container types, the enum members in code order, and the
+# Python text of values it has no C text for.
+_PACK_ARGS = (BoundedAttributes, BoundedList, _KINDS, _STATUS_CODES, attribute_text)
+
+
+def _buffer(data: bytes | None) -> pa.Buffer | None:
+    return None if data is None else pa.py_buffer(data)
+
+
+def _packed_strings(column: tuple[bytes, bytes, bytes | None, int]) -> pa.StringArray:
+    offsets, data, validity, nulls = column
+    return pa.StringArray.from_buffers(
+        len(offsets) // 4 - 1, pa.py_buffer(offsets), pa.py_buffer(data), _buffer(validity), nulls
+    )
+
+
+def _packed_hex(
+    data: bytes, width: int, n: int, validity: bytes | None = None, nulls: int = 0
+) -> pa.StringArray:
+    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data), _buffer(validity), nulls)
+
+
+def _packed_numbers(
+    type_: pa.DataType, n: int, data: bytes, validity: bytes | None = None, nulls: int = 0
+) -> pa.Array:
+    return pa.Array.from_buffers(type_, n, [_buffer(validity), pa.py_buffer(data)], null_count=nulls)
+
+
+def _table_from_packed(packed: dict[str, Any], n: int) -> pa.Table:
+    """The ``spans`` table from the column buffers ``_spanpack.pack_spans`` returns."""
+    start_ns = _packed_numbers(pa.int64(), n, *packed["start_time"])
+    end_ns = _packed_numbers(pa.int64(), n, *packed["end_time"])
+    resource_column, services = _resource_columns(packed["resources"])
+    scope_names, scope_versions = _scope_columns(packed["scopes"])
+    event_offsets = np.frombuffer(packed["event_offsets"], dtype=np.int32)
+    link_offsets = np.frombuffer(packed["link_offsets"], dtype=np.int32)
+    columns = {
+        "trace_id": _packed_hex(packed["trace_id"], 32, n),
+        "span_id": _packed_hex(packed["span_id"], 16, n),
+        "parent_span_id": _packed_hex(
+            packed["parent_span_id"], 16, n, packed["parent_valid"], packed["parent_nulls"]
+        ),
+        "trace_state": _trace_state_texts(packed["trace_states"]),
+        "name": _packed_strings(packed["name"]),
+        "kind": _KIND_TEXTS.take(_packed_numbers(pa.int8(), n, packed["kind"])),
+        "service_name": services,
+        "start_time": start_ns.cast(schema.TIMESTAMP),
+        "end_time": end_ns.cast(schema.TIMESTAMP),
+        "duration_ns": pc.subtract(end_ns, start_ns),
+        "status_code": _STATUS_TEXTS.take(_packed_numbers(pa.int8(), n, packed["status_code"])),
+        "status_message": _packed_strings(packed["status_message"]),
+        "attributes": pa.MapArray.from_arrays(
+            _packed_numbers(pa.int32(), n + 1, packed["attribute_rows"]),
+            _packed_strings(packed["attribute_keys"]),
+            _packed_strings(packed["attribute_values"]),
+            type=schema.ATTRIBUTES,
+        ),
+        "resource_attributes": resource_column,
+        "events": _events_column(event_offsets, packed["events"]),
+        "links": _links_column(link_offsets, packed["links"]),
+        "scope_name": scope_names,
+        "scope_version": scope_versions,
+        "dropped_attributes_count": _packed_numbers(_INT32, n, packed["dropped_attributes"]),
+        "dropped_events_count": _packed_numbers(_INT32, n, packed["dropped_events"]),
+        "dropped_links_count": _packed_numbers(_INT32, n, packed["dropped_links"]),
+    }
+    return table_from_columns("spans", columns, n)
+
