@@ -233,6 +233,17 @@ static int put_value_text(MapCol *m, PyObject *value, PyObject *attribute_text) 
     return result;
 }
 
+/* The dict or deque inside an SDK bounded container (a new reference) and its drop count. */
+static int unwrap_bounded(PyObject *container, PyObject *inner_name, PyObject **inner, long *dropped) {
+    PyObject *count = PyObject_GetAttr(container, s_dropped);
+    if (!count) return -1;
+    *dropped = PyLong_AsLong(count);
+    Py_DECREF(count);
+    if (*dropped == -1 && PyErr_Occurred()) return -1;
+    *inner = PyObject_GetAttr(container, inner_name);
+    return *inner ? 0 : -1;
+}
+
 /* One span's attributes: BoundedAttributes, a plain dict or None. Returns 1 for anything else. */
 static int put_attributes(MapCol *m, PyObject *container, const Config *cfg) {
     PyObject *dict = NULL;
@@ -241,19 +252,7 @@ static int put_attributes(MapCol *m, PyObject *container, const Config *cfg) {
     if (container == Py_None) {
         dict = NULL;
     } else if ((PyObject *)Py_TYPE(container) == cfg->bounded_attributes) {
-        dict = PyObject_GetAttr(container, s_dict);
-        if (!dict) return -1;
-        PyObject *count = PyObject_GetAttr(container, s_dropped);
-        if (!count) {
-            Py_DECREF(dict);
-            return -1;
-        }
-        dropped = PyLong_AsLong(count);
-        Py_DECREF(count);
-        if (dropped == -1 && PyErr_Occurred()) {
-            Py_DECREF(dict);
-            return -1;
-        }
+        if (unwrap_bounded(container, s_dict, &dict, &dropped) < 0) return -1;
         if (!PyDict_CheckExact(dict)) {
             Py_DECREF(dict);
             return 1;
@@ -299,19 +298,7 @@ static int put_items(Buf *offsets, Buf *dropped, PyObject *flat, PyObject *conta
     if (container == Py_None) {
         items = NULL;
     } else if ((PyObject *)Py_TYPE(container) == cfg->bounded_list) {
-        items = PyObject_GetAttr(container, s_dq);
-        if (!items) return -1;
-        PyObject *count = PyObject_GetAttr(container, s_dropped);
-        if (!count) {
-            Py_DECREF(items);
-            return -1;
-        }
-        dropped_count = PyLong_AsLong(count);
-        Py_DECREF(count);
-        if (dropped_count == -1 && PyErr_Occurred()) {
-            Py_DECREF(items);
-            return -1;
-        }
+        if (unwrap_bounded(container, s_dq, &items, &dropped_count) < 0) return -1;
     } else if (PyTuple_CheckExact(container) || PyList_CheckExact(container)) {
         items = container;
         Py_INCREF(items);
