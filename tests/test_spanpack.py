@@ -19,7 +19,7 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from ingest import encoding
 from ingest.encoding import encode_spans
 
-pytestmark = pytest.mark.skipif(encoding._spanpack is None, reason="ingest._spanpack is not compiled")
+needs_compiled = pytest.mark.skipif(encoding._spanpack is None, reason="ingest._spanpack is not compiled")
 
 
 def _python(spans) -> pa.Table:
@@ -49,7 +49,8 @@ def recorded():
 
 
 def test_the_compiled_encoder_is_built_and_used(recorded, monkeypatch):
-    """The install compiled the extension and encode_spans takes it for SDK spans."""
+    """`make install` compiled the extension (a failed build must not pass silently) and it is used."""
+    assert encoding._spanpack is not None, "ingest._spanpack was not built: is there a C compiler?"
     tracer, memory = recorded
     with tracer.start_as_current_span("one"):
         pass
@@ -60,6 +61,7 @@ def test_the_compiled_encoder_is_built_and_used(recorded, monkeypatch):
     assert calls == [1] and table.num_rows == 1
 
 
+@needs_compiled
 def test_every_attribute_type_matches(recorded):
     """Strings, bools, ints (negative, 64-bit edges), floats (inf, nan, -0.0), sequences encode alike."""
     tracer, memory = recorded
@@ -79,6 +81,7 @@ def test_every_attribute_type_matches(recorded):
     assert rows["types-12"]["k4"] == "nan" and rows["types-18"]["k0"] == "[1, 2, 3]"
 
 
+@needs_compiled
 def test_tree_kinds_status_events_links_and_limits(recorded):
     """Parents, every kind, status messages, events with attributes, links, and dropped counts."""
     tracer, memory = recorded
@@ -107,6 +110,7 @@ def test_tree_kinds_status_events_links_and_limits(recorded):
     assert table.column("parent_span_id").null_count == 1
 
 
+@needs_compiled
 def test_unfinished_spans_and_spans_from_several_resources():
     """Spans with no end time, and a batch mixing resources, scopes and names shared or not."""
     memory = InMemorySpanExporter()
@@ -124,6 +128,7 @@ def test_unfinished_spans_and_spans_from_several_resources():
     assert table.column("service_name").to_pylist() == ["a", "a", "b", "b", "a", "b"]
 
 
+@needs_compiled
 def test_spans_it_does_not_recognise_take_the_python_path(recorded):
     """A ReadableSpan holding a mapping the C code does not know is encoded by Python, not refused."""
     tracer, memory = recorded
