@@ -218,3 +218,29 @@ def test_when_duckdb_fails_mid_file_the_rest_goes_through_the_block_path(
     [record] = _rejected(store)
     assert record["line"] == 5 and "not valid JSON" in record["reason"]
     assert _count(store, "spans") == 90
+
+
+@pytest.mark.parametrize("weak_hash", [False, True])
+def test_span_index_matches_a_set_of_the_exact_keys(monkeypatch: pytest.MonkeyPatch, weak_hash: bool) -> None:
+    """The vectorised dedupe index says exactly what a Python set of the keys says, hash collisions included."""
+    import numpy as np
+
+    import ingest.importer as importer_module
+
+    if weak_hash:  # two bits of hash: nearly every lookup meets other keys of the same hash
+        monkeypatch.setattr(importer_module, "_key_hash", lambda keys: keys[:, 0] & np.uint64(3))
+    rng = np.random.default_rng(7)
+    for trial in range(20):
+        pool = rng.integers(0, 2**63, size=(int(rng.integers(1, 300)), 6), dtype=np.uint64)
+        if trial % 2:
+            pool[:, 1:] = 5  # keys that differ in one word only
+        index = importer_module.SpanIndex(Path("/nonexistent"))
+        seen: set[bytes] = set()
+        for _ in range(int(rng.integers(1, 10))):
+            batch = pool[rng.integers(0, len(pool), size=int(rng.integers(0, 200)))]
+            expected = []
+            for row in batch:
+                expected.append(row.tobytes() not in seen)
+                seen.add(row.tobytes())
+            assert index.add(batch).tolist() == expected
+        assert len(index) == len(seen)
