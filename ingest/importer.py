@@ -47,6 +47,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import xxhash
 
 from ingest import jaeger, schema
 from ingest.compact import read_lock
@@ -125,6 +126,14 @@ def _open_stream(path: Path, compression: str | None) -> IO[bytes]:
     return raw
 
 
+def _file_digest() -> Any:
+    """A new digest of the kind the ledger records (XXH3-128)."""
+    # XXH3 hashes 579 MB in 0.05 CPU-s here, SHA-256 in 0.4 (7% of an import). It identifies content
+    # and does not guard against forgery: a file made to collide with an imported one of the same
+    # size would be skipped, which --force overrides.
+    return xxhash.xxh3_128()
+
+
 class _CountingReader(io.RawIOBase):
     """A raw file that hashes and counts what is read (the ledger's digest, the progress bar's bytes)."""
 
@@ -132,7 +141,7 @@ class _CountingReader(io.RawIOBase):
         self._file = open(path, "rb")  # noqa: SIM115 - closed in close()
         if start:
             self._file.seek(start)
-        self.digest = hashlib.sha256()
+        self.digest = _file_digest()
         self.position = start
 
     def readable(self) -> bool:
@@ -406,21 +415,29 @@ class Ledger:
         return out
 
     def find(self, path: Path) -> dict[str, Any] | None:
-        """The ledger entry of a file with this exact content, if any (hashes only when sizes match)."""
+        """The ledger entry of a file with this exact content, if any (hashes only when sizes match).
+
+        Entries written before the XXH3 digest hold a SHA-256 one; either kind is compared.
+        """
         size = path.stat().st_size
         matches = [e for e in self.entries() if e.get("size") == size]
         if not matches:
             return None
-        digest = hashlib.sha256()
+        digests = {}
+        if any("xxh3_128" in e for e in matches):
+            digests["xxh3_128"] = _file_digest()
+        if any("xxh3_128" not in e and "sha256" in e for e in matches):
+            digests["sha256"] = hashlib.sha256()
         with open(path, "rb") as handle:
             while chunk := handle.read(8 << 20):
-                digest.update(chunk)
-        hexdigest = digest.hexdigest()
-        return next((e for e in matches if e.get("sha256") == hexdigest), None)
+                for digest in digests.values():
+                    digest.update(chunk)
+        found = {kind: digest.hexdigest() for kind, digest in digests.items()}
+        return next((e for e in matches if any(e.get(kind) == value for kind, value in found.items())), None)
 
-    def record(self, path: Path, sha256: str, report: FileReport) -> None:
+    def record(self, path: Path, xxh3_128: str, report: FileReport) -> None:
         entry = {
-            "sha256": sha256,
+            "xxh3_128": xxh3_128,
             "size": path.stat().st_size,
             "path": str(path.resolve()),
             "imported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

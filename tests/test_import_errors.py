@@ -186,6 +186,27 @@ class TestReimport:
         assert forced.duplicates == 15 and "spans" not in forced.written
         assert _count(store, "spans") == 15
 
+    def test_a_ledger_entry_of_the_older_sha256_kind_still_skips_the_file(self, tmp_path: Path, good: dict) -> None:
+        import hashlib
+
+        source = tmp_path / "spans.jsonl"
+        source.write_bytes(jsonl([good["spans"]]))
+        store = tmp_path / "store"
+        ledger = store / "_imports" / "ledger.jsonl"
+        ledger.parent.mkdir(parents=True)
+        old = {"sha256": hashlib.sha256(source.read_bytes()).hexdigest(), "size": source.stat().st_size,
+               "path": str(source), "imported_at": "2026-01-01T00:00:00Z", "written": {"spans": 15}, "rejected": 0}
+        ledger.write_text(json.dumps(old) + "\n")
+        report = Importer(store, progress=False, durable=False).import_file(source)
+        assert report.skipped and "2026-01-01" in report.skipped and _count(store, "spans") == 0
+        source.write_bytes(jsonl([good["spans"]]).replace(b"}\n", b"} \n"))  # one more byte: new content
+        old["size"] = source.stat().st_size  # same size as the entry, other content: imported
+        ledger.write_text(json.dumps(old) + "\n")
+        report = Importer(store, progress=False, durable=False).import_file(source)
+        assert report.written == {"spans": 15}
+        [_, entry] = [json.loads(line) for line in ledger.read_text().splitlines()]
+        assert len(entry["xxh3_128"]) == 32 and entry["size"] == source.stat().st_size
+
     def test_overlapping_files_keep_one_copy_of_each_span(self, tmp_path: Path, good: dict) -> None:
         """A file that grew (the Collector appends) imports only its new spans."""
         more = to_otlp_json(otlp_spans(sdk_spans(n_traces=2, service="other")))
