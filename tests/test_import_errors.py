@@ -265,3 +265,44 @@ def test_span_index_matches_a_set_of_the_exact_keys(monkeypatch: pytest.MonkeyPa
                 seen.add(row.tobytes())
             assert index.add(batch).tolist() == expected
         assert len(index) == len(seen)
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_the_streamed_lines_keep_their_numbers_across_empty_lines(tmp_path: Path, good: dict, newline: str) -> None:
+    """Empty lines are not rows; lines the fast path flags reach the exact path with their own numbers."""
+    lines = [
+        json.dumps(_retraced(good["spans"], 1)),  # 1
+        "",  # 2
+        json.dumps({"hello": "world"}),  # 3: JSON, not OTLP
+        "",  # 4
+        "",  # 5
+        json.dumps(_retraced(good["spans"], 2)),  # 6
+        "[1, 2, 3]",  # 7
+        json.dumps(good["logs"]),  # 8
+    ]
+    source = tmp_path / "numbered.jsonl"
+    source.write_bytes((newline.join(lines) + newline).encode())
+    store = tmp_path / "store"
+    [report] = Importer(store, progress=False, durable=False).import_paths([source])
+    assert report.written == {"spans": 30, "logs": 5}
+    assert sorted(record["line"] for record in _rejected(store)) == [3, 7]
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [b'{"resourceSpans":\r"nope"}', b'{"hello":"x\x01y"}', b"   ", b"\x0c", b'{"a": 1} {"b": 2}', b"\xff\xfe not utf-8"],
+    ids=["carriage-return", "control-byte", "spaces", "form-feed", "two-objects", "bad-utf8"],
+)
+def test_a_line_a_reader_could_split_or_skip_otherwise_keeps_the_numbering(
+    tmp_path: Path, good: dict, odd: bytes
+) -> None:
+    """A carriage return, control byte, whitespace, two objects or bad UTF-8 on a line: the others all land."""
+    lines = [json.dumps(_retraced(good["spans"], k)).encode() for k in range(4)]
+    lines.insert(2, odd)
+    source = tmp_path / "odd.jsonl"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    store = tmp_path / "store"
+    [report] = Importer(store, progress=False, durable=False).import_paths([source])
+    assert report.written == {"spans": 60} and report.duplicates == 0
+    blank = not odd.strip()
+    assert [record["line"] for record in _rejected(store)] == ([] if blank else [3])
