@@ -1,9 +1,10 @@
-"""The fast path for OTLP JSON files: DuckDB's JSON reader plus vectorised Arrow, no per-span Python.
+"""The fast path for OTLP JSON files: a JSON Lines reader plus vectorised Arrow, no per-span Python.
 
-DuckDB reads JSON Lines (its C++ reader, on every core; a whole file or a block of one) and
-``json_transform`` turns each line into nested Arrow lists of spans and log records; the store columns are then built with
-Arrow compute and numpy over whole columns. Per-span Python would cost ~10x more (see
-docs/benchmarks.md, "Ingest").
+A reader turns each line into nested Arrow lists of spans and log records shaped by :data:`SPEC`:
+the compiled ``ingest._jsonarrow`` when it is built (one pass, no GIL, AnyValues already as text),
+else DuckDB's ``read_json_objects`` + ``json_transform`` (its C++ reader, on every core). The store
+columns are then built with Arrow compute and numpy over whole columns. Per-span Python would cost
+~10x more (see docs/benchmarks.md, "Ingest").
 
 Every scalar is read as text and checked here (ids are hex of the right width, times are decimal
 integers, enums are known numbers or names), so nothing the reader takes leniently slips through:
@@ -26,6 +27,11 @@ import pyarrow.compute as pc
 from ingest import schema
 from ingest.encoding import attribute_text, table_from_columns
 from ingest.otlp import KIND_NAMES, STATUS_NAMES, json_any_value
+
+try:
+    from ingest import _jsonarrow
+except ImportError:  # not compiled (a source tree used without `pip install -e .`): DuckDB reads
+    _jsonarrow = None
 
 _V = "VARCHAR"
 # AnyValues stay JSON text ({"stringValue":"GET"}): DuckDB writes them minified, key first, and
@@ -91,6 +97,73 @@ _LOWER[np.frombuffer(b"ABCDEF", dtype=np.uint8)] = np.frombuffer(b"abcdef", dtyp
 _INT64_MAX = 2**63 - 1
 
 
+_VARCHAR, _ANYVALUE, _STRUCT, _LIST = 0, 1, 2, 3
+# What the compiled reader gives for an AnyValue: its text and what the text is (ANY_* in _jsonarrow.c).
+_READ_ANYVALUE = pa.struct([("text", pa.string()), ("kind", pa.int8())])
+_ANY_DOUBLE, _ANY_JSON = 2, 3
+
+
+def _compile(spec: Any, nodes: list[tuple[int, Any]]) -> pa.DataType:
+    """Flatten a json_transform spec into ``_jsonarrow``'s node list (parents first); its Arrow type."""
+    index = len(nodes)
+    if isinstance(spec, dict):
+        nodes.append((_STRUCT, []))
+        fields = []
+        for name, child in spec.items():
+            child_index = len(nodes)
+            fields.append(pa.field(name, _compile(child, nodes)))
+            nodes[index][1].append((name, child_index))
+        return pa.struct(fields)
+    if isinstance(spec, list):
+        nodes.append((_LIST, index + 1))
+        return pa.list_(_compile(spec[0], nodes))
+    if spec == _ANY:
+        nodes.append((_ANYVALUE, None))
+        return _READ_ANYVALUE
+    nodes.append((_VARCHAR, None))
+    return pa.string()
+
+
+_NODES: list[tuple[int, Any]] = []
+_ROW_TYPE = _compile(SPEC, _NODES)
+
+
+def _node_array(parts: list[tuple[Any, ...]], index: int, type_: pa.DataType) -> pa.Array:
+    """The Arrow array of node ``index`` (and, recursively, its children) from ``_jsonarrow`` buffers."""
+    rows, nulls, validity, offsets, data, kinds = parts[index]
+    bitmap = pa.py_buffer(validity) if nulls else None
+    kind, fields = _NODES[index]
+    if kind == _STRUCT:
+        children = [_node_array(parts, child, type_.field(i).type) for i, (_, child) in enumerate(fields)]
+        return pa.Array.from_buffers(type_, rows, [bitmap], null_count=nulls, children=children)
+    if kind == _LIST:
+        item = _node_array(parts, fields, type_.value_type)
+        buffers = [bitmap, pa.py_buffer(offsets)]
+        return pa.Array.from_buffers(type_, rows, buffers, null_count=nulls, children=[item])
+    text = pa.StringArray.from_buffers(rows, pa.py_buffer(offsets), pa.py_buffer(data), bitmap, nulls)
+    if kind == _VARCHAR:
+        return text
+    kind_codes = pa.Array.from_buffers(pa.int8(), rows, [None, pa.py_buffer(kinds)])
+    return pa.Array.from_buffers(type_, rows, [bitmap], null_count=nulls, children=[text, kind_codes])
+
+
+def compiled_reader() -> bool:
+    """Whether the compiled JSON Lines reader (``ingest._jsonarrow``) is built."""
+    return _jsonarrow is not None
+
+
+def transform_lines(data: bytes) -> pa.Table:
+    """Each non-blank line of ``data`` as one row ``j`` of :data:`SPEC` (what :func:`transform_sql` gives).
+
+    The compiled reader, GIL released while it reads: run it beside the Arrow half as DuckDB is.
+    """
+    if _jsonarrow is None:
+        msg = "ingest._jsonarrow is not compiled; use transform_sql through DuckDB"
+        raise RuntimeError(msg)
+    parts = _jsonarrow.transform(data, _NODES)
+    return pa.table({"j": _node_array(parts, 0, _ROW_TYPE)})
+
+
 def transform_sql(source_sql: str, *, with_length: bool = False) -> str:
     """The DuckDB query over a ``read_json_objects`` source: one row per JSON line, in order.
 
@@ -126,7 +199,13 @@ def decode_block(
 def transform_block(
     con: duckdb.DuckDBPyConnection, path: str, *, fmt: str = "newline_delimited", max_object: int | None = None
 ) -> pa.Table:
-    """The DuckDB half of :func:`decode_block` (releases the GIL: run it beside the Arrow half)."""
+    """The reading half of :func:`decode_block` (releases the GIL: run it beside the Arrow half).
+
+    JSON Lines go through the compiled reader when it is built, anything else through DuckDB.
+    """
+    if _jsonarrow is not None and fmt == "newline_delimited" and max_object is None:
+        with open(path, "rb") as block:
+            return transform_lines(block.read())
     quoted = path.replace("'", "''")
     size = f", maximum_object_size={int(max_object)}" if max_object else ""
     source = f"read_json_objects('{quoted}', format='{fmt}', ignore_errors=true{size})"
@@ -160,8 +239,15 @@ def decode_transformed(result: pa.Table) -> BlockResult:
     for row in np.flatnonzero(has_metrics & ~bad):
         out.flagged[int(row)] = "metrics"
     bad |= has_metrics
-    spans, span_lines, span_ok = _spans(resource_spans)
-    logs, log_lines, log_ok = _logs(resource_logs)
+    try:
+        spans, span_lines, span_ok = _spans(resource_spans)
+        logs, log_lines, log_ok = _logs(resource_logs)
+    except _UndecodableValue:
+        # Rare (a malformed nested AnyValue) and not traced to its line here: every line of the
+        # block takes the exact path, which imports the good ones and reports the bad one.
+        for row in np.flatnonzero(~bad):
+            out.flagged[int(row)] = "an attribute value the fast path cannot take as it is"
+        return out
     for lines, ok, what in ((span_lines, span_ok, "a span"), (log_lines, log_ok, "a log record")):
         for row in np.unique(lines[~ok]):
             out.flagged.setdefault(int(row), f"{what} with a field the fast path cannot take as it is")
@@ -293,7 +379,7 @@ def _uint(array: pa.Array, *, required: bool, limit: int = _INT64_MAX) -> tuple[
         ok &= ~long
         clean = pc.if_else(pa.array(long), pa.scalar(None, pa.string()), clean)
     values = clean.cast(pa.uint64())
-    too_big = np.asarray(pc.fill_null(pc.greater(values, limit), False).to_numpy(zero_copy_only=False))
+    too_big = np.asarray(pc.fill_null(pc.greater(values, pa.scalar(limit, pa.uint64())), False).to_numpy(zero_copy_only=False))
     if too_big.any():
         ok &= ~too_big
         values = pc.if_else(pa.array(too_big), pa.scalar(None, pa.uint64()), values)
@@ -319,9 +405,10 @@ def _times(values: pa.Array) -> pa.Array:
 
 
 # Length of the AnyValue key by its first two letters: {"stringValue": ... is 2 + 11 + 2 bytes, etc.
+_ANY_KEYS = (b"stringValue", b"intValue", b"doubleValue", b"boolValue", b"bytesValue")
 _KEY_LENGTH = np.zeros((256, 256), dtype=np.int64)
-for _key in ("stringValue", "intValue", "doubleValue", "boolValue", "bytesValue"):
-    _KEY_LENGTH[ord(_key[0]), ord(_key[1])] = len(_key)
+for _key in _ANY_KEYS:
+    _KEY_LENGTH[_key[0], _key[1]] = len(_key)
 _QUOTE = ord('"')
 _BACKSLASH = ord("\\")
 
@@ -333,6 +420,8 @@ def _value_text(values: pa.Array) -> pa.Array:
     ``0.5``, ``{"boolValue":true}`` -> ``true``, ``{"bytesValue":"AQ=="}`` -> ``AQ==`` (base64, as the
     SDK encoder writes bytes); ``{}`` (no value) -> NULL; the rest through :func:`json_any_value`.
     """
+    if pa.types.is_struct(values.type):
+        return _read_value_text(values)
     values = values.cast(pa.string())
     n = len(values)
     if n == 0:
@@ -344,14 +433,27 @@ def _value_text(values: pa.Array) -> pa.Array:
     ok = ends - starts >= 6
     if values.null_count:
         ok &= np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    if not ok.any():  # no value has text (all absent or empty): nothing to cut
+        return pa.nulls(n, pa.string())
     at = np.where(ok, starts, 0)
-    key_length = np.where(ok, _KEY_LENGTH[data[np.minimum(at + 2, len(data) - 1)], data[np.minimum(at + 3, len(data) - 1)]], 0)
+    last = len(data) - 1
+    key_length = np.where(ok, _KEY_LENGTH[data[np.minimum(at + 2, last)], data[np.minimum(at + 3, last)]], 0)
     simple = key_length > 0
+    # The first two letters only guess the key: check all of {"key": and that the value holds no quote
+    # (an escaped one takes the slow path below), else a mistyped key or a second key would be cut
+    # into the text.
+    for key in _ANY_KEYS:
+        rows = np.flatnonzero(simple & (key_length == len(key)) & (data[np.minimum(at + 2, last)] == key[0]))
+        if rows.size:
+            window = data[np.minimum(at[rows, None] + np.arange(len(key) + 4), last)]
+            simple[rows[~(window == np.frombuffer(b'{"' + key + b'":', dtype=np.uint8)).all(axis=1)]] = False
     value_start = starts + key_length + 4  # past {"key":
     value_end = ends - 1  # before }
-    quoted = simple & (data[np.where(simple, np.minimum(value_start, len(data) - 1), 0)] == _QUOTE)
+    quoted = simple & (data[np.where(simple, np.minimum(value_start, last), 0)] == _QUOTE)
     value_start = value_start + quoted
     value_end = value_end - quoted
+    quotes = np.flatnonzero(data == _QUOTE)
+    simple &= np.searchsorted(quotes, value_end) == np.searchsorted(quotes, value_start)
     slow = ok & ~simple
     escapes = np.flatnonzero(data[offsets[0] : offsets[-1]] == _BACKSLASH) + offsets[0]
     if escapes.size:
@@ -382,14 +484,83 @@ def _value_text(values: pa.Array) -> pa.Array:
         pa.array(keep).buffers()[1],
         null_count=int(n - keep.sum()),
     )
+    # Doubles as Python writes them (repr), like the exporter and the exact path: the JSON text of a
+    # number is not canonical ("1.50", "1e5") and readers reformat it (DuckDB writes 6e-05 as 0.00006).
+    doubles = keep & (data[np.where(keep, np.minimum(at + 2, len(data) - 1), 0)] == ord("d"))
+    if doubles.any():
+        text = _canonical_doubles(text, np.flatnonzero(doubles))
     slow_rows = np.flatnonzero(slow)
     if slow_rows.size == 0:
         return text
     full = text.to_pylist()
     for row in slow_rows.tolist():
-        value = json_any_value(json.loads(values[row].as_py()))
-        full[row] = None if value is None else attribute_text(value)
+        full[row] = _exact_value_text(values[row].as_py())
     return pa.array(full, pa.string())
+
+
+class _UndecodableValue(Exception):
+    """An AnyValue the exact decoder refuses: its lines take the exact path, which says why."""
+
+
+def _exact_value_text(json_text: str) -> str | None:
+    """One AnyValue's text through the exact decoder (arrays, kvlists, escapes)."""
+    try:
+        value = json_any_value(json.loads(json_text))
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+        raise _UndecodableValue(json_text) from exc
+    return None if value is None else attribute_text(value)
+
+
+def _read_value_text(values: pa.StructArray) -> pa.Array:
+    """:func:`_value_text` of the compiled reader's AnyValues, which come as text already."""
+    text = pc.struct_field(values, "text")
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    kinds = np.asarray(pc.fill_null(pc.struct_field(values, "kind"), 0).to_numpy(zero_copy_only=False))
+    doubles = np.flatnonzero(kinds == _ANY_DOUBLE)
+    if doubles.size:
+        text = _canonical_doubles(text, doubles)
+    exact = np.flatnonzero(kinds == _ANY_JSON)
+    if not exact.size:
+        return text
+    full = text.to_pylist()
+    for row in exact.tolist():
+        full[row] = _exact_value_text(full[row])
+    return pa.array(full, pa.string())
+
+
+def _canonical_doubles(text: pa.StringArray, rows: np.ndarray) -> pa.StringArray:
+    """``text`` with the doubles at ``rows`` as Python's ``repr`` writes them.
+
+    Plain decimals from 1e-4 up that are already the shortest round-trip text (Arrow's float
+    formatting, checked in one vectorised pass) are kept; the rest ("1.50", "1e5", "NaN") go through
+    ``repr(float())``.
+    A text that is no number at all stays as it is.
+    """
+    numbers = text.take(pa.array(rows))
+    try:
+        shortest = pc.equal(numbers.cast(pa.float64()).cast(pa.string()), numbers)
+        # repr writes fixed-point only from 1e-4 up to 1e16 (Arrow's formatting goes further).
+        plain = pc.and_(
+            pc.match_substring(numbers, "."), pc.invert(pc.match_substring_regex(numbers, r"[eE]|^-?0\.0000"))
+        )
+        canonical = np.asarray(pc.and_(shortest, plain).to_numpy(zero_copy_only=False), dtype=bool)
+        redo = np.flatnonzero(~canonical)
+    except pa.ArrowInvalid:  # some text is no number: check every one
+        redo = np.arange(len(rows))
+    if not redo.size:
+        return text
+    texts = [_double_text(number) for number in numbers.take(pa.array(redo)).to_pylist()]
+    mask = np.zeros(len(text), dtype=bool)
+    mask[rows[redo]] = True
+    return pc.replace_with_mask(text, pa.array(mask), pa.array(texts, pa.string()))
+
+
+def _double_text(number: str) -> str:
+    try:
+        return repr(float(number))
+    except ValueError:
+        return number
 
 
 def _list_offsets(lists: pa.Array) -> np.ndarray:

@@ -66,8 +66,28 @@ def test_every_attribute_type_matches(recorded):
     """Strings, bools, ints (negative, 64-bit edges), floats (inf, nan, -0.0), sequences encode alike."""
     tracer, memory = recorded
     values = [
-        "plain", "ünïcode ✓ 🚀", "", True, False, 0, -1, 7, 2**63 - 1, -(2**63), 1.5, -0.0, 1e300, 0.1,
-        math.inf, -math.inf, math.nan, ["a", "b"], [1, 2, 3], [True, False], [0.5], (),
+        "plain",
+        "ünïcode ✓ 🚀",
+        "",
+        True,
+        False,
+        0,
+        -1,
+        7,
+        2**63 - 1,
+        -(2**63),
+        1.5,
+        -0.0,
+        1e300,
+        0.1,
+        math.inf,
+        -math.inf,
+        math.nan,
+        ["a", "b"],
+        [1, 2, 3],
+        [True, False],
+        [0.5],
+        (),
     ]
     for i in range(0, len(values), 6):
         attributes = {f"k{j}": v for j, v in enumerate(values[i : i + 6])}
