@@ -8,13 +8,15 @@
  * ingest.otlp_json.SPEC -- in a single pass, and leaves every check of the values (hex ids, decimal
  * times, enums, AnyValues) to the same vectorised code that checks DuckDB's output.
  *
- * The rows mean what json_transform's mean: a missing key or a value of another JSON type than the
- * spec's struct/list is NULL; a VARCHAR takes a string's unescaped text, a number's text, true/false,
- * or the minified JSON text of an object or array. An AnyValue leaf (the spec's JSON type) goes one
- * step further than json_transform: {"stringValue":"GET"} gives the text GET and a kind byte (see
- * ANY_*), which spares the importer cutting values out of JSON texts. A line
- * that is not valid JSON (or valid UTF-8), repeats a key of the spec, or nests deeper than 200 levels
- * gives a NULL row: the importer hands such lines to its exact path, which says what is wrong.
+ * The rows mean what json_transform's mean, with one difference: a missing key or null is NULL,
+ * and a value of another JSON type than the spec's struct/list makes the line invalid (json_transform
+ * reads it as NULL, so "attributes": "x" would pass as no attributes). A VARCHAR takes a string's
+ * unescaped text, a number's text, true/false, or the minified JSON text of an object or array. An
+ * AnyValue leaf (the spec's JSON type) goes one step further than json_transform: {"stringValue":
+ * "GET"} gives the text GET and a kind byte (see ANY_*), which spares the importer cutting values
+ * out of JSON texts. A line that is not valid JSON (or valid UTF-8), has a mistyped value, repeats a
+ * key of the spec, or nests deeper than 200 levels gives a NULL row: the importer hands such lines
+ * to its exact path, which says what is wrong.
  * Blank lines (only ASCII whitespace, as bytes.strip() sees it) give no row.
  */
 #define PY_SSIZE_T_CLEAN
@@ -486,12 +488,12 @@ static int read_into(Tree *t, int index, Cursor *c, int depth) {
     unsigned char ch = *c->p;
     switch (n->kind) {
         case K_STRUCT:
-            if (ch == '{') return read_struct(t, index, c, depth);
-            if (read_any(c, NULL, depth) < 0) return -1;
-            return append_null(t, index);
         case K_LIST:
-            if (ch == '[') return read_list(t, index, c, depth);
-            if (read_any(c, NULL, depth) < 0) return -1;
+            if (n->kind == K_STRUCT && ch == '{') return read_struct(t, index, c, depth);
+            if (n->kind == K_LIST && ch == '[') return read_list(t, index, c, depth);
+            /* null is an absent field; any other type is wrong, and the line is left to the exact
+               path, which says so (json_transform reads both as NULL and cannot tell them apart). */
+            if (read_literal(c, "null", NULL) < 0) return -1;
             return append_null(t, index);
         case K_ANY:
             return read_anyvalue(t, index, c, depth);

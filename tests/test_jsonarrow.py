@@ -118,10 +118,9 @@ def test_values_escapes_and_odd_shapes_read_alike(tmp_path: Path) -> None:
         ),
         _line(_span(links=[{"traceId": TRACE, "spanId": "00f067aa0ba902b7", "attributes": attributes[3:6]}])),
         _line(_span(startTimeUnixNano=1700000000000000000, endTimeUnixNano=1700000000500000001)),
-        _line(_span(status="not an object", unknown={"deep": [[[[{"x": None}]]]]})),
+        _line(_span(status=None, unknown={"deep": [[[[{"x": None}]]]]})),
         _line(_span(attributes=[{"key": "k", "value": None}, {"key": "k2"}])),
         _line(_span(traceId="0AF7651916CD43DD8448EB211C80319C")),
-        '{"resourceSpans": {"not": "a list"}}',
         '{"resourceSpans": []}',
         "   ",
         '{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "' + TRACE + '"}]}]}]}',
@@ -151,6 +150,28 @@ def test_bad_lines_are_flagged_like_duckdb_and_the_rest_is_kept(tmp_path: Path, 
     compiled = decode_transformed(transform_lines(data))
     assert set(compiled.flagged) == {1} and compiled.spans.num_rows == 2
     _assert_same(tmp_path, data)
+
+
+@needs_compiled
+@pytest.mark.parametrize(
+    ("mistyped", "rejected"),
+    [
+        ({"attributes": "not a list"}, 1),
+        ({"events": {"name": "e"}}, 1),
+        ({"links": 5}, 1),
+        ({"status": "not an object"}, 0),  # protobuf's JSON parser takes this one
+    ],
+    ids=["attributes", "events", "links", "status"],
+)
+def test_a_mistyped_container_goes_to_the_exact_path(tmp_path: Path, mistyped: dict, rejected: int) -> None:
+    """Where json_transform reads a wrong JSON type as absent, the compiled reader hands the line on."""
+    source = tmp_path / "in.jsonl"
+    source.write_text(_line(_span()) + "\n" + _line(_span(spanId="00f067aa0ba902b7", **mistyped)) + "\n")
+    assert set(decode_transformed(transform_lines(source.read_bytes())).flagged) == {1}
+    report = Importer(tmp_path / "store", progress=False, durable=False).import_paths([source])[0]
+    assert report.rejected == rejected and report.written["spans"] == 2 - rejected, report.problems
+    if rejected:
+        assert any("2" in problem for problem in report.problems), report.problems
 
 
 @needs_compiled
