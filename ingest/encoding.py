@@ -30,8 +30,6 @@ try:
 except ImportError:  # not compiled (a source tree used without `pip install -e .`): the Python path
     _spanpack = None
 
-_KIND_NAMES = {0: "INTERNAL", 1: "SERVER", 2: "CLIENT", 3: "PRODUCER", 4: "CONSUMER"}
-_STATUS_NAMES = {0: "UNSET", 1: "OK", 2: "ERROR"}
 _INT32 = pa.int32()
 
 
@@ -159,16 +157,20 @@ def hex_array(raw: bytes, width: int, valid: list[bool] | None = None) -> pa.Str
     digits = np.empty(data.size * 2, dtype=np.uint8)
     digits[0::2] = _HEX_DIGITS[data >> 4]
     digits[1::2] = _HEX_DIGITS[data & 15]
-    offsets = np.arange(0, (n + 1) * width * 2, width * 2, dtype=np.int32)
-    bitmap = None
-    null_count = 0
-    if valid is not None:
-        mask = pa.array(valid, pa.bool_())
-        bitmap = mask.buffers()[1]
-        null_count = n - sum(valid)
-    return pa.StringArray.from_buffers(
-        n, pa.py_buffer(offsets), pa.py_buffer(digits), bitmap, null_count=null_count
-    )
+    if valid is None:
+        return _fixed_width_strings(digits, width * 2, n)
+    bitmap = pa.array(valid, pa.bool_()).buffers()[1]
+    return _fixed_width_strings(digits, width * 2, n, bitmap, n - sum(valid))
+
+
+def _fixed_width_strings(
+    chars: Any, width: int, n: int, validity: Any = None, nulls: int = 0
+) -> pa.StringArray:
+    """``n`` strings of ``width`` characters each, packed in ``chars`` (bytes or a numpy byte array)."""
+    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
+    if validity is not None and not isinstance(validity, pa.Buffer):
+        validity = pa.py_buffer(validity)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(chars), validity, nulls)
 
 
 def trace_id_array(ids: Sequence[int]) -> pa.StringArray:
@@ -640,13 +642,6 @@ def _packed_strings(column: tuple[bytes, bytes, bytes | None, int]) -> pa.String
     )
 
 
-def _packed_hex(
-    data: bytes, width: int, n: int, validity: bytes | None = None, nulls: int = 0
-) -> pa.StringArray:
-    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data), _buffer(validity), nulls)
-
-
 def _packed_numbers(
     type_: pa.DataType, n: int, data: bytes, validity: bytes | None = None, nulls: int = 0
 ) -> pa.Array:
@@ -662,9 +657,9 @@ def _table_from_packed(packed: dict[str, Any], n: int) -> pa.Table:
     event_offsets = np.frombuffer(packed["event_offsets"], dtype=np.int32)
     link_offsets = np.frombuffer(packed["link_offsets"], dtype=np.int32)
     columns = {
-        "trace_id": _packed_hex(packed["trace_id"], 32, n),
-        "span_id": _packed_hex(packed["span_id"], 16, n),
-        "parent_span_id": _packed_hex(
+        "trace_id": _fixed_width_strings(packed["trace_id"], 32, n),
+        "span_id": _fixed_width_strings(packed["span_id"], 16, n),
+        "parent_span_id": _fixed_width_strings(
             packed["parent_span_id"], 16, n, packed["parent_valid"], packed["parent_nulls"]
         ),
         "trace_state": _trace_state_texts(packed["trace_states"]),

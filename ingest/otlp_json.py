@@ -379,7 +379,8 @@ def _uint(array: pa.Array, *, required: bool, limit: int = _INT64_MAX) -> tuple[
         ok &= ~long
         clean = pc.if_else(pa.array(long), pa.scalar(None, pa.string()), clean)
     values = clean.cast(pa.uint64())
-    too_big = np.asarray(pc.fill_null(pc.greater(values, pa.scalar(limit, pa.uint64())), False).to_numpy(zero_copy_only=False))
+    too_big = pc.fill_null(pc.greater(values, pa.scalar(limit, pa.uint64())), False)
+    too_big = np.asarray(too_big.to_numpy(zero_copy_only=False))
     if too_big.any():
         ok &= ~too_big
         values = pc.if_else(pa.array(too_big), pa.scalar(None, pa.uint64()), values)
@@ -437,13 +438,14 @@ def _value_text(values: pa.Array) -> pa.Array:
         return pa.nulls(n, pa.string())
     at = np.where(ok, starts, 0)
     last = len(data) - 1
-    key_length = np.where(ok, _KEY_LENGTH[data[np.minimum(at + 2, last)], data[np.minimum(at + 3, last)]], 0)
+    first_letter = data[np.minimum(at + 2, last)]
+    key_length = np.where(ok, _KEY_LENGTH[first_letter, data[np.minimum(at + 3, last)]], 0)
     simple = key_length > 0
     # The first two letters only guess the key: check all of {"key": and that the value holds no quote
     # (an escaped one takes the slow path below), else a mistyped key or a second key would be cut
     # into the text.
     for key in _ANY_KEYS:
-        rows = np.flatnonzero(simple & (key_length == len(key)) & (data[np.minimum(at + 2, last)] == key[0]))
+        rows = np.flatnonzero(simple & (key_length == len(key)) & (first_letter == key[0]))
         if rows.size:
             window = data[np.minimum(at[rows, None] + np.arange(len(key) + 4), last)]
             simple[rows[~(window == np.frombuffer(b'{"' + key + b'":', dtype=np.uint8)).all(axis=1)]] = False
@@ -486,16 +488,12 @@ def _value_text(values: pa.Array) -> pa.Array:
     )
     # Doubles as Python writes them (repr), like the exporter and the exact path: the JSON text of a
     # number is not canonical ("1.50", "1e5") and readers reformat it (DuckDB writes 6e-05 as 0.00006).
-    doubles = keep & (data[np.where(keep, np.minimum(at + 2, len(data) - 1), 0)] == ord("d"))
+    doubles = keep & (first_letter == ord("d"))
     if doubles.any():
         text = _canonical_doubles(text, np.flatnonzero(doubles))
     slow_rows = np.flatnonzero(slow)
-    if slow_rows.size == 0:
-        return text
-    full = text.to_pylist()
-    for row in slow_rows.tolist():
-        full[row] = _exact_value_text(values[row].as_py())
-    return pa.array(full, pa.string())
+    exact = [_exact_value_text(json_text) for json_text in values.take(pa.array(slow_rows)).to_pylist()]
+    return _replace_rows(text, slow_rows, exact)
 
 
 class _UndecodableValue(Exception):
@@ -514,19 +512,13 @@ def _exact_value_text(json_text: str) -> str | None:
 def _read_value_text(values: pa.StructArray) -> pa.Array:
     """:func:`_value_text` of the compiled reader's AnyValues, which come as text already."""
     text = pc.struct_field(values, "text")
-    if isinstance(text, pa.ChunkedArray):
-        text = text.combine_chunks()
     kinds = np.asarray(pc.fill_null(pc.struct_field(values, "kind"), 0).to_numpy(zero_copy_only=False))
     doubles = np.flatnonzero(kinds == _ANY_DOUBLE)
     if doubles.size:
         text = _canonical_doubles(text, doubles)
     exact = np.flatnonzero(kinds == _ANY_JSON)
-    if not exact.size:
-        return text
-    full = text.to_pylist()
-    for row in exact.tolist():
-        full[row] = _exact_value_text(full[row])
-    return pa.array(full, pa.string())
+    json_texts = text.take(pa.array(exact)).to_pylist()
+    return _replace_rows(text, exact, [_exact_value_text(json_text) for json_text in json_texts])
 
 
 def _canonical_doubles(text: pa.StringArray, rows: np.ndarray) -> pa.StringArray:
@@ -548,11 +540,16 @@ def _canonical_doubles(text: pa.StringArray, rows: np.ndarray) -> pa.StringArray
         redo = np.flatnonzero(~canonical)
     except pa.ArrowInvalid:  # some text is no number: check every one
         redo = np.arange(len(rows))
-    if not redo.size:
-        return text
     texts = [_double_text(number) for number in numbers.take(pa.array(redo)).to_pylist()]
+    return _replace_rows(text, rows[redo], texts)
+
+
+def _replace_rows(text: pa.StringArray, rows: np.ndarray, texts: list[str | None]) -> pa.StringArray:
+    """``text`` with the (ascending) ``rows`` replaced by ``texts``: values Python had to write."""
+    if not rows.size:
+        return text
     mask = np.zeros(len(text), dtype=bool)
-    mask[rows[redo]] = True
+    mask[rows] = True
     return pc.replace_with_mask(text, pa.array(mask), pa.array(texts, pa.string()))
 
 

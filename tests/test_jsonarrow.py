@@ -137,7 +137,7 @@ def test_values_escapes_and_odd_shapes_read_alike(tmp_path: Path) -> None:
         b"not json at all",
         b'{"resourceSpans": [{"resource": {"attributes": [{"key": "a\x01", "value": {}}]}}]}',  # control byte
         b'{"resourceSpans": [{"resource": {"attributes": [{"key": "\xff", "value": {}}]}}]}',  # bad UTF-8
-        b'{"resourceSpans": [{"resource": {"attributes": [{"key": "\\ud800", "value": {}}]}}]}',  # lone surrogate
+        b'{"resourceSpans": [{"resource": {"attributes": [{"key": "\\ud800", "value": {}}]}}]}',  # surrogate
         b'{"resourceSpans": [{"resource": {"attributes": [{"key": "\\x", "value": {}}]}}]}',  # bad escape
         b"[1, 2, 3]",
         b'"a string"',
@@ -181,15 +181,18 @@ def test_a_repeated_key_is_left_to_the_exact_path() -> None:
     assert set(decode_transformed(transform_lines(line.encode())).flagged) == {0}
 
 
-@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "duckdb"])
-def test_imports_through_either_reader_write_the_same_store(
-    tmp_path: Path, monkeypatch, compiled: bool
-) -> None:
-    """The importer on the compiled reader and on DuckDB's reader (what runs when nothing is compiled)."""
-    if compiled and not otlp_json.compiled_reader():
+@pytest.fixture(params=["compiled", "duckdb"])
+def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test on the compiled reader, then on DuckDB's (what runs when nothing is compiled)."""
+    if request.param == "compiled" and not otlp_json.compiled_reader():
         pytest.skip("ingest._jsonarrow is not compiled")
-    if not compiled:
+    if request.param == "duckdb":
         monkeypatch.setattr(otlp_json, "_jsonarrow", None)
+    return request.param
+
+
+def test_imports_through_either_reader_write_the_same_store(tmp_path: Path, reader: str) -> None:
+    """The importer on the compiled reader and on DuckDB's reader (what runs when nothing is compiled)."""
     source = tmp_path / "in.jsonl"
     source.write_text(
         "\n".join(
@@ -208,7 +211,6 @@ def test_imports_through_either_reader_write_the_same_store(
     )
 
 
-@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "duckdb"])
 @pytest.mark.parametrize(
     "bad_span",
     [
@@ -217,14 +219,8 @@ def test_imports_through_either_reader_write_the_same_store(
     ],
     ids=["time-past-int64", "bad-nested-int"],
 )
-def test_a_bad_value_rejects_its_line_and_keeps_the_rest(
-    tmp_path: Path, monkeypatch, compiled: bool, bad_span: dict
-) -> None:
+def test_a_bad_value_rejects_its_line_and_keeps_the_rest(tmp_path: Path, reader: str, bad_span: dict) -> None:
     """Values the fast path cannot take reach the exact path, which rejects their line by number."""
-    if compiled and not otlp_json.compiled_reader():
-        pytest.skip("ingest._jsonarrow is not compiled")
-    if not compiled:
-        monkeypatch.setattr(otlp_json, "_jsonarrow", None)
     source = tmp_path / "in.jsonl"
     good = [_line(_span(spanId=f"{i:016x}")) for i in range(1, 4)]
     source.write_text("\n".join([good[0], _line(bad_span), *good[1:]]) + "\n")
