@@ -71,10 +71,12 @@ class TestRecordedSets:
         packages = {"otel-openai-v2": "opentelemetry-instrumentation-openai-v2",
                     "openinference": "openinference-instrumentation-openai",
                     "openllmetry": "opentelemetry-instrumentation-openai"}
+        packages_of = packages | {"traceloop-sdk": "opentelemetry-instrumentation-openai"}
         for name in SETS:
             manifest = genai_fixtures.manifest(name)
             for instrumentation in manifest["instrumentations"]:
-                versions.setdefault(instrumentation, set()).add(manifest["packages"][packages[instrumentation]])
+                convention = "openllmetry" if instrumentation == "traceloop-sdk" else instrumentation
+                versions.setdefault(convention, set()).add(manifest["packages"][packages_of[instrumentation]])
         assert {key: len(found) >= 2 for key, found in versions.items()} == dict.fromkeys(packages, True)
         assert any(len(genai_fixtures.manifest(name)["instrumentations"]) == 2 for name in SETS)
 

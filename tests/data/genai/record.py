@@ -68,6 +68,16 @@ VENVS: dict[str, dict[str, list[str]]] = {
                                                     "opentelemetry-semantic-conventions-ai==0.5.1",
                                                     "opentelemetry-sdk==1.45.2",
                                                     "opentelemetry-exporter-otlp-proto-http==1.45.2"]},
+    # traceloop-sdk 0.62.4's own requirements cannot be resolved together (it pins instrumentations of
+    # opentelemetry-instrumentation 0.59b0 while its openai instrumentation needs semantic-conventions >= 0.63b1):
+    # it goes in with --no-deps over what its OpenAI path imports.
+    "traceloop-sdk-0.62.4": {"install": [*OPENLLMETRY_LATEST, "opentelemetry-sdk==1.45.1",
+                                         "opentelemetry-exporter-otlp-proto-http==1.45.1",
+                                         "opentelemetry-exporter-otlp-proto-grpc==1.45.1",
+                                         "opentelemetry-instrumentation-threading==0.66b1",
+                                         "opentelemetry-instrumentation-logging==0.66b1", "requests", "colorama", "cuid",
+                                         "deprecated", "jinja2", "pydantic", "tenacity", "aiohttp"],
+                             "no_deps": ["traceloop-sdk==0.62.4"]},
 }
 
 #: set name -> venv, instrumentations turned on, environment, exporter protocol, instrumentor options, purpose.
@@ -119,6 +129,12 @@ SETS: dict[str, dict[str, Any]] = {
         "venv": "openllmetry-0.40.14", "instrument": ["openllmetry"], "env": {"TRACELOOP_TRACE_CONTENT": "true"},
         "about": "OpenLLMetry, an older release: content as flattened gen_ai.prompt.N.* / gen_ai.completion.N.* "
                  "attributes, tokens as gen_ai.usage.prompt_tokens / completion_tokens, llm.* keys",
+    },
+    "traceloop-sdk-0.62.4": {
+        "venv": "traceloop-sdk-0.62.4", "instrument": ["traceloop-sdk"],
+        "env": {"TRACELOOP_TRACE_CONTENT": "true", "TRACELOOP_METRICS_ENABLED": "false"},
+        "about": "OpenLLMetry through traceloop-sdk's Traceloop.init (how most of its users run it): the "
+                 "instrumentation's spans plus traceloop.association.properties.session_id / user_id",
     },
     "mixed-openinference-openllmetry": {
         "venv": "mixed-openinference-openllmetry", "instrument": ["openinference", "openllmetry"],

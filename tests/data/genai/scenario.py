@@ -55,7 +55,7 @@ PACKAGES = (
     "opentelemetry-exporter-otlp-json-http", "opentelemetry-instrumentation", "opentelemetry-semantic-conventions",
     "opentelemetry-instrumentation-openai-v2", "opentelemetry-util-genai", "opentelemetry-instrumentation-openai",
     "opentelemetry-semantic-conventions-ai", "openinference-instrumentation-openai", "openinference-instrumentation",
-    "openinference-semantic-conventions",
+    "openinference-semantic-conventions", "traceloop-sdk",
 )
 
 
@@ -75,12 +75,16 @@ def exporters(protocol: str) -> tuple[Any, Any, Any]:
 class Telemetry:
     """The SDK providers exporting to the capture server, plus in-memory copies the app counts."""
 
-    def __init__(self, set_name: str, endpoint: str, protocol: str) -> None:
+    def __init__(self, set_name: str, endpoint: str, protocol: str, *, hand_over_spans: bool = False) -> None:
         span_exporter, log_exporter, metric_exporter = exporters(protocol)
         resource = Resource.create({"service.name": f"genai-{set_name}", "fixture.set": set_name})
+        self.endpoint = endpoint
         self.spans = InMemorySpanExporter()
         self.tracer_provider = TracerProvider(resource=resource)
-        self.tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter(endpoint=f"{endpoint}/v1/traces")))
+        #: The OTLP span export; handed over to Traceloop.init (which adds it itself) when traceloop-sdk is on.
+        self.span_export = BatchSpanProcessor(span_exporter(endpoint=f"{endpoint}/v1/traces"))
+        if not hand_over_spans:
+            self.tracer_provider.add_span_processor(self.span_export)
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
         trace.set_tracer_provider(self.tracer_provider)
         self.logs = InMemoryLogs()
@@ -122,8 +126,16 @@ def instrument(name: str, telemetry: Telemetry, options: dict[str, Any]) -> None
         from opentelemetry.instrumentation.openai import OpenAIInstrumentor as OpenLLMetryInstrumentor
 
         OpenLLMetryInstrumentor(**options).instrument(**providers, meter_provider=telemetry.meter_provider)
+    elif name == "traceloop-sdk":
+        from traceloop.sdk import Instruments, Traceloop
+
+        # Traceloop.init reuses the global TracerProvider and adds the processor given (wrapped to stamp the
+        # association properties on each span); api_endpoint points at the capture server so nothing leaves.
+        Traceloop.init(app_name="genai-fixtures", api_endpoint=telemetry.endpoint, processor=telemetry.span_export,
+                       instruments={Instruments.OPENAI}, telemetry_enabled=False, **options)
     else:
-        raise SystemExit(f"unknown instrumentation {name!r}: use otel-openai-v2, openinference or openllmetry")
+        raise SystemExit(f"unknown instrumentation {name!r}: use otel-openai-v2, openinference, openllmetry "
+                         "or traceloop-sdk")
 
 
 class Agent:
@@ -158,7 +170,13 @@ class Agent:
 
     @contextlib.contextmanager
     def _native_session(self, session: str | None, user: str | None) -> Iterator[None]:
-        """OpenInference's own session/user context (its documented way to tag LLM spans), where it is on."""
+        """The instrumentation's own session/user context (its documented way to tag LLM spans), where it has one."""
+        if "traceloop-sdk" in self.instrumentations:
+            from traceloop.sdk import Traceloop
+
+            # Attached for good (the SDK returns no token): set on every run, empty when the run has none.
+            Traceloop.set_association_properties(
+                {key: value for key, value in (("session_id", session), ("user_id", user)) if value})
         if "openinference" not in self.instrumentations or not (session or user):
             yield
             return
@@ -247,13 +265,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--set", required=True)
     parser.add_argument("--instrument", action="append", required=True)
-    parser.add_argument("--openllmetry-options", default="{}", help="JSON keyword arguments of its instrumentor")
+    parser.add_argument("--openllmetry-options", default="{}",
+                        help="JSON keyword arguments of OpenLLMetry's instrumentor (or of Traceloop.init)")
     parser.add_argument("--openai-url", required=True)
     parser.add_argument("--otlp-endpoint", required=True)
     parser.add_argument("--protocol", choices=["protobuf", "json"], default="protobuf")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
-    telemetry = Telemetry(args.set, args.otlp_endpoint, args.protocol)
+    telemetry = Telemetry(args.set, args.otlp_endpoint, args.protocol,
+                          hand_over_spans="traceloop-sdk" in args.instrument)
     for name in args.instrument:
         instrument(name, telemetry, json.loads(args.openllmetry_options))
     agent = Agent(openai.OpenAI(base_url=args.openai_url, api_key="sk-fake-key", max_retries=0), args.instrument)
