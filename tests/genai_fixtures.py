@@ -54,7 +54,9 @@ def payloads(name: str) -> Iterator[Payload]:
     """The set's captured requests, in the order the exporters sent them."""
     for entry in manifest(name)["payloads"]:
         file = GENAI_DATA / name / entry["file"]
-        yield Payload(entry["path"], entry["content_type"], file.read_bytes(), file, entry["content_encoding"])
+        yield Payload(
+            entry["path"], entry["content_type"], file.read_bytes(), file, entry["content_encoding"]
+        )
 
 
 def payload_files(name: str) -> list[Path]:
@@ -84,7 +86,8 @@ def post(base_url: str, payload: Payload, timeout: float = 30.0) -> tuple[int, b
     headers = {"Content-Type": payload.content_type}
     if payload.content_encoding:
         headers["Content-Encoding"] = payload.content_encoding
-    request = urllib.request.Request(base_url.rstrip("/") + payload.path, data=payload.body, headers=headers,
-                                     method="POST")
+    request = urllib.request.Request(
+        base_url.rstrip("/") + payload.path, data=payload.body, headers=headers, method="POST"
+    )
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return response.status, response.read()

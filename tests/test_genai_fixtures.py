@@ -28,8 +28,11 @@ from ingest.receiver import Receiver
 from tests import genai_fixtures
 
 SETS = genai_fixtures.sets()
-RESPONSES = {"traces": ExportTraceServiceResponse, "logs": ExportLogsServiceResponse,
-             "metrics": ExportMetricsServiceResponse}
+RESPONSES = {
+    "traces": ExportTraceServiceResponse,
+    "logs": ExportLogsServiceResponse,
+    "metrics": ExportMetricsServiceResponse,
+}
 
 
 def _rejected(store: Path) -> list[Path]:
@@ -53,9 +56,16 @@ def loaded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         receiver.stop()  # writes everything accepted
     imported = tmp_path_factory.mktemp(f"imported-{name}")
     reports = Importer(imported, progress=False, durable=False, log=io.StringIO()).import_paths(
-        genai_fixtures.payload_files(name))
-    return {"set": name, "received": received, "answers": answers, "stats": receiver.stats(),
-            "imported": imported, "reports": reports}
+        genai_fixtures.payload_files(name)
+    )
+    return {
+        "set": name,
+        "received": received,
+        "answers": answers,
+        "stats": receiver.stats(),
+        "imported": imported,
+        "reports": reports,
+    }
 
 
 def _count(store: Path, table: str) -> int:
@@ -68,9 +78,11 @@ class TestRecordedSets:
     def test_every_convention_is_recorded_in_two_releases_and_mixed(self) -> None:
         """The sets cover OTel openai-v2, OpenInference and OpenLLMetry in two releases each, and one mixed trace set."""
         versions: dict[str, set[str]] = {}
-        packages = {"otel-openai-v2": "opentelemetry-instrumentation-openai-v2",
-                    "openinference": "openinference-instrumentation-openai",
-                    "openllmetry": "opentelemetry-instrumentation-openai"}
+        packages = {
+            "otel-openai-v2": "opentelemetry-instrumentation-openai-v2",
+            "openinference": "openinference-instrumentation-openai",
+            "openllmetry": "opentelemetry-instrumentation-openai",
+        }
         packages_of = packages | {"traceloop-sdk": "opentelemetry-instrumentation-openai"}
         for name in SETS:
             manifest = genai_fixtures.manifest(name)
@@ -86,10 +98,13 @@ class TestRecordedSets:
         manifest = genai_fixtures.manifest(name)
         on_disk = sorted(p.name for p in (genai_fixtures.GENAI_DATA / name / "payloads").iterdir())
         assert sorted(Path(p["file"]).name for p in manifest["payloads"]) == on_disk
-        assert all(len(p.body) == entry["bytes"] for p, entry in zip(genai_fixtures.payloads(name),
-                                                                      manifest["payloads"], strict=True))
+        assert all(
+            len(p.body) == entry["bytes"]
+            for p, entry in zip(genai_fixtures.payloads(name), manifest["payloads"], strict=True)
+        )
         assert sorted(call["exchange"] for _, call in genai_fixtures.calls(name)) == list(
-            range(len(genai_fixtures.exchanges(name))))
+            range(len(genai_fixtures.exchanges(name)))
+        )
 
     @pytest.mark.parametrize("name", SETS)
     def test_ground_truth_tokens_are_what_the_fake_server_answered(self, name: str) -> None:
@@ -113,14 +128,20 @@ class TestRecordedSets:
                 model = exchange["response"]["model"]
             assert call["model_answered"] == model
             if usage is None:
-                assert (call["input_tokens"], call["output_tokens"], call["cached_tokens"]) == (None, None, None)
+                assert (call["input_tokens"], call["output_tokens"], call["cached_tokens"]) == (
+                    None,
+                    None,
+                    None,
+                )
                 continue
             assert call["input_tokens"] == usage["prompt_tokens"]
             assert call["output_tokens"] == usage.get("completion_tokens")
             cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
             assert call["cached_tokens"] == cached
             kinds["cached"] += bool(cached)
-        assert kinds == Counter({500: 1, 429: 1, "stream-with-usage": 1, "stream-without-usage": 1, "cached": 2})
+        assert kinds == Counter(
+            {500: 1, 429: 1, "stream-with-usage": 1, "stream-without-usage": 1, "cached": 2}
+        )
 
 
 class TestThroughTheReceiver:
@@ -141,15 +162,20 @@ class TestThroughTheReceiver:
         counts = genai_fixtures.manifest(loaded["set"])["counts"]
         store = loaded["received"]
         assert (_count(store, "spans"), _count(store, "logs"), _count(store, "metrics")) == (
-            counts["spans"], counts["log_records"], counts["metric_points"])
+            counts["spans"],
+            counts["log_records"],
+            counts["metric_points"],
+        )
         assert counts["spans"] > counts["traces"]
 
     def test_every_recorded_trace_is_in_the_store_with_its_root(self, loaded: dict[str, Any]) -> None:
         """Each trace id from the manifest is stored with all its spans and its agent.run root with the session."""
         manifest = genai_fixtures.manifest(loaded["set"])
         store = open_store(loaded["received"])
-        spans = store.sql("SELECT trace_id, span_id, parent_span_id, name, service_name, "
-                          "attributes['session.id'] AS session FROM spans")
+        spans = store.sql(
+            "SELECT trace_id, span_id, parent_span_id, name, service_name, "
+            "attributes['session.id'] AS session FROM spans"
+        )
         per_trace = spans.groupby("trace_id").size().to_dict()
         assert per_trace == {t["trace_id"]: t["spans"] for t in manifest["traces"]}
         roots = spans[spans["parent_span_id"].isna()].set_index("trace_id")
@@ -158,6 +184,18 @@ class TestThroughTheReceiver:
             assert (root["span_id"], root["name"]) == (trace["root_span_id"], "agent.run")
             assert (root["session"] if isinstance(root["session"], str) else None) == trace["session_id"]
         assert set(spans["service_name"]) == {manifest["service_name"]}
+
+    def test_log_records_keep_their_event_names_and_traces(self, loaded: dict[str, Any]) -> None:
+        """Log event names (field or ``event.name`` attribute) count as the SDK emitted them, each tied to a trace."""
+        manifest = genai_fixtures.manifest(loaded["set"])
+        if not _count(loaded["received"], "logs"):
+            assert manifest["counts"]["log_records"] == 0
+            return
+        logs = open_store(loaded["received"]).sql(
+            "SELECT coalesce(event_name, attributes['event.name']) AS event, trace_id FROM logs"
+        )
+        assert Counter(logs["event"]) == Counter(manifest["log_event_names"])
+        assert set(logs["trace_id"]) <= genai_fixtures.trace_ids(loaded["set"])
 
 
 class TestThroughTheImporter:
@@ -175,14 +213,19 @@ class TestThroughTheImporter:
         for report in loaded["reports"]:
             written.update(report.written)
         assert (written["spans"], written["logs"], written["metrics"]) == (
-            counts["spans"], counts["log_records"], counts["metric_points"])
+            counts["spans"],
+            counts["log_records"],
+            counts["metric_points"],
+        )
         stored = set(open_store(loaded["imported"]).sql("SELECT DISTINCT trace_id FROM spans")["trace_id"])
         assert stored == genai_fixtures.trace_ids(loaded["set"])
 
     def test_importer_and_receiver_store_the_same_rows(self, loaded: dict[str, Any]) -> None:
         """Both ways in give the same spans (ids, names, attributes, events) and the same log records."""
-        span_sql = ("SELECT trace_id, span_id, name, status_code, CAST(attributes AS VARCHAR) AS a, "
-                    "CAST(events AS VARCHAR) AS e FROM spans ORDER BY trace_id, span_id")
+        span_sql = (
+            "SELECT trace_id, span_id, name, status_code, CAST(attributes AS VARCHAR) AS a, "
+            "CAST(events AS VARCHAR) AS e FROM spans ORDER BY trace_id, span_id"
+        )
         log_sql = "SELECT trace_id, span_id, body, CAST(attributes AS VARCHAR) AS a FROM logs ORDER BY ALL"
         left, right = open_store(loaded["imported"]), open_store(loaded["received"])
         assert left.sql(span_sql).to_dict("records") == right.sql(span_sql).to_dict("records")
@@ -194,7 +237,8 @@ def test_mixed_set_has_two_conventions_in_every_llm_trace(tmp_path: Path) -> Non
     """In the mixed set every call's trace holds one OpenInference and one OpenLLMetry span per call."""
     name = next(n for n in SETS if len(genai_fixtures.manifest(n)["instrumentations"]) == 2)
     Importer(tmp_path, progress=False, durable=False, log=io.StringIO()).import_paths(
-        genai_fixtures.payload_files(name))
+        genai_fixtures.payload_files(name)
+    )
     scopes = open_store(tmp_path).sql("SELECT trace_id, scope_name, count(*) AS n FROM spans GROUP BY ALL")
     by_trace = {(r.trace_id, r.scope_name): r.n for r in scopes.itertuples()}
     for trace in genai_fixtures.manifest(name)["traces"]:
@@ -214,8 +258,12 @@ def _fake_openai_module() -> Any:
 
 
 def _ask(url: str, body: dict[str, Any], **headers: str) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json", **headers})
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", **headers},
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, dict(response.headers), response.read()
@@ -230,16 +278,23 @@ class TestFakeOpenAI:
         question = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "stream": True}
         with fake_openai.FakeOpenAI() as fake:
             _, _, plain = _ask(f"{fake.base_url}/chat/completions", question)
-            _, _, counted = _ask(f"{fake.base_url}/chat/completions",
-                                 question | {"stream_options": {"include_usage": True}})
+            _, _, counted = _ask(
+                f"{fake.base_url}/chat/completions", question | {"stream_options": {"include_usage": True}}
+            )
             records = fake.exchanges
-        chunks = [json.loads(line[6:]) for line in counted.decode().split("\n\n") if line.startswith("data: {")]
+        chunks = [
+            json.loads(line[6:]) for line in counted.decode().split("\n\n") if line.startswith("data: {")
+        ]
         assert b'"usage"' not in plain and plain.endswith(b"data: [DONE]\n\n")
-        assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["prompt_tokens"] == records[1]["answer"]["usage"][
-            "input_tokens"]
+        assert (
+            chunks[-1]["choices"] == []
+            and chunks[-1]["usage"]["prompt_tokens"] == records[1]["answer"]["usage"]["input_tokens"]
+        )
         assert records[0]["answer"]["usage"] is None
-        assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks[:-1]) == records[1]["answer"][
-            "content"]
+        assert (
+            "".join(c["choices"][0]["delta"].get("content", "") for c in chunks[:-1])
+            == records[1]["answer"]["content"]
+        )
 
     def test_errors_and_rate_limits_are_answered_and_recorded(self) -> None:
         """x-fake-status 500 / 429 answer OpenAI's error body, 429 with Retry-After; both are recorded without usage."""
@@ -263,10 +318,18 @@ class TestFakeOpenAI:
             first = json.loads(_ask(f"{fake.base_url}/chat/completions", ask)[2])
             again = json.loads(_ask(f"{fake.base_url}/chat/completions", ask)[2])
             call = first["choices"][0]["message"]["tool_calls"][0]
-            ask["messages"] += [first["choices"][0]["message"],
-                                {"role": "tool", "tool_call_id": call["id"], "content": "11 C"}]
+            ask["messages"] += [
+                first["choices"][0]["message"],
+                {"role": "tool", "tool_call_id": call["id"], "content": "11 C"},
+            ]
             final = json.loads(_ask(f"{fake.base_url}/chat/completions", ask)[2])
         assert first == again and first["choices"][0]["finish_reason"] == "tool_calls"
         assert json.loads(call["function"]["arguments"]) == {"city": "Paris", "unit": "celsius"}
-        assert final["choices"][0]["finish_reason"] == "stop" and "11 C" in final["choices"][0]["message"]["content"]
-        assert final["usage"]["prompt_tokens_details"]["cached_tokens"] > 0 and final["model"] == "gpt-4.1-2025-04-14"
+        assert (
+            final["choices"][0]["finish_reason"] == "stop"
+            and "11 C" in final["choices"][0]["message"]["content"]
+        )
+        assert (
+            final["usage"]["prompt_tokens_details"]["cached_tokens"] > 0
+            and final["model"] == "gpt-4.1-2025-04-14"
+        )

@@ -58,12 +58,18 @@ def _text_of(content: Any) -> str:
 
 def chat_usage(messages: list[dict[str, Any]], answer_chars: int) -> dict[str, int]:
     """Deterministic token counts: prompt tokens grow with the messages, cached tokens appear from the 3rd message."""
-    prompt_chars = sum(len(_text_of(m.get("content"))) + len(json.dumps(m.get("tool_calls", []))) for m in messages)
+    prompt_chars = sum(
+        len(_text_of(m.get("content"))) + len(json.dumps(m.get("tool_calls", []))) for m in messages
+    )
     prompt = 20 * len(messages) + prompt_chars // 4
     cached = 16 * (prompt // 32) if len(messages) >= 3 else 0
     completion = 3 + answer_chars // 4
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-            "cached_tokens": cached}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "cached_tokens": cached,
+    }
 
 
 def chat_answer(body: dict[str, Any], finish_override: str | None) -> dict[str, Any]:
@@ -112,8 +118,12 @@ def usage_json(usage: dict[str, int]) -> dict[str, Any]:
         "completion_tokens": usage["completion_tokens"],
         "total_tokens": usage["total_tokens"],
         "prompt_tokens_details": {"cached_tokens": usage["cached_tokens"], "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0, "accepted_prediction_tokens": 0,
-                                      "rejected_prediction_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
     }
 
 
@@ -126,29 +136,60 @@ def chat_completion_json(answer: dict[str, Any]) -> dict[str, Any]:
             for c in answer["tool_calls"]
         ]
     return {
-        "id": answer["id"], "object": "chat.completion", "created": CREATED, "model": answer["model"],
-        "system_fingerprint": "fp_fake0001", "service_tier": "default",
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": answer["finish_reason"]}],
+        "id": answer["id"],
+        "object": "chat.completion",
+        "created": CREATED,
+        "model": answer["model"],
+        "system_fingerprint": "fp_fake0001",
+        "service_tier": "default",
+        "choices": [
+            {"index": 0, "message": message, "logprobs": None, "finish_reason": answer["finish_reason"]}
+        ],
         "usage": usage_json(answer["usage"]),
     }
 
 
 def chat_chunks(answer: dict[str, Any], include_usage: bool) -> list[dict[str, Any]]:
     """The ``chat.completion.chunk`` objects of a streamed answer: role, content pieces, finish, optional usage."""
-    base = {"id": answer["id"], "object": "chat.completion.chunk", "created": CREATED, "model": answer["model"],
-            "system_fingerprint": "fp_fake0001", "service_tier": "default"}
+    base = {
+        "id": answer["id"],
+        "object": "chat.completion.chunk",
+        "created": CREATED,
+        "model": answer["model"],
+        "system_fingerprint": "fp_fake0001",
+        "service_tier": "default",
+    }
     extra = {"usage": None} if include_usage else {}
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        return {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}], **extra}
+        return {
+            **base,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            **extra,
+        }
 
     chunks = [chunk({"role": "assistant", "content": "", "refusal": None})]
     words = (answer["content"] or "").split(" ")
-    chunks += [chunk({"content": " ".join(words[i:i + 3]) + (" " if i + 3 < len(words) else "")})
-               for i in range(0, len(words), 3) if answer["content"]]
+    chunks += [
+        chunk({"content": " ".join(words[i : i + 3]) + (" " if i + 3 < len(words) else "")})
+        for i in range(0, len(words), 3)
+        if answer["content"]
+    ]
     for index, call in enumerate(answer["tool_calls"]):
-        chunks.append(chunk({"tool_calls": [{"index": index, "id": call["id"], "type": "function",
-                                              "function": {"name": call["name"], "arguments": ""}}]}))
+        chunks.append(
+            chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": index,
+                            "id": call["id"],
+                            "type": "function",
+                            "function": {"name": call["name"], "arguments": ""},
+                        }
+                    ]
+                }
+            )
+        )
         chunks.append(chunk({"tool_calls": [{"index": index, "function": {"arguments": call["arguments"]}}]}))
     chunks.append(chunk({}, answer["finish_reason"]))
     if include_usage:
@@ -159,8 +200,11 @@ def chat_chunks(answer: dict[str, Any], include_usage: bool) -> list[dict[str, A
 def embedding_json(body: dict[str, Any]) -> dict[str, Any]:
     """An embeddings list: deterministic vectors (``dimensions`` long, 8 by default), base64 when asked."""
     inputs = body.get("input")
-    items = [inputs] if isinstance(inputs, str) or (isinstance(inputs, list) and inputs and isinstance(inputs[0], int)) \
+    items = (
+        [inputs]
+        if isinstance(inputs, str) or (isinstance(inputs, list) and inputs and isinstance(inputs[0], int))
         else list(inputs or [])
+    )
     size = int(body.get("dimensions") or 8)
     data = []
     tokens = 0
@@ -173,14 +217,27 @@ def embedding_json(body: dict[str, Any]) -> dict[str, Any]:
             encoded = base64.b64encode(struct.pack(f"<{size}f", *vector)).decode()
         data.append({"object": "embedding", "index": index, "embedding": encoded})
     model = ANSWERED_MODELS.get(body.get("model", ""), body.get("model", ""))
-    return {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+    return {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
 
 
 ERRORS = {
-    500: {"message": "The server had an error while processing your request. Sorry about that!",
-          "type": "server_error", "param": None, "code": None},
-    429: {"message": "Rate limit reached for requests. Please try again in 7s.", "type": "requests",
-          "param": None, "code": "rate_limit_exceeded"},
+    500: {
+        "message": "The server had an error while processing your request. Sorry about that!",
+        "type": "server_error",
+        "param": None,
+        "code": None,
+    },
+    429: {
+        "message": "Rate limit reached for requests. Please try again in 7s.",
+        "type": "requests",
+        "param": None,
+        "code": "rate_limit_exceeded",
+    },
 }
 
 
@@ -201,7 +258,9 @@ class _Handler(BaseHTTPRequestHandler):
             "request": body,
         }
         status, headers, data, kept = self._answer(body)
-        self.server.keep(record | kept)  # before answering: the client may read the record as soon as it has the answer
+        self.server.keep(
+            record | kept
+        )  # before answering: the client may read the record as soon as it has the answer
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
@@ -216,33 +275,82 @@ class _Handler(BaseHTTPRequestHandler):
         if route not in ("/v1/chat/completions", "/v1/embeddings"):
             status = 404
         if status != 200:
-            error = ERRORS.get(status, {"message": f"no route {self.path}", "type": "invalid_request_error",
-                                        "param": None, "code": None})
-            headers = {"Retry-After": str(RETRY_AFTER_S), "x-ratelimit-limit-requests": "500",
-                       "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": f"{RETRY_AFTER_S}s"} \
-                if status == 429 else {}
-            return status, _json_headers(headers), json.dumps({"error": error}).encode(), {
-                "status": status, "response_headers": headers, "response": {"error": error}, "answer": None}
+            error = ERRORS.get(
+                status,
+                {
+                    "message": f"no route {self.path}",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": None,
+                },
+            )
+            headers = (
+                {
+                    "Retry-After": str(RETRY_AFTER_S),
+                    "x-ratelimit-limit-requests": "500",
+                    "x-ratelimit-remaining-requests": "0",
+                    "x-ratelimit-reset-requests": f"{RETRY_AFTER_S}s",
+                }
+                if status == 429
+                else {}
+            )
+            return (
+                status,
+                _json_headers(headers),
+                json.dumps({"error": error}).encode(),
+                {"status": status, "response_headers": headers, "response": {"error": error}, "answer": None},
+            )
         if route == "/v1/embeddings":
             answer_json = embedding_json(body)
             usage = answer_json["usage"]
-            return 200, _json_headers(), json.dumps(answer_json).encode(), {
-                "status": 200, "response": answer_json, "answer": {
-                    "model": answer_json["model"], "vectors": len(answer_json["data"]),
-                    "usage": {"input_tokens": usage["prompt_tokens"], "output_tokens": None, "cached_tokens": None}}}
+            return (
+                200,
+                _json_headers(),
+                json.dumps(answer_json).encode(),
+                {
+                    "status": 200,
+                    "response": answer_json,
+                    "answer": {
+                        "model": answer_json["model"],
+                        "vectors": len(answer_json["data"]),
+                        "usage": {
+                            "input_tokens": usage["prompt_tokens"],
+                            "output_tokens": None,
+                            "cached_tokens": None,
+                        },
+                    },
+                },
+            )
         answer = chat_answer(body, self.headers.get("x-fake-finish-reason"))
         summary = {key: answer[key] for key in ("model", "content", "tool_calls", "finish_reason")}
-        usage = {"input_tokens": answer["usage"]["prompt_tokens"], "output_tokens": answer["usage"]["completion_tokens"],
-                 "cached_tokens": answer["usage"]["cached_tokens"]}
+        usage = {
+            "input_tokens": answer["usage"]["prompt_tokens"],
+            "output_tokens": answer["usage"]["completion_tokens"],
+            "cached_tokens": answer["usage"]["cached_tokens"],
+        }
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             chunks = chat_chunks(answer, include_usage)
-            data = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
-            return 200, {"Content-Type": "text/event-stream; charset=utf-8"}, data, {
-                "status": 200, "stream": chunks, "answer": summary | {"usage": usage if include_usage else None}}
+            data = (
+                b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
+            )
+            return (
+                200,
+                {"Content-Type": "text/event-stream; charset=utf-8"},
+                data,
+                {
+                    "status": 200,
+                    "stream": chunks,
+                    "answer": summary | {"usage": usage if include_usage else None},
+                },
+            )
         answer_json = chat_completion_json(answer)
-        return 200, _json_headers(), json.dumps(answer_json).encode(), {
-            "status": 200, "response": answer_json, "answer": summary | {"usage": usage}}
+        return (
+            200,
+            _json_headers(),
+            json.dumps(answer_json).encode(),
+            {"status": 200, "response": answer_json, "answer": summary | {"usage": usage}},
+        )
 
 
 def _json_headers(extra: dict[str, str] | None = None) -> dict[str, str]:

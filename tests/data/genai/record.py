@@ -39,108 +39,188 @@ sys.path.insert(0, str(HERE))
 from fake_openai import FakeOpenAI  # noqa: E402 - a sibling script, not a package
 
 OTEL_EXPORTER = ["opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http"]
-V2_LATEST = ["openai==2.54.0", "opentelemetry-instrumentation-openai-v2==2.4b0",
-             "opentelemetry-sdk==1.45.2", "opentelemetry-exporter-otlp-proto-http==1.45.2"]
-OPENINFERENCE_LATEST = ["openai==2.54.0", "openinference-instrumentation-openai==0.1.66",
-                        "openinference-instrumentation==0.1.72", "openinference-semantic-conventions==0.1.42"]
-OPENLLMETRY_LATEST = ["openai==2.54.0", "opentelemetry-instrumentation-openai==0.62.4",
-                      "opentelemetry-semantic-conventions-ai==0.5.1"]
+V2_LATEST = [
+    "openai==2.54.0",
+    "opentelemetry-instrumentation-openai-v2==2.4b0",
+    "opentelemetry-sdk==1.45.2",
+    "opentelemetry-exporter-otlp-proto-http==1.45.2",
+]
+OPENINFERENCE_LATEST = [
+    "openai==2.54.0",
+    "openinference-instrumentation-openai==0.1.66",
+    "openinference-instrumentation==0.1.72",
+    "openinference-semantic-conventions==0.1.42",
+]
+OPENLLMETRY_LATEST = [
+    "openai==2.54.0",
+    "opentelemetry-instrumentation-openai==0.62.4",
+    "opentelemetry-semantic-conventions-ai==0.5.1",
+]
 LATEST_EXPERIMENTAL = {"OTEL_SEMCONV_STABILITY_OPT_IN": "gen_ai_latest_experimental"}
 
 #: venv name -> pip requirement lines (installed together), then the ones installed with --no-deps.
 VENVS: dict[str, dict[str, list[str]]] = {
     "otel-openai-v2-2.4b0": {"install": V2_LATEST, "no_deps": ["opentelemetry-util-genai==1.1b0"]},
-    "otel-openai-v2-2.4b0-json": {"install": ["openai==2.54.0", "opentelemetry-instrumentation-openai-v2==2.4b0",
-                                              "opentelemetry-sdk==1.45.1", "opentelemetry-exporter-otlp-json-http==0.66b1"],
-                                  "no_deps": ["opentelemetry-util-genai==1.1b0"]},
-    "otel-openai-v2-2.1b0": {"install": ["openai==1.109.1", "opentelemetry-instrumentation-openai-v2==2.1b0",
-                                         "opentelemetry-sdk==1.38.0", "opentelemetry-exporter-otlp-proto-http==1.38.0"]},
-    "openinference-0.1.66": {"install": [*OPENINFERENCE_LATEST, "opentelemetry-sdk==1.45.2",
-                                         "opentelemetry-exporter-otlp-proto-http==1.45.2"]},
-    "openinference-0.1.30": {"install": ["openai==1.76.0", "openinference-instrumentation-openai==0.1.30",
-                                         "openinference-instrumentation==0.1.28", "openinference-semantic-conventions==0.1.17",
-                                         "opentelemetry-sdk==1.33.1", "opentelemetry-exporter-otlp-proto-http==1.33.1"]},
-    "openllmetry-0.62.4": {"install": [*OPENLLMETRY_LATEST, "opentelemetry-sdk==1.45.2",
-                                       "opentelemetry-exporter-otlp-proto-http==1.45.2"]},
-    "openllmetry-0.40.14": {"install": ["openai==1.109.1", "opentelemetry-instrumentation-openai==0.40.14",
-                                        "opentelemetry-sdk==1.33.1", "opentelemetry-exporter-otlp-proto-http==1.33.1"]},
-    "mixed-openinference-openllmetry": {"install": [*OPENINFERENCE_LATEST, "opentelemetry-instrumentation-openai==0.62.4",
-                                                    "opentelemetry-semantic-conventions-ai==0.5.1",
-                                                    "opentelemetry-sdk==1.45.2",
-                                                    "opentelemetry-exporter-otlp-proto-http==1.45.2"]},
+    "otel-openai-v2-2.4b0-json": {
+        "install": [
+            "openai==2.54.0",
+            "opentelemetry-instrumentation-openai-v2==2.4b0",
+            "opentelemetry-sdk==1.45.1",
+            "opentelemetry-exporter-otlp-json-http==0.66b1",
+        ],
+        "no_deps": ["opentelemetry-util-genai==1.1b0"],
+    },
+    "otel-openai-v2-2.1b0": {
+        "install": [
+            "openai==1.109.1",
+            "opentelemetry-instrumentation-openai-v2==2.1b0",
+            "opentelemetry-sdk==1.38.0",
+            "opentelemetry-exporter-otlp-proto-http==1.38.0",
+        ]
+    },
+    "openinference-0.1.66": {
+        "install": [
+            *OPENINFERENCE_LATEST,
+            "opentelemetry-sdk==1.45.2",
+            "opentelemetry-exporter-otlp-proto-http==1.45.2",
+        ]
+    },
+    "openinference-0.1.30": {
+        "install": [
+            "openai==1.76.0",
+            "openinference-instrumentation-openai==0.1.30",
+            "openinference-instrumentation==0.1.28",
+            "openinference-semantic-conventions==0.1.17",
+            "opentelemetry-sdk==1.33.1",
+            "opentelemetry-exporter-otlp-proto-http==1.33.1",
+        ]
+    },
+    "openllmetry-0.62.4": {
+        "install": [
+            *OPENLLMETRY_LATEST,
+            "opentelemetry-sdk==1.45.2",
+            "opentelemetry-exporter-otlp-proto-http==1.45.2",
+        ]
+    },
+    "openllmetry-0.40.14": {
+        "install": [
+            "openai==1.109.1",
+            "opentelemetry-instrumentation-openai==0.40.14",
+            "opentelemetry-sdk==1.33.1",
+            "opentelemetry-exporter-otlp-proto-http==1.33.1",
+        ]
+    },
+    "mixed-openinference-openllmetry": {
+        "install": [
+            *OPENINFERENCE_LATEST,
+            "opentelemetry-instrumentation-openai==0.62.4",
+            "opentelemetry-semantic-conventions-ai==0.5.1",
+            "opentelemetry-sdk==1.45.2",
+            "opentelemetry-exporter-otlp-proto-http==1.45.2",
+        ]
+    },
     # traceloop-sdk 0.62.4's own requirements cannot be resolved together (it pins instrumentations of
     # opentelemetry-instrumentation 0.59b0 while its openai instrumentation needs semantic-conventions >= 0.63b1):
     # it goes in with --no-deps over what its OpenAI path imports.
-    "traceloop-sdk-0.62.4": {"install": [*OPENLLMETRY_LATEST, "opentelemetry-sdk==1.45.1",
-                                         "opentelemetry-exporter-otlp-proto-http==1.45.1",
-                                         "opentelemetry-exporter-otlp-proto-grpc==1.45.1",
-                                         "opentelemetry-instrumentation-threading==0.66b1",
-                                         "opentelemetry-instrumentation-logging==0.66b1", "requests", "colorama", "cuid",
-                                         "deprecated", "jinja2", "pydantic", "tenacity", "aiohttp"],
-                             "no_deps": ["traceloop-sdk==0.62.4"]},
+    "traceloop-sdk-0.62.4": {
+        "install": [
+            *OPENLLMETRY_LATEST,
+            "opentelemetry-sdk==1.45.1",
+            "opentelemetry-exporter-otlp-proto-http==1.45.1",
+            "opentelemetry-exporter-otlp-proto-grpc==1.45.1",
+            "opentelemetry-instrumentation-threading==0.66b1",
+            "opentelemetry-instrumentation-logging==0.66b1",
+            "requests",
+            "colorama",
+            "cuid",
+            "deprecated",
+            "jinja2",
+            "pydantic",
+            "tenacity",
+            "aiohttp",
+        ],
+        "no_deps": ["traceloop-sdk==0.62.4"],
+    },
 }
 
 #: set name -> venv, instrumentations turned on, environment, exporter protocol, instrumentor options, purpose.
 SETS: dict[str, dict[str, Any]] = {
     "otel-openai-v2-2.4b0": {
-        "venv": "otel-openai-v2-2.4b0", "instrument": ["otel-openai-v2"],
+        "venv": "otel-openai-v2-2.4b0",
+        "instrument": ["otel-openai-v2"],
         "env": LATEST_EXPERIMENTAL | {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "SPAN_ONLY"},
         "about": "OTel GenAI semconv, latest experimental: content as JSON span attributes gen_ai.input.messages / "
-                 "gen_ai.output.messages",
+        "gen_ai.output.messages",
     },
     "otel-openai-v2-2.4b0-events": {
-        "venv": "otel-openai-v2-2.4b0", "instrument": ["otel-openai-v2"],
+        "venv": "otel-openai-v2-2.4b0",
+        "instrument": ["otel-openai-v2"],
         "env": LATEST_EXPERIMENTAL | {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "EVENT_ONLY"},
         "about": "OTel GenAI semconv, latest experimental: content in log records named "
-                 "gen_ai.client.inference.operation.details (empty body, content in attributes)",
+        "gen_ai.client.inference.operation.details (empty body, content in attributes)",
     },
     "otel-openai-v2-2.4b0-json": {
-        "venv": "otel-openai-v2-2.4b0-json", "instrument": ["otel-openai-v2"], "protocol": "json",
+        "venv": "otel-openai-v2-2.4b0-json",
+        "instrument": ["otel-openai-v2"],
+        "protocol": "json",
         "env": LATEST_EXPERIMENTAL | {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "SPAN_AND_EVENT"},
         "about": "OTel GenAI semconv, latest experimental, content both on spans and in log records, exported as "
-                 "OTLP/HTTP JSON (opentelemetry-exporter-otlp-json-http)",
+        "OTLP/HTTP JSON (opentelemetry-exporter-otlp-json-http)",
     },
     "otel-openai-v2-2.1b0": {
-        "venv": "otel-openai-v2-2.1b0", "instrument": ["otel-openai-v2"],
+        "venv": "otel-openai-v2-2.1b0",
+        "instrument": ["otel-openai-v2"],
         "env": {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true"},
         "about": "OTel GenAI semconv v1.28-1.30 era: content in log records gen_ai.system.message / "
-                 "gen_ai.user.message / gen_ai.assistant.message / gen_ai.tool.message / gen_ai.choice (Events API)",
+        "gen_ai.user.message / gen_ai.assistant.message / gen_ai.tool.message / gen_ai.choice (Events API)",
     },
     "openinference-0.1.66": {
-        "venv": "openinference-0.1.66", "instrument": ["openinference"], "env": {},
+        "venv": "openinference-0.1.66",
+        "instrument": ["openinference"],
+        "env": {},
         "about": "OpenInference (Arize Phoenix): flattened llm.input_messages.N.message.* attributes, "
-                 "input.value / output.value, session.id / user.id from using_attributes; hide/trace config defaults",
+        "input.value / output.value, session.id / user.id from using_attributes; hide/trace config defaults",
     },
     "openinference-0.1.30": {
-        "venv": "openinference-0.1.30", "instrument": ["openinference"], "env": {},
+        "venv": "openinference-0.1.30",
+        "instrument": ["openinference"],
+        "env": {},
         "about": "OpenInference, an older release (openai 1.76 era) with the same conventions",
     },
     "openllmetry-0.62.4": {
-        "venv": "openllmetry-0.62.4", "instrument": ["openllmetry"], "env": {"TRACELOOP_TRACE_CONTENT": "true"},
+        "venv": "openllmetry-0.62.4",
+        "instrument": ["openllmetry"],
+        "env": {"TRACELOOP_TRACE_CONTENT": "true"},
         "about": "OpenLLMetry (Traceloop), current: content as JSON span attributes gen_ai.input.messages / "
-                 "gen_ai.output.messages (its default use_attributes=True)",
+        "gen_ai.output.messages (its default use_attributes=True)",
     },
     "openllmetry-0.62.4-events": {
-        "venv": "openllmetry-0.62.4", "instrument": ["openllmetry"], "env": {"TRACELOOP_TRACE_CONTENT": "true"},
+        "venv": "openllmetry-0.62.4",
+        "instrument": ["openllmetry"],
+        "env": {"TRACELOOP_TRACE_CONTENT": "true"},
         "openllmetry_options": {"use_attributes": False},
         "about": "OpenLLMetry, current, use_attributes=False: content in log records gen_ai.*.message / gen_ai.choice",
     },
     "openllmetry-0.40.14": {
-        "venv": "openllmetry-0.40.14", "instrument": ["openllmetry"], "env": {"TRACELOOP_TRACE_CONTENT": "true"},
+        "venv": "openllmetry-0.40.14",
+        "instrument": ["openllmetry"],
+        "env": {"TRACELOOP_TRACE_CONTENT": "true"},
         "about": "OpenLLMetry, an older release: content as flattened gen_ai.prompt.N.* / gen_ai.completion.N.* "
-                 "attributes, tokens as gen_ai.usage.prompt_tokens / completion_tokens, llm.* keys",
+        "attributes, tokens as gen_ai.usage.prompt_tokens / completion_tokens, llm.* keys",
     },
     "traceloop-sdk-0.62.4": {
-        "venv": "traceloop-sdk-0.62.4", "instrument": ["traceloop-sdk"],
+        "venv": "traceloop-sdk-0.62.4",
+        "instrument": ["traceloop-sdk"],
         "env": {"TRACELOOP_TRACE_CONTENT": "true", "TRACELOOP_METRICS_ENABLED": "false"},
         "about": "OpenLLMetry through traceloop-sdk's Traceloop.init (how most of its users run it): the "
-                 "instrumentation's spans plus traceloop.association.properties.session_id / user_id",
+        "instrumentation's spans plus traceloop.association.properties.session_id / user_id",
     },
     "mixed-openinference-openllmetry": {
-        "venv": "mixed-openinference-openllmetry", "instrument": ["openinference", "openllmetry"],
+        "venv": "mixed-openinference-openllmetry",
+        "instrument": ["openinference", "openllmetry"],
         "env": {"TRACELOOP_TRACE_CONTENT": "true"},
         "about": "OpenInference and OpenLLMetry on the same client at once: every call gives one span of each "
-                 "convention in the same trace",
+        "convention in the same trace",
     },
 }
 
@@ -191,11 +271,21 @@ class CaptureServer(ThreadingHTTPServer):
         with self._lock:
             signal = path.rstrip("/").rsplit("/", 1)[-1]
             ext = "json" if "json" in content_type else "pb"
-            target = self.folder / f"{len(self.payloads) + 1:03d}-{signal}.{ext}{'.gz' if encoding == 'gzip' else ''}"
+            target = (
+                self.folder
+                / f"{len(self.payloads) + 1:03d}-{signal}.{ext}{'.gz' if encoding == 'gzip' else ''}"
+            )
             target.write_bytes(body)
-            self.payloads.append({"file": str(target.relative_to(self.relative_to)), "path": path,
-                                  "content_type": content_type, "content_encoding": encoding, "bytes": len(body),
-                                  "sha256": hashlib.sha256(body).hexdigest()})
+            self.payloads.append(
+                {
+                    "file": str(target.relative_to(self.relative_to)),
+                    "path": path,
+                    "content_type": content_type,
+                    "content_encoding": encoding,
+                    "bytes": len(body),
+                    "sha256": hashlib.sha256(body).hexdigest(),
+                }
+            )
 
     def __enter__(self) -> CaptureServer:
         self._thread.start()
@@ -217,17 +307,32 @@ def count_items(payload: dict[str, Any], body: bytes) -> tuple[str, int]:
     if "json" in payload["content_type"]:
         data = json.loads(body)
         if signal == "traces":
-            return signal, sum(len(s.get("spans", [])) for r in data.get("resourceSpans", [])
-                               for s in r.get("scopeSpans", []))
+            return signal, sum(
+                len(s.get("spans", []))
+                for r in data.get("resourceSpans", [])
+                for s in r.get("scopeSpans", [])
+            )
         if signal == "logs":
-            return signal, sum(len(s.get("logRecords", [])) for r in data.get("resourceLogs", [])
-                               for s in r.get("scopeLogs", []))
-        return signal, sum(len(next(iter(v for k, v in m.items() if isinstance(v, dict) and "dataPoints" in v),
-                                    {}).get("dataPoints", []))
-                           for r in data.get("resourceMetrics", []) for s in r.get("scopeMetrics", [])
-                           for m in s.get("metrics", []))
-    request: Any = {"traces": ExportTraceServiceRequest, "logs": ExportLogsServiceRequest,
-                    "metrics": ExportMetricsServiceRequest}[signal]()
+            return signal, sum(
+                len(s.get("logRecords", []))
+                for r in data.get("resourceLogs", [])
+                for s in r.get("scopeLogs", [])
+            )
+        return signal, sum(
+            len(
+                next(iter(v for k, v in m.items() if isinstance(v, dict) and "dataPoints" in v), {}).get(
+                    "dataPoints", []
+                )
+            )
+            for r in data.get("resourceMetrics", [])
+            for s in r.get("scopeMetrics", [])
+            for m in s.get("metrics", [])
+        )
+    request: Any = {
+        "traces": ExportTraceServiceRequest,
+        "logs": ExportLogsServiceRequest,
+        "metrics": ExportMetricsServiceRequest,
+    }[signal]()
     try:
         request.ParseFromString(body)
     except DecodeError as error:
@@ -236,8 +341,12 @@ def count_items(payload: dict[str, Any], body: bytes) -> tuple[str, int]:
         return signal, sum(len(s.spans) for r in request.resource_spans for s in r.scope_spans)
     if signal == "logs":
         return signal, sum(len(s.log_records) for r in request.resource_logs for s in r.scope_logs)
-    return signal, sum(len(getattr(m, m.WhichOneof("data")).data_points)
-                       for r in request.resource_metrics for s in r.scope_metrics for m in s.metrics)
+    return signal, sum(
+        len(getattr(m, m.WhichOneof("data")).data_points)
+        for r in request.resource_metrics
+        for s in r.scope_metrics
+        for m in s.metrics
+    )
 
 
 # --------------------------------------------------------------------------- venvs
@@ -266,7 +375,9 @@ def ensure_venv(root: Path, name: str) -> Path:
 
 def pip_freeze(python: Path) -> list[str]:
     """The venv's installed packages, ``name==version``, limited to the ones that shape the telemetry."""
-    out = subprocess.run([str(python), "-m", "pip", "freeze", "--all"], check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [str(python), "-m", "pip", "freeze", "--all"], check=True, capture_output=True, text=True
+    )
     return sorted(line for line in out.stdout.splitlines() if line.lower().startswith(RELEVANT))
 
 
@@ -281,8 +392,10 @@ def _message(message: dict[str, Any]) -> dict[str, Any]:
     return {
         "role": message.get("role"),
         "content": content,
-        "tool_calls": [{"id": c["id"], "name": c["function"]["name"], "arguments": c["function"]["arguments"]}
-                       for c in message.get("tool_calls") or []],
+        "tool_calls": [
+            {"id": c["id"], "name": c["function"]["name"], "arguments": c["function"]["arguments"]}
+            for c in message.get("tool_calls") or []
+        ],
         "tool_call_id": message.get("tool_call_id"),
     }
 
@@ -314,21 +427,33 @@ def ground_truth(app: dict[str, Any], exchanges: list[dict[str, Any]]) -> list[d
                 "exchange": exchange["index"],
             }
             if call["kind"] == "chat":
-                entry["request"] = {"messages": [_message(m) for m in request.get("messages", [])],
-                                    "tools": [t["function"]["name"] for t in request.get("tools", [])]}
-                entry["answer"] = ({key: answer[key] for key in ("content", "tool_calls", "finish_reason")}
-                                   if exchange["status"] == 200 else None)
+                entry["request"] = {
+                    "messages": [_message(m) for m in request.get("messages", [])],
+                    "tools": [t["function"]["name"] for t in request.get("tools", [])],
+                }
+                entry["answer"] = (
+                    {key: answer[key] for key in ("content", "tool_calls", "finish_reason")}
+                    if exchange["status"] == 200
+                    else None
+                )
             else:
                 entry["request"] = {"input": request.get("input")}
                 entry["answer"] = {"vectors": answer["vectors"]} if exchange["status"] == 200 else None
             calls.append(entry)
         attributes = record["root_attributes"]
-        traces.append({
-            "label": record["label"], "trace_id": record["trace_id"], "root_span_id": record["root_span_id"],
-            "session_id": attributes.get("session.id"), "user_id": attributes.get("user.id"),
-            "conversation_id": attributes.get("gen_ai.conversation.id"), "error": record["error"],
-            "spans": spans_per_trace[record["trace_id"]], "calls": calls,
-        })
+        traces.append(
+            {
+                "label": record["label"],
+                "trace_id": record["trace_id"],
+                "root_span_id": record["root_span_id"],
+                "session_id": attributes.get("session.id"),
+                "user_id": attributes.get("user.id"),
+                "conversation_id": attributes.get("gen_ai.conversation.id"),
+                "error": record["error"],
+                "spans": spans_per_trace[record["trace_id"]],
+                "calls": calls,
+            }
+        )
     if by_call:
         raise SystemExit(f"the fake server saw calls the app did not make: {sorted(by_call)}")
     return traces
@@ -345,14 +470,30 @@ def record(set_name: str, venvs: Path, protocol: str = "protobuf") -> dict[str, 
     if folder.exists():
         shutil.rmtree(folder)
     (folder / "payloads").mkdir(parents=True)
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("OTEL_", "TRACELOOP_", "OPENINFERENCE_", "OPENAI_"))}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("OTEL_", "TRACELOOP_", "OPENINFERENCE_", "OPENAI_"))
+    }
     env |= spec["env"]
     app_file = folder / "app.json"
     with FakeOpenAI() as fake, CaptureServer(folder / "payloads", folder) as capture:
-        command = [str(python), str(HERE / "scenario.py"), "--set", set_name, "--openai-url", fake.base_url,
-                   "--otlp-endpoint", capture.endpoint, "--protocol", spec.get("protocol", protocol),
-                   "--out", str(app_file), "--openllmetry-options", json.dumps(spec.get("openllmetry_options", {}))]
+        command = [
+            str(python),
+            str(HERE / "scenario.py"),
+            "--set",
+            set_name,
+            "--openai-url",
+            fake.base_url,
+            "--otlp-endpoint",
+            capture.endpoint,
+            "--protocol",
+            spec.get("protocol", protocol),
+            "--out",
+            str(app_file),
+            "--openllmetry-options",
+            json.dumps(spec.get("openllmetry_options", {})),
+        ]
         for name in spec["instrument"]:
             command += ["--instrument", name]
         subprocess.run(command, check=True, env=env, cwd=folder)
@@ -366,9 +507,13 @@ def record(set_name: str, venvs: Path, protocol: str = "protobuf") -> dict[str, 
         payload["items"] = items
         sent[signal] += items
     if sent["traces"] != len(app["spans"]) or sent["logs"] != len(app["log_records"]):
-        raise SystemExit(f"{set_name}: the exporters sent {dict(sent)} but the SDK finished "
-                         f"{len(app['spans'])} spans and {len(app['log_records'])} log records")
-    (folder / "fake_openai_exchanges.json").write_text(json.dumps(exchanges, indent=1, ensure_ascii=False) + "\n")
+        raise SystemExit(
+            f"{set_name}: the exporters sent {dict(sent)} but the SDK finished "
+            f"{len(app['spans'])} spans and {len(app['log_records'])} log records"
+        )
+    (folder / "fake_openai_exchanges.json").write_text(
+        json.dumps(exchanges, indent=1, ensure_ascii=False) + "\n"
+    )
     manifest = {
         "set": set_name,
         "about": spec["about"],
@@ -377,13 +522,22 @@ def record(set_name: str, venvs: Path, protocol: str = "protobuf") -> dict[str, 
         "venv_requirements": VENVS[spec["venv"]],
         "packages": app["versions"],
         "pip_freeze": pip_freeze(python),
-        "python": subprocess.run([str(python), "-c", "import sys; print(sys.version.split()[0])"], check=True,
-                                 capture_output=True, text=True).stdout.strip(),
+        "python": subprocess.run(
+            [str(python), "-c", "import sys; print(sys.version.split()[0])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip(),
         "env": spec["env"],
         "protocol": spec.get("protocol", protocol),
         "service_name": f"genai-{set_name}",
-        "counts": {"spans": sent["traces"], "log_records": sent["logs"], "metric_points": sent["metrics"],
-                   "traces": len(app["traces"]), "calls": len(exchanges)},
+        "counts": {
+            "spans": sent["traces"],
+            "log_records": sent["logs"],
+            "metric_points": sent["metrics"],
+            "traces": len(app["traces"]),
+            "calls": len(exchanges),
+        },
         "span_names": dict(sorted(Counter(s["name"] for s in app["spans"]).items())),
         "log_event_names": dict(sorted(Counter(str(r["event_name"]) for r in app["log_records"]).items())),
         "payloads": payloads,
@@ -396,10 +550,16 @@ def record(set_name: str, venvs: Path, protocol: str = "protobuf") -> dict[str, 
 
 def main() -> None:
     """Record the sets named (all by default)."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("sets", nargs="*", help=f"default: all of {', '.join(SETS)}")
-    parser.add_argument("--venvs", type=Path, default=Path(os.environ.get("GENAI_FIXTURE_VENVS", "/work/genai-venvs")),
-                        help="where the throwaway venvs live (outside the repository)")
+    parser.add_argument(
+        "--venvs",
+        type=Path,
+        default=Path(os.environ.get("GENAI_FIXTURE_VENVS", "/work/genai-venvs")),
+        help="where the throwaway venvs live (outside the repository)",
+    )
     args = parser.parse_args()
     unknown = [name for name in args.sets if name not in SETS]
     if unknown:

@@ -45,17 +45,31 @@ WEATHER_TOOL = {
         "description": "Current weather in a city",
         "parameters": {
             "type": "object",
-            "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+            "properties": {
+                "city": {"type": "string"},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+            },
             "required": ["city", "unit"],
         },
     },
 }
 PACKAGES = (
-    "openai", "httpx", "opentelemetry-api", "opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http",
-    "opentelemetry-exporter-otlp-json-http", "opentelemetry-instrumentation", "opentelemetry-semantic-conventions",
-    "opentelemetry-instrumentation-openai-v2", "opentelemetry-util-genai", "opentelemetry-instrumentation-openai",
-    "opentelemetry-semantic-conventions-ai", "openinference-instrumentation-openai", "openinference-instrumentation",
-    "openinference-semantic-conventions", "traceloop-sdk",
+    "openai",
+    "httpx",
+    "opentelemetry-api",
+    "opentelemetry-sdk",
+    "opentelemetry-exporter-otlp-proto-http",
+    "opentelemetry-exporter-otlp-json-http",
+    "opentelemetry-instrumentation",
+    "opentelemetry-semantic-conventions",
+    "opentelemetry-instrumentation-openai-v2",
+    "opentelemetry-util-genai",
+    "opentelemetry-instrumentation-openai",
+    "opentelemetry-semantic-conventions-ai",
+    "openinference-instrumentation-openai",
+    "openinference-instrumentation",
+    "openinference-semantic-conventions",
+    "traceloop-sdk",
 )
 
 
@@ -90,16 +104,20 @@ class Telemetry:
         self.logs = InMemoryLogs()
         self.logger_provider = LoggerProvider(resource=resource)
         self.logger_provider.add_log_record_processor(
-            BatchLogRecordProcessor(log_exporter(endpoint=f"{endpoint}/v1/logs")))
+            BatchLogRecordProcessor(log_exporter(endpoint=f"{endpoint}/v1/logs"))
+        )
         self.logger_provider.add_log_record_processor(SimpleLogRecordProcessor(self.logs))
         set_logger_provider(self.logger_provider)
-        with contextlib.suppress(ImportError):  # the Events API, used by older instrumentations, gone in newer SDKs
+        with contextlib.suppress(
+            ImportError
+        ):  # the Events API, used by older instrumentations, gone in newer SDKs
             from opentelemetry._events import set_event_logger_provider
             from opentelemetry.sdk._events import EventLoggerProvider
 
             set_event_logger_provider(EventLoggerProvider(self.logger_provider))
-        reader = PeriodicExportingMetricReader(metric_exporter(endpoint=f"{endpoint}/v1/metrics"),
-                                               export_interval_millis=3_600_000)
+        reader = PeriodicExportingMetricReader(
+            metric_exporter(endpoint=f"{endpoint}/v1/metrics"), export_interval_millis=3_600_000
+        )
         self.meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
         set_meter_provider(self.meter_provider)
 
@@ -116,8 +134,9 @@ def instrument(name: str, telemetry: Telemetry, options: dict[str, Any]) -> None
     if name == "otel-openai-v2":
         from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
 
-        OpenAIInstrumentor().instrument(**providers, logger_provider=telemetry.logger_provider,
-                                        meter_provider=telemetry.meter_provider)
+        OpenAIInstrumentor().instrument(
+            **providers, logger_provider=telemetry.logger_provider, meter_provider=telemetry.meter_provider
+        )
     elif name == "openinference":
         from openinference.instrumentation.openai import OpenAIInstrumentor as OpenInferenceInstrumentor
 
@@ -131,11 +150,19 @@ def instrument(name: str, telemetry: Telemetry, options: dict[str, Any]) -> None
 
         # Traceloop.init reuses the global TracerProvider and adds the processor given (wrapped to stamp the
         # association properties on each span); api_endpoint points at the capture server so nothing leaves.
-        Traceloop.init(app_name="genai-fixtures", api_endpoint=telemetry.endpoint, processor=telemetry.span_export,
-                       instruments={Instruments.OPENAI}, telemetry_enabled=False, **options)
+        Traceloop.init(
+            app_name="genai-fixtures",
+            api_endpoint=telemetry.endpoint,
+            processor=telemetry.span_export,
+            instruments={Instruments.OPENAI},
+            telemetry_enabled=False,
+            **options,
+        )
     else:
-        raise SystemExit(f"unknown instrumentation {name!r}: use otel-openai-v2, openinference, openllmetry "
-                         "or traceloop-sdk")
+        raise SystemExit(
+            f"unknown instrumentation {name!r}: use otel-openai-v2, openinference, openllmetry "
+            "or traceloop-sdk"
+        )
 
 
 class Agent:
@@ -148,8 +175,9 @@ class Agent:
         self.traces: list[dict[str, Any]] = []
 
     @contextlib.contextmanager
-    def run(self, label: str, *, session: str | None, user: str | None = None,
-            conversation: str | None = None) -> Iterator[dict[str, Any]]:
+    def run(
+        self, label: str, *, session: str | None, user: str | None = None, conversation: str | None = None
+    ) -> Iterator[dict[str, Any]]:
         """One trace under an ``agent.run`` root span; an exception is recorded on the root, then swallowed."""
         attributes = {"fixture.scenario": label}
         attributes |= {"session.id": session} if session else {}
@@ -157,8 +185,11 @@ class Agent:
         attributes |= {"gen_ai.conversation.id": conversation} if conversation else {}
         record: dict[str, Any] = {"label": label, "root_attributes": attributes, "calls": [], "error": None}
         self.traces.append(record)
-        with contextlib.suppress(openai.APIStatusError), self.tracer.start_as_current_span(
-                "agent.run", attributes=attributes) as root, self._native_session(session, user):
+        with (
+            contextlib.suppress(openai.APIStatusError),
+            self.tracer.start_as_current_span("agent.run", attributes=attributes) as root,
+            self._native_session(session, user),
+        ):
             context = root.get_span_context()
             record["trace_id"] = f"{context.trace_id:032x}"
             record["root_span_id"] = f"{context.span_id:016x}"
@@ -176,7 +207,8 @@ class Agent:
 
             # Attached for good (the SDK returns no token): set on every run, empty when the run has none.
             Traceloop.set_association_properties(
-                {key: value for key, value in (("session_id", session), ("user_id", user)) if value})
+                {key: value for key, value in (("session_id", session), ("user_id", user)) if value}
+            )
         if "openinference" not in self.instrumentations or not (session or user):
             yield
             return
@@ -185,15 +217,29 @@ class Agent:
         with using_attributes(session_id=session or "", user_id=user or ""):
             yield
 
-    def call(self, record: dict[str, Any], create: Callable[..., Any], *, kind: str, expect: int = 200,
-             **kwargs: Any) -> Any:
+    def call(
+        self,
+        record: dict[str, Any],
+        create: Callable[..., Any],
+        *,
+        kind: str,
+        expect: int = 200,
+        **kwargs: Any,
+    ) -> Any:
         """Make one API call with the joining headers and note it; streams are read to the end."""
         step = f"{record['label']}/{len(record['calls']) + 1}"
         headers = {"x-fixture-trace": record["trace_id"], "x-fixture-call": step}
         if expect != 200:
             headers["x-fake-status"] = str(expect)
-        record["calls"].append({"call": step, "kind": kind, "model_requested": kwargs.get("model"),
-                                "stream": bool(kwargs.get("stream")), "expected_status": expect})
+        record["calls"].append(
+            {
+                "call": step,
+                "kind": kind,
+                "model_requested": kwargs.get("model"),
+                "stream": bool(kwargs.get("stream")),
+                "expected_status": expect,
+            }
+        )
         result = create(**kwargs, extra_headers=headers)
         if kwargs.get("stream"):
             return list(result)
@@ -204,51 +250,127 @@ def scenario(agent: Agent, set_name: str) -> None:
     """The traces every set records (see README.md for what each is for)."""
     chat = agent.client.chat.completions
     first_question = "Is it worth visiting Lyon in November?"
-    with agent.run("chat-turn-1", session=f"{set_name}:trip-chat", user="ada", conversation=f"{set_name}:conv-1") as r:
-        answer = agent.call(r, chat.create, kind="chat", model="gpt-4o-mini",
-                            messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": first_question}])
-    with agent.run("chat-turn-2", session=f"{set_name}:trip-chat", user="ada", conversation=f"{set_name}:conv-1") as r:
-        agent.call(r, chat.create, kind="chat", model="gpt-4o-mini", messages=[
-            {"role": "system", "content": SYSTEM},
-            {"role": "user", "content": first_question},
-            {"role": "assistant", "content": answer.choices[0].message.content},
-            {"role": "user", "content": "Et en décembre ? Réponds aussi en 日本語, s'il te plaît."},
-        ])
+    with agent.run(
+        "chat-turn-1", session=f"{set_name}:trip-chat", user="ada", conversation=f"{set_name}:conv-1"
+    ) as r:
+        answer = agent.call(
+            r,
+            chat.create,
+            kind="chat",
+            model="gpt-4o-mini",
+            messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": first_question}],
+        )
+    with agent.run(
+        "chat-turn-2", session=f"{set_name}:trip-chat", user="ada", conversation=f"{set_name}:conv-1"
+    ) as r:
+        agent.call(
+            r,
+            chat.create,
+            kind="chat",
+            model="gpt-4o-mini",
+            messages=[
+                {"role": "system", "content": SYSTEM},
+                {"role": "user", "content": first_question},
+                {"role": "assistant", "content": answer.choices[0].message.content},
+                {"role": "user", "content": "Et en décembre ? Réponds aussi en 日本語, s'il te plaît."},
+            ],
+        )
     with agent.run("tool-round-trip", session=f"{set_name}:weather", user="bob") as r:
-        question = [{"role": "system", "content": SYSTEM},
-                    {"role": "user", "content": "What's the weather in Paris right now?"}]
-        first = agent.call(r, chat.create, kind="chat", model="gpt-4.1", messages=question, tools=[WEATHER_TOOL])
+        question = [
+            {"role": "system", "content": SYSTEM},
+            {"role": "user", "content": "What's the weather in Paris right now?"},
+        ]
+        first = agent.call(
+            r, chat.create, kind="chat", model="gpt-4.1", messages=question, tools=[WEATHER_TOOL]
+        )
         tool_call = first.choices[0].message.tool_calls[0]
         with agent.tracer.start_as_current_span("tool get_weather", attributes={"tool.name": "get_weather"}):
             arguments = json.loads(tool_call.function.arguments)
-            result = json.dumps({"city": arguments["city"], "temperature": 11, "unit": arguments["unit"],
-                                 "sky": "overcast"})
-        agent.call(r, chat.create, kind="chat", model="gpt-4.1", tools=[WEATHER_TOOL], messages=[
-            *question,
-            {"role": "assistant", "content": None, "tool_calls": [
-                {"id": tool_call.id, "type": "function",
-                 "function": {"name": tool_call.function.name, "arguments": tool_call.function.arguments}}]},
-            {"role": "tool", "tool_call_id": tool_call.id, "content": result},
-        ])
+            result = json.dumps(
+                {"city": arguments["city"], "temperature": 11, "unit": arguments["unit"], "sky": "overcast"}
+            )
+        agent.call(
+            r,
+            chat.create,
+            kind="chat",
+            model="gpt-4.1",
+            tools=[WEATHER_TOOL],
+            messages=[
+                *question,
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": tool_call.id,
+                            "type": "function",
+                            "function": {
+                                "name": tool_call.function.name,
+                                "arguments": tool_call.function.arguments,
+                            },
+                        }
+                    ],
+                },
+                {"role": "tool", "tool_call_id": tool_call.id, "content": result},
+            ],
+        )
     with agent.run("stream-no-usage", session=f"{set_name}:weather", user="bob") as r:
-        agent.call(r, chat.create, kind="chat", model="gpt-4o-mini", stream=True,
-                   messages=[{"role": "user", "content": "Name three rivers of France."}])
+        agent.call(
+            r,
+            chat.create,
+            kind="chat",
+            model="gpt-4o-mini",
+            stream=True,
+            messages=[{"role": "user", "content": "Name three rivers of France."}],
+        )
     with agent.run("stream-with-usage", session="cross-conventions", user="carol") as r:
-        agent.call(r, chat.create, kind="chat", model="gpt-4.1", stream=True, stream_options={"include_usage": True},
-                   messages=[{"role": "system", "content": SYSTEM},
-                             {"role": "user", "content": "Suggest a day trip from Marseille."}])
+        agent.call(
+            r,
+            chat.create,
+            kind="chat",
+            model="gpt-4.1",
+            stream=True,
+            stream_options={"include_usage": True},
+            messages=[
+                {"role": "system", "content": SYSTEM},
+                {"role": "user", "content": "Suggest a day trip from Marseille."},
+            ],
+        )
     with agent.run("embeddings", session=None) as r:
-        agent.call(r, agent.client.embeddings.create, kind="embeddings", model="text-embedding-3-small",
-                   input=["Lyon in November", "Paris weather"])
+        agent.call(
+            r,
+            agent.client.embeddings.create,
+            kind="embeddings",
+            model="text-embedding-3-small",
+            input=["Lyon in November", "Paris weather"],
+        )
     with agent.run("length-limit", session=f"{set_name}:weather", user="bob") as r:
-        agent.call(r, chat.create, kind="chat", model="gpt-4.1", max_tokens=5,
-                   messages=[{"role": "user", "content": "Describe the Loire valley in detail."}])
+        agent.call(
+            r,
+            chat.create,
+            kind="chat",
+            model="gpt-4.1",
+            max_tokens=5,
+            messages=[{"role": "user", "content": "Describe the Loire valley in detail."}],
+        )
     with agent.run("server-error", session="cross-conventions", user="carol") as r:
-        agent.call(r, chat.create, kind="chat", model="gpt-4.1", expect=500,
-                   messages=[{"role": "user", "content": "This one fails upstream."}])
+        agent.call(
+            r,
+            chat.create,
+            kind="chat",
+            model="gpt-4.1",
+            expect=500,
+            messages=[{"role": "user", "content": "This one fails upstream."}],
+        )
     with agent.run("rate-limited", session="cross-conventions", user="carol") as r:
-        agent.call(r, chat.create, kind="chat", model="gpt-4o-mini", expect=429,
-                   messages=[{"role": "user", "content": "This one is rate limited."}])
+        agent.call(
+            r,
+            chat.create,
+            kind="chat",
+            model="gpt-4o-mini",
+            expect=429,
+            messages=[{"role": "user", "content": "This one is rate limited."}],
+        )
 
 
 def versions() -> dict[str, str]:
@@ -265,34 +387,54 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--set", required=True)
     parser.add_argument("--instrument", action="append", required=True)
-    parser.add_argument("--openllmetry-options", default="{}",
-                        help="JSON keyword arguments of OpenLLMetry's instrumentor (or of Traceloop.init)")
+    parser.add_argument(
+        "--openllmetry-options",
+        default="{}",
+        help="JSON keyword arguments of OpenLLMetry's instrumentor (or of Traceloop.init)",
+    )
     parser.add_argument("--openai-url", required=True)
     parser.add_argument("--otlp-endpoint", required=True)
     parser.add_argument("--protocol", choices=["protobuf", "json"], default="protobuf")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
-    telemetry = Telemetry(args.set, args.otlp_endpoint, args.protocol,
-                          hand_over_spans="traceloop-sdk" in args.instrument)
+    telemetry = Telemetry(
+        args.set, args.otlp_endpoint, args.protocol, hand_over_spans="traceloop-sdk" in args.instrument
+    )
     for name in args.instrument:
         instrument(name, telemetry, json.loads(args.openllmetry_options))
-    agent = Agent(openai.OpenAI(base_url=args.openai_url, api_key="sk-fake-key", max_retries=0), args.instrument)
+    agent = Agent(
+        openai.OpenAI(base_url=args.openai_url, api_key="sk-fake-key", max_retries=0), args.instrument
+    )
     scenario(agent, args.set)
     telemetry.shutdown()
-    spans = [{"trace_id": f"{s.context.trace_id:032x}", "span_id": f"{s.context.span_id:016x}",
-              "parent_span_id": f"{s.parent.span_id:016x}" if s.parent else None, "name": s.name,
-              "scope": s.instrumentation_scope.name if s.instrumentation_scope else None}
-             for s in telemetry.spans.get_finished_spans()]
+    spans = [
+        {
+            "trace_id": f"{s.context.trace_id:032x}",
+            "span_id": f"{s.context.span_id:016x}",
+            "parent_span_id": f"{s.parent.span_id:016x}" if s.parent else None,
+            "name": s.name,
+            "scope": s.instrumentation_scope.name if s.instrumentation_scope else None,
+        }
+        for s in telemetry.spans.get_finished_spans()
+    ]
     logs = []
     for data in telemetry.logs.get_finished_logs():
         record = data.log_record
         attributes = dict(record.attributes or {})
-        logs.append({"trace_id": f"{record.trace_id:032x}" if record.trace_id else None,
-                     "event_name": getattr(record, "event_name", None) or attributes.get("event.name"),
-                     "scope": data.instrumentation_scope.name if data.instrumentation_scope else None})
+        logs.append(
+            {
+                "trace_id": f"{record.trace_id:032x}" if record.trace_id else None,
+                "event_name": getattr(record, "event_name", None) or attributes.get("event.name"),
+                "scope": data.instrumentation_scope.name if data.instrumentation_scope else None,
+            }
+        )
     with open(args.out, "w", encoding="utf-8") as out:
-        json.dump({"traces": agent.traces, "spans": spans, "log_records": logs, "versions": versions()}, out,
-                  indent=1, ensure_ascii=False)
+        json.dump(
+            {"traces": agent.traces, "spans": spans, "log_records": logs, "versions": versions()},
+            out,
+            indent=1,
+            ensure_ascii=False,
+        )
 
 
 if __name__ == "__main__":
