@@ -5,7 +5,8 @@ files and a trace lookup reads them all. Compaction rewrites each day's small fi
 files of up to ``target_rows`` rows, sorted (spans by ``service_name, trace_id, start_time``) with
 row groups of ``row_group_rows`` rows, so the min/max statistics of ``trace_id`` let DuckDB skip
 every row group but the few that can hold a trace. Exact duplicate spans (same ``trace_id`` and
-``span_id``, e.g. an exporter's retry) are kept once.
+``span_id``, e.g. an exporter's retry) are kept once; of a span's unfinished snapshot and its finished
+row, the finished one. Temporaries of killed writers and compactions are removed first.
 
 Safe while writers and readers run — the protocol (docs/importing.md, "Compaction"):
 

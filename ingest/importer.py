@@ -11,7 +11,9 @@ streams in batches; compressed ones go in blocks of ~32 MB of whole lines that a
 decompresses ahead; a writer thread writes Parquet meanwhile. Lines the fast path flags take the
 exact path (:mod:`ingest.otlp`) with their line number. A line, object or
 message that cannot be imported is written to ``<store>/_rejected/`` with the reason
-(:mod:`ingest.rejects`) and the rest of the file is still imported.
+(:mod:`ingest.rejects`) and the rest of the file is still imported. Memory is bounded whatever the
+input: one line, document or message is held whole at most, up to ``max_object_bytes``
+(``--max-object-mb``); a longer one is read past without being kept, and rejected.
 
 Re-importing: a file whose exact content was already imported into the store is skipped (a
 ledger in ``<store>/_imports/``); ``force=True`` imports it again, and spans are deduplicated on
