@@ -40,6 +40,8 @@ SAMPLE_ENV = "LANGSWARM_REJECTED_SAMPLE_KB"
 CAP_ENV = "LANGSWARM_REJECTED_MAX_MB"
 DEFAULT_SAMPLE_BYTES = 64 << 10
 DEFAULT_CAP_BYTES = 256 << 20
+#: While ``_rejected/`` is over its cap it is measured again at most this often (files removed by hand).
+REMEASURE_FULL_S = 1.0
 #: Control characters that JSON escapes to six bytes each: a sample holding them is kept as base64.
 _BINARY = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
@@ -122,7 +124,7 @@ class _FolderBudget:
         if (
             self.measured_at is None
             or self.since >= max(cap // 64, 1)
-            or (self.used + n > cap and now - self.measured_at >= 1.0)
+            or (self.used + n > cap and now - self.measured_at >= REMEASURE_FULL_S)
         ):
             self._measure()
         return self.used + n <= cap
@@ -174,6 +176,7 @@ class RejectWriter:
         self.messages: list[str] = []
         self._lock = threading.Lock()
         self._file: Any = None
+        self._budget = _budget(self.folder)
 
     def digest(self) -> ItemDigest:
         """An :class:`ItemDigest` keeping this writer's sample size, for an item read in pieces."""
@@ -224,7 +227,7 @@ class RejectWriter:
                 self.folder.mkdir(parents=True, exist_ok=True)
                 # backslashreplace: a lone surrogate in a reason is written as its JSON escape, never an error
                 self._file = open(self.path, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
-            budget = _budget(self.folder)
+            budget = self._budget
             text = json.dumps(record, ensure_ascii=False) + "\n"
             if sample_field is not None:
                 with_sample = json.dumps({**record, sample_field: sample_text}, ensure_ascii=False) + "\n"
