@@ -5,7 +5,8 @@ files and a trace lookup reads them all. Compaction rewrites each day's small fi
 files of up to ``target_rows`` rows, sorted (spans by ``service_name, trace_id, start_time``) with
 row groups of ``row_group_rows`` rows, so the min/max statistics of ``trace_id`` let DuckDB skip
 every row group but the few that can hold a trace. Exact duplicate spans (same ``trace_id`` and
-``span_id``, e.g. an exporter's retry) are kept once.
+``span_id``, e.g. an exporter's retry) are kept once; of a span's unfinished snapshot and its finished
+row, the finished one. Temporaries of killed writers and compactions are removed first.
 
 Safe while writers and readers run — the protocol (docs/importing.md, "Compaction"):
 
@@ -47,7 +48,7 @@ import pyarrow.parquet as pq
 
 from ingest import schema
 from ingest.errors import IngestError
-from ingest.store import resolve_store_path
+from ingest.store import remove_stale_temporaries, resolve_store_path
 
 COMPACT_DIR = "_compact"
 READERS_LOCK = "readers.lock"
@@ -140,6 +141,8 @@ class DayReport:
 class CompactReport:
     days: list[DayReport] = field(default_factory=list)
     recovered: list[str] = field(default_factory=list)
+    #: temporary files removed: a killed compaction's (any age) and crashed writers' (over an hour old)
+    temporaries_removed: int = 0
 
 
 class Compactor:
@@ -172,6 +175,7 @@ class Compactor:
         (self.control / READERS_LOCK).touch(exist_ok=True)
         with _exclusive(self.control / COMPACTOR_LOCK, wait=False):
             report.recovered = self.recover()
+            report.temporaries_removed = self._remove_orphan_outputs() + remove_stale_temporaries(self.root)
             for table in tables or list(schema.TABLES):
                 base = self.root / table
                 if not base.is_dir():
@@ -232,8 +236,13 @@ class Compactor:
             msg = f"{folder}: read {merged.num_rows} rows from files whose metadata says {expected}; not compacting"
             raise CompactionError(msg)
         keys = [k for k in SORT_KEYS.get(table_name, []) if k in merged.column_names]
-        if keys:
-            merged = merged.sort_by([(k, "ascending") for k in keys])
+        order = [(k, "ascending") for k in keys]
+        if table_name == "spans" and "end_time" in merged.column_names:
+            # Copies of a span side by side, the finished one (latest end_time; NULLs sort last by
+            # default) first: the one _drop_duplicate_spans keeps, as the explorer's reader prefers it.
+            order.append(("end_time", "descending"))
+        if order:
+            merged = merged.sort_by(order)
         duplicates = 0
         if table_name == "spans":
             merged, duplicates = _drop_duplicate_spans(merged)
@@ -299,6 +308,21 @@ class Compactor:
 
     # ---------------------------------------------------------------- crash recovery
 
+    def _remove_orphan_outputs(self) -> int:
+        """Delete the temporaries of compactions killed before their journal was written.
+
+        Under the compactor lock no other compaction is writing, so any such file is an orphan,
+        however new; writers' temporaries are left to :func:`remove_stale_temporaries` (by age).
+        """
+        removed = 0
+        for tmp in self.root.glob("*/date=*/.*-compact-*.parquet.tmp"):
+            try:
+                tmp.unlink()
+                removed += 1
+            except OSError:
+                continue
+        return removed
+
     def recover(self) -> list[str]:
         """Finish or undo the swaps of a compaction that stopped half-way; returns what was done."""
         done = []
@@ -352,7 +376,11 @@ def _runs(table: pa.Table, column: str | None) -> list[tuple[int, int]]:
 
 
 def _drop_duplicate_spans(table: pa.Table) -> tuple[pa.Table, int]:
-    """Keep the first of spans with the same (trace_id, span_id); ``table`` is sorted so they are adjacent."""
+    """Keep the first of spans with the same (trace_id, span_id); ``table`` is sorted so they are adjacent.
+
+    The sort puts a span's finished row before its unfinished snapshot (``end_time`` NULL, written
+    when it was open past ``span_timeout_seconds``), so the finished one is kept.
+    """
     n = table.num_rows
     if n < 2:
         return table, 0
@@ -410,6 +438,8 @@ def run(args: argparse.Namespace) -> int:
     report = compactor.run(args.table, args.day)
     for line in report.recovered:
         print(line)
+    if report.temporaries_removed:
+        print(f"removed {report.temporaries_removed} temporary files left by writers or compactions that were killed")
     for day in report.days:
         print(day.summary())
     if not report.days:

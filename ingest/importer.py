@@ -11,7 +11,9 @@ streams in batches; compressed ones go in blocks of ~32 MB of whole lines that a
 decompresses ahead; a writer thread writes Parquet meanwhile. Lines the fast path flags take the
 exact path (:mod:`ingest.otlp`) with their line number. A line, object or
 message that cannot be imported is written to ``<store>/_rejected/`` with the reason
-(:mod:`ingest.rejects`) and the rest of the file is still imported.
+(:mod:`ingest.rejects`) and the rest of the file is still imported. Memory is bounded whatever the
+input: one line, document or message is held whole at most, up to ``max_object_bytes``
+(``--max-object-mb``); a longer one is read past without being kept, and rejected.
 
 Re-importing: a file whose exact content was already imported into the store is skipped (a
 ledger in ``<store>/_imports/``); ``force=True`` imports it again, and spans are deduplicated on
@@ -30,6 +32,7 @@ import json
 import mmap
 import os
 import queue
+import re
 import shutil
 import struct
 import sys
@@ -51,7 +54,7 @@ import xxhash
 
 from ingest import jaeger, schema
 from ingest.compact import read_lock
-from ingest.errors import IngestError
+from ingest.errors import ConfigurationError, IngestError
 from ingest.otlp import (
     DECODERS,
     ITEM_NAME,
@@ -71,10 +74,12 @@ from ingest.otlp_json import (
     transform_lines,
     transform_sql,
 )
-from ingest.rejects import RejectWriter
+from ingest.rejects import CAP_ENV, REJECTED_DIR, ItemDigest, RejectWriter
 from ingest.store import StoreWriter, resolve_store_path
 
 BLOCK_BYTES = 32 << 20
+#: The largest JSON line, JSON document or protobuf message held in memory (``--max-object-mb``).
+DEFAULT_MAX_OBJECT_BYTES = 64 << 20
 #: Rows gathered per table before one Parquet file is written (fewer, larger files).
 FLUSH_ROWS = 131_072
 IMPORTS_DIR = "_imports"
@@ -99,6 +104,8 @@ class FileReport:
     duplicates: int = 0
     rejected: int = 0
     rejected_file: str | None = None
+    #: rejections kept without their sample: ``_rejected/`` was over its cap
+    samples_dropped: int = 0
     skipped: str | None = None
     bytes: int = 0
     seconds: float = 0.0
@@ -117,6 +124,11 @@ class FileReport:
             line += f"; {self.duplicates:,} duplicate spans skipped"
         if self.rejected:
             line += f"; {self.rejected:,} rejected -> {self.rejected_file}"
+        if self.samples_dropped:
+            line += (
+                f" ({self.samples_dropped:,} kept without a sample: {REJECTED_DIR}/ is over its cap, "
+                f"${CAP_ENV})"
+            )
         return line
 
 
@@ -175,8 +187,38 @@ def _decompressed(counting: _CountingReader, compression: str | None) -> IO[byte
     if compression == "zstd":
         import zstandard
 
-        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(buffered), 4 << 20)
+        return io.BufferedReader(_ZstdErrorsAsOSError(zstandard.ZstdDecompressor().stream_reader(buffered)), 4 << 20)
     return buffered
+
+
+class _ZstdErrorsAsOSError(io.RawIOBase):
+    """A zstd stream whose corruption errors are OSError, as gzip's are (``ZstdError`` derives from
+    Exception only, so a damaged .zst file crashed the import instead of being reported).
+
+    Each read decodes at most one zstd block (128 KiB): what a read decodes before it meets the
+    damage is lost with the error, so small steps keep nearly everything before it.
+    """
+
+    _STEP = 128 << 10
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        import zstandard
+
+        with memoryview(buffer) as view:
+            try:
+                return int(self._inner.readinto(view[: self._STEP]))
+            except zstandard.ZstdError as exc:
+                raise OSError(f"zstd: {exc}") from None
+
+    def close(self) -> None:
+        self._inner.close()
+        super().close()
 
 
 @dataclass
@@ -568,9 +610,14 @@ class Importer:
         flush_rows: int = FLUSH_ROWS,
         durable: bool = True,
         log: IO[str] | None = None,
+        max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES,
     ) -> None:
+        if max_object_bytes < 1:
+            msg = f"max_object_bytes must be at least 1 byte, not {max_object_bytes} (--max-object-mb)"
+            raise ConfigurationError(msg)
         self.root = resolve_store_path(store)
         self.force = force
+        self.max_object_bytes = max_object_bytes
         self.block_bytes = block_bytes
         self.flush_rows = flush_rows
         self.writer = StoreWriter(self.root, durable=durable)
@@ -638,6 +685,7 @@ class Importer:
         report.duplicates = sink.duplicates
         report.rejected = rejects.count
         report.rejected_file = str(rejects.path) if rejects.count else None
+        report.samples_dropped = rejects.samples_dropped
         report.problems = list(rejects.messages)
         report.bytes = counting.position
         report.seconds = time.monotonic() - started
@@ -649,32 +697,43 @@ class Importer:
     def _blocks(
         self, stream: IO[bytes], counting: _CountingReader, scratch: str, rejects: RejectWriter, start_line: int = 1
     ) -> Iterator[_Block]:
-        """Blocks of whole lines, each also written to ``scratch`` for DuckDB to read."""
+        """Blocks of whole lines, each also written to ``scratch`` for DuckDB to read.
+
+        A line over the object limit is read past (hashed, its start kept as a sample) and rejected
+        here, by number; the lines around it still come in blocks.
+        """
         line = start_line
         index = 0
         carry = b""
         ended = False
+        limit = self.max_object_bytes
+        piece_bytes = min(1 << 20, limit + 1)  # so that no line over the limit fits inside one piece
         # read1: one decompression step a call, so a damaged stream loses nothing decoded before the damage.
         read = getattr(stream, "read1", stream.read)
         while not ended:
             pieces = [carry] if carry else []
             size = len(carry)
+            tail = len(carry) - (carry.rfind(b"\n") + 1)  # bytes of the line being read (carry starts at a line start)
             carry = b""
+            too_long = False
             try:
                 while True:
-                    piece = read(1 << 20)
+                    piece = read(piece_bytes)
                     if not piece:
                         ended = True
                         break
                     size += len(piece)
-                    if size < self.block_bytes:
-                        pieces.append(piece)
-                        continue
+                    pieces.append(piece)
+                    first = piece.find(b"\n")
+                    if tail + (len(piece) if first == -1 else first) > limit:
+                        # The line being read is over the limit (no line inside a piece can be): stop here.
+                        too_long = True
+                        break
                     cut = piece.rfind(b"\n") + 1
-                    if cut == 0:  # a very long line: keep reading until it ends
-                        pieces.append(piece)
+                    tail = tail + len(piece) if cut == 0 else len(piece) - cut
+                    if size < self.block_bytes or cut == 0:  # a long line: keep reading until it ends
                         continue
-                    pieces.append(piece[:cut])
+                    pieces[-1] = piece[:cut]
                     carry = piece[cut:]
                     break
             except (EOFError, OSError) as exc:
@@ -690,14 +749,60 @@ class Importer:
                 )
                 pieces = [data[:cut]]
             data = b"".join(pieces)
-            if not data:
+            pieces = []
+            head = b""
+            if too_long:  # the long line starts ``tail`` bytes before the last piece
+                start = len(data) - len(piece) - tail
+                data, head = data[:start], data[start:]
+            if data:
+                path = os.path.join(scratch, f"block-{index:06d}.jsonl")
+                with open(path, "wb") as handle:
+                    handle.write(data)
+                yield _Block(data, line, path, counting.position)
+                line += data.count(b"\n")
+                index += 1
+            elif not too_long:
                 return
-            path = os.path.join(scratch, f"block-{index:06d}.jsonl")
-            with open(path, "wb") as handle:
-                handle.write(data)
-            yield _Block(data, line, path, counting.position)
-            line += data.count(b"\n")
-            index += 1
+            if too_long:
+                carry, ended = self._skip_long_line(read, head, piece_bytes, counting, rejects, line)
+                line += 1
+
+    def _skip_long_line(
+        self,
+        read: Callable[[int], bytes],
+        head: bytes,
+        piece_bytes: int,
+        counting: _CountingReader,
+        rejects: RejectWriter,
+        line: int,
+    ) -> tuple[bytes, bool]:
+        """Read past a line over the limit whose bytes so far are ``head`` and reject it (unless blank).
+
+        Returns what follows its line end and whether the stream ended.
+        """
+        digest = rejects.digest()
+        blank = True
+        damage = ""
+        piece, ended = head, False
+        try:
+            while True:
+                end = piece.find(b"\n")
+                part = piece if end == -1 else piece[:end]
+                digest.update(part)
+                blank = blank and _NOT_BLANK.search(part) is None
+                if end != -1:
+                    rest = piece[end + 1 :]
+                    break
+                piece = read(piece_bytes)
+                if not piece:
+                    rest, ended = b"", True
+                    break
+        except (EOFError, OSError) as exc:
+            rest, ended = b"", True
+            damage = f"; the compressed stream is damaged after {counting.position:,} bytes ({exc}), nothing after it can be read"
+        if not blank or damage:
+            rejects.reject(self._too_big(f"line {line}", digest.size) + damage, digest, line=line)
+        return rest, ended
 
     def _jsonl(
         self,
@@ -787,8 +892,7 @@ class Importer:
         def take(table: pa.Table, size: int) -> None:
             result = decode_transformed(table.select(["j"]))
             for row in sorted(result.flagged):
-                line_no, text = cursor.seek(state["rows"] + row)
-                state["written"] += self._exact_json(text, sink, rejects, line=line_no)
+                state["written"] += self._flagged_line(cursor, state["rows"] + row, sink, rejects)
             for table_name, part in (("spans", result.spans), ("logs", result.logs)):
                 if part is not None:
                     sink.add(table_name, part)
@@ -797,9 +901,19 @@ class Importer:
             state["bytes"] += size
             self.progress.update(path.name, min(state["bytes"], total), total, state["written"], started)
 
+        def skip(long_line: _LongLine) -> None:
+            """A line the chunker read past (over the limit): reject it by number, from the mapped file."""
+            state["bytes"] += long_line.length + 1
+            if long_line.blank:
+                return
+            start, end = long_line.start, long_line.start + long_line.length
+            line_no = cursor.pass_line(start, end)
+            rejects.reject(self._too_big(f"line {line_no}", end - start), cursor.digest(start, end, rejects), line=line_no)
+            state["rows"] += 1
+
         try:
             if compiled_reader():
-                self._jsonl_compiled(path, take)
+                self._jsonl_compiled(path, take, skip)
             else:
                 self._jsonl_duckdb(path, cursor, take, sink, rejects, started)
         finally:
@@ -807,18 +921,44 @@ class Importer:
             hasher.join()
         self.progress.update(path.name, total, total, state["written"], started, force=True)
 
-    def _jsonl_compiled(self, path: Path, take: Callable[[pa.Table, int], None]) -> None:
+    def _flagged_line(self, cursor: _LineCursor, row: int, sink: _Sink, rejects: RejectWriter) -> int:
+        """Take a line the fast path flagged through the exact path, or reject it when over the limit."""
+        line_no, start, end = cursor.locate(row)
+        if end - start > self.max_object_bytes:
+            rejects.reject(self._too_big(f"line {line_no}", end - start), cursor.digest(start, end, rejects), line=line_no)
+            return 0
+        return self._exact_json(cursor.text(start, end), sink, rejects, line=line_no)
+
+    def _too_big(self, what: str, size: int) -> str:
+        return (
+            f"{what} is {size:,} bytes, more than the {self.max_object_bytes:,}-byte limit on one JSON line, "
+            "JSON document or protobuf message (raise it with --max-object-mb); nothing of it was imported"
+        )
+
+    def _jsonl_compiled(
+        self, path: Path, take: Callable[[pa.Table, int], None], skip: Callable[[_LongLine], None]
+    ) -> None:
         """The compiled reader over chunks of whole lines: chunk k+1 is read (no GIL) while chunk k is taken."""
+        # No line over the limit fits in a chunk; at the default limit a longer one is seen in the first fill.
+        size = min(_CHUNK_BYTES, self.max_object_bytes) + 1
         with open(path, "rb") as source, ThreadPoolExecutor(1, thread_name_prefix="ingest-json") as pool:
-            ahead: collections.deque[tuple[int, Future[pa.Table]]] = collections.deque()
-            for chunk in _line_chunks(source, _CHUNK_BYTES):
-                ahead.append((len(chunk), pool.submit(transform_lines, chunk)))
+            ahead: collections.deque[tuple[int, Future[pa.Table]] | _LongLine] = collections.deque()
+
+            def settle(item: tuple[int, Future[pa.Table]] | _LongLine) -> None:
+                if isinstance(item, _LongLine):
+                    skip(item)
+                else:
+                    take(item[1].result(), item[0])
+
+            for chunk in _line_chunks(source, size, self.max_object_bytes):
+                if isinstance(chunk, _LongLine):
+                    ahead.append(chunk)
+                else:
+                    ahead.append((len(chunk), pool.submit(transform_lines, chunk)))
                 if len(ahead) > 1:
-                    size, table = ahead.popleft()
-                    take(table.result(), size)
+                    settle(ahead.popleft())
             while ahead:
-                size, table = ahead.popleft()
-                take(table.result(), size)
+                settle(ahead.popleft())
 
     def _jsonl_duckdb(
         self,
@@ -838,7 +978,12 @@ class Importer:
         con = duckdb.connect()
         rows_taken = 0
         try:
-            reader = con.sql(transform_sql(_json_source(path), with_length=True)).to_arrow_reader(65_536)
+            # A row whose JSON is over the object limit comes back empty: flagged, then rejected by its length.
+            query = (
+                f"SELECT CASE WHEN n > {int(self.max_object_bytes)} THEN NULL ELSE j END AS j, n "
+                f"FROM ({transform_sql(_json_source(path), with_length=True)})"
+            )
+            reader = con.sql(query).to_arrow_reader(65_536)
             while True:
                 try:
                     batch = reader.read_next_batch()
@@ -883,7 +1028,10 @@ class Importer:
     def _exact_json(self, text: bytes, sink: _Sink, rejects: RejectWriter, *, line: int | None) -> int:
         """Import one JSON line/object exactly, or reject it whole with the reason; returns rows."""
         try:
-            obj = json.loads(text)
+            obj = _loads(text)
+        except _TooDeep as exc:
+            rejects.reject(str(exc), text, line=line)
+            return 0
         except ValueError as exc:
             reason = f"not valid JSON: {exc}"
             if isinstance(exc, json.JSONDecodeError) and (
@@ -896,9 +1044,9 @@ class Importer:
             return self._jaeger(obj, sink, rejects, line=line)
         try:
             decoded = decode_json_object(obj)
-        except InputError as exc:
-            signal = _signal_of(obj)
-            rejects.reject(str(exc), text, line=line, signal=signal)
+        except (InputError, RecursionError) as exc:
+            reason = str(exc) if isinstance(exc, InputError) else "a value nested too deeply to decode"
+            rejects.reject(reason, text, line=line, signal=_signal_of(obj))
             return 0
         if decoded.errors or decoded.rejected:
             reason = f"{decoded.rejected} {ITEM_NAME[decoded.signal]} invalid: " + "; ".join(decoded.errors)
@@ -909,14 +1057,40 @@ class Importer:
 
     # ---------------------------------------------------------------- one document
 
+    def _whole(self, stream: IO[bytes], rejects: RejectWriter, what: str) -> bytes | None:
+        """The whole (decompressed) content when it is within the object limit; else None, rejected.
+
+        Past the limit the rest is read only to hash and count it, so memory stays at the limit.
+        """
+        try:
+            data = _read_upto(stream, self.max_object_bytes + 1)
+        except (EOFError, OSError) as exc:
+            rejects.reject(f"the file cannot be decompressed ({exc}); nothing of it was imported", None)
+            return None
+        if len(data) <= self.max_object_bytes:
+            return data
+        digest = rejects.digest()
+        digest.update(data)
+        data = b""
+        damage = ""
+        try:
+            _drain_into(stream, None, [digest])
+        except (EOFError, OSError) as exc:
+            damage = f"; the compressed stream is damaged after {digest.size:,} bytes ({exc})"
+        rejects.reject(self._too_big(what, digest.size) + damage, digest, offset=0)
+        return None
+
     def _document(self, path: Path, stream: IO[bytes], sink: _Sink, rejects: RejectWriter, report: FileReport) -> None:
-        text = _read_all(stream, rejects)
+        text = self._whole(stream, rejects, "the document")
         if text is None:
             return
         if text.startswith(_BOM):
             text = text[3:]
         try:
-            obj = json.loads(text)
+            obj = _loads(text)
+        except _TooDeep as exc:
+            rejects.reject(str(exc), text, line=None)
+            return
         except ValueError as exc:
             rejects.reject(f"not valid JSON: {exc}", text, line=getattr(exc, "lineno", None))
             return
@@ -975,69 +1149,202 @@ class Importer:
         report: FileReport,
         started: float,
     ) -> None:
-        data = _read_all(stream, rejects)
-        if data is None:
-            return
+        """Length-prefixed messages (the Collector's ``proto`` files) read one at a time, or one bare message.
+
+        A 4-byte big-endian length that the rest of the file holds starts the framed format; otherwise
+        the file is one message. Messages over the object limit are read past (hashed) and rejected.
+        """
+        limit = self.max_object_bytes
         total = path.stat().st_size
-        messages = list(_length_prefixed(data))
-        if not messages:
-            messages = [(0, data)]
-            report.format += " (one message)"
-        else:
-            report.format += " (length-prefixed)"
         rows = 0
-        for number, (offset, body) in enumerate(messages, start=1):
-            if isinstance(body, str):
-                rejects.reject(body, data[offset:], offset=offset)
-                break
-            signal = detect_protobuf_signal(body)
-            if signal is None:
-                rejects.reject(
-                    f"message {number} at byte {offset} is not an OTLP traces, metrics or logs request",
-                    body,
-                    offset=offset,
-                )
-                continue
-            request = parse_protobuf(signal, body)
-            decoded = DECODERS[signal](request)
-            if decoded.errors or decoded.rejected:
-                reason = (
-                    f"message {number} at byte {offset}: {decoded.rejected} {ITEM_NAME[signal]} invalid: "
-                    + "; ".join(decoded.errors)
-                )
-                rejects.reject(reason, body, offset=offset, signal=signal, items=count_items(signal, request))
-                continue
-            sink.add(_TABLE_OF_SIGNAL[signal], decoded.table)
-            rows += decoded.accepted
+        offset = 0
+
+        def take(number: int, at: int, body: bytes) -> None:
+            nonlocal rows
+            rows += self._message(number, at, body, sink, rejects)
             self.progress.update(path.name, counting.position, total, rows, started)
 
+        try:
+            head = _read_upto(stream, 4)
+            first = struct.unpack(">I", head)[0] if len(head) == 4 else 0
+            if first == 0 or first > limit:
+                # One bare message (its first bytes are no length, or a big one), or an oversized first message.
+                rest = _read_upto(stream, limit + 1 - len(head))
+                if len(head) + len(rest) <= limit:
+                    report.format += " (one message)"
+                    take(1, 0, head + rest)
+                    return
+                whole, body = rejects.digest(), rejects.digest()
+                whole.update(head)
+                whole.update(rest)
+                body.update(rest)
+                want = first - len(rest) if first else None
+                rest = b""
+                got = _drain_into(stream, want, [whole, body])
+                if want is None or got < want:
+                    report.format += " (one message)"
+                    rejects.reject(self._too_big("the file (one protobuf message)", whole.size), whole, offset=0)
+                    return
+                report.format += " (length-prefixed)"
+                rejects.reject(self._too_big("message 1 at byte 0", first), body, offset=0)
+            else:
+                body_bytes = _read_upto(stream, first)
+                if len(body_bytes) < first:  # shorter than its first bytes say: one bare message
+                    report.format += " (one message)"
+                    take(1, 0, head + body_bytes)
+                    return
+                report.format += " (length-prefixed)"
+                take(1, 0, body_bytes)
+            offset = 4 + first
+            number = 2
+            while True:
+                head = _read_upto(stream, 4)
+                if not head:
+                    return
+                if len(head) < 4:
+                    rejects.reject(
+                        f"{len(head)} stray bytes at byte {offset} after the last message (truncated?)", head, offset=offset
+                    )
+                    return
+                (length,) = struct.unpack(">I", head)
+                if length > limit:
+                    digest = rejects.digest()
+                    got = _drain_into(stream, length, [digest])
+                    if got < length:
+                        rejects.reject(_cut_short(offset, length, got), digest, offset=offset)
+                        return
+                    rejects.reject(self._too_big(f"message {number} at byte {offset}", length), digest, offset=offset)
+                else:
+                    body_bytes = _read_upto(stream, length)
+                    if len(body_bytes) < length:
+                        rejects.reject(_cut_short(offset, length, len(body_bytes)), head + body_bytes, offset=offset)
+                        return
+                    take(number, offset, body_bytes)
+                offset += 4 + length
+                number += 1
+        except (EOFError, OSError) as exc:
+            rejects.reject(
+                f"the compressed stream is damaged after {counting.position:,} bytes ({exc}); "
+                f"nothing from byte {offset:,} of the decompressed data on could be read",
+                None,
+                offset=offset,
+            )
 
-def _read_all(stream: IO[bytes], rejects: RejectWriter) -> bytes | None:
-    """The whole (decompressed) content, or None after rejecting a file whose compression is damaged."""
+    def _message(self, number: int, offset: int, body: bytes, sink: _Sink, rejects: RejectWriter) -> int:
+        """Import one protobuf message, or reject it whole with the reason; returns rows."""
+        signal = detect_protobuf_signal(body)
+        if signal is None:
+            rejects.reject(
+                f"message {number} at byte {offset} is not an OTLP traces, metrics or logs request", body, offset=offset
+            )
+            return 0
+        request = parse_protobuf(signal, body)
+        decoded = DECODERS[signal](request)
+        if decoded.errors or decoded.rejected:
+            reason = (
+                f"message {number} at byte {offset}: {decoded.rejected} {ITEM_NAME[signal]} invalid: "
+                + "; ".join(decoded.errors)
+            )
+            rejects.reject(reason, body, offset=offset, signal=signal, items=count_items(signal, request))
+            return 0
+        sink.add(_TABLE_OF_SIGNAL[signal], decoded.table)
+        return decoded.accepted
+
+
+def _cut_short(offset: int, length: int, got: int) -> str:
+    return f"message at byte {offset} claims {length} bytes but only {got} remain (the file is truncated)"
+
+
+class _TooDeep(ValueError):
+    """JSON nested deeper than Python's reader can follow (it recurses once per level)."""
+
+
+def _loads(text: bytes | str) -> Any:
+    """``json.loads``, with nesting too deep for it (a few hundred ``[``) as a ValueError, not a crash."""
     try:
-        return stream.read()
-    except (EOFError, OSError) as exc:
-        rejects.reject(f"the file cannot be decompressed ({exc}); nothing of it was imported", None)
-        return None
+        return json.loads(text)
+    except RecursionError:
+        msg = "nested too deeply to decode (Python's JSON reader allows about 1,000 levels)"
+        raise _TooDeep(msg) from None
+
+
+def _read_upto(stream: IO[bytes], n: int) -> bytes:
+    """Up to ``n`` bytes (fewer only at the end), read in pieces: nothing is allocated ahead for ``n``."""
+    pieces = []
+    left = n
+    while left > 0:
+        piece = stream.read(min(left, 1 << 20))
+        if not piece:
+            break
+        pieces.append(piece)
+        left -= len(piece)
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+
+def _drain_into(stream: IO[bytes], n: int | None, digests: Sequence[ItemDigest]) -> int:
+    """Read up to ``n`` bytes (all, when None) into ``digests`` only; returns how many were read."""
+    got = 0
+    while n is None or got < n:
+        piece = stream.read(1 << 20 if n is None else min(n - got, 1 << 20))
+        if not piece:
+            break
+        for digest in digests:
+            digest.update(piece)
+        got += len(piece)
+    return got
+
+
+@dataclass
+class _LongLine:
+    """A line longer than the object limit, read past by :func:`_line_chunks` without being kept."""
+
+    start: int  # byte offset in the file
+    length: int  # without its line end
+    blank: bool  # only whitespace: not a row, like any blank line
+
+
+# Any byte bytes.strip() keeps: a line holding one is not blank.
+_NOT_BLANK = re.compile(rb"[^ \t\n\r\x0b\x0c]")
+
+
+def _skip_line(source: IO[bytes], start: int, head: memoryview) -> tuple[_LongLine, bytes]:
+    """Read past the rest of a line that starts with ``head``; (the line, what follows its line end)."""
+    length = len(head)
+    blank = _NOT_BLANK.search(head) is None
+    while True:
+        piece = source.read(1 << 20)
+        if not piece:
+            return _LongLine(start, length, blank), b""
+        end = piece.find(b"\n")
+        part = piece if end == -1 else piece[:end]
+        blank = blank and _NOT_BLANK.search(part) is None
+        length += len(part)
+        if end != -1:
+            return _LongLine(start, length, blank), piece[end + 1 :]
 
 
 _CHUNK_BYTES = 64 << 20
 
 
-def _line_chunks(source: IO[bytes], size: int) -> Iterator[memoryview]:
-    """The file in pieces of about ``size`` bytes that end at a line end (a longer line is one piece).
+def _line_chunks(source: IO[bytes], size: int, max_line: int) -> Iterator[memoryview | _LongLine]:
+    """The file in pieces of about ``size`` bytes that end at a line end; a line of more than
+    ``max_line`` bytes is read past and stands for itself as a :class:`_LongLine`.
 
-    Two buffers, filled in turn: a piece stays intact until the next-but-one is read, long enough
-    for the one reader working ahead. Fresh buffers for every piece would be page-faulted in anew
-    each time: measured ~2x the kernel time of the whole import.
+    A line longer than the buffer grows it, up to ``max_line + 1`` bytes: memory stays within a
+    few times ``max_line`` whatever the file holds. Pass ``size <= max_line + 1`` so no line over
+    the limit fits in a piece. Two buffers, filled in turn: a piece stays intact until the
+    next-but-one is read, long enough for the one reader working ahead. Fresh buffers for every
+    piece would be page-faulted in anew each time: measured ~2x the kernel time of the whole import.
     """
     buffers = [bytearray(size), bytearray(size)]
     which = 0
     carry = b""
+    base = 0  # file offset of the buffer's first byte
     while True:
         buffer = buffers[which]
-        if len(carry) * 2 > len(buffer):  # a line longer than the buffer: grow it
-            buffer = buffers[which] = bytearray(len(carry) * 2)
+        need = min(len(carry) * 2, max_line + 1)
+        if need > len(buffer):  # a line longer than the buffer: grow it
+            buffer = buffers[which] = bytearray(need)
         buffer[: len(carry)] = carry
         view = memoryview(buffer)
         filled = len(carry)
@@ -1052,9 +1359,15 @@ def _line_chunks(source: IO[bytes], size: int) -> Iterator[memoryview]:
             return
         end = buffer.rfind(b"\n", 0, filled)
         if end == -1:
-            carry = bytes(view[:filled])
+            if filled > max_line:  # one line, longer than the limit: read past it
+                long_line, carry = _skip_line(source, base, view[:filled])
+                base += long_line.length + 1
+                yield long_line
+            else:
+                carry = bytes(view[:filled])
             continue
         carry = bytes(view[end + 1 : filled])
+        base += end + 1
         yield view[: end + 1]
         which ^= 1
 
@@ -1083,21 +1396,50 @@ class _LineCursor:
         self._line = 1
         self._row = -1
 
-    def seek(self, row: int) -> tuple[int, bytes]:
-        """(line number, text) of non-blank line number ``row`` (0-based); rows must not go backwards."""
+    def locate(self, row: int) -> tuple[int, int, int]:
+        """(line number, start, end) of non-blank line number ``row`` (0-based), its text not read.
+
+        Rows must not go backwards.
+        """
         while self._pos < self._size:
             end = self._map.find(b"\n", self._pos)
             end = self._size if end == -1 else end
-            text = self._map[self._pos : end]
+            start = self._pos
             line = self._line
             self._pos = end + 1
             self._line += 1
-            if text.strip():
+            if _NOT_BLANK.search(self._map, start, end) is not None:
                 self._row += 1
                 if self._row == row:
-                    return line, bytes(text)
+                    return line, start, end
         msg = f"row {row} is past the end of the file ({self._row + 1} non-blank lines)"
         raise IndexError(msg)
+
+    def pass_line(self, start: int, end: int) -> int:
+        """Line number of the non-blank line at bytes ``start:end`` (a line read past); the cursor moves
+        beyond it without reading it, so a long line's pages are never mapped in."""
+        while self._pos < start:
+            stop = self._map.find(b"\n", self._pos, start)
+            stop = start - 1 if stop == -1 else stop
+            if _NOT_BLANK.search(self._map, self._pos, stop) is not None:
+                self._row += 1
+            self._pos = stop + 1
+            self._line += 1
+        line = self._line
+        self._row += 1
+        self._pos = end + 1
+        self._line += 1
+        return line
+
+    def text(self, start: int, end: int) -> bytes:
+        return bytes(self._map[start:end])
+
+    def digest(self, start: int, end: int, rejects: RejectWriter) -> ItemDigest:
+        """The :class:`ItemDigest` of bytes ``start:end``, read a piece at a time (not through the map)."""
+        digest = rejects.digest()
+        for at in range(start, end, 8 << 20):
+            digest.update(os.pread(self._file.fileno(), min(8 << 20, end - at), at))
+        return digest
 
     def position_of(self, row: int) -> tuple[int, int]:
         """(byte offset, line number) where non-blank line ``row`` starts (the end when there is none)."""
@@ -1107,7 +1449,7 @@ class _LineCursor:
         while self._pos < self._size:
             end = self._map.find(b"\n", self._pos)
             end = self._size if end == -1 else end
-            if self._map[self._pos : end].strip():
+            if _NOT_BLANK.search(self._map, self._pos, end) is not None:
                 if self._row + 1 == row:
                     return self._pos, self._line
                 self._row += 1
@@ -1119,34 +1461,6 @@ class _LineCursor:
         if isinstance(self._map, mmap.mmap):
             self._map.close()
         self._file.close()
-
-
-def _length_prefixed(data: bytes) -> Iterator[tuple[int, bytes | str]]:
-    """(offset, message) of a stream of 4-byte big-endian length-prefixed messages.
-
-    Yields nothing when the data does not start like one (then it is one bare message); a
-    length running past the end yields a str saying so (the rest cannot be framed).
-    """
-    size = len(data)
-    if size < 4:
-        return
-    (first,) = struct.unpack_from(">I", data, 0)
-    if first == 0 or 4 + first > size:
-        return
-    offset = 0
-    while offset < size:
-        if size - offset < 4:
-            yield offset, f"{size - offset} stray bytes at byte {offset} after the last message (truncated?)"
-            return
-        (length,) = struct.unpack_from(">I", data, offset)
-        if offset + 4 + length > size:
-            yield offset, (
-                f"message at byte {offset} claims {length} bytes but only {size - offset - 4} remain "
-                "(the file is truncated)"
-            )
-            return
-        yield offset, data[offset + 4 : offset + 4 + length]
-        offset += 4 + length
 
 
 def _signal_of(obj: Any) -> str | None:
@@ -1177,6 +1491,14 @@ def add_arguments(parser: Any) -> None:
         action="store_true",
         help="import files whose content was imported before (spans are still deduplicated)",
     )
+    parser.add_argument(
+        "--max-object-mb",
+        type=float,
+        default=DEFAULT_MAX_OBJECT_BYTES / (1 << 20),
+        metavar="MB",
+        help="largest JSON line, JSON document or protobuf message read into memory; a bigger one is "
+        f"rejected and the rest of the file imported (default {DEFAULT_MAX_OBJECT_BYTES >> 20})",
+    )
     bar = parser.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None, help="show a progress bar")
     bar.add_argument("--no-progress", dest="progress", action="store_false", help="never show a progress bar")
@@ -1192,7 +1514,9 @@ def run(args: Any) -> int:
     # counting; collections every 700 allocations would cost it about a third (see ingest.receiver).
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
-    importer = Importer(args.store, force=args.force, progress=args.progress)
+    importer = Importer(
+        args.store, force=args.force, progress=args.progress, max_object_bytes=int(args.max_object_mb * (1 << 20))
+    )
     status = 0
     totals: dict[str, int] = {}
     rejected = 0

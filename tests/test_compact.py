@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from explorer import open_store
 from ingest.compact import COMPACT_DIR, COMPACTOR_LOCK, CompactionError, Compactor, _exclusive, read_lock
-from ingest.encoding import encode_logs, encode_spans
+from ingest.encoding import encode_logs, encode_spans, table_from_columns
 from ingest.store import StoreWriter
 from tests.otlp_samples import sdk_logs, sdk_spans
 
@@ -198,3 +201,72 @@ def test_cli_compact(tmp_path: Path, span_batches: list[pa.Table]) -> None:
         capture_output=True, text=True, cwd=REPO, timeout=120,
     )
     assert "nothing to compact" in again.stdout
+
+
+class TestUnfinishedSnapshots:
+    def test_the_finished_span_survives_compaction_of_its_snapshot(self, make_provider: Any) -> None:
+        """A span written unfinished (open past span_timeout_seconds), then finished: compaction keeps the finished row."""
+        provider = make_provider({"performance": {"span_timeout_seconds": 0.1}}, service_name="jobs")
+        tracer = provider.get_tracer("jobs")
+        hung = tracer.start_span("hung_operation", {"job": "j-1"})
+        deadline = time.monotonic() + 60
+        while provider.counters.get("unfinished_spans", "timeout") == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        provider.force_flush()  # the snapshot's file
+        with tracer.start_as_current_span("other"):
+            pass
+        hung.end()
+        provider.shutdown()  # the finished row's file
+        store = provider.store_writer.root
+        trace_id = f"{hung.get_span_context().trace_id:032x}"
+        span_id = f"{hung.get_span_context().span_id:016x}"
+        glob = str(store / "spans" / "**" / "*.parquet")
+        rows = "SELECT end_time IS NULL AS open FROM read_parquet(?) WHERE span_id = ? ORDER BY open"
+        assert duckdb.execute(rows, [glob, span_id]).fetchall() == [(False,), (True,)]
+        report = Compactor(store).run(["spans"])
+        [day] = report.days
+        assert day.inputs >= 2 and day.duplicates == 1
+        assert duckdb.execute(rows, [glob, span_id]).fetchall() == [(False,)]
+        [span] = open_store(store).trace(trace_id).to_dict("records")
+        assert span["name"] == "hung_operation" and span["duration_ns"] > 100_000_000
+        assert "langswarm.span.unfinished" not in dict(span["attributes"])
+
+    @pytest.mark.parametrize("snapshot_first", [True, False], ids=["snapshot-file-first", "snapshot-file-last"])
+    def test_of_several_copies_the_latest_finished_one_is_kept(self, tmp_path: Path, snapshot_first: bool) -> None:
+        """Copies of one span in three files, whatever their order: the row with the latest end_time stays."""
+        now = time.time_ns()
+        common = {"trace_id": ["c" * 32], "span_id": ["1" * 16], "name": ["hung"], "start_time": [now]}
+        snapshot = table_from_columns("spans", {**common, "end_time": [None]}, 1)
+        early = table_from_columns("spans", {**common, "end_time": [now + 5], "duration_ns": [5]}, 1)
+        late = table_from_columns("spans", {**common, "end_time": [now + 9], "duration_ns": [9]}, 1)
+        store = tmp_path / "store"
+        writer = StoreWriter(store, durable=False)
+        for table in [snapshot, early, late] if snapshot_first else [late, early, snapshot]:
+            writer.write("spans", table)
+        Compactor(store).run()
+        [file] = _day_files(store)
+        assert pq.read_table(file, columns=["duration_ns"]).column(0).to_pylist() == [9]
+
+
+class TestTemporaries:
+    def test_compaction_removes_orphans_and_keeps_a_live_writer_s_temporary(
+        self, tmp_path: Path, span_batches: list[pa.Table]
+    ) -> None:
+        """A killed compaction's output (any age) and a crashed writer's file (over an hour old) go; a fresh one stays."""
+        store = tmp_path / "store"
+        [first] = StoreWriter(store, durable=False).write("spans", span_batches[0])
+        folder = first.parent
+        killed_compaction = folder / ".123-compact-abcdef012345-000.parquet.tmp"
+        crashed_writer = folder / ".456-999-deadbeef-000001.parquet.tmp"
+        live_writer = folder / ".789-1000-cafebabe-000002.parquet.tmp"
+        for path in (killed_compaction, crashed_writer, live_writer):
+            path.write_bytes(b"PAR1 half a file")
+        two_hours_ago = time.time() - 7200
+        os.utime(crashed_writer, (two_hours_ago, two_hours_ago))
+        result = subprocess.run(
+            [sys.executable, "-m", "ingest", "compact", "--store", str(store)],
+            capture_output=True, text=True, cwd=REPO, timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "removed 2 temporary files" in result.stdout
+        assert not killed_compaction.exists() and not crashed_writer.exists() and live_writer.exists()

@@ -253,3 +253,90 @@ def test_cli_sql_and_trace(tmp_path):
         [*run, "sql", "SELEC nonsense", "--store", str(tmp_path)], capture_output=True, text=True, env=env
     )
     assert bad.returncode == 2 and "error:" in bad.stderr and "Traceback" not in bad.stderr
+
+
+WRITER_IN_A_LOOP = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import pyarrow as pa
+    from ingest import StoreWriter
+    from ingest.encoding import table_from_columns
+
+    n = 400_000
+    table = table_from_columns(
+        "spans",
+        {"trace_id": ["0" * 31 + "1"] * n, "span_id": [f"{i:016x}" for i in range(n)], "name": ["op"] * n,
+         "start_time": np.full(n, 1_700_000_000 * 10**9), "attributes": [[("payload", "x" * 100)]] * n},
+        n,
+    )
+    writer = StoreWriter(sys.argv[1], durable=True)
+    print("ready", flush=True)
+    while True:
+        writer.write("spans", table)
+    """
+)
+
+
+def _orphan_of_a_killed_writer(store: Path) -> Path:
+    """SIGKILL a process in the middle of StoreWriter.write; the temporary file it leaves."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for _ in range(20):
+        proc = subprocess.Popen([sys.executable, "-c", WRITER_IN_A_LOOP, str(store)], stdout=subprocess.PIPE, env=env)
+        try:
+            assert proc.stdout.readline().strip() == b"ready"
+            deadline = time.monotonic() + 60
+            while not list(store.glob("spans/date=*/.*.tmp")) and time.monotonic() < deadline:
+                time.sleep(0.001)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            proc.stdout.close()
+        orphans = list(store.glob("spans/date=*/.*.tmp"))
+        if orphans:  # else the kill landed between a rename and the next file: try again
+            return orphans[0]
+    raise AssertionError("no temporary file was ever left by a killed writer")
+
+
+class TestStaleTemporaries:
+    def test_a_killed_writer_s_orphan_is_removed_by_the_next_writer_and_a_live_temporary_is_kept(self, tmp_path):
+        """The next StoreWriter on the store removes an orphan over an hour old; a fresh temporary stays."""
+        orphan = _orphan_of_a_killed_writer(tmp_path)
+        two_hours_ago = time.time() - 7200
+        os.utime(orphan, (two_hours_ago, two_hours_ago))  # as it is an hour after the crash
+        live = orphan.with_name(".1-2-live-000001.parquet.tmp")
+        live.write_bytes(b"being written")
+        StoreWriter(tmp_path)
+        assert not orphan.exists() and live.exists()
+        complete = list(tmp_path.glob("spans/date=*/*.parquet"))
+        assert open_store(tmp_path).sql("SELECT count(*) AS n FROM spans")["n"][0] == 400_000 * len(complete)
+
+    @pytest.mark.parametrize("command", ["import", "serve"])
+    def test_import_and_serve_remove_orphans_at_start(self, tmp_path, command):
+        """`python -m ingest import` and `python -m ingest serve` sweep the store's stale temporaries when they start."""
+        store = tmp_path / "store"
+        folder = store / "logs" / "date=2024-10-04"
+        folder.mkdir(parents=True)
+        orphan = folder / ".1-2-dead-000001.parquet.tmp"
+        live = folder / ".1-3-live-000001.parquet.tmp"
+        orphan.write_bytes(b"half")
+        live.write_bytes(b"half")
+        two_hours_ago = time.time() - 7200
+        os.utime(orphan, (two_hours_ago, two_hours_ago))
+        run = [sys.executable, "-m", "ingest", command, "--store", str(store)]
+        if command == "import":
+            source = tmp_path / "empty.jsonl"
+            source.write_text("\n")
+            subprocess.run([*run, str(source)], cwd=REPO, check=True, capture_output=True, timeout=120)
+        else:
+            proc = subprocess.Popen([*run, "--port", "0", "--workers", "1"], cwd=REPO, stdout=subprocess.PIPE, text=True)
+            try:
+                assert "listening on" in proc.stdout.readline()
+                deadline = time.monotonic() + 60
+                while orphan.exists() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.communicate(timeout=60)
+            assert proc.returncode == 0
+        assert not orphan.exists() and live.exists()
