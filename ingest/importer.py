@@ -324,7 +324,13 @@ def _key_hash(keys: np.ndarray) -> np.ndarray:
 
 
 class SpanIndex:
-    """The (trace_id, span_id) pairs already in the store (per day, loaded on first use) and this run.
+    """The (trace_id, span_id) pairs of finished spans already in the store (per day, loaded on first
+    use) and of this run.
+
+    Only finished spans (``end_time`` set) are indexed: an unfinished snapshot (written while the span
+    was open past ``span_timeout_seconds``) must not keep its finished row out. An incoming snapshot of
+    a span already finished is a duplicate; snapshots are never indexed, so a repeated one is kept
+    (readers and compaction prefer the finished row, and keep one copy).
 
     Exact keys (the 48 id characters) kept in a few runs sorted by a 64-bit hash of the key, looked
     up with numpy's ``searchsorted`` and compared in full: ~56 bytes a span and no Python object per
@@ -350,9 +356,10 @@ class SpanIndex:
         with read_lock(self.root):
             for path in sorted(folder.glob("*.parquet")):
                 try:
-                    ids = pq.read_table(path, columns=["trace_id", "span_id"])
+                    ids = pq.read_table(path, columns=["trace_id", "span_id", "end_time"])
                 except (OSError, pa.ArrowInvalid):
                     continue  # not a readable store file: nothing to compare against
+                ids = ids.filter(pc.is_valid(ids.column("end_time")))
                 keys, _ = _id_keys(ids.column("trace_id").combine_chunks(), ids.column("span_id").combine_chunks())
                 self.add(keys)
 
@@ -375,6 +382,30 @@ class SpanIndex:
             seen[1:] = same_key
             if (same_hash & ~same_key).any():
                 self._exact_within(hashes, keys, seen)
+        self._lookup(hashes, keys, seen)
+        fresh = ~seen
+        if fresh.any():
+            self._runs.append((hashes[fresh], keys[fresh]))
+            self._merge()
+        out = np.empty(m, dtype=bool)
+        out[order] = fresh
+        return out
+
+    def contains(self, keys: np.ndarray) -> np.ndarray:
+        """True for each row of ``keys`` already indexed; nothing is added."""
+        m = len(keys)
+        if m == 0:
+            return np.zeros(0, dtype=bool)
+        hashes = _key_hash(keys)
+        order = np.argsort(hashes, kind="stable")
+        seen = np.zeros(m, dtype=bool)
+        self._lookup(hashes[order], keys[order], seen)
+        out = np.empty(m, dtype=bool)
+        out[order] = seen
+        return out
+
+    def _lookup(self, hashes: np.ndarray, keys: np.ndarray, seen: np.ndarray) -> None:
+        """Set ``seen`` for the rows (sorted by hash) found in the indexed runs."""
         for run_hashes, run_keys in self._runs:
             rows = np.flatnonzero(~seen)
             if rows.size == 0:
@@ -391,13 +422,6 @@ class SpanIndex:
                 stop = int(np.searchsorted(run_hashes, hashes[row], side="right"))
                 if (run_keys[first:stop] == keys[row]).all(axis=1).any():
                     seen[row] = True
-        fresh = ~seen
-        if fresh.any():
-            self._runs.append((hashes[fresh], keys[fresh]))
-            self._merge()
-        out = np.empty(m, dtype=bool)
-        out[order] = fresh
-        return out
 
     @staticmethod
     def _exact_within(hashes: np.ndarray, keys: np.ndarray, seen: np.ndarray) -> None:
@@ -435,8 +459,12 @@ class SpanIndex:
             if day not in self._days:
                 self._load_day(day)
         keys, valid = _id_keys(table.column("trace_id").combine_chunks(), table.column("span_id").combine_chunks())
+        finished = np.asarray(table.column("end_time").combine_chunks().is_valid().to_numpy(zero_copy_only=False))
+        finished = finished[np.flatnonzero(valid)]
+        rows = np.flatnonzero(valid)
         keep = np.ones(n, dtype=bool)  # rows with odd ids are kept: they cannot be duplicates of valid ones
-        keep[np.flatnonzero(valid)] = self.add(keys)
+        keep[rows[finished]] = self.add(keys[finished])
+        keep[rows[~finished]] = ~self.contains(keys[~finished])
         duplicates = int(n - keep.sum())
         if duplicates:
             table = table.filter(pa.array(keep))

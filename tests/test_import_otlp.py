@@ -9,13 +9,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 import zstandard
 
 from explorer.store import Store
 from ingest.encoding import encode_logs, encode_metrics, encode_spans
-from ingest.importer import Importer
+from ingest.importer import Importer, SpanIndex
+from ingest.store import StoreWriter
 from ingest.otlp import request_from_json
 from tests.otlp_samples import (
     jsonl,
@@ -263,3 +265,46 @@ def test_every_command_has_help_and_store(command: str) -> None:
         [sys.executable, "-m", "ingest", command, "--help"], capture_output=True, text=True, cwd=REPO, timeout=60
     )
     assert result.returncode == 0 and "--store DIR" in result.stdout
+
+
+
+def _as_snapshots(table: pa.Table) -> pa.Table:
+    """The same spans as unfinished snapshots: no end time, no duration."""
+    for name in ("end_time", "duration_ns"):
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, name, pa.nulls(table.num_rows, table.schema.field(name).type))
+    return table
+
+
+class TestUnfinishedSnapshots:
+    """A span snapshotted while open (end_time NULL) must not keep its finished row out of the store."""
+
+    def test_finished_rows_are_imported_over_stored_snapshots(self, tmp_path: Path) -> None:
+        """The store holds a snapshot of every span; importing the finished spans stores every finished row."""
+        spans = sdk_spans(1)
+        finished = encode_spans(spans)
+        store = tmp_path / "store"
+        StoreWriter(store, durable=False).write("spans", _as_snapshots(finished))
+        source = tmp_path / "finished.json"
+        source.write_text(json.dumps(to_otlp_json(otlp_spans(spans))))
+        report = _import(store, source)[0]
+        assert (report.written.get("spans"), report.duplicates) == (finished.num_rows, 0)
+        with Store(store) as opened:
+            done = opened.sql("SELECT count(*) AS n FROM spans WHERE end_time IS NOT NULL").n[0]
+            tree = opened.trace(finished.column("trace_id")[0].as_py())
+        assert done == finished.num_rows
+        assert tree["end_time"].notna().all()
+
+    def test_snapshots_of_finished_spans_are_duplicates_and_snapshots_are_never_indexed(self, tmp_path: Path) -> None:
+        """A snapshot of a finished span is dropped; a snapshot alone is kept each time it comes."""
+        finished = encode_spans(sdk_spans(1))
+        store = tmp_path / "store"
+        StoreWriter(store, durable=False).write("spans", finished)
+        kept, duplicates = SpanIndex(store).filter(_as_snapshots(finished))
+        assert (kept.num_rows, duplicates) == (0, finished.num_rows)
+        fresh = SpanIndex(tmp_path / "empty")
+        for _ in range(2):
+            kept, duplicates = fresh.filter(_as_snapshots(finished))
+            assert (kept.num_rows, duplicates) == (finished.num_rows, 0)
+        kept, duplicates = fresh.filter(finished)
+        assert (kept.num_rows, duplicates) == (finished.num_rows, 0)
