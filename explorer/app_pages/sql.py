@@ -13,8 +13,8 @@ st.title("SQL")
 store = app_state.require_store()
 guard = app_state.get_guard()
 st.caption(
-    f"Views: `spans`, `logs`, `metrics`, `profiles`, `alerts` (see docs/sql-cookbook.md). One read-only SELECT "
-    f"or EXPLAIN at a time (docs/security.md); at most {guard.max_rows:,} rows, {guard.timeout_s:g} s, "
+    f"Views: `spans`, `logs`, `metrics`, `profiles`, `alerts` (see docs/sql-cookbook.md). One read-only "
+    f"SELECT or EXPLAIN at a time (docs/security.md); at most {guard.max_rows:,} rows, {guard.timeout_s:g} s, "
     f"{guard.memory_mb:,} MB and {guard.max_query_bytes:,} bytes of SQL per query."
 )
 
