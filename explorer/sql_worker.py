@@ -189,8 +189,10 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
     memory_mb = int(config["memory_mb"])
     # The cap counts from what the process has mapped already (the imported libraries reserve ~1 GB of
     # address space they may never touch), so it bounds what queries add: DuckDB's limit plus headroom.
-    limit = _data_size() + ((memory_mb + HEADROOM_MB) << 20)
-    resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+    mapped = _data_size()
+    if mapped:  # Linux; elsewhere DuckDB's memory_limit is the only memory limit
+        limit = mapped + ((memory_mb + HEADROOM_MB) << 20)
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
     protection = forbid_writes()  # before any other thread starts: DuckDB's pool, the watchdog
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     con = open_sandbox(
