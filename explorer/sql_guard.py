@@ -68,6 +68,9 @@ WORKER_ENV = {
     "OMP_NUM_THREADS": "1",
     "JE_ARROW_MALLOC_CONF": "background_thread:false",
 }
+#: How much longer than one query's limit a caller waits for the guard before a "busy" refusal (room for
+#: stopping a query at the limit and starting a new worker on a loaded machine).
+BUSY_WAIT_S = 5.0
 #: How long the worker may take to start (imports, views, sandbox) before the guard gives up.
 START_TIMEOUT_S = 60.0
 
@@ -211,7 +214,11 @@ def _setting(value: float | None, name: str, default: float, kind: type) -> Any:
 
 
 def check_statement(query: str) -> str:
-    """Parse ``query`` with DuckDB and return its one statement type, or raise QueryError saying why not."""
+    """Parse ``query`` with DuckDB and return its one statement type, or raise QueryError saying why not.
+
+    The same check :meth:`GuardedSQL.run` applies, run here in this process (without a time limit):
+    for tools and tests; the guard itself checks inside its worker, under the time limit.
+    """
     global _PARSER
     with _PARSER_LOCK:
         if _PARSER is None:
@@ -440,7 +447,7 @@ class GuardedSQL:
                 f"{MAX_QUERY_BYTES_ENV}"
             )
             raise QueryError(msg)
-        if not self._lock.acquire(timeout=self.timeout_s + GRACE_S + 1.0):
+        if not self._lock.acquire(timeout=self.timeout_s + GRACE_S + BUSY_WAIT_S):
             msg = (
                 f"the guarded SQL connection is busy with another query (each runs at most "
                 f"{self.timeout_s:g} s); try again in a moment"
@@ -460,7 +467,7 @@ class GuardedSQL:
             started = time.perf_counter()
             try:
                 header, payload = worker.request(
-                    {"op": "run", "sql": query, "max_rows": cap}, deadline=started + self.timeout_s + GRACE_S
+                    {"sql": query, "max_rows": cap}, deadline=started + self.timeout_s + GRACE_S
                 )
             except _Deadline:
                 self._drop_worker()  # rebuilt by the next query
@@ -559,9 +566,7 @@ class _Worker:
         # The process is ended when the guard is garbage collected or the interpreter exits.
         self._finalizer = weakref.finalize(self, _kill, self.proc)
         try:
-            header, _ = self.request(
-                {"op": "start", **config}, deadline=time.perf_counter() + START_TIMEOUT_S
-            )
+            header, _ = self.request(config, deadline=time.perf_counter() + START_TIMEOUT_S)
         except (_Deadline, _WorkerDied) as exc:
             self.stop()
             msg = f"the guarded SQL worker did not start ({exc}); see the messages above on standard error"
