@@ -14,7 +14,7 @@ process with minimal privileges", "strict query timeouts at the application leve
 4. a **time limit that covers parsing and planning**: DuckDB stops the query at the limit, and a
    worker still busy :data:`GRACE_S` later (DuckDB cannot interrupt its parser or planner) is killed
    and restarted, so no query holds the guard for much longer than the limit;
-5. a **row cap**.
+5. a **row cap** and a **result size cap** (the rows go on into the app's process, shared by every user).
 
 Every refusal raises :class:`~explorer.errors.QueryError` saying why and what to change.
 """
@@ -48,11 +48,13 @@ MAX_ROWS = 10_000
 TIMEOUT_S = 10.0
 MAX_QUERY_BYTES = 100_000
 MEMORY_MB = 1024
+MAX_RESULT_MB = 200
 THREADS = 2
 MAX_ROWS_ENV = "LANGSWARM_SQL_MAX_ROWS"
 TIMEOUT_ENV = "LANGSWARM_SQL_TIMEOUT_S"
 MAX_QUERY_BYTES_ENV = "LANGSWARM_SQL_MAX_QUERY_BYTES"
 MEMORY_MB_ENV = "LANGSWARM_SQL_MEMORY_MB"
+MAX_RESULT_MB_ENV = "LANGSWARM_SQL_MAX_RESULT_MB"
 THREADS_ENV = "LANGSWARM_SQL_THREADS"
 
 #: How long after the time limit a worker still parsing or planning is killed (DuckDB interrupts only
@@ -388,6 +390,7 @@ class GuardedSQL:
         memory_mb: int | None = None,
         threads: int | None = None,
         max_query_bytes: int | None = None,
+        max_result_mb: int | None = None,
     ) -> None:
         self.root = Path(store.root).resolve()
         self.max_rows = _setting(max_rows, MAX_ROWS_ENV, MAX_ROWS, int)
@@ -395,6 +398,7 @@ class GuardedSQL:
         self.memory_mb = _setting(memory_mb, MEMORY_MB_ENV, MEMORY_MB, int)
         self.threads = _setting(threads, THREADS_ENV, THREADS, int)
         self.max_query_bytes = _setting(max_query_bytes, MAX_QUERY_BYTES_ENV, MAX_QUERY_BYTES, int)
+        self.max_result_mb = _setting(max_result_mb, MAX_RESULT_MB_ENV, MAX_RESULT_MB, int)
         #: How the worker is kept from writing files ("landlock ..." or why the kernel could not help).
         self.write_protection = ""
         self._lock = threading.Lock()
@@ -467,13 +471,14 @@ class GuardedSQL:
             started = time.perf_counter()
             try:
                 header, payload = worker.request(
-                    {"sql": query, "max_rows": cap}, deadline=started + self.timeout_s + GRACE_S
+                    {"sql": query, "max_rows": cap, "max_result_bytes": self.max_result_mb << 20},
+                    deadline=started + self.timeout_s + GRACE_S,
                 )
             except _Deadline:
                 self._drop_worker()  # rebuilt by the next query
                 msg = (
                     f"{self._too_long()}. It was still running {GRACE_S:g} s later (DuckDB cannot interrupt "
-                    f"its parser or planner), so the SQL worker was restarted"
+                    f"its parser, its planner or some functions), so the SQL worker was restarted"
                 )
                 raise QueryError(msg) from None
             except _WorkerDied as exc:
@@ -517,6 +522,11 @@ class GuardedSQL:
             return (
                 f"the query needs more than the {self.memory_mb:,} MB memory limit ({detail}); narrow it "
                 f"(WHERE, LIMIT, fewer columns) or raise {MEMORY_MB_ENV}"
+            )
+        if kind == "result":
+            return (
+                f"the result is larger than the {self.max_result_mb:,} MB limit ({detail}); select fewer or "
+                f"shorter columns, aggregate, add a LIMIT, or raise {MAX_RESULT_MB_ENV}"
             )
         if kind == "permission":
             return (

@@ -155,14 +155,22 @@ def state(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     }
 
 
-def run(con: duckdb.DuckDBPyConnection, sql: str, max_rows: int) -> tuple[pa.Table, bool]:
-    """Check ``sql`` and run it; at most ``max_rows`` rows (and whether there were more)."""
+class ResultTooLarge(Exception):
+    """The rows read so far already weigh more than the result limit."""
+
+
+def run(con: duckdb.DuckDBPyConnection, sql: str, max_rows: int, max_bytes: int) -> tuple[pa.Table, bool]:
+    """Check ``sql`` and run it; at most ``max_rows`` rows (and whether there were more), refused past
+    ``max_bytes`` of Arrow data (the rows go on into the app's process, shared by every user)."""
     _, text = checked_sql(sql, con)
     reader = con.sql(text).to_arrow_reader(min(max_rows + 1, 100_000))
-    batches, rows = [], 0
+    batches, rows, size = [], 0, 0
     for batch in reader:
         batches.append(batch)
         rows += batch.num_rows
+        size += batch.nbytes
+        if size > max_bytes:
+            raise ResultTooLarge(f"{size / 2**20:,.0f} MB in the first {rows:,} rows")
         if rows > max_rows:
             break
     table = pa.Table.from_batches(batches, schema=reader.schema)
@@ -202,9 +210,14 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
     _send(out, {"ok": True, "write_protection": protection})
     while (request := _read(inp)) is not None:
         try:
-            table, truncated = run(con, request["sql"], int(request["max_rows"]))
+            table, truncated = run(
+                con, request["sql"], int(request["max_rows"]), int(request["max_result_bytes"])
+            )
         except QueryError as exc:
             _send(out, {"ok": False, "kind": "refused", "message": str(exc)})
+            continue
+        except ResultTooLarge as exc:
+            _send(out, {"ok": False, "kind": "result", "message": str(exc)})
             continue
         except (duckdb.Error, pa.ArrowException, MemoryError, OSError) as exc:
             kind, message = _classify(exc)

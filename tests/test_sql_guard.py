@@ -147,6 +147,7 @@ class TestLimits:
             ("LANGSWARM_SQL_MEMORY_MB", "256", "memory_mb", 256),
             ("LANGSWARM_SQL_THREADS", "1", "threads", 1),
             ("LANGSWARM_SQL_TIMEOUT_S", "2.5", "timeout_s", 2.5),
+            ("LANGSWARM_SQL_MAX_RESULT_MB", "50", "max_result_mb", 50),
         ],
     )
     def test_limits_from_the_environment(self, facts, monkeypatch, name, value, attribute, expected):

@@ -347,6 +347,20 @@ class TestBombsAndLimits:
             )
             assert runner.run("SELECT count(*) AS n FROM spans").frame.n[0] > 0
 
+    def test_a_result_too_large_for_the_app_is_refused(self, store):
+        """One big value is under the row cap but would land in the app's process: refused by size."""
+        runner = GuardedSQL(store, timeout_s=30.0, max_result_mb=5)
+        _refused(runner, "SELECT repeat('x', 8000000) AS big", "(?s)5 MB limit.*LANGSWARM_SQL_MAX_RESULT_MB")
+        assert runner.run("SELECT repeat('x', 1000000) AS fits").frame.fits[0] == "x" * 1_000_000
+        runner.close()
+
+    def test_a_function_that_ignores_the_interrupt_is_stopped(self, guard):
+        """sleep_ms never checks DuckDB's interrupt flag: the worker is killed one second past the limit."""
+        before = guard.restarts
+        _refused(guard, "SELECT sleep_ms(600000)", STOPPED)
+        assert guard.run("SELECT 42 AS answer").frame.answer[0] == 42
+        assert guard.restarts == before + 1
+
     def test_a_slow_query_does_not_block_other_users(self, guard):
         """While one user's planning bomb runs, another user's query is answered once the bomb is stopped."""
         errors: list[str] = []
