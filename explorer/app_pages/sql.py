@@ -13,8 +13,9 @@ st.title("SQL")
 store = app_state.require_store()
 guard = app_state.get_guard()
 st.caption(
-    f"Views: `spans`, `logs`, `metrics`, `profiles`, `alerts` (see docs/sql-cookbook.md). Read-only; at most "
-    f"{guard.max_rows:,} rows and {guard.timeout_s:g} s per query."
+    f"Views: `spans`, `logs`, `metrics`, `profiles`, `alerts` (see docs/sql-cookbook.md). One read-only "
+    f"SELECT or EXPLAIN at a time (docs/security.md); at most {guard.max_rows:,} rows, "
+    f"{guard.timeout_s:g} s, {guard.memory_mb:,} MB and {guard.max_query_bytes:,} bytes of SQL per query."
 )
 
 example = st.selectbox("Example queries", list(EXAMPLES), key="sql_example")
