@@ -31,8 +31,8 @@ from explorer import figures, open_store, queries  # noqa: E402
 from explorer.alert_history import alert_history  # noqa: E402
 from explorer.sql_guard import EXAMPLES, GuardedSQL  # noqa: E402
 from ingest import schema  # noqa: E402
-from ingest.encoding import hex_array, table_from_columns  # noqa: E402
-from ingest.store import StoreWriter  # noqa: E402
+from ingest.store.encoding import hex_array, table_from_columns  # noqa: E402
+from ingest.store.writer import StoreWriter  # noqa: E402
 
 SPANS = 1_000_000
 BIG_TRACE = 10_000

@@ -38,9 +38,9 @@ from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: E402
 
 from ingest import ObservabilityProvider  # noqa: E402
-from ingest.exporters import ParquetLogExporter, ParquetSpanExporter  # noqa: E402
-from ingest.noop import NoOpTracer  # noqa: E402
-from ingest.store import StoreWriter  # noqa: E402
+from ingest.store.exporters import ParquetLogExporter, ParquetSpanExporter  # noqa: E402
+from ingest.sdk.noop import NoOpTracer  # noqa: E402
+from ingest.store.writer import StoreWriter  # noqa: E402
 
 QUEUE = 32768
 BATCH = 4096

@@ -10,7 +10,7 @@ import pytest
 
 from explorer import open_store
 from ingest import HealthCheckManager, NoOpLogger, NoOpMetrics, NoOpTracer, ObservabilityProvider, ObservableComponent
-from ingest.components import observe_operation
+from ingest.sdk.components import observe_operation
 
 
 class CustomDataProcessor(ObservableComponent):

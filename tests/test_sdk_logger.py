@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from explorer import open_store
-from ingest.correlation import correlation_scope
+from ingest.sdk.correlation import correlation_scope
 
 
 def _logs(provider):

@@ -137,7 +137,7 @@ class TestProductionPreset:
     def test_kubernetes_preset(self, production_env, monkeypatch, capfd):
         """JSON to stdout with k8s metadata from the environment; namespace labels on metrics."""
         tmp_path, received = production_env
-        from ingest.provider import KUBERNETES_ENV
+        from ingest.sdk.provider import KUBERNETES_ENV
 
         for names in KUBERNETES_ENV.values():
             for name in names:

@@ -1,9 +1,9 @@
 """HTTP between the demo's services: stdlib WSGI servers on 127.0.0.1 and a traced JSON client.
 
 Servers are ``wsgiref`` with one thread per request, each app wrapped in the SDK's
-:class:`~ingest.middleware.ObservabilityWSGIMiddleware` (SERVER spans continuing the caller's W3C
+:class:`~ingest.sdk.middleware.ObservabilityWSGIMiddleware` (SERVER spans continuing the caller's W3C
 context, ``http_requests_total``, correlation ids). The client opens a CLIENT span per attempt and
-sends the context with :func:`~ingest.distributed.inject_headers` — exactly what an application using
+sends the context with :func:`~ingest.sdk.distributed.inject_headers` — exactly what an application using
 this SDK does. A tiny JSON router is hand-written because the standard library has none and the demo
 must not pull in a web framework.
 """
@@ -22,8 +22,8 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
-from ingest.distributed import inject_headers
-from ingest.middleware import ObservabilityWSGIMiddleware
+from ingest.sdk.distributed import inject_headers
+from ingest.sdk.middleware import ObservabilityWSGIMiddleware
 
 #: Simulation-control header (like Envoy's ``x-envoy-fault-*``): tells a service which scenario entry
 #: decides its behaviour for this call, so a run is reproducible whatever order threads run in.

@@ -1,9 +1,9 @@
 """OTLP requests (protobuf messages, or OTLP JSON objects) to store tables — the exact path.
 
 Used by the OTLP/HTTP receiver for every request, by the importer for protobuf files, and for any
-JSON line the fast DuckDB path (:mod:`ingest.otlp_json`) cannot take as it is. One walker per
+JSON line the fast DuckDB path (:mod:`ingest.sources.otlp_json`) cannot take as it is. One walker per
 signal turns a decoded ``Export*ServiceRequest`` into the same columns the SDK exporters write
-(:mod:`ingest.encoding`), so every path writes one schema through one writer.
+(:mod:`ingest.store.encoding`), so every path writes one schema through one writer.
 
 OTLP JSON is read by protobuf's ``json_format`` after two fixes it cannot do itself: trace and span
 ids are hex in OTLP JSON (``json_format`` would silently read them as base64), and ``arrayValue`` /
@@ -29,8 +29,8 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from ingest import schema
-from ingest.encoding import MapColumn, MetricRows, attribute_text, hex_array, table_from_columns
+from ingest.store import schema
+from ingest.store.encoding import MapColumn, MetricRows, attribute_text, hex_array, table_from_columns
 from ingest.errors import IngestError
 
 #: Signal name -> (store table, OTLP JSON top-level key, request class, response class).
@@ -99,7 +99,7 @@ def any_value(value: Any) -> Any:
 
 
 def any_value_text(value: Any) -> str | None:
-    """An ``AnyValue`` as the store's attribute text (see :func:`ingest.encoding.attribute_text`)."""
+    """An ``AnyValue`` as the store's attribute text (see :func:`ingest.store.encoding.attribute_text`)."""
     kind = value.WhichOneof("value")
     if kind == "string_value":
         return value.string_value

@@ -23,10 +23,10 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import SpanKind, StatusCode
 
-from ingest import schema
+from ingest.store import schema
 
 try:
-    from ingest import _spanpack
+    from ingest.store import _spanpack
 except ImportError:  # not compiled (a source tree used without `pip install -e .`): the Python path
     _spanpack = None
 
@@ -357,7 +357,7 @@ _ITEM0, _ITEM1, _ITEM4 = operator.itemgetter(0), operator.itemgetter(1), operato
 def encode_spans(spans: Sequence[Any]) -> pa.Table:
     """Encode OTel SDK ``ReadableSpan`` objects as a ``spans`` table.
 
-    SDK spans go through the compiled ``ingest._spanpack`` when it is built (half the cost, see
+    SDK spans go through the compiled ``ingest.store._spanpack`` when it is built (half the cost, see
     docs/benchmarks.md); anything it does not recognise, and every span when it is not built, takes
     the Python encoder below. Both write the same table (tests/test_spanpack.py holds them equal).
     """

@@ -1,7 +1,7 @@
 """The store's tables: one Arrow schema per signal, shared by exporters, importers and the receiver.
 
 The column names are fixed by SPEC.md. Attribute maps are ``MAP(VARCHAR, VARCHAR)`` so that
-``attributes['key']`` works in DuckDB; values are encoded as text by :func:`ingest.encoding.attribute_text`
+``attributes['key']`` works in DuckDB; values are encoded as text by :func:`ingest.store.encoding.attribute_text`
 (numbers stay castable, lists and maps become JSON arrays/objects).
 """
 

@@ -7,7 +7,7 @@ specification's HTTP transport describes. Responses follow it too: 200 with an
 400 with a ``google.rpc.Status`` for a body that cannot be decoded, 413 past the body size limit,
 415 for other content types, 503 while shutting down (the SDKs retry).
 
-Accepted rows are gathered per table and written through the one :class:`~ingest.store.StoreWriter`
+Accepted rows are gathered per table and written through the one :class:`~ingest.store.writer.StoreWriter`
 when a table holds ``flush_rows`` rows or its oldest row is ``flush_interval`` seconds old; memory is
 bounded because a request that finds ``max_pending_rows`` waiting writes them itself before being
 answered. SIGTERM/SIGINT stop accepting, finish the requests in flight, write everything accepted,
@@ -37,9 +37,9 @@ from google.protobuf import json_format
 from google.rpc import status_pb2
 
 from ingest.errors import StoreError
-from ingest.otlp import DECODERS, ITEM_NAME, SIGNALS, Decoded, InputError, parse_protobuf, request_from_json
-from ingest.rejects import RejectWriter
-from ingest.store import StoreWriter, resolve_store_path
+from ingest.sources.otlp import DECODERS, ITEM_NAME, SIGNALS, Decoded, InputError, parse_protobuf, request_from_json
+from ingest.store.rejects import RejectWriter
+from ingest.store.writer import StoreWriter, resolve_store_path
 
 _log = logging.getLogger(__name__)
 

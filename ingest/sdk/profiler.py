@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
-from ingest.encoding import table_from_columns
+from ingest.store.encoding import table_from_columns
 from ingest.errors import ConfigurationError
 
 _log = logging.getLogger(__name__)

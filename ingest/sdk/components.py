@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ingest.noop import NoOpLogger, NoOpMetrics, NoOpTracer
+from ingest.sdk.noop import NoOpLogger, NoOpMetrics, NoOpTracer
 
 F = TypeVar("F", bound=Callable[..., Any])
 _MAX_PARAM_CHARS = 256

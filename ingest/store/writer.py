@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ingest import schema
+from ingest.store import schema
 from ingest.errors import StoreError
 
 _log = logging.getLogger(__name__)

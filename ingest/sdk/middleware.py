@@ -23,8 +23,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer, _SilentHandler
 
-from ingest.correlation import correlation_scope, new_correlation_id, reset_correlation_id, set_correlation_id
-from ingest.distributed import extract_headers
+from ingest.sdk.correlation import correlation_scope, new_correlation_id, reset_correlation_id, set_correlation_id
+from ingest.sdk.distributed import extract_headers
 
 
 class PrometheusServer:
@@ -152,7 +152,7 @@ class ObservabilityWSGIMiddleware:
     def __init__(self, app: Callable[..., Any], provider: Any, *, component: str = "http") -> None:
         self.app = app
         self.provider = provider
-        self.tracer = provider.tracer_provider.get_tracer("ingest.middleware.wsgi")
+        self.tracer = provider.tracer_provider.get_tracer("ingest.sdk.middleware.wsgi")
         self.requests_total, self.duration, self.logger = _request_metrics(provider, component)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ingest.errors import ConfigurationError
-from ingest.provider import ObservabilityProvider, kubernetes_attributes
-from ingest.store import STORE_ENV
+from ingest.sdk.provider import ObservabilityProvider, kubernetes_attributes
+from ingest.store.writer import STORE_ENV
 
 DEFAULT_COLLECTOR = "http://localhost:4318"
 CLOUD_PROVIDERS = ("aws", "gcp", "azure")

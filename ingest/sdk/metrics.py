@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ingest.config import bucket_bounds
+from ingest.sdk.config import bucket_bounds
 from ingest.errors import IngestError
 
 _log = logging.getLogger(__name__)

@@ -1,11 +1,11 @@
 """ObservabilityProvider: one service's OTel tracer, meter and logger providers wired to the store.
 
-``ObservabilityProvider.create(config, service_name)`` validates the config (ingest/config.py),
+``ObservabilityProvider.create(config, service_name)`` validates the config (ingest/sdk/config.py),
 builds *its own* SDK ``TracerProvider``, ``MeterProvider`` and ``LoggerProvider`` (never mutating
 another provider's), and connects them to the exporters chosen per signal — the Parquet store by
 default, OTLP and console on request — through batch processors sized so a tight loop does not
-overflow them, with every drop counted. Components get a :class:`~ingest.logger.V2Logger`,
-:class:`~ingest.tracer.V2Tracer` and :class:`~ingest.metrics.V2Metrics` from it.
+overflow them, with every drop counted. Components get a :class:`~ingest.sdk.logger.V2Logger`,
+:class:`~ingest.sdk.tracer.V2Tracer` and :class:`~ingest.sdk.metrics.V2Metrics` from it.
 
 The plain ``opentelemetry`` API (``trace.get_tracer(...)``, contrib instrumentations such as
 ``requests``) is routed to the *oldest live* provider created with
@@ -47,13 +47,13 @@ from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
-from ingest.config import resolve_config
+from ingest.sdk.config import resolve_config
 from ingest.errors import ConfigurationError
-from ingest.exporters import ParquetLogExporter, ParquetMetricExporter, ParquetSpanExporter
-from ingest.logger import JsonFormatter, TextFormatter, V2Logger
-from ingest.metrics import MetricRegistry, V2Metrics
-from ingest.noop import NoOpLogger, NoOpMetrics, NoOpTracer
-from ingest.processors import (
+from ingest.store.exporters import ParquetLogExporter, ParquetMetricExporter, ParquetSpanExporter
+from ingest.sdk.logger import JsonFormatter, TextFormatter, V2Logger
+from ingest.sdk.metrics import MetricRegistry, V2Metrics
+from ingest.sdk.noop import NoOpLogger, NoOpMetrics, NoOpTracer
+from ingest.sdk.processors import (
     CountingLogExporter,
     CountingMetricExporter,
     CountingSpanExporter,
@@ -63,9 +63,9 @@ from ingest.processors import (
     TelemetryCounters,
     Watchdog,
 )
-from ingest.sampling import AdaptiveSampler, TraceSpanLimiter, build_sampler
-from ingest.store import StoreWriter
-from ingest.tracer import V2Tracer
+from ingest.sdk.sampling import AdaptiveSampler, TraceSpanLimiter, build_sampler
+from ingest.store.writer import StoreWriter
+from ingest.sdk.tracer import V2Tracer
 
 _log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class ObservabilityProvider:
     """The telemetry of one service: OTel SDK providers, exporters, the store writer and components.
 
     Contract used by the rest of the package: ``service_name``, ``config`` (validated, resolved),
-    ``store_writer`` (the one :class:`~ingest.store.StoreWriter`, shared by the exporters and by
+    ``store_writer`` (the one :class:`~ingest.store.writer.StoreWriter`, shared by the exporters and by
     modules that write the profiles/alerts tables), ``tracer_provider``, ``meter_provider``,
     ``logger_provider``, ``get_logger/get_tracer/get_metrics``, ``force_flush()``, ``shutdown()``.
     """
@@ -193,7 +193,7 @@ class ObservabilityProvider:
             from opentelemetry.exporter.prometheus import PrometheusMetricReader
             from prometheus_client import CollectorRegistry
 
-            from ingest.middleware import start_prometheus_server
+            from ingest.sdk.middleware import start_prometheus_server
 
             # A registry per provider (not prometheus_client's global REGISTRY), so two providers in
             # one process each serve their own metrics.
@@ -636,7 +636,7 @@ def _install_global_routers() -> None:
             _log.info("a global TracerProvider is already set; the plain OTel API will not reach langswarm")
         if isinstance(logs_api.get_logger_provider(), ProxyLoggerProvider):
             logs_api.set_logger_provider(_RoutingLoggerProvider())
-        from ingest.distributed import install_correlation_propagator
+        from ingest.sdk.distributed import install_correlation_propagator
 
         install_correlation_propagator()
 

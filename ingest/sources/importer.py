@@ -6,12 +6,12 @@ is a whole object, otherwise one JSON document (an OTLP request, or Jaeger's ``{
 anything else is read as OTLP protobuf, length-prefixed as the Collector's ``proto`` format writes
 it or one bare message. The signal (traces, metrics, logs) is detected per line or message.
 
-A plain JSON Lines file is one DuckDB query over the file (:mod:`ingest.otlp_json`) whose result
+A plain JSON Lines file is one DuckDB query over the file (:mod:`ingest.sources.otlp_json`) whose result
 streams in batches; compressed ones go in blocks of ~32 MB of whole lines that a reader thread
 decompresses ahead; a writer thread writes Parquet meanwhile. Lines the fast path flags take the
-exact path (:mod:`ingest.otlp`) with their line number. A line, object or
+exact path (:mod:`ingest.sources.otlp`) with their line number. A line, object or
 message that cannot be imported is written to ``<store>/_rejected/`` with the reason
-(:mod:`ingest.rejects`) and the rest of the file is still imported. Memory is bounded whatever the
+(:mod:`ingest.store.rejects`) and the rest of the file is still imported. Memory is bounded whatever the
 input: one line, document or message is held whole at most, up to ``max_object_bytes``
 (``--max-object-mb``); a longer one is read past without being kept, and rejected.
 
@@ -52,10 +52,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 
-from ingest import jaeger, schema
-from ingest.compact import read_lock
+from ingest.sources import jaeger
+
+from ingest.store import schema
+from ingest.store.lock import read_lock
 from ingest.errors import ConfigurationError, IngestError
-from ingest.otlp import (
+from ingest.sources.otlp import (
     DECODERS,
     ITEM_NAME,
     SIGNALS,
@@ -65,7 +67,7 @@ from ingest.otlp import (
     detect_protobuf_signal,
     parse_protobuf,
 )
-from ingest.otlp_json import (
+from ingest.sources.otlp_json import (
     BlockResult,
     compiled_reader,
     decode_block,
@@ -74,8 +76,8 @@ from ingest.otlp_json import (
     transform_lines,
     transform_sql,
 )
-from ingest.rejects import CAP_ENV, REJECTED_DIR, ItemDigest, RejectWriter
-from ingest.store import StoreWriter, resolve_store_path
+from ingest.store.rejects import CAP_ENV, REJECTED_DIR, ItemDigest, RejectWriter
+from ingest.store.writer import StoreWriter, resolve_store_path
 
 BLOCK_BYTES = 32 << 20
 #: The largest JSON line, JSON document or protobuf message held in memory (``--max-object-mb``).
@@ -1539,7 +1541,7 @@ def add_arguments(parser: Any) -> None:
 def run(args: Any) -> int:
     """Import ``args.paths``; print what each file gave and every rejection with its line."""
     # The exact path makes a wrapper object per protobuf field it reads, all freed by reference
-    # counting; collections every 700 allocations would cost it about a third (see ingest.receiver).
+    # counting; collections every 700 allocations would cost it about a third (see ingest.sources.receiver).
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
     importer = Importer(

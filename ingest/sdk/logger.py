@@ -23,9 +23,9 @@ from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry._logs import SeverityNumber
 
-from ingest.correlation import CORRELATION_ATTRIBUTE, get_correlation_id
-from ingest.encoding import attribute_text
-from ingest.processors import TelemetryCounters
+from ingest.sdk.correlation import CORRELATION_ATTRIBUTE, get_correlation_id
+from ingest.store.encoding import attribute_text
+from ingest.sdk.processors import TelemetryCounters
 
 TRUNCATED = "langswarm.log.truncated"
 ORIGINAL_SIZE = "langswarm.log.original_size"

@@ -1,6 +1,6 @@
 """OpenTelemetry SDK exporters that write the Parquet store.
 
-Thin classes over one :class:`~ingest.store.StoreWriter`, implementing the SDK's own exporter
+Thin classes over one :class:`~ingest.store.writer.StoreWriter`, implementing the SDK's own exporter
 interfaces so they plug into ``BatchSpanProcessor``, ``BatchLogRecordProcessor`` and
 ``PeriodicExportingMetricReader``. ``export()`` never raises into the application: a failure is
 logged, counted in ``dropped`` and reported as FAILURE.
@@ -24,8 +24,8 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from ingest.encoding import encode_logs, encode_metrics, encode_spans
-from ingest.store import StoreWriter
+from ingest.store.encoding import encode_logs, encode_metrics, encode_spans
+from ingest.store.writer import StoreWriter
 
 _log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import Getter, Setter, TextMapPropagator, default_getter, default_setter
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from ingest.correlation import (
+from ingest.sdk.correlation import (
     BAGGAGE_KEY,
     current_correlation_id,
     get_correlation_id,
@@ -41,7 +41,7 @@ CORRELATION_HEADER = "x-correlation-id"
 PROPAGATOR = CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
 
 #: The guide's context variable holding ``{"trace_id", "span_id", "correlation_id"}`` of the
-#: current distributed operation (``current_correlation_id`` is :mod:`ingest.correlation`'s).
+#: current distributed operation (``current_correlation_id`` is :mod:`ingest.sdk.correlation`'s).
 current_trace_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "langswarm_trace_context", default=None
 )

@@ -46,13 +46,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ingest import schema
+from ingest.store import schema
 from ingest.errors import IngestError
-from ingest.store import remove_stale_temporaries, resolve_store_path
+from ingest.store.lock import COMPACT_DIR, COMPACTOR_LOCK, READERS_LOCK
+from ingest.store.writer import remove_stale_temporaries, resolve_store_path
 
-COMPACT_DIR = "_compact"
-READERS_LOCK = "readers.lock"
-COMPACTOR_LOCK = "compactor.lock"
 #: Sort order of each table's compacted files: most selective lookups first.
 SORT_KEYS: dict[str, list[str]] = {
     "spans": ["service_name", "trace_id", "start_time", "span_id"],
@@ -68,26 +66,6 @@ DEFAULT_ROW_GROUP_ROWS = 32_768
 
 class CompactionError(IngestError):
     """Compaction cannot run (another one holds the lock, or the store cannot be written)."""
-
-
-@contextmanager
-def read_lock(root: str | os.PathLike[str]) -> Iterator[None]:
-    """Hold the store's shared read lock for one query, so a compaction never swaps files under it.
-
-    Free when no compaction ever ran on the store (no lock file; nothing is created, so a read-only
-    store stays untouched). Cost: one open and one ``flock`` (microseconds).
-    """
-    path = Path(root) / COMPACT_DIR / READERS_LOCK
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        yield
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
 
 
 @contextmanager

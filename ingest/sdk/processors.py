@@ -22,8 +22,8 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult,
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from ingest.correlation import CORRELATION_ATTRIBUTE, get_correlation_id
-from ingest.sampling import TraceSpanLimiter
+from ingest.sdk.correlation import CORRELATION_ATTRIBUTE, get_correlation_id
+from ingest.sdk.sampling import TraceSpanLimiter
 
 _log = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ class CountingMetricExporter(MetricExporter):
 class SpanGuard(SpanProcessor):
     """First processor of every provider span: correlation id, open-span tracking, trace limits.
 
-    - Adds ``correlation_id`` (from :mod:`ingest.correlation`) to each span started while one is set,
+    - Adds ``correlation_id`` (from :mod:`ingest.sdk.correlation`) to each span started while one is set,
       so spans of the plain OTel API and contrib instrumentations carry it too.
     - With ``span_timeout_seconds``, remembers open spans; :meth:`snapshot_open` writes those open
       longer than the timeout (and, at shutdown, all still open) through ``emit`` as *unfinished*

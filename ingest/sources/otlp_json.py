@@ -1,7 +1,7 @@
 """The fast path for OTLP JSON files: a JSON Lines reader plus vectorised Arrow, no per-span Python.
 
 A reader turns each line into nested Arrow lists of spans and log records shaped by :data:`SPEC`:
-the compiled ``ingest._jsonarrow`` when it is built (one pass, no GIL, AnyValues already as text),
+the compiled ``ingest.sources._jsonarrow`` when it is built (one pass, no GIL, AnyValues already as text),
 else DuckDB's ``read_json_objects`` + ``json_transform`` (its C++ reader, on every core). The store
 columns are then built with Arrow compute and numpy over whole columns. Per-span Python would cost
 ~10x more (see docs/benchmarks.md, "Ingest").
@@ -9,7 +9,7 @@ columns are then built with Arrow compute and numpy over whole columns. Per-span
 Every scalar is read as text and checked here (ids are hex of the right width, times are decimal
 integers, enums are known numbers or names), so nothing the reader takes leniently slips through:
 a line with anything unexpected is *flagged* and handed, with its line number, to the exact path
-(:mod:`ingest.otlp`), which either imports it or says precisely what is wrong. Metric lines always
+(:mod:`ingest.sources.otlp`), which either imports it or says precisely what is wrong. Metric lines always
 take the exact path (their five point types make a columnar path not worth it at their volumes).
 """
 
@@ -24,12 +24,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest import schema
-from ingest.encoding import attribute_text, table_from_columns
-from ingest.otlp import KIND_NAMES, STATUS_NAMES, json_any_value
+from ingest.store import schema
+from ingest.store.encoding import attribute_text, table_from_columns
+from ingest.sources.otlp import KIND_NAMES, STATUS_NAMES, json_any_value
 
 try:
-    from ingest import _jsonarrow
+    from ingest.sources import _jsonarrow
 except ImportError:  # not compiled (a source tree used without `pip install -e .`): DuckDB reads
     _jsonarrow = None
 
@@ -148,7 +148,7 @@ def _node_array(parts: list[tuple[Any, ...]], index: int, type_: pa.DataType) ->
 
 
 def compiled_reader() -> bool:
-    """Whether the compiled JSON Lines reader (``ingest._jsonarrow``) is built."""
+    """Whether the compiled JSON Lines reader (``ingest.sources._jsonarrow``) is built."""
     return _jsonarrow is not None
 
 
@@ -158,7 +158,7 @@ def transform_lines(data: bytes) -> pa.Table:
     The compiled reader, GIL released while it reads: run it beside the Arrow half as DuckDB is.
     """
     if _jsonarrow is None:
-        msg = "ingest._jsonarrow is not compiled; use transform_sql through DuckDB"
+        msg = "ingest.sources._jsonarrow is not compiled; use transform_sql through DuckDB"
         raise RuntimeError(msg)
     parts = _jsonarrow.transform(data, _NODES)
     return pa.table({"j": _node_array(parts, 0, _ROW_TYPE)})

@@ -19,7 +19,7 @@ from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
-from ingest.encoding import attribute_text
+from ingest.store.encoding import attribute_text
 
 F = TypeVar("F", bound=Callable[..., Any])
 
