@@ -22,14 +22,16 @@ from pathlib import Path
 # The repository root first: this folder's ingest.py (the ingest benchmark) would shadow the package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans  # noqa: E402
-from opentelemetry.sdk.resources import Resource  # noqa: E402
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider  # noqa: E402
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from ingest import ParquetSpanExporter  # noqa: E402
-from ingest import encoding  # noqa: E402
+from ingest import (
+    ParquetSpanExporter,
+    encoding,
+)
 
 
 def make_spans(count: int) -> Sequence[ReadableSpan]:

@@ -233,7 +233,7 @@ def bench_receiver(path: Path, n_spans: int, clients: int, work: Path) -> dict[s
         thread.join()
     accepted = time.perf_counter() - started
     process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=300)
+    _, err = process.communicate(timeout=300)
     on_disk = time.perf_counter() - started
     import pyarrow.dataset as ds
 

@@ -17,8 +17,8 @@ import pandas as pd
 
 from explorer.errors import QueryError
 from explorer.store import Store
-from ingest.sdk.alerts import Threshold, describe
 from ingest.errors import ConfigurationError
+from ingest.sdk.alerts import Threshold, describe
 
 #: Value a threshold is compared with, per metric row. Counters and gauges: their value. Histograms
 #: (``value`` NULL in the store): the mean of the observations since the series' previous point —

@@ -16,7 +16,15 @@ import pytest
 from ingest.sources.importer import Importer, ImportFileError
 from ingest.sources.otlp import request_from_json
 from ingest.store.rejects import read_rejected
-from tests.otlp_samples import jsonl, length_prefixed, otlp_logs, otlp_spans, sdk_logs, sdk_spans, to_otlp_json
+from tests.otlp_samples import (
+    jsonl,
+    length_prefixed,
+    otlp_logs,
+    otlp_spans,
+    sdk_logs,
+    sdk_spans,
+    to_otlp_json,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 

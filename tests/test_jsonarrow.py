@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset  # noqa: F401 - pa.dataset below
+import pyarrow.dataset
 import pytest
 
 from ingest.sources import otlp_json

@@ -8,7 +8,12 @@ import pytest
 
 from explorer import open_store
 from ingest import ConfigurationError, ObservabilityProvider
-from ingest.sdk.correlation import correlation_scope, get_correlation_id, new_correlation_id, set_correlation_id
+from ingest.sdk.correlation import (
+    correlation_scope,
+    get_correlation_id,
+    new_correlation_id,
+    set_correlation_id,
+)
 
 
 class TestProviderRoundTrip:
@@ -222,7 +227,7 @@ class TestNoOps:
             span.set_attribute("a", 1).set_status("ERROR", "m")
             logger.log("INFO", "m", k=1)
             metrics.create_histogram("h").observe(1)
-            1 / 0
+            raise ZeroDivisionError("boom")
 
         async def run() -> dict:
             async with tracer.start_span("y"):

@@ -186,5 +186,5 @@ class TestHeaders:
         from ingest import ConfigurationError
 
         dist = DistributedObservability(make_provider())
-        with pytest.raises(ConfigurationError, match="no endpoint for service 'billing'.*service_endpoints"):
+        with pytest.raises(ConfigurationError, match=r"no endpoint for service 'billing'.*service_endpoints"):
             asyncio.run(dist.cross_service_call("billing", "charge", {}))

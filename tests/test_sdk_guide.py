@@ -9,7 +9,14 @@ from types import SimpleNamespace
 import pytest
 
 from explorer import open_store
-from ingest import HealthCheckManager, NoOpLogger, NoOpMetrics, NoOpTracer, ObservabilityProvider, ObservableComponent
+from ingest import (
+    HealthCheckManager,
+    NoOpLogger,
+    NoOpMetrics,
+    NoOpTracer,
+    ObservabilityProvider,
+    ObservableComponent,
+)
 from ingest.sdk.components import observe_operation
 
 

@@ -98,7 +98,7 @@ class _QuietHandler(WSGIRequestHandler):
     # algorithm on, each waits for the client's delayed ACK (~40 ms on Linux) and a local call takes 250 ms.
     disable_nagle_algorithm = True
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def get_stderr(self) -> io.StringIO:
@@ -187,7 +187,7 @@ class HttpClient:
                 message = f"{method} {url} returned HTTP {exc.code}: {detail}"
                 span.set_status("ERROR", message)
                 raise CallError(message, exc.code, body) from None
-            except (TimeoutError, socket.timeout) as exc:
+            except TimeoutError as exc:
                 message = f"{method} {url} timed out after {timeout_s:.3g}s"
                 span.set_attribute("error.type", "timeout")
                 span.set_status("ERROR", message)

@@ -32,9 +32,9 @@ from typing import Any
 
 from opentelemetry import trace
 
+from ingest.errors import ConfigurationError, IngestError
 from ingest.sdk.correlation import get_correlation_id
 from ingest.store.encoding import attribute_text, map_column, table_from_columns
-from ingest.errors import ConfigurationError, IngestError
 
 _log = logging.getLogger(__name__)
 

@@ -81,7 +81,7 @@ def observe_operation(operation_name: str) -> Callable[[F], F]:
 class _Operation:
     """One observed call: span, timing, metrics and logs around it."""
 
-    __slots__ = ("component", "name", "args", "kwargs", "span_cm", "span", "start")
+    __slots__ = ("args", "component", "kwargs", "name", "span", "span_cm", "start")
 
     def __init__(self, component: ObservableComponent, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self.component = component

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import itertools
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -179,7 +180,7 @@ def bucket_bounds(bounds: Any, where: str) -> tuple[float, ...]:
         if isinstance(b, bool) or not isinstance(b, (int, float)) or b != b:
             raise _bad(where, bounds, "a list of numbers")
         out.append(float(b))
-    if any(b >= c for b, c in zip(out, out[1:])):
+    if any(b >= c for b, c in itertools.pairwise(out)):
         raise _bad(where, bounds, "bucket bounds in strictly increasing order")
     return tuple(out)
 

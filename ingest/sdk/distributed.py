@@ -24,9 +24,16 @@ from opentelemetry import baggage, propagate
 from opentelemetry import context as context_api
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.propagators.composite import CompositePropagator
-from opentelemetry.propagators.textmap import Getter, Setter, TextMapPropagator, default_getter, default_setter
+from opentelemetry.propagators.textmap import (
+    Getter,
+    Setter,
+    TextMapPropagator,
+    default_getter,
+    default_setter,
+)
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from ingest.errors import ConfigurationError, IngestError
 from ingest.sdk.correlation import (
     BAGGAGE_KEY,
     current_correlation_id,
@@ -35,7 +42,6 @@ from ingest.sdk.correlation import (
     reset_correlation_id,
     set_correlation_id,
 )
-from ingest.errors import ConfigurationError, IngestError
 
 CORRELATION_HEADER = "x-correlation-id"
 PROPAGATOR = CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])

@@ -24,8 +24,8 @@ from opentelemetry import trace as trace_api
 from opentelemetry._logs import SeverityNumber
 
 from ingest.sdk.correlation import CORRELATION_ATTRIBUTE, get_correlation_id
-from ingest.store.encoding import attribute_text
 from ingest.sdk.processors import TelemetryCounters
+from ingest.store.encoding import attribute_text
 
 TRUNCATED = "langswarm.log.truncated"
 ORIGINAL_SIZE = "langswarm.log.original_size"
@@ -76,7 +76,7 @@ def _field_value(value: Any) -> Any:
 class V2Logger:
     """Logger of one component: ``info("msg", key=value, ...)`` and friends, with string level names."""
 
-    __slots__ = ("component", "_otel", "_handlers", "_threshold", "_correlation", "_max_size", "_counters", "_service")
+    __slots__ = ("_correlation", "_counters", "_handlers", "_max_size", "_otel", "_service", "_threshold", "component")
 
     def __init__(
         self,

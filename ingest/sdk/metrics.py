@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ingest.sdk.config import bucket_bounds
 from ingest.errors import IngestError
+from ingest.sdk.config import bucket_bounds
 
 _log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def _check_name(name: str) -> str:
 
 
 class _Series:
-    __slots__ = ("labels", "value", "count", "sum", "min", "max", "updated")
+    __slots__ = ("count", "labels", "max", "min", "sum", "updated", "value")
 
     def __init__(self, labels: dict[str, Any]) -> None:
         self.labels = labels

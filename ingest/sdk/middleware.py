@@ -23,7 +23,12 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer, _SilentHandler
 
-from ingest.sdk.correlation import correlation_scope, new_correlation_id, reset_correlation_id, set_correlation_id
+from ingest.sdk.correlation import (
+    correlation_scope,
+    new_correlation_id,
+    reset_correlation_id,
+    set_correlation_id,
+)
 from ingest.sdk.distributed import extract_headers
 
 

@@ -30,8 +30,8 @@ from typing import Any, TypeVar
 
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
-from ingest.store.encoding import table_from_columns
 from ingest.errors import ConfigurationError
+from ingest.store.encoding import table_from_columns
 
 _log = logging.getLogger(__name__)
 

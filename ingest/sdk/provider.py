@@ -28,11 +28,11 @@ import threading
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from opentelemetry import _logs as logs_api
-from opentelemetry._logs._internal import ProxyLoggerProvider
 from opentelemetry import trace as trace_api
+from opentelemetry._logs._internal import ProxyLoggerProvider
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
 from opentelemetry.sdk._logs.export import (
@@ -47,9 +47,8 @@ from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
-from ingest.sdk.config import resolve_config
 from ingest.errors import ConfigurationError
-from ingest.store.exporters import ParquetLogExporter, ParquetMetricExporter, ParquetSpanExporter
+from ingest.sdk.config import resolve_config
 from ingest.sdk.logger import JsonFormatter, TextFormatter, V2Logger
 from ingest.sdk.metrics import MetricRegistry, V2Metrics
 from ingest.sdk.noop import NoOpLogger, NoOpMetrics, NoOpTracer
@@ -57,15 +56,16 @@ from ingest.sdk.processors import (
     CountingLogExporter,
     CountingMetricExporter,
     CountingSpanExporter,
-    SpanGuard,
     LogCounter,
     Pipe,
+    SpanGuard,
     TelemetryCounters,
     Watchdog,
 )
 from ingest.sdk.sampling import AdaptiveSampler, TraceSpanLimiter, build_sampler
-from ingest.store.writer import StoreWriter
 from ingest.sdk.tracer import V2Tracer
+from ingest.store.exporters import ParquetLogExporter, ParquetMetricExporter, ParquetSpanExporter
+from ingest.store.writer import StoreWriter
 
 _log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class ObservabilityProvider:
     ``logger_provider``, ``get_logger/get_tracer/get_metrics``, ``force_flush()``, ``shutdown()``.
     """
 
-    _live: list[ObservabilityProvider] = []
+    _live: ClassVar[list[ObservabilityProvider]] = []
     _live_lock = threading.Lock()
 
     @classmethod

@@ -69,7 +69,7 @@ class V2Span:
     whose ``with`` block neither activates nor ends the span.
     """
 
-    __slots__ = ("span", "_ends", "_token", "_recorded")
+    __slots__ = ("_ends", "_recorded", "_token", "span")
 
     def __init__(self, span: trace_api.Span, ends: bool = True) -> None:
         self.span = span

@@ -17,9 +17,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ingest.sources.otlp import InputError
 from ingest.store import schema
 from ingest.store.encoding import attribute_text, hex_array, table_from_columns
-from ingest.sources.otlp import InputError
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _KINDS = {"server": "SERVER", "client": "CLIENT", "producer": "PRODUCER", "consumer": "CONSUMER", "internal": "INTERNAL"}

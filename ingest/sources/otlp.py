@@ -29,9 +29,9 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
+from ingest.errors import IngestError
 from ingest.store import schema
 from ingest.store.encoding import MapColumn, MetricRows, attribute_text, hex_array, table_from_columns
-from ingest.errors import IngestError
 
 #: Signal name -> (store table, OTLP JSON top-level key, request class, response class).
 SIGNALS: dict[str, tuple[str, str, type[Message], type[Message]]] = {
@@ -260,10 +260,10 @@ def decode_traces(request: Any) -> Decoded:
         or len(parent_ids[i]) not in (0, 8)
         or not 0 < starts[i] <= _INT64_MAX
         or not 0 < ends[i] <= _INT64_MAX
-        or links_lists[i]
-        and any(len(link.trace_id) != 16 or len(link.span_id) != 8 for link in links_lists[i])
-        or events_lists[i]
-        and any(e.time_unix_nano > _INT64_MAX for e in events_lists[i])
+        or (links_lists[i]
+        and any(len(link.trace_id) != 16 or len(link.span_id) != 8 for link in links_lists[i]))
+        or (events_lists[i]
+        and any(e.time_unix_nano > _INT64_MAX for e in events_lists[i]))
     ]
     errors: list[str] = []
     if bad_rows:

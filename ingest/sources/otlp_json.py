@@ -24,9 +24,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ingest.sources.otlp import KIND_NAMES, STATUS_NAMES, json_any_value
 from ingest.store import schema
 from ingest.store.encoding import attribute_text, table_from_columns
-from ingest.sources.otlp import KIND_NAMES, STATUS_NAMES, json_any_value
 
 try:
     from ingest.sources import _jsonarrow

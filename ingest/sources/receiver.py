@@ -37,7 +37,15 @@ from google.protobuf import json_format
 from google.rpc import status_pb2
 
 from ingest.errors import StoreError
-from ingest.sources.otlp import DECODERS, ITEM_NAME, SIGNALS, Decoded, InputError, parse_protobuf, request_from_json
+from ingest.sources.otlp import (
+    DECODERS,
+    ITEM_NAME,
+    SIGNALS,
+    Decoded,
+    InputError,
+    parse_protobuf,
+    request_from_json,
+)
 from ingest.store.rejects import RejectWriter
 from ingest.store.writer import StoreWriter, resolve_store_path
 
@@ -193,16 +201,16 @@ class OTLPHandler(BaseHTTPRequestHandler):
     max_requests_per_connection = 64
     _served = 0
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+    def log_message(self, format: str, *args: Any) -> None:
         _log.debug("%s " + format, self.address_string(), *args)
 
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_GET(self) -> None:
         if self.path in ("/", "/health", "/healthz"):
             self._reply(200, _JSON, json.dumps(self.server.receiver.stats()).encode())
         else:
             self._error(404, f"no such endpoint {self.path!r}; POST to /v1/traces, /v1/metrics or /v1/logs", _JSON)
 
-    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_POST(self) -> None:
         receiver = self.server.receiver
         self._served += 1
         if self._served >= self.max_requests_per_connection:

@@ -46,8 +46,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ingest.store import schema
 from ingest.errors import IngestError
+from ingest.store import schema
 from ingest.store.lock import COMPACT_DIR, COMPACTOR_LOCK, READERS_LOCK
 from ingest.store.writer import remove_stale_temporaries, resolve_store_path
 
@@ -312,9 +312,9 @@ class Compactor:
                 done.extend(self._recover_one(journal))
         return done
 
-    def _recover_one(self, journal: Path) -> list[str]:
+    def _recover_one(self, journal_path: Path) -> list[str]:
         done = []
-        for journal in [journal]:
+        for journal in [journal_path]:
             try:
                 entry = json.loads(journal.read_text())
                 folder = Path(entry["folder"])

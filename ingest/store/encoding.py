@@ -69,7 +69,7 @@ def attribute_text(value: Any) -> str:
 class MapColumn:
     """Accumulates one ``MAP(VARCHAR, VARCHAR)`` column row by row and finishes it in one Arrow call."""
 
-    __slots__ = ("keys", "values", "offsets")
+    __slots__ = ("keys", "offsets", "values")
 
     def __init__(self) -> None:
         self.keys: list[str] = []
@@ -470,8 +470,8 @@ def encode_logs(records: Sequence[Any]) -> pa.Table:
     columns = {
         "timestamp": [log.timestamp if log.timestamp is not None else log.observed_timestamp for log in logs],
         "observed_timestamp": [log.observed_timestamp for log in logs],
-        "trace_id": ["%032x" % log.trace_id if log.trace_id else None for log in logs],
-        "span_id": ["%016x" % log.span_id if log.span_id else None for log in logs],
+        "trace_id": [f"{log.trace_id:032x}" if log.trace_id else None for log in logs],
+        "span_id": [f"{log.span_id:016x}" if log.span_id else None for log in logs],
         "trace_flags": [None if log.trace_flags is None else int(log.trace_flags) for log in logs],
         "severity_text": [log.severity_text for log in logs],
         "severity_number": [

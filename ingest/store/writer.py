@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ingest.store import schema
 from ingest.errors import StoreError
+from ingest.store import schema
 
 _log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class StoreWriter:
 
     def write(self, table_name: str, table: pa.Table) -> list[Path]:
         """Write ``table`` to ``table_name``, one file per day it spans; returns the files written."""
-        table_schema, time_column = schema.TABLES[table_name] if table_name in schema.TABLES else (None, None)
+        table_schema, time_column = schema.TABLES.get(table_name, (None, None))
         if table_schema is None:
             schema.schema_for(table_name)  # raises the KeyError naming the valid tables
         if table.num_rows == 0:

@@ -22,13 +22,12 @@ import pyarrow.dataset as ds
 import pytest
 import zstandard
 
-from ingest.sources import otlp_json
-
-from ingest.store import rejects
 from ingest.errors import ConfigurationError
+from ingest.sources import otlp_json
 from ingest.sources.importer import DEFAULT_MAX_OBJECT_BYTES, Importer
 from ingest.sources.otlp import request_from_json
 from ingest.sources.receiver import Receiver
+from ingest.store import rejects
 from ingest.store.rejects import DEFAULT_SAMPLE_BYTES, RejectWriter, read_rejected
 from tests.otlp_samples import length_prefixed, otlp_logs, otlp_spans, sdk_logs, sdk_spans, to_otlp_json
 
@@ -467,7 +466,7 @@ class TestRejectedFolder:
         source = tmp_path / "bad.jsonl"
         source.write_bytes(_line(good["spans"]) + b"\n" + b"\n".join(bad) + b"\n")
         store = tmp_path / "store"
-        code, out, err, _ = _import_cli(tmp_path, store, str(source), env={"LANGSWARM_REJECTED_MAX_MB": "0.25"})
+        code, out, _, _ = _import_cli(tmp_path, store, str(source), env={"LANGSWARM_REJECTED_MAX_MB": "0.25"})
         assert code == 1 and "wrote 15 spans" in out and "60 rejected" in out
         records = _rejected(store)
         assert [r["line"] for r in records] == list(range(2, 62))
