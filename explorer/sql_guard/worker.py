@@ -28,7 +28,7 @@ import duckdb
 import pyarrow as pa
 
 from explorer.errors import QueryError
-from explorer.sql_guard import checked_sql
+from explorer.sql_guard.statements import checked_sql
 from explorer.store import create_empty_tables, point_views
 
 #: Memory the process may use beyond DuckDB's own limit: Python, pyarrow, the parser, the result batches.
