@@ -1,6 +1,6 @@
 """The guarded SQL worker: a process that owns the sandboxed DuckDB connection of one :class:`GuardedSQL`.
 
-Started as ``python -m explorer.sql_worker`` by :mod:`explorer.sql_guard`, in the store directory, and
+Started as ``python -m explorer.sql_guard.worker`` by :mod:`explorer.sql_guard`, in the store directory, and
 spoken to over its standard input and output (8-byte length, then the bytes): the first request
 configures it, each later one runs a query and gets a JSON header plus the rows as Arrow IPC.
 
