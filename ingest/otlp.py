@@ -687,6 +687,9 @@ def request_from_json(obj: Any, signal: str | None = None) -> tuple[str, Any]:
             fixed, SIGNALS[signal][2](), ignore_unknown_fields=True, max_recursion_depth=MAX_JSON_DEPTH
         )
     except json_format.ParseError as exc:
+        if "Message too deep" in str(exc):
+            msg = f"{key} is nested too deeply (OTLP JSON values may nest at most {MAX_JSON_DEPTH} levels)"
+            raise InputError(msg) from None
         raise InputError(cap_quoted(str(exc))) from None
     except RecursionError:
         msg = f"{key} is nested too deeply to decode (OTLP JSON values may nest at most {MAX_JSON_DEPTH} levels)"

@@ -80,7 +80,7 @@ _PIECE = 64 << 10
 _NS_PER_DAY = 86_400 * 10**9
 #: google.rpc.Code of each refusal (the OTLP Status body).
 _RPC_CODE = {401: 16, 408: 4, 429: 8, 503: 14}
-_LENGTH = re.compile(rb"[0-9]{1,15}")
+_LENGTH = re.compile(rb"[0-9]+")
 _CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,15})(;[^\r\n]*)?\r?\n")
 #: Most gzip members one body may hold (each costs a decompressor; real clients send one).
 MAX_GZIP_MEMBERS = 1_000
@@ -403,7 +403,11 @@ def _refuse_connection(sock: socket.socket, limit: int) -> None:
     try:
         sock.settimeout(0.5)
         sock.sendall(head.encode() + body)
-    except OSError:
+        sock.shutdown(socket.SHUT_WR)
+        sock.setblocking(False)
+        while sock.recv(_PIECE):  # what already arrived, so closing does not reset the connection
+            pass
+    except OSError:  # nothing more to read now (BlockingIOError), or the client left
         pass
 
 
@@ -556,9 +560,10 @@ class OTLPHandler(BaseHTTPRequestHandler):
         if not _LENGTH.fullmatch(raw):
             msg = f"Content-Length {quote(lengths[0])} is not a length (ASCII decimal digits only)"
             raise Refusal(400, msg)
-        length = int(raw)
+        length = int(raw) if len(raw) <= 19 else 1 << 63  # a longer number is past any limit
         if length > limit:
-            msg = f"the body has {length:,} bytes, more than the {limit:,}-byte limit (--max-body-mb)"
+            shown = f"{length:,}" if len(raw) <= 19 else f"{len(raw)} digits of"
+            msg = f"the body has {shown} bytes, more than the {limit:,}-byte limit (--max-body-mb)"
             raise Refusal(413, msg, record=True)
         return length
 
