@@ -41,7 +41,7 @@ import pyarrow as pa
 
 from explorer.errors import QueryError
 from explorer.store import Store
-from ingest.compact import read_lock
+from ingest.store.lock import read_lock
 
 #: Defaults; each has an environment variable and a constructor argument (argument > environment > default).
 MAX_ROWS = 10_000

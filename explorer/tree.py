@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 
 import pandas as pd
 
@@ -47,4 +48,66 @@ def order_tree(spans: pd.DataFrame) -> pd.DataFrame:
             orphan[i] = True
             order.append(i)
     result = frame.assign(depth=depth, orphan=orphan).iloc[order].reset_index(drop=True)
+    return result
+
+
+def critical_path(tree: pd.DataFrame) -> set[str]:
+    """Span ids on the critical path: from the root, the last-finishing child, then the child that finished
+    before it started, and so on (Jaeger's definition). Iterative, so deep traces do not recurse."""
+    if tree.empty:
+        return set()
+    ids = tree["span_id"].tolist()
+    parents = tree["parent_span_id"].tolist()
+    start = (
+        tree["start_time"].astype("int64").tolist() if "start_ns" not in tree else tree["start_ns"].tolist()
+    )
+    end = tree["end_time"].astype("int64").tolist() if "end_ns" not in tree else tree["end_ns"].tolist()
+    known = set(ids)
+    children: dict[str, list[int]] = defaultdict(list)
+    roots = []
+    for i, parent in enumerate(parents):
+        if isinstance(parent, str) and parent in known and parent != ids[i]:
+            children[parent].append(i)
+        else:
+            roots.append(i)
+    for kids in children.values():
+        kids.sort(key=lambda k: end[k], reverse=True)
+    root = max(roots, key=lambda i: (end[i] - start[i], -i))
+    path: set[str] = set()
+    stack = [(root, end[root])]
+    while stack:
+        i, until = stack.pop()
+        if ids[i] in path:
+            continue
+        path.add(ids[i])
+        cursor = min(end[i], until)
+        for k in children.get(ids[i], ()):
+            if cursor <= start[i]:
+                break
+            if start[k] >= cursor:
+                continue  # runs after the chosen later sibling started: it overlaps, it does not block
+            stack.append((k, cursor))
+            cursor = start[k]
+    return path
+
+
+def collapse_subtrees(tree: pd.DataFrame, collapsed: Iterable[str]) -> pd.DataFrame:
+    """Hide the descendants of the ``collapsed`` span ids; ``hidden`` counts what each row hides."""
+    collapsed = set(collapsed)
+    if not collapsed or tree.empty:
+        return tree.assign(hidden=0)
+    keep, hidden = [], [0] * len(tree)
+    depth = tree["depth"].tolist()
+    ids = tree["span_id"].tolist()
+    hiding_until: int | None = None
+    owner = -1
+    for i in range(len(tree)):
+        if hiding_until is not None and depth[i] > hiding_until:
+            hidden[owner] += 1
+            continue
+        hiding_until = None
+        keep.append(i)
+        if ids[i] in collapsed:
+            hiding_until, owner = depth[i], i
+    result = tree.assign(hidden=hidden).iloc[keep].reset_index(drop=True)
     return result

@@ -23,8 +23,8 @@ from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from ingest.errors import ConfigurationError, StoreError
-from ingest.otlp import request_from_json
-from ingest.receiver import MAX_GZIP_MEMBERS, Limits, Receiver
+from ingest.sources.otlp import request_from_json
+from ingest.sources.receiver import MAX_GZIP_MEMBERS, Limits, Receiver
 from tests.otlp_samples import otlp_spans, sdk_spans, to_otlp_json
 
 PB = "application/x-protobuf"
@@ -158,7 +158,9 @@ def chunked(body: bytes, sizes: list[int]) -> bytes:
 
 class TestContentLength:
     @pytest.mark.parametrize("value", ["-1", "5_0", "+50", "0x10", "1e3", "50.0", "５０", "5 0", ""])
-    def test_a_length_that_is_not_ascii_digits_is_a_400_without_reading(self, served: Served, value: str) -> None:
+    def test_a_length_that_is_not_ascii_digits_is_a_400_without_reading(
+        self, served: Served, value: str
+    ) -> None:
         """``int()`` took -1 (then read until the client closed), ``5_0``, ``+50`` and non-ASCII digits."""
         status, headers, body = raw(served, head(value) + b"x" * 50)
         assert status == 400 and "is not a length (ASCII decimal digits only)" in message(body)
@@ -198,8 +200,10 @@ class TestContentLength:
         served.still_serving()
         served.stop_and_check()
 
-    def test_expect_100_continue_with_too_long_a_body_is_refused_from_the_headers(self, served: Served) -> None:
-        status, _, body = raw(served, head(str(LIMIT * 4), extra="Expect: 100-continue\r\n"))
+    def test_expect_100_continue_with_too_long_a_body_is_refused_from_the_headers(
+        self, served: Served
+    ) -> None:
+        status, _, _ = raw(served, head(str(LIMIT * 4), extra="Expect: 100-continue\r\n"))
         assert status == 413  # not "100 Continue": the client never sends the body
         served.still_serving()
         served.stop_and_check()
@@ -209,9 +213,13 @@ class TestContentLength:
 
 
 class TestChunked:
-    def test_a_chunked_body_with_extensions_and_a_trailer_is_stored(self, served: Served, good: bytes) -> None:
+    def test_a_chunked_body_with_extensions_and_a_trailer_is_stored(
+        self, served: Served, good: bytes
+    ) -> None:
         body = chunked(good, [1, 100, 7])
-        body = body.replace(b"64\r\n", b"64;name=value\r\n", 1).replace(b"0\r\n\r\n", b"0\r\nX-Trailer: y\r\n\r\n")
+        body = body.replace(b"64\r\n", b"64;name=value\r\n", 1).replace(
+            b"0\r\n\r\n", b"0\r\nX-Trailer: y\r\n\r\n"
+        )
         status, _, answer = raw(served, head(None, extra="Transfer-Encoding: chunked\r\n") + body)
         assert status == 200, message(answer)
         served.accepted += SPANS_PER_REQUEST
@@ -221,7 +229,9 @@ class TestChunked:
     def test_http_client_chunked_upload_is_stored(self, served: Served, good: bytes) -> None:
         host, port = served.address
         connection = http.client.HTTPConnection(host, port, timeout=30)
-        connection.request("POST", "/v1/traces", body=iter([good[:50], good[50:]]), headers={"Content-Type": PB})
+        connection.request(
+            "POST", "/v1/traces", body=iter([good[:50], good[50:]]), headers={"Content-Type": PB}
+        )
         assert connection.getresponse().status == 200
         connection.close()
         served.accepted += SPANS_PER_REQUEST
@@ -244,9 +254,13 @@ class TestChunked:
         served.still_serving()
         served.stop_and_check()
 
-    def test_many_small_chunks_past_the_limit_are_a_413_as_soon_as_the_total_passes(self, served: Served) -> None:
+    def test_many_small_chunks_past_the_limit_are_a_413_as_soon_as_the_total_passes(
+        self, served: Served
+    ) -> None:
         piece = b"%x\r\n" % (64 << 10) + b"x" * (64 << 10) + b"\r\n"
-        data = head(None, extra="Transfer-Encoding: chunked\r\n") + piece * 17  # 17 x 64 KiB > 1 MiB; no last chunk
+        data = (
+            head(None, extra="Transfer-Encoding: chunked\r\n") + piece * 17
+        )  # 17 x 64 KiB > 1 MiB; no last chunk
         status, _, body = raw(served, data)
         assert status == 413 and "at 1,114,112 bytes" in message(body)
         served.still_serving()
@@ -287,13 +301,18 @@ class TestEncodings:
 
     def test_every_gzip_member_is_read(self, served: Served, good: bytes, request_json: dict) -> None:
         """Two members (``cat a.gz b.gz``): the old receiver kept the first and answered 200."""
-        status, _, answer = post(served, gzip.compress(good) + gzip.compress(good), **{"Content-Encoding": "gzip"})
+        status, _, answer = post(
+            served, gzip.compress(good) + gzip.compress(good), **{"Content-Encoding": "gzip"}
+        )
         assert status == 200, message(answer)  # two protobuf messages concatenated = one with both span lists
         served.accepted += 2 * SPANS_PER_REQUEST
         text = json.dumps(request_json).encode()
         half = len(text) // 2
         status, _, answer = post(
-            served, gzip.compress(text[:half]) + gzip.compress(text[half:]), JSON, **{"Content-Encoding": "gzip"}
+            served,
+            gzip.compress(text[:half]) + gzip.compress(text[half:]),
+            JSON,
+            **{"Content-Encoding": "gzip"},
         )
         assert status == 200, message(answer, JSON)
         served.accepted += SPANS_PER_REQUEST
@@ -301,9 +320,14 @@ class TestEncodings:
 
     @pytest.mark.parametrize(
         ("tail", "words"),
-        [(b"garbage!", "8 bytes follow the end of the gzip data"), (b"\x1f\x8b\x08\x00", "truncated (member 2 has no end)")],
+        [
+            (b"garbage!", "8 bytes follow the end of the gzip data"),
+            (b"\x1f\x8b\x08\x00", "truncated (member 2 has no end)"),
+        ],
     )
-    def test_bytes_after_the_last_gzip_member_are_a_400(self, served: Served, good: bytes, tail: bytes, words: str) -> None:
+    def test_bytes_after_the_last_gzip_member_are_a_400(
+        self, served: Served, good: bytes, tail: bytes, words: str
+    ) -> None:
         status, _, answer = post(served, gzip.compress(good) + tail, **{"Content-Encoding": "gzip"})
         assert status == 400 and words in message(answer)
         served.still_serving()
@@ -341,7 +365,9 @@ def _span_json(request_json: dict) -> tuple[dict, dict]:
 
 class TestJSONContent:
     @pytest.mark.parametrize("depth", [150, 1_000])
-    def test_json_nested_too_deep_is_a_400_not_a_500(self, served: Served, request_json: dict, depth: int) -> None:
+    def test_json_nested_too_deep_is_a_400_not_a_500(
+        self, served: Served, request_json: dict, depth: int
+    ) -> None:
         """An attribute 1,000 arrays deep answered 500 with a traceback (clients do not retry a 500)."""
         obj, span = _span_json(request_json)
         span["attributes"] = [{"key": "deep", "value": "@"}]
@@ -368,7 +394,9 @@ class TestJSONContent:
         span["startTimeUnixNano"] = value
         status, _, answer = post(served, json.dumps(obj).encode(), JSON)
         assert status == 400
-        assert "spans[0].startTimeUnixNano" in message(answer, JSON) and "is not an integer" in message(answer, JSON)
+        assert "spans[0].startTimeUnixNano" in message(answer, JSON) and "is not an integer" in message(
+            answer, JSON
+        )
         obj, span = _span_json(request_json)
         span["attributes"] = [{"key": "n", "value": {"intValue": value}}]
         status, _, answer = post(served, json.dumps(obj).encode(), JSON)
@@ -391,7 +419,9 @@ class TestJSONContent:
         served.still_serving()
         served.stop_and_check()
 
-    def test_a_span_ending_before_it_starts_is_rejected_alone(self, served: Served, request_json: dict) -> None:
+    def test_a_span_ending_before_it_starts_is_rejected_alone(
+        self, served: Served, request_json: dict
+    ) -> None:
         """It was stored with a negative duration. The rule: rejected (partial success), never clamped."""
         obj, span = _span_json(request_json)
         span["endTimeUnixNano"] = str(int(span["startTimeUnixNano"]) - 1)
@@ -399,7 +429,10 @@ class TestJSONContent:
         assert status == 200
         partial = json.loads(answer)["partialSuccess"]
         assert partial["rejectedSpans"] == "1"
-        assert "spans[0]: endTimeUnixNano" in partial["errorMessage"] and "before startTimeUnixNano" in partial["errorMessage"]
+        assert (
+            "spans[0]: endTimeUnixNano" in partial["errorMessage"]
+            and "before startTimeUnixNano" in partial["errorMessage"]
+        )
         served.accepted += SPANS_PER_REQUEST - 1
         stored = served.stop_and_check()
         assert all(row["duration_ns"] >= 0 for row in stored)
@@ -420,7 +453,9 @@ def _drip(served: Served, prefix: bytes, drip: bytes, *, count: int = 200, pause
                 break
             time.sleep(pause)
         else:
-            pytest.fail(f"the receiver kept a connection sending a byte every {pause} s for {count * pause:g} s")
+            pytest.fail(
+                f"the receiver kept a connection sending a byte every {pause} s for {count * pause:g} s"
+            )
         try:
             return sock.recv(65536)
         except OSError:
@@ -451,7 +486,9 @@ class TestSlowAndManyClients:
         served.still_serving()
         served.stop_and_check()
 
-    def test_connections_past_the_cap_get_a_503_and_idle_ones_are_closed(self, tmp_path: Path, good: bytes) -> None:
+    def test_connections_past_the_cap_get_a_503_and_idle_ones_are_closed(
+        self, tmp_path: Path, good: bytes
+    ) -> None:
         served = make(tmp_path, good, max_connections=8)
         try:
             idle = [socket.create_connection(served.address, timeout=30) for _ in range(8)]
@@ -490,7 +527,11 @@ class TestSlowAndManyClients:
         try:
             assert budget.reserve(budget.limit, timeout=1)  # other requests' bodies fill the budget
             status, headers, body = post(served, good)
-            assert status == 503 and headers["Retry-After"] == "1" and "bytes of request bodies already" in message(body)
+            assert (
+                status == 503
+                and headers["Retry-After"] == "1"
+                and "bytes of request bodies already" in message(body)
+            )
             budget.release(budget.limit)
             served.still_serving()
         finally:
@@ -505,7 +546,7 @@ class TestSlowAndManyClients:
             try:
                 for _ in range(5):
                     served.still_serving(attempts=200)
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:
                 with lock:
                     errors.append(exc)
 
@@ -576,7 +617,10 @@ class TestBackPressureAndDays:
                 span.end_time_unix_nano = span.start_time_unix_nano + 1000
             status, _, body = post(served, template.SerializeToString())
             assert status == 400
-            assert "fall on 2,000 different days, more than 32 per request (--max-days-per-request" in message(body)
+            assert (
+                "fall on 2,000 different days, more than 32 per request (--max-days-per-request"
+                in message(body)
+            )
             del target[32:]
             status, _, body = post(served, template.SerializeToString())
             assert status == 200
@@ -598,11 +642,17 @@ class TestLimits:
         assert limits.max_concurrent_decodes == 5 and limits.bound_mb <= 1024
         assert Limits.resolve(max_concurrent_decodes=3).max_concurrent_decodes == 3
 
-    def test_a_budget_too_small_for_one_request_is_refused_at_start(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        with pytest.raises(ConfigurationError, match=r"memory_mb 256 cannot hold one request of --max-body-mb 20"):
+    def test_a_budget_too_small_for_one_request_is_refused_at_start(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        with pytest.raises(
+            ConfigurationError, match=r"memory_mb 256 cannot hold one request of --max-body-mb 20"
+        ):
             Limits.resolve(memory_mb=256)
         monkeypatch.setenv("LANGSWARM_RECEIVER_MAX_CONNECTIONS", "many")
-        with pytest.raises(ConfigurationError, match="LANGSWARM_RECEIVER_MAX_CONNECTIONS='many' is not a whole number"):
+        with pytest.raises(
+            ConfigurationError, match="LANGSWARM_RECEIVER_MAX_CONNECTIONS='many' is not a whole number"
+        ):
             Limits.resolve()
         monkeypatch.setenv("LANGSWARM_RECEIVER_MAX_CONNECTIONS", "12")
         assert Limits.resolve().max_connections == 12

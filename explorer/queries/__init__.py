@@ -1,0 +1,102 @@
+"""Query functions over a :class:`~explorer.store.Store`: keyword-only filters in, pandas DataFrames out.
+
+Shared by the Streamlit pages, the notebooks and the CLI. Every function bounds its result
+(``limit``), passes values as bound parameters (``$name``), and takes identifiers only from fixed
+lists. Time filters also prune on the store's ``date`` partition, so a narrow window reads few files.
+No Streamlit import here (a test checks it). One module per page concept; shared SQL helpers in ``_sql``.
+"""
+
+from __future__ import annotations
+
+from explorer.queries._sql import LEVELS, PERCENTILES, Services, TimeLike, now_utc
+from explorer.queries.alerts import alert_events, alert_windows
+from explorer.queries.facts import (
+    list_operations,
+    list_services,
+    service_versions,
+    store_overview,
+    telemetry_health,
+    time_bounds,
+)
+from explorer.queries.latency import (
+    LatencyGroup,
+    latency_histogram,
+    latency_outliers,
+    latency_percentiles,
+    percentiles_over_time,
+)
+from explorer.queries.logs import list_loggers, search_logs
+from explorer.queries.metrics import (
+    histogram_buckets,
+    histogram_quantiles,
+    metric_catalog,
+    metric_label_keys,
+    metric_series,
+)
+from explorer.queries.overview import alert_summary, failing_operations, red_summary, slowest_operations
+from explorer.queries.profiles import (
+    call_tree,
+    profile_edges,
+    profile_hotspots,
+    profile_operations,
+    profile_spans,
+)
+from explorer.queries.trace import (
+    SpanDetail,
+    span_detail,
+    span_profile,
+    trace_logs,
+    trace_timeline,
+    trace_tree,
+)
+from explorer.queries.traces import TraceFilter, TraceOrder, search_traces, trace_duration_histogram
+from explorer.tree import collapse_subtrees, critical_path
+
+__all__ = [
+    "LEVELS",
+    "PERCENTILES",
+    "LatencyGroup",
+    "Services",
+    "SpanDetail",
+    "TimeLike",
+    "TraceFilter",
+    "TraceOrder",
+    "alert_events",
+    "alert_summary",
+    "alert_windows",
+    "call_tree",
+    "collapse_subtrees",
+    "critical_path",
+    "failing_operations",
+    "histogram_buckets",
+    "histogram_quantiles",
+    "latency_histogram",
+    "latency_outliers",
+    "latency_percentiles",
+    "list_loggers",
+    "list_operations",
+    "list_services",
+    "metric_catalog",
+    "metric_label_keys",
+    "metric_series",
+    "now_utc",
+    "percentiles_over_time",
+    "profile_edges",
+    "profile_hotspots",
+    "profile_operations",
+    "profile_spans",
+    "red_summary",
+    "search_logs",
+    "search_traces",
+    "service_versions",
+    "slowest_operations",
+    "span_detail",
+    "span_profile",
+    "store_overview",
+    "telemetry_health",
+    "time_bounds",
+    "trace_duration_histogram",
+    "trace_logs",
+    "trace_timeline",
+    "trace_tree",
+]

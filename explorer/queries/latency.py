@@ -1,0 +1,140 @@
+"""Latency per operation (or service, version, span kind): histograms, percentiles, outliers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import pandas as pd
+
+from explorer.errors import QueryError
+from explorer.queries._sql import (
+    Services,
+    TimeLike,
+    _bucket_width,
+    _data_span_s,
+    _frame,
+    _histogram,
+    _limit,
+    _split_quantiles,
+    _ts,
+    _Where,
+)
+from explorer.store import Store
+
+LatencyGroup = Literal["operation", "version", "service", "all"]
+_GROUPS = {
+    "all": "'all'",
+    "operation": "name",
+    "version": "coalesce(resource_attributes['service.version'], '(none)')",
+    "service": "service_name",
+}
+
+
+def _latency_where(
+    service: Services,
+    operation: str | Sequence[str] | None,
+    start: TimeLike,
+    end: TimeLike,
+    versions: Sequence[str] | None,
+) -> _Where:
+    where = _Where()
+    where.services(service)
+    where.time("start_time", start, end)
+    if operation:
+        where.add(
+            "list_contains($operations, name)",
+            operations=[operation] if isinstance(operation, str) else list(operation),
+        )
+    if versions:
+        where.add("list_contains($versions, resource_attributes['service.version'])", versions=list(versions))
+    return where
+
+
+def _group(group_by: str) -> str:
+    if group_by not in _GROUPS:
+        msg = f"group_by must be one of {', '.join(_GROUPS)}, got {group_by!r}"
+        raise QueryError(msg)
+    return _GROUPS[group_by]
+
+
+def latency_histogram(
+    store: Store,
+    *,
+    service: Services = None,
+    operation: str | Sequence[str] | None = None,
+    start: TimeLike = None,
+    end: TimeLike = None,
+    versions: Sequence[str] | None = None,
+    group_by: LatencyGroup = "operation",
+    bins: int = 40,
+    log_scale: bool = False,
+) -> pd.DataFrame:
+    """Span-duration histogram per group, bins shared by all groups: [group, lo_ms, hi_ms, count]."""
+    where = _latency_where(service, operation, start, end, versions)
+    with_vals = (
+        f"WITH vals AS (SELECT {_group(group_by)} AS grp, duration_ns AS d FROM spans WHERE {where.sql()})"
+    )
+    return _histogram(store, with_vals, where.params, bins=bins, log_scale=log_scale)
+
+
+def latency_percentiles(
+    store: Store,
+    *,
+    service: Services = None,
+    operation: str | Sequence[str] | None = None,
+    start: TimeLike = None,
+    end: TimeLike = None,
+    versions: Sequence[str] | None = None,
+    group_by: LatencyGroup = "operation",
+    limit: int = 200,
+) -> pd.DataFrame:
+    """Count, mean, p50/p90/p95/p99 and max duration (ms) per group."""
+    where = _latency_where(service, operation, start, end, versions)
+    sql = f"""SELECT {_group(group_by)} AS "group", count(*) AS spans, avg(duration_ns) / 1e6 AS mean_ms,
+                     quantile_cont(duration_ns, [0.5, 0.9, 0.95, 0.99]) AS q, max(duration_ns) / 1e6 AS max_ms,
+                     count_if(status_code = 'ERROR')::BIGINT AS errors
+              FROM spans WHERE {where.sql()} GROUP BY ALL ORDER BY spans DESC LIMIT $limit"""
+    frame = _frame(store, sql, {**where.params, "limit": _limit(limit)})
+    return _split_quantiles(frame, "q", ("p50_ms", "p90_ms", "p95_ms", "p99_ms"))
+
+
+def percentiles_over_time(
+    store: Store,
+    *,
+    service: Services = None,
+    operation: str | Sequence[str] | None = None,
+    start: TimeLike = None,
+    end: TimeLike = None,
+    versions: Sequence[str] | None = None,
+    buckets: int = 60,
+) -> pd.DataFrame:
+    """p50/p95/p99 (ms) and count per time bucket; the bucket width is rounded to a readable size."""
+    where = _latency_where(service, operation, start, end, versions)
+    lo, hi = _ts(start, "start"), _ts(end, "end")
+    if lo is None or hi is None:
+        lo, hi = _data_span_s(store, "spans", "start_time", where)
+    width = _bucket_width(lo, hi, _limit(buckets, "buckets", 10_000), 3600)
+    sql = f"""SELECT time_bucket(to_seconds($width), start_time) AS bucket, count(*) AS spans,
+                     quantile_cont(duration_ns, [0.5, 0.95, 0.99]) AS q
+              FROM spans WHERE {where.sql()} GROUP BY ALL ORDER BY bucket"""
+    frame = _frame(store, sql, {**where.params, "width": width})
+    return _split_quantiles(frame, "q")
+
+
+def latency_outliers(
+    store: Store,
+    *,
+    service: Services = None,
+    operation: str | Sequence[str] | None = None,
+    start: TimeLike = None,
+    end: TimeLike = None,
+    versions: Sequence[str] | None = None,
+    limit: int = 20,
+) -> pd.DataFrame:
+    """The slowest spans (with their trace ids) for the filters."""
+    where = _latency_where(service, operation, start, end, versions)
+    sql = f"""SELECT trace_id, span_id, service_name, name AS operation, start_time, duration_ns / 1e6 AS duration_ms,
+                     status_code, resource_attributes['service.version'] AS version
+              FROM spans WHERE {where.sql()} ORDER BY duration_ns DESC LIMIT $limit"""
+    return _frame(store, sql, {**where.params, "limit": _limit(limit)})

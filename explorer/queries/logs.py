@@ -1,0 +1,58 @@
+"""Log search and the list of loggers."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from explorer.errors import QueryError
+from explorer.queries._sql import LEVELS, Services, TimeLike, _frame, _limit, _Where
+from explorer.store import Store
+
+
+def search_logs(
+    store: Store,
+    *,
+    service: Services = None,
+    min_level: str | int | None = None,
+    logger: str | None = None,
+    text: str | None = None,
+    correlation_id: str | None = None,
+    trace_id: str | None = None,
+    start: TimeLike = None,
+    end: TimeLike = None,
+    limit: int = 500,
+) -> pd.DataFrame:
+    """Log records matching every criterion, newest first; ``min_level`` is a name (WARN) or a severity number."""
+    where = _Where()
+    where.services(service)
+    where.time("timestamp", start, end)
+    if min_level not in (None, "", "ALL"):
+        if isinstance(min_level, str):
+            level = LEVELS.get(min_level.upper().replace("WARNING", "WARN"))
+            if level is None:
+                msg = f"min_level {min_level!r} is not a level; use one of {', '.join(LEVELS)} or a severity number"
+                raise QueryError(msg)
+        else:
+            level = int(min_level)
+        where.add("severity_number >= $level", level=level)
+    if logger:
+        where.add("logger_name = $logger", logger=logger)
+    if text:
+        where.add("contains(lower(body), $text)", text=text.lower())
+    if correlation_id:
+        where.add("attributes['correlation_id'] = $correlation_id", correlation_id=correlation_id)
+    if trace_id:
+        where.add("trace_id = $trace_id", trace_id=trace_id.strip().lower())
+    sql = f"""SELECT timestamp, severity_text, severity_number, service_name, logger_name, body, trace_id, span_id,
+                     attributes['correlation_id'] AS correlation_id, attributes
+              FROM logs WHERE {where.sql()} ORDER BY timestamp DESC LIMIT $limit"""
+    return _frame(store, sql, {**where.params, "limit": _limit(limit)})
+
+
+def list_loggers(store: Store, *, service: Services = None, limit: int = 500) -> pd.DataFrame:
+    """Logger names with their record counts."""
+    where = _Where()
+    where.services(service)
+    sql = f"""SELECT logger_name, count(*) AS records FROM logs WHERE {where.sql()} AND logger_name IS NOT NULL
+              GROUP BY ALL ORDER BY records DESC LIMIT $limit"""
+    return _frame(store, sql, {**where.params, "limit": _limit(limit)})

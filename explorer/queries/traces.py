@@ -1,0 +1,182 @@
+"""Trace search: filters over whole traces and the duration histogram of the matches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pandas as pd
+
+from explorer.errors import QueryError
+from explorer.queries._sql import Services, TimeLike, _frame, _histogram, _limit, _Where
+from explorer.store import Store
+
+TraceOrder = Literal["recent", "slowest", "errors"]
+_ORDERS: dict[str, str] = {
+    "recent": "start_time DESC, trace_id",
+    "slowest": "duration_ns DESC, trace_id",
+    "errors": "error_count DESC, start_time DESC, trace_id",
+}
+
+
+@dataclass(frozen=True)
+class TraceFilter:
+    """Trace search criteria. Span criteria (service, operation, attribute) must hold on one span;
+    ``status`` and the duration range apply to the whole trace (first start to last end)."""
+
+    service: Services = None
+    operation: str | None = None
+    status: Literal["error", "ok"] | None = None
+    min_duration_ms: float | None = None
+    max_duration_ms: float | None = None
+    start: TimeLike = None
+    end: TimeLike = None
+    attribute: tuple[str, str] | str | None = None
+    correlation_id: str | None = None
+    log_text: str | None = None
+    trace_id: str | None = None
+
+    def _attribute(self) -> tuple[str, str] | None:
+        if self.attribute is None or self.attribute == "":
+            return None
+        if isinstance(self.attribute, str):
+            key, sep, value = self.attribute.partition("=")
+            if not sep or not key.strip():
+                msg = (
+                    f"attribute filter {self.attribute!r} must look like key=value, e.g. http.route=/checkout"
+                )
+                raise QueryError(msg)
+            return key.strip(), value.strip()
+        key, value = self.attribute
+        return str(key), str(value)
+
+    def cte(self) -> tuple[str, dict[str, Any]]:
+        """SQL defining ``traces`` (one row per matching trace) and its parameters."""
+        if self.status not in (None, "", "error", "ok"):
+            msg = f"status must be 'error', 'ok' or None, got {self.status!r}"
+            raise QueryError(msg)
+        span = _Where()
+        span.services(self.service)
+        span.time("start_time", self.start, self.end)
+        if self.operation:
+            span.add("name = $operation", operation=self.operation)
+        attribute = self._attribute()
+        if attribute is not None:
+            span.add(
+                "(attributes[$attr_key] = $attr_value OR resource_attributes[$attr_key] = $attr_value)",
+                attr_key=attribute[0],
+                attr_value=attribute[1],
+            )
+        if self.trace_id:
+            span.add("starts_with(trace_id, $trace_prefix)", trace_prefix=self.trace_id.strip().lower())
+        params = dict(span.params)
+        selectors = [f"SELECT DISTINCT trace_id FROM spans WHERE {span.sql()}"]
+        if self.correlation_id:
+            params["correlation_id"] = self.correlation_id
+            selectors.append(
+                "SELECT trace_id FROM spans WHERE attributes['correlation_id'] = $correlation_id "
+                "UNION SELECT trace_id FROM logs WHERE attributes['correlation_id'] = $correlation_id "
+                "AND trace_id IS NOT NULL"
+            )
+        if self.log_text:
+            params["log_text"] = self.log_text.lower()
+            selectors.append(
+                "SELECT trace_id FROM logs WHERE trace_id IS NOT NULL AND contains(lower(body), $log_text)"
+            )
+        having = []
+        if self.status == "error":
+            having.append("error_count > 0")
+        elif self.status == "ok":
+            having.append("error_count = 0")
+        if self.min_duration_ms is not None:
+            having.append("duration_ns >= $min_ns")
+            params["min_ns"] = int(float(self.min_duration_ms) * 1e6)
+        if self.max_duration_ms is not None:
+            having.append("duration_ns <= $max_ns")
+            params["max_ns"] = int(float(self.max_duration_ms) * 1e6)
+        # Without any criterion every trace matches: skip the semi-join (a second scan of every span).
+        filtered = bool(span.clauses) or len(selectors) > 1
+        matched = " INTERSECT ".join(f"({s})" for s in selectors)
+        source = "spans WHERE trace_id IN (SELECT trace_id FROM matched)" if filtered else "spans"
+        # Only cheap aggregates here: they run over every matching trace. Root names and service lists
+        # are looked up for the returned page of traces only (see search_traces).
+        sql = f"""
+            {"matched AS (" + matched + ")," if filtered else ""}
+            traces AS (
+                SELECT * FROM (
+                    SELECT trace_id, min(start_time) AS start_time,
+                           epoch_ns(max(end_time)) - epoch_ns(min(start_time)) AS duration_ns,
+                           count(*) AS span_count, count_if(status_code = 'ERROR')::BIGINT AS error_count
+                    FROM {source} GROUP BY trace_id
+                ) WHERE {" AND ".join(having) if having else "TRUE"}
+            )"""
+        return sql, params
+
+
+def search_traces(
+    store: Store,
+    *,
+    service: Services = None,
+    operation: str | None = None,
+    status: Literal["error", "ok"] | None = None,
+    min_duration_ms: float | None = None,
+    max_duration_ms: float | None = None,
+    start: TimeLike = None,
+    end: TimeLike = None,
+    attribute: tuple[str, str] | str | None = None,
+    correlation_id: str | None = None,
+    log_text: str | None = None,
+    trace_id: str | None = None,
+    order: TraceOrder = "recent",
+    limit: int = 100,
+) -> pd.DataFrame:
+    """Traces matching every given criterion, with root name/service, start, duration, span and error counts.
+
+    ``matches`` is the number of matching traces before ``limit``.
+    """
+    if order not in _ORDERS:
+        msg = f"order must be one of {', '.join(_ORDERS)}, got {order!r}"
+        raise QueryError(msg)
+    cte, params = TraceFilter(
+        service=service,
+        operation=operation,
+        status=status,
+        min_duration_ms=min_duration_ms,
+        max_duration_ms=max_duration_ms,
+        start=start,
+        end=end,
+        attribute=attribute,
+        correlation_id=correlation_id,
+        log_text=log_text,
+        trace_id=trace_id,
+    ).cte()
+    sql = f"""WITH {cte},
+        page AS MATERIALIZED (
+            SELECT *, count(*) OVER () AS matches FROM traces ORDER BY {_ORDERS[order]} LIMIT $limit
+        ),
+        details AS (
+            SELECT trace_id,
+                   coalesce(any_value(name) FILTER (WHERE parent_span_id IS NULL), arg_min(name, start_time)) AS root_name,
+                   coalesce(any_value(service_name) FILTER (WHERE parent_span_id IS NULL),
+                            arg_min(service_name, start_time)) AS root_service,
+                   string_agg(DISTINCT service_name, ', ' ORDER BY service_name) AS services
+            FROM spans WHERE trace_id IN (SELECT trace_id FROM page) GROUP BY trace_id
+        )
+        SELECT trace_id, root_name, root_service, start_time, duration_ns / 1e6 AS duration_ms, span_count,
+               error_count, services, matches
+        FROM page LEFT JOIN details USING (trace_id) ORDER BY {_ORDERS[order]}"""
+    return _frame(store, sql, {**params, "limit": _limit(limit)})
+
+
+def trace_duration_histogram(
+    store: Store, *, bins: int = 40, log_scale: bool = True, **filters: Any
+) -> pd.DataFrame:
+    """Histogram of whole-trace durations over every match of ``filters`` (the :class:`TraceFilter` fields)."""
+    cte, params = TraceFilter(**filters).cte()
+    return _histogram(
+        store,
+        f"WITH {cte}, vals AS (SELECT 'traces' AS grp, duration_ns AS d FROM traces)",
+        params,
+        bins=bins,
+        log_scale=log_scale,
+    )
