@@ -58,6 +58,17 @@ from explorer.queries import (
     trace_timeline,
     trace_tree,
 )
+from explorer.errors import PricesError
+from explorer.genai import Prices, load_prices
+from explorer.queries.llm import (
+    llm_calls,
+    llm_totals,
+    llm_usage,
+    llm_usage_over_time,
+    trace_llm_spans,
+    trace_llm_totals,
+    unpriced_models,
+)
 from explorer.sql_guard import GuardedSQL
 from explorer.store import Store, open_store
 from explorer.tree import order_tree
@@ -128,6 +139,23 @@ __all__ = sorted(
         "trace_to_otlp_json",
         "trace_tree",
         *_FIGURES,
+    ]
+)
+
+# LLM calls (explorer/queries/llm.py, explorer/genai.py), appended so other names merge cleanly.
+__all__ = sorted(
+    [
+        *__all__,
+        "Prices",
+        "PricesError",
+        "llm_calls",
+        "llm_totals",
+        "llm_usage",
+        "llm_usage_over_time",
+        "load_prices",
+        "trace_llm_spans",
+        "trace_llm_totals",
+        "unpriced_models",
     ]
 )
 
