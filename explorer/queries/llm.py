@@ -32,6 +32,7 @@ from explorer.store import Store
 #: ``by`` names of :func:`llm_usage` and their column in ``llm_calls``; anything else is an attribute key.
 USAGE_GROUPS: dict[str, str] = {
     "model": "coalesce(model, '(unknown model)')",
+    "request_model": "coalesce(request_model, model, '(unknown model)')",
     "provider": "coalesce(provider, '(unknown provider)')",
     "service": "service_name",
     "agent": "coalesce(agent_name, '(no agent)')",
@@ -195,7 +196,10 @@ def llm_totals(
     sql = f"""SELECT {_AGGREGATES}, count(DISTINCT model) AS models, count(DISTINCT trace_id) AS traces
               FROM llm_calls WHERE {where.sql()}"""
     row = _frame(store, sql, where.params).iloc[0].to_dict()
-    return {k: (None if _missing(v) else v) for k, v in row.items()}
+    totals = {k: (None if _missing(v) else v) for k, v in row.items()}
+    for count in ("errors", "unknown_usage", "unpriced_calls"):
+        totals[count] = int(totals[count] or 0)
+    return totals
 
 
 def _missing(value: Any) -> bool:
