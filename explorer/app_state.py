@@ -53,6 +53,7 @@ PAGES = {
     "logs": "app_pages/logs.py",
     "metrics": "app_pages/metrics.py",
     "sql": "app_pages/sql.py",
+    "llm": "app_pages/llm.py",
 }
 
 

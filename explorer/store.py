@@ -11,7 +11,7 @@ import duckdb
 import pandas as pd
 
 from explorer.errors import StoreNotFoundError, TraceNotFoundError
-from explorer.genai import Prices, install_llm_view, resolve_prices
+from explorer.genai import LLMRowCache, Prices, resolve_prices
 from explorer.tree import order_tree
 from ingest import schema
 from ingest.compact import read_lock
@@ -40,7 +40,7 @@ class Store:
         self.prices = resolve_prices(prices)
         create_empty_tables(self.con)
         self.refresh()
-        install_llm_view(self.con, self.prices)
+        self._llm = LLMRowCache(self.con, self.root, self.prices)
 
     def refresh(self) -> None:
         """(Re)create the views; a table that gained its first file since opening becomes a Parquet view."""
@@ -56,6 +56,8 @@ class Store:
         # The store's shared read lock: a concurrent `ingest compact` swaps files only between queries,
         # so no query sees a span twice or misses one.
         with self._lock, read_lock(self.root):
+            if "llm_calls" in query or "_llm." in query:
+                self._llm.sync()  # the rows of new span files (decoding attribute maps is the costly part)
             cursor = self.con.execute(query, params)
             zoned = [d[0] for d in cursor.description if str(d[1]).startswith(("TIMESTAMPTZ", "TIMESTAMP WITH"))]
             frame = cursor.df()

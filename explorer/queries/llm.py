@@ -147,6 +147,7 @@ _AGGREGATES = """count(*) AS calls,
     count_if(usage_unknown)::BIGINT AS unknown_usage,
     sum(cost_usd) AS cost_usd,
     count_if(NOT usage_unknown AND price_model IS NULL)::BIGINT AS unpriced_calls,
+    sum(duration_ns) / 1e6 AS llm_time_ms,
     quantile_cont(duration_ns, 0.5) / 1e6 AS p50_ms,
     quantile_cont(duration_ns, 0.95) / 1e6 AS p95_ms,
     quantile_cont(duration_ns, 0.99) / 1e6 AS p99_ms,
@@ -169,7 +170,8 @@ def llm_usage(
     unknown_usage (calls without usage), cost_usd, unpriced_calls, p50/p95/p99 latency (ms), first/last call.
 
     ``by``: model, provider, service, agent, session, user, conversation, trace, operation, kind,
-    convention, or an attribute key of the call spans. ``order``: cost, tokens, calls, slowest, errors.
+    convention, or an attribute key of the call spans. ``order``: cost, tokens, calls, slowest (p95),
+    errors, llm_time (summed call time: for ``by="trace"``, the traces that waited longest on models).
     """
     orders = {
         "cost": "cost_usd DESC NULLS LAST, total_tokens DESC NULLS LAST, calls DESC, \"group\"",
@@ -177,6 +179,7 @@ def llm_usage(
         "calls": "calls DESC, \"group\"",
         "slowest": "p95_ms DESC NULLS LAST, \"group\"",
         "errors": "errors DESC, calls DESC, \"group\"",
+        "llm_time": "llm_time_ms DESC NULLS LAST, \"group\"",
     }
     if order not in orders:
         msg = f"order must be one of {', '.join(orders)}, got {order!r}"
