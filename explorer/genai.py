@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -21,7 +22,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from explorer.errors import PricesError
+from explorer.errors import PricesError, QueryError
 
 #: The environment variable naming a prices file that extends and overrides the shipped one.
 PRICES_ENV = "LANGSWARM_PRICES"
@@ -196,6 +197,27 @@ CONTEXT_KEYS = (
 #: Attribute values longer than this are left out of ``llm_calls.attributes`` (prompts and completions):
 #: the column is for grouping and filtering, and the Store keeps it in memory.
 MAX_KEPT_VALUE = 256
+
+
+#: The model a span names, in any convention (response model first), for grouping plain span queries.
+SPAN_MODEL_SQL = (
+    "coalesce(attributes['gen_ai.response.model'], attributes['gen_ai.request.model'], "
+    "attributes['llm.model_name'], attributes['embedding.model_name'], "
+    "json_extract_string(attributes['llm.invocation_parameters'], '$.model'), '(no model)')"
+)
+
+
+def group_expression(group_by: str) -> str | None:
+    """SQL for grouping spans by ``model`` or by an attribute (``attr:KEY``); None for other values."""
+    if group_by == "model":
+        return SPAN_MODEL_SQL
+    if group_by.startswith("attr:"):
+        key = group_by.removeprefix("attr:")
+        if not re.fullmatch(r"[A-Za-z0-9_.:/@-]{1,200}", key):
+            msg = f"attribute key {key!r} may hold letters, digits and _.:/@- only"
+            raise QueryError(msg)
+        return f"coalesce(attributes['{key}'], '(not set)')"
+    return None
 
 
 def _list(keys: Sequence[str]) -> str:

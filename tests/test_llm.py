@@ -380,3 +380,20 @@ def test_empty_store_has_an_empty_view(tmp_path: Path) -> None:
     totals = llm_totals(store)
     assert (totals["calls"], totals["total_tokens"], totals["cost_usd"]) == (0, None, None)
     assert llm_usage_over_time(store).empty
+
+
+def test_latency_and_red_group_by_model(stores: dict[str, Store]) -> None:
+    """OpenInference's ChatCompletion and OpenLLMetry's openai.chat spans split per model, not per span name."""
+    from explorer import latency_percentiles, red_summary
+
+    store = stores["mixed-openinference-openllmetry"]
+    red = red_summary(store, group_by="model")
+    per_model = red.groupby("operation")["spans"].sum().to_dict()
+    calls = llm_calls(store)
+    assert per_model == calls.groupby("model").size().to_dict()
+    latency = latency_percentiles(store, group_by="model").set_index("group")
+    assert latency.loc["gpt-4.1-2025-04-14", "spans"] == per_model["gpt-4.1-2025-04-14"]
+    by_attribute = latency_percentiles(store, group_by="attr:llm.system").set_index("group")
+    assert by_attribute.loc["openai", "spans"] == (calls["convention"] == "openinference").sum()
+    with pytest.raises(QueryError):
+        red_summary(store, group_by="attr:x'y")
