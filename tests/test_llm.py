@@ -397,3 +397,55 @@ def test_latency_and_red_group_by_model(stores: dict[str, Store]) -> None:
     assert by_attribute.loc["openai", "spans"] == (calls["convention"] == "openinference").sum()
     with pytest.raises(QueryError):
         red_summary(store, group_by="attr:x'y")
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_llm_table_csv_json_and_empty(stores: dict[str, Store], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m explorer llm``: totals and a table, CSV and JSON equal llm_usage, an empty store says so."""
+    import json
+
+    from explorer.cli import main
+
+    store = stores["openllmetry-0.62.4"]
+    assert main(["llm", "--store", str(store.root)]) == 0
+    out = capsys.readouterr().out
+    totals = llm_totals(store)
+    assert out.splitlines()[0].startswith(f"{totals['calls']:,} LLM calls, {totals['errors']:,} errors")
+    assert "calls with unknown usage" in out and "gpt-4.1-2025-04-14" in out
+    assert main(["llm", "--store", str(store.root), "--by", "trace", "--format", "csv"]) == 0
+    frame = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    expected = llm_usage(store, by="trace")
+    assert frame["trace"].tolist() == expected["group"].tolist()
+    assert frame["input_tokens"].fillna(-1).tolist() == expected["input_tokens"].fillna(-1).tolist()
+    assert main(["llm", "--store", str(store.root), "--by", "session", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["session"] for r in rows} == set(llm_usage(store, by="session")["group"])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["llm", "--store", str(empty)]) == 0
+    assert capsys.readouterr().out.strip() == "no LLM calls in this store"
+
+
+def test_cli_llm_since_and_prices(stores: dict[str, Store], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--since`` counts back from the newest span; ``--prices`` reprices; a bad prices file exits 2 naming the line."""
+    from explorer.cli import main
+
+    store = stores["openinference-0.1.66"]
+    assert main(["llm", "--store", str(store.root), "--since", "1d", "--format", "csv"]) == 0
+    assert pd.read_csv(io.StringIO(capsys.readouterr().out))["calls"].sum() == llm_totals(store)["calls"]
+    middle = llm_calls(store, order="start")["start_time"].iloc[5].isoformat()
+    assert main(["llm", "--store", str(store.root), "--since", middle, "--format", "csv"]) == 0
+    recent = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert 0 < recent["calls"].sum() == llm_totals(store, start=middle)["calls"] < llm_totals(store)["calls"]
+    prices = tmp_path / "p.csv"
+    prices.write_text("model,input,output\ngpt-4.1,1000,1000\n", encoding="utf-8")
+    assert main(["llm", "--store", str(store.root), "--prices", str(prices), "--format", "csv"]) == 0
+    repriced = pd.read_csv(io.StringIO(capsys.readouterr().out)).set_index("model")
+    assert repriced.loc["gpt-4.1-2025-04-14", "cost_usd"] == pytest.approx(
+        repriced.loc["gpt-4.1-2025-04-14", "total_tokens"] * 1000 / 1e6
+    )
+    prices.write_text("model,input,output\ngpt-4.1,1000\n", encoding="utf-8")
+    assert main(["llm", "--store", str(store.root), "--prices", str(prices)]) == 2
+    assert f"{prices}:2: 2 fields" in capsys.readouterr().err
