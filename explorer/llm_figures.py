@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 from plotly.subplots import make_subplots
+
+#: One colour per group, the same in both panels (plotly would cycle its colours per trace).
+PALETTE = qualitative.D3 + qualitative.Pastel
 
 
 def _empty(title: str) -> go.Figure:
@@ -27,13 +31,13 @@ def usage_over_time(series: pd.DataFrame, *, title: str = "Tokens and cost over 
         return _empty(title)
     figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
                            subplot_titles=("total tokens", "cost (USD)"))
-    for group, rows in series.groupby("group", sort=True):
+    for number, (group, rows) in enumerate(series.groupby("group", sort=True)):
         tokens = pd.to_numeric(rows["total_tokens"], errors="coerce")
         cost = pd.to_numeric(rows["cost_usd"], errors="coerce")
-        figure.add_trace(go.Bar(x=rows["bucket"], y=tokens, name=str(group), legendgroup=str(group)), row=1, col=1)
-        figure.add_trace(
-            go.Bar(x=rows["bucket"], y=cost, name=str(group), legendgroup=str(group), showlegend=False), row=2, col=1
-        )
+        color = PALETTE[number % len(PALETTE)]
+        common = {"x": rows["bucket"], "name": str(group), "legendgroup": str(group), "marker_color": color}
+        figure.add_trace(go.Bar(y=tokens, **common), row=1, col=1)
+        figure.add_trace(go.Bar(y=cost, showlegend=False, **common), row=2, col=1)
     figure.update_layout(title=title, barmode="stack", height=460, legend={"orientation": "h", "y": -0.15})
     return figure
 

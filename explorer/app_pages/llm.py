@@ -20,7 +20,10 @@ if not totals["calls"]:
 
 
 def _n(value: object) -> str:
-    return "unknown" if value is None or pd.isna(value) else f"{int(value):,}"
+    if value is None or pd.isna(value):
+        return "unknown"
+    number = int(value)
+    return f"{number / 1e6:,.2f} M" if number >= 10_000_000 else f"{number:,}"
 
 
 def _usd(value: object) -> str:
