@@ -156,11 +156,18 @@ __all__ = sorted(
         "trace_llm_spans",
         "trace_llm_totals",
         "unpriced_models",
+        "llm_usage_chart",
+        "llm_usage_bars",
     ]
 )
+_LLM_FIGURES = ("llm_usage_bars", "llm_usage_chart")  # explorer.llm_figures, loaded on first use as well
 
 
 def __getattr__(name: str) -> Any:
+    if name in _LLM_FIGURES:
+        value = getattr(importlib.import_module("explorer.llm_figures"), name)
+        globals()[name] = value
+        return value
     if name in _FIGURES:
         value = getattr(importlib.import_module("explorer.figures"), name)
         globals()[name] = value

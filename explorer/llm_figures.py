@@ -25,7 +25,7 @@ def _empty(title: str) -> go.Figure:
     return figure
 
 
-def usage_over_time(series: pd.DataFrame, *, title: str = "Tokens and cost over time") -> go.Figure:
+def llm_usage_chart(series: pd.DataFrame, *, title: str = "Tokens and cost over time") -> go.Figure:
     """Stacked tokens per group (top) and cost per group (bottom) per bucket of :func:`llm_usage_over_time`."""
     if series.empty:
         return _empty(title)
@@ -42,7 +42,7 @@ def usage_over_time(series: pd.DataFrame, *, title: str = "Tokens and cost over 
     return figure
 
 
-def usage_bars(usage: pd.DataFrame, *, value: str = "cost_usd", top: int = 15, title: str | None = None) -> go.Figure:
+def llm_usage_bars(usage: pd.DataFrame, *, value: str = "cost_usd", top: int = 15, title: str | None = None) -> go.Figure:
     """Horizontal bars of one column of :func:`llm_usage` (cost by default) per group, largest first."""
     label = title or f"{value} per group"
     if usage.empty:

@@ -449,3 +449,20 @@ def test_cli_llm_since_and_prices(stores: dict[str, Store], tmp_path: Path, caps
     prices.write_text("model,input,output\ngpt-4.1,1000\n", encoding="utf-8")
     assert main(["llm", "--store", str(store.root), "--prices", str(prices)]) == 2
     assert f"{prices}:2: 2 fields" in capsys.readouterr().err
+
+
+def test_cookbook_llm_recipes_return_rows_on_the_sample_store() -> None:
+    """Every query of the cookbook's LLM section returns rows on sample_data/, trusted and guarded."""
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "docs" / "sql-cookbook.md").read_text(encoding="utf-8")
+    section = text[text.index("## LLM and agents") :]
+    section = section[: section.index("\n## ", 5)]
+    blocks = re.findall(r"```sql\n(.*?)```", section, flags=re.S)
+    statements = [s.strip() for block in blocks for s in block.split(";") if s.strip()]
+    assert len(statements) >= 6 and all("llm_calls" in s for s in statements)
+    with open_store(root / "sample_data") as store, GuardedSQL(store) as guard:
+        for statement in statements:
+            assert len(store.sql(statement)) > 0, statement
+            assert len(guard.run(statement).frame) > 0, statement

@@ -65,7 +65,7 @@ by = st.segmented_control(
 ) or "model"
 usage = app_state.query(queries.llm_usage, by=by, service=f.service, **f.window())
 series = app_state.query(queries.llm_usage_over_time, by=by, service=f.service, buckets=60, **f.window())
-st.plotly_chart(llm_figures.usage_over_time(series), key="llm_over_time")
+st.plotly_chart(llm_figures.llm_usage_chart(series), key="llm_over_time")
 
 USAGE_COLUMNS = {
     "group": st.column_config.TextColumn(GROUPS[by].lower()),
