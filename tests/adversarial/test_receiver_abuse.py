@@ -10,7 +10,10 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 import zlib
@@ -23,8 +26,10 @@ from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from ingest.errors import ConfigurationError, StoreError
+from ingest.sources.importer import Importer
 from ingest.sources.otlp import request_from_json
 from ingest.sources.receiver import MAX_GZIP_MEMBERS, Limits, Receiver
+from ingest.store.rejects import read_rejected
 from tests.otlp_samples import otlp_spans, sdk_spans, to_otlp_json
 
 PB = "application/x-protobuf"
@@ -665,3 +670,63 @@ class TestLimits:
         assert Limits.resolve(max_connections=5).max_connections == 5
         with pytest.raises(ConfigurationError, match="read_timeout_s must be positive"):
             Limits.resolve(read_timeout=0)
+
+
+class TestTheImporterFollowsTheSameRules:
+    def test_a_span_ending_before_it_starts_is_rejected_by_the_import_too(
+        self, tmp_path: Path, request_json: dict
+    ) -> None:
+        """The fast JSON Lines path hands such a line to the exact path, which rejects it, never clamps."""
+        obj, span = _span_json(request_json)
+        span["endTimeUnixNano"] = str(int(span["startTimeUnixNano"]) - 1)
+        source = tmp_path / "spans.jsonl"
+        source.write_text(json.dumps(request_json) + "\n" + json.dumps(obj) + "\n")
+        [report] = Importer(tmp_path / "store", progress=False, durable=False).import_paths([source])
+        assert report.written == {"spans": SPANS_PER_REQUEST}
+        [record] = [
+            r for path in (tmp_path / "store" / "_rejected").glob("*.jsonl") for r in read_rejected(path)
+        ]
+        assert record["line"] == 2 and "before startTimeUnixNano" in record["reason"]
+        assert all(row["duration_ns"] >= 0 for row in spans_in(tmp_path / "store"))
+
+    def test_lenient_integers_are_rejected_by_the_import_too(
+        self, tmp_path: Path, request_json: dict
+    ) -> None:
+        obj, span = _span_json(request_json)
+        span["startTimeUnixNano"] = "1_700_000_000_000_000_000"
+        source = tmp_path / "spans.jsonl"
+        source.write_text(json.dumps(obj) + "\n")
+        [report] = Importer(tmp_path / "store", progress=False, durable=False).import_paths([source])
+        assert report.written == {}
+        [record] = [
+            r for path in (tmp_path / "store" / "_rejected").glob("*.jsonl") for r in read_rejected(path)
+        ]
+        assert "startTimeUnixNano '1_700_000_000_000_000_000' is not an integer" in record["reason"]
+
+
+@pytest.mark.slow
+def test_the_abuse_bench_runs_small_and_loses_nothing() -> None:
+    """bench/receiver_abuse.py with one client of each kind for a few seconds: exit 0, spans sent = stored."""
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "bench/receiver_abuse.py",
+            "--clients",
+            "16",
+            "--seconds",
+            "3",
+            "--baseline-seconds",
+            "1",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+    sent, stored = re.search(
+        r"well-behaved spans sent ([\d,]+), stored ([\d,]+) \(equal\)", result.stdout
+    ).groups()
+    assert sent == stored and int(sent.replace(",", "")) > 0
+    assert re.search(r"server peak RSS [\d,]+ MB .*documented bound 918 MB", result.stdout)
