@@ -24,7 +24,8 @@ from opentelemetry import trace as trace_api
 from opentelemetry._logs import SeverityNumber
 
 from ingest.correlation import CORRELATION_ATTRIBUTE, get_correlation_id
-from ingest.encoding import attribute_text
+from ingest._values import PLAIN_TYPES as _PLAIN
+from ingest._values import attribute_value
 from ingest.processors import TelemetryCounters
 
 TRUNCATED = "langswarm.log.truncated"
@@ -41,7 +42,6 @@ LEVELS: dict[str, tuple[int, SeverityNumber, str]] = {
 }
 _ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL", "EXCEPTION": "ERROR"}
 _BY_NUMBER = {v[0]: k for k, v in LEVELS.items()}
-_PLAIN = frozenset((str, bool, int, float))
 
 
 def level_name(level: str | int) -> str:
@@ -60,17 +60,6 @@ def level_name(level: str | int) -> str:
             return name
     msg = f"log level {level!r} is not valid; allowed: {', '.join(LEVELS)} (any case), WARN, FATAL or a number"
     raise ValueError(msg)
-
-
-def _field_value(value: Any) -> Any:
-    kind = type(value)
-    if kind in _PLAIN:
-        return value
-    if kind in (list, tuple):
-        kinds = {type(v) for v in value}
-        if len(kinds) <= 1 and kinds <= _PLAIN:
-            return list(value)
-    return attribute_text(value)
 
 
 class V2Logger:
@@ -147,7 +136,7 @@ class V2Logger:
     def _emit(self, level: str, msg: Any, fields: Mapping[str, Any], exc: BaseException | None) -> None:
         levelno, severity, severity_text = LEVELS[level]
         body = msg if type(msg) is str else str(msg)
-        attributes = {k: (v if type(v) in _PLAIN else _field_value(v)) for k, v in fields.items()} if fields else {}
+        attributes = {k: (v if type(v) in _PLAIN else attribute_value(v)) for k, v in fields.items()} if fields else {}
         if self._correlation and CORRELATION_ATTRIBUTE not in attributes:
             cid = get_correlation_id()
             if cid is not None:

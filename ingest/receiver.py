@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hmac
 import json
 import logging
 import os
@@ -30,6 +31,7 @@ import time
 import zlib
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Mapping
 from typing import Any
 
 import pyarrow as pa
@@ -224,6 +226,11 @@ class OTLPHandler(BaseHTTPRequestHandler):
         signal_name = PATHS.get(path)
         content_type = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
         reply_type = _JSON if content_type == _JSON else _PROTOBUF
+        refused = self._missing_header(receiver.required_headers)
+        if refused is not None:  # before the body is read: an unauthenticated client costs no decoding
+            self.close_connection = True
+            self._error(401, f"header {refused!r} is missing or wrong; this receiver requires it", reply_type)
+            return
         if signal_name is None:
             self._drain_or_close()
             self._error(404, f"no such endpoint {path!r}; POST to /v1/traces, /v1/metrics or /v1/logs", reply_type)
@@ -263,6 +270,14 @@ class OTLPHandler(BaseHTTPRequestHandler):
                 return
         receiver.count(signal_name, decoded)
         self._reply(200, reply_type, _response(signal_name, decoded, reply_type))
+
+    def _missing_header(self, required: Mapping[str, str]) -> str | None:
+        """The first required header absent or different (name case-insensitive, value in constant time)."""
+        for name, value in required.items():
+            sent = self.headers.get(name)
+            if sent is None or not hmac.compare_digest(sent.encode("utf-8", "replace"), value.encode("utf-8")):
+                return name
+        return None
 
     def _decode(self, signal_name: str, body: bytes, content_type: str) -> Decoded:
         if content_type == _PROTOBUF:
@@ -420,8 +435,11 @@ class Receiver:
         durable: bool = True,
         sock: socket.socket | None = None,
         name: str = "receiver",
+        required_headers: Mapping[str, str] | None = None,
     ) -> None:
         self.root = resolve_store_path(store)
+        #: Headers every POST must carry with exactly these values (e.g. an API key), else 401.
+        self.required_headers = dict(required_headers or {})
         self.max_body = max_body
         self.writer = StoreWriter(self.root, durable=durable)
         self.batcher = Batcher(
@@ -513,6 +531,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers", type=int, default=min(os.cpu_count() or 1, 4),
         help="processes sharing the port, each decoding on its own core (default: the cores, at most 4)",
     )
+    parser.add_argument(
+        "--require-header", metavar="NAME=VALUE", action="append", type=_header_arg, default=[],
+        help="refuse (401) a request without this header and value, e.g. X-Api-Key=secret; repeatable",
+    )
+
+
+def _header_arg(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` of ``--require-header``."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value:
+        msg = f"{text!r} is not NAME=VALUE, e.g. X-Api-Key=secret"
+        raise argparse.ArgumentTypeError(msg)
+    return name.strip(), value
 
 
 def _serve(args: argparse.Namespace, sock: socket.socket, name: str) -> int:
@@ -534,6 +565,7 @@ def _serve(args: argparse.Namespace, sock: socket.socket, name: str) -> int:
         flush_interval=args.flush_interval,
         sock=sock,
         name=name,
+        required_headers=dict(args.require_header),
     )
     receiver.start()
     while not stop.wait(0.5):

@@ -19,7 +19,8 @@ from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
-from ingest.encoding import attribute_text
+from ingest._values import PLAIN_TYPES as _PLAIN
+from ingest._values import attribute_value
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -27,7 +28,6 @@ STATUS_MESSAGE_ATTRIBUTE = "langswarm.status_message"
 
 _KINDS = {k.name.lower(): k for k in SpanKind}
 _STATUSES = {"OK": StatusCode.OK, "ERROR": StatusCode.ERROR, "UNSET": StatusCode.UNSET}
-_PLAIN = frozenset((str, bool, int, float))
 _set_span_in_context = trace_api.set_span_in_context
 _attach = context_api.attach
 _detach = context_api.detach
@@ -41,18 +41,6 @@ def span_kind(kind: SpanKind | str) -> SpanKind:
         return _KINDS[kind.strip().lower()]
     msg = f"span kind {kind!r} is not valid; allowed: {', '.join(_KINDS)} (or an opentelemetry SpanKind)"
     raise ValueError(msg)
-
-
-def attribute_value(value: Any) -> Any:
-    """A value the OTel SDK accepts as an attribute: primitives and homogeneous lists kept, others as text."""
-    kind = type(value)
-    if kind in _PLAIN:
-        return value
-    if kind in (list, tuple):
-        kinds = {type(v) for v in value}
-        if len(kinds) <= 1 and kinds <= _PLAIN:
-            return value
-    return attribute_text(value)
 
 
 def clean_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any] | None:
