@@ -1,6 +1,6 @@
 """Hypothesis settings of the fuzz tests: bounded examples, no deadline, marked ``fuzz``.
 
-``LANGSWARM_FUZZ_EXAMPLES`` sets the examples per test (default 150; ``make test-sanitize`` uses a
+``LANGSWARM_FUZZ_EXAMPLES`` sets the examples per test (default 100; ``make test-sanitize`` uses a
 smaller number, since ASan/UBSan make the compiled code several times slower).
 """
 
@@ -11,9 +11,21 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
+import ingest
+
+# `make test-sanitize`: the ASan/UBSan builds of the compiled modules come first on the package path,
+# so `from ingest import _jsonarrow` below (and in ingest itself) loads them, not the installed ones.
+SANITIZED = os.environ.get("LANGSWARM_SANITIZED_EXT")
+if SANITIZED:
+    ingest.__path__.insert(0, os.path.abspath(SANITIZED))
+    from ingest import _jsonarrow, _spanpack
+
+    for module in (_jsonarrow, _spanpack):
+        assert os.path.dirname(os.path.abspath(module.__file__)) == os.path.abspath(SANITIZED), module.__file__
+
 settings.register_profile(
     "langswarm",
-    max_examples=int(os.environ.get("LANGSWARM_FUZZ_EXAMPLES", "150")),
+    max_examples=int(os.environ.get("LANGSWARM_FUZZ_EXAMPLES", "100")),
     deadline=None,  # no wall-clock limits in tests: a slow shared machine must not fail an example
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
     print_blob=True,
