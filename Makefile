@@ -11,12 +11,12 @@ CHROMIUM ?= /usr/bin/chromium
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# The install compiles ingest/_spanpack.c and ingest/_jsonarrow.c in place, hence the C sources.
-$(VENV)/.installed: pyproject.toml constraints.txt setup.py ingest/_spanpack.c ingest/_jsonarrow.c | $(PY) compiler
+# The install compiles ingest/store/_spanpack.c and ingest/sources/_jsonarrow.c in place, hence the C sources.
+$(VENV)/.installed: pyproject.toml constraints.txt setup.py ingest/store/_spanpack.c ingest/sources/_jsonarrow.c | $(PY) compiler
 	$(PIP) -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml constraints.txt setup.py ingest/_spanpack.c ingest/_jsonarrow.c | $(PY) compiler
+$(VENV)/.installed-dev: pyproject.toml constraints.txt setup.py ingest/store/_spanpack.c ingest/sources/_jsonarrow.c | $(PY) compiler
 	$(PIP) -e ".[dev]"
 	touch $@ $(VENV)/.installed
 
@@ -28,7 +28,7 @@ explore: install
 	$(VENV)/bin/streamlit run explorer --server.headless true --server.port 8501 \
 		--browser.gatherUsageStats false $(if $(STORE),-- --store $(STORE))
 
-## compiler: a C compiler for ingest/*.c (without one the install still works, on the slower pure-Python/DuckDB paths)
+## compiler: a C compiler for ingest/*/*.c (without one the install still works, on the slower pure-Python/DuckDB paths)
 compiler:
 	@command -v cc >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc; }
 
@@ -48,13 +48,13 @@ SANITIZE_DIR := build/sanitize/ingest
 SANITIZE_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_EXAMPLES ?= 60
 
-## test-sanitize: the fuzz and reader tests against ASan/UBSan builds of ingest/_jsonarrow.c and _spanpack.c
+## test-sanitize: the fuzz and reader tests against ASan/UBSan builds of the two C modules
 test-sanitize: install-dev
-	@mkdir -p $(SANITIZE_DIR)
 	@inc=$$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['include'])"); \
 	suffix=$$($(PY) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))"); \
-	for mod in _jsonarrow _spanpack; do \
-		cc -shared -fPIC $(SANITIZE_FLAGS) -I$$inc ingest/$$mod.c -o $(SANITIZE_DIR)/$$mod$$suffix || exit 1; \
+	for src in ingest/sources/_jsonarrow.c ingest/store/_spanpack.c; do \
+		out=$(SANITIZE_DIR)/$$(basename $$(dirname $$src)); mkdir -p $$out; \
+		cc -shared -fPIC $(SANITIZE_FLAGS) -I$$inc $$src -o $$out/$$(basename $$src .c)$$suffix || exit 1; \
 	done
 	LD_PRELOAD=$$(cc -print-file-name=libasan.so) \
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
@@ -66,4 +66,4 @@ bench: install-dev
 	for script in bench/*.py; do $(PY) $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache tests/artifacts build ingest/*.so
+	rm -rf $(VENV) .pytest_cache tests/artifacts build ingest/*/*.so

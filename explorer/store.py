@@ -12,8 +12,8 @@ import pandas as pd
 
 from explorer.errors import StoreNotFoundError, TraceNotFoundError
 from explorer.tree import order_tree
-from ingest import schema
-from ingest.compact import read_lock
+from ingest.store import schema
+from ingest.store.lock import read_lock
 
 TABLES = tuple(schema.TABLES)
 
@@ -118,6 +118,6 @@ def point_views(con: duckdb.DuckDBPyConnection, root: Path, present: dict[str, b
 
 def open_store(path: str | os.PathLike[str] | None = None) -> Store:
     """Open the store at ``path`` (default: ``$LANGSWARM_TELEMETRY_DIR``, else ``./telemetry``)."""
-    from ingest.store import resolve_store_path
+    from ingest.store.writer import resolve_store_path
 
     return Store(resolve_store_path(path))

@@ -21,7 +21,7 @@ import pyarrow.dataset as ds
 import pytest
 import requests
 
-from ingest.receiver import Receiver
+from ingest.sources.receiver import Receiver
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "s3cret-key"
@@ -159,7 +159,7 @@ def test_every_signal_gets_its_endpoint_headers_and_compression(make_provider: C
 
 
 def test_unset_log_and_metric_settings_inherit_tracing() -> None:
-    from ingest.config import resolve_config
+    from ingest.sdk.config import resolve_config
 
     cfg = resolve_config(
         {"tracing": {"headers": {"k": "v"}, "compression": "gzip", "export_timeout_millis": 1234},

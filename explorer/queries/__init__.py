@@ -54,8 +54,8 @@ from explorer.tree import collapse_subtrees, critical_path
 
 __all__ = [
     "LEVELS",
-    "LatencyGroup",
     "PERCENTILES",
+    "LatencyGroup",
     "Services",
     "SpanDetail",
     "TimeLike",

@@ -383,7 +383,7 @@ class TestBombsAndLimits:
 UNCHECKED_WORKER = (
     "-P",
     "-c",
-    "import explorer.sql_worker as w; w.checked_sql = lambda sql, con: ('SELECT', sql); w.main()",
+    "import explorer.sql_guard.worker as w; w.checked_sql = lambda sql, con: ('SELECT', sql); w.main()",
 )
 
 
@@ -391,7 +391,7 @@ UNCHECKED_WORKER = (
 def unchecked(store, monkeypatch):
     """A guard whose worker skips the statement check, as if a bypass like EXPLAIN ANALYZE were found:
     the layers behind the check (the worker's sandbox, Landlock, the catalog comparison) must hold."""
-    monkeypatch.setattr(sql_guard, "WORKER_ARGS", UNCHECKED_WORKER)
+    monkeypatch.setattr(sql_guard.guarded, "WORKER_ARGS", UNCHECKED_WORKER)
     with GuardedSQL(store, timeout_s=5.0, memory_mb=256, threads=1) as runner:
         yield runner
 

@@ -11,17 +11,22 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-import ingest
+import ingest.sources
+import ingest.store
 
-# `make test-sanitize`: the ASan/UBSan builds of the compiled modules come first on the package path,
-# so `from ingest import _jsonarrow` below (and in ingest itself) loads them, not the installed ones.
+# `make test-sanitize`: the ASan/UBSan builds of the compiled modules come first on their packages'
+# paths, so `from ingest.sources import _jsonarrow` (in ingest itself too) loads them, not the installed ones.
 SANITIZED = os.environ.get("LANGSWARM_SANITIZED_EXT")
 if SANITIZED:
-    ingest.__path__.insert(0, os.path.abspath(SANITIZED))
-    from ingest import _jsonarrow, _spanpack
+    root = os.path.abspath(SANITIZED)
+    ingest.sources.__path__.insert(0, os.path.join(root, "sources"))
+    ingest.store.__path__.insert(0, os.path.join(root, "store"))
+    from ingest.sources import _jsonarrow
+    from ingest.store import _spanpack
 
     for module in (_jsonarrow, _spanpack):
-        assert os.path.dirname(os.path.abspath(module.__file__)) == os.path.abspath(SANITIZED), module.__file__
+        assert os.path.abspath(module.__file__).startswith(root + os.sep), module.__file__
+
 
 settings.register_profile(
     "langswarm",
