@@ -23,6 +23,7 @@ from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry._logs import SeverityNumber
 
+from ingest.errors import TelemetryValueError
 from ingest.sdk._values import PLAIN_TYPES as _PLAIN
 from ingest.sdk._values import attribute_value
 from ingest.sdk.correlation import CORRELATION_ATTRIBUTE, get_correlation_id
@@ -59,7 +60,7 @@ def level_name(level: str | int) -> str:
         if name in LEVELS:
             return name
     msg = f"log level {level!r} is not valid; allowed: {', '.join(LEVELS)} (any case), WARN, FATAL or a number"
-    raise ValueError(msg)
+    raise TelemetryValueError(msg)
 
 
 class V2Logger:

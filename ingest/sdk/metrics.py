@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from ingest.errors import MetricError
 from ingest.sdk._values import scalar_value
-from ingest.errors import IngestError
 from ingest.sdk.config import bucket_bounds
 
 _log = logging.getLogger(__name__)
@@ -28,10 +28,6 @@ _log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-/]{0,254}$")
 #: Prometheus' default buckets, used for histograms whose name ends in ``_seconds``.
 SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
-
-class MetricError(IngestError, ValueError):
-    """A metric name, value or type is not valid (e.g. one name used as a counter and a gauge)."""
 
 
 def _check_name(name: str) -> str:

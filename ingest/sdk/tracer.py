@@ -19,6 +19,7 @@ from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
+from ingest.errors import TelemetryValueError
 from ingest.sdk._values import PLAIN_TYPES as _PLAIN
 from ingest.sdk._values import attribute_value
 
@@ -40,7 +41,7 @@ def span_kind(kind: SpanKind | str) -> SpanKind:
     if isinstance(kind, str) and kind.strip().lower() in _KINDS:
         return _KINDS[kind.strip().lower()]
     msg = f"span kind {kind!r} is not valid; allowed: {', '.join(_KINDS)} (or an opentelemetry SpanKind)"
-    raise ValueError(msg)
+    raise TelemetryValueError(msg)
 
 
 def clean_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -121,7 +122,7 @@ class V2Span:
         code = status if isinstance(status, StatusCode) else _STATUSES.get(str(status).upper())
         if code is None:
             msg = f"span status {status!r} is not valid; allowed: 'OK', 'ERROR', 'UNSET'"
-            raise ValueError(msg)
+            raise TelemetryValueError(msg)
         if code is StatusCode.ERROR:
             self.span.set_status(Status(code, None if message is None else str(message)))
         else:

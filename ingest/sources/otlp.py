@@ -31,7 +31,7 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
 
-from ingest.errors import IngestError
+from ingest.errors import InputError
 from ingest.store import schema
 from ingest.store.encoding import MapColumn, MetricRows, attribute_text, hex_array, table_from_columns
 
@@ -72,10 +72,6 @@ QUOTE_LIMIT = 200
 MAX_JSON_DEPTH = 100
 #: OTLP JSON fields holding 64-bit integers, which OTLP JSON writes as decimal strings.
 _INT_FIELDS = ("startTimeUnixNano", "endTimeUnixNano", "timeUnixNano", "observedTimeUnixNano", "asInt", "count")
-
-
-class InputError(IngestError, ValueError):
-    """Input that is not valid OTLP (or Jaeger) data; the message says what and where."""
 
 
 def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:

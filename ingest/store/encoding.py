@@ -23,8 +23,8 @@ import pyarrow.compute as pc
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.sdk.util import BoundedList
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanKind, StatusCode
 
 from ingest.store import schema
@@ -420,8 +420,8 @@ def _valid_items(container: Any) -> Any:
         item._attributes = _valid_attributes(item._attributes)
         items.append(item)
     if isinstance(container, BoundedList):
-        out = BoundedList(None)
-        out._dq.extend(items)
+        out: BoundedList[Any] = BoundedList(None)
+        out.extend(items)
         out.dropped = container.dropped
         return out
     return items

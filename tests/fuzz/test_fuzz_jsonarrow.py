@@ -26,7 +26,9 @@ from ingest.sources import jaeger, otlp_json
 from ingest.sources.otlp import InputError, decode_json_object
 from ingest.sources.otlp_json import decode_transformed, transform_lines, transform_sql
 
-needs_compiled = pytest.mark.skipif(not otlp_json.compiled_reader(), reason="ingest._jsonarrow is not compiled")
+needs_compiled = pytest.mark.skipif(
+    not otlp_json.compiled_reader(), reason="ingest._jsonarrow is not compiled"
+)
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 SPAN = "b7ad6b7169203331"
@@ -36,7 +38,9 @@ SPAN = "b7ad6b7169203331"
 _text = st.one_of(
     st.text(max_size=12),
     st.text(st.characters(codec="utf-8"), max_size=6),
-    st.sampled_from(["", "GET", "é", "\u2603", "🚀", "\\", '"', "\n", "\x00", "\ud800", "a\udfffb", "\\u0041"]),
+    st.sampled_from(
+        ["", "GET", "é", "\u2603", "🚀", "\\", '"', "\n", "\x00", "\ud800", "a\udfffb", "\\u0041"]
+    ),
 )
 _wild: st.SearchStrategy[Any] = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | _text,
@@ -52,29 +56,48 @@ def _mostly(usual: st.SearchStrategy[Any], odd: st.SearchStrategy[Any]) -> st.Se
 
 def _hex(width: int) -> st.SearchStrategy[Any]:
     good = st.integers(0, 16**width - 1).map(lambda n: f"{n:0{width}x}")
-    return _mostly(good, st.one_of(
-        good.map(str.upper),
-        st.integers(0, 16 ** (width + 2)).map(lambda n: f"{n:x}"),
-        st.sampled_from(["", "0" * width, "zz" * (width // 2), "-" + "1" * (width - 1)]),
-        st.integers(),
+    return _mostly(
+        good,
+        st.one_of(
+            good.map(str.upper),
+            st.integers(0, 16 ** (width + 2)).map(lambda n: f"{n:x}"),
+            st.sampled_from(["", "0" * width, "zz" * (width // 2), "-" + "1" * (width - 1)]),
+            st.integers(),
+            _wild,
+        ),
+    )
+
+
+_uint = _mostly(
+    st.integers(0, 2**63 - 1).map(str),
+    st.one_of(
+        st.integers(0, 2**64 + 2).map(str),
+        st.integers(-(2**65), 2**65),
+        st.sampled_from(
+            ["", "0", "-1", "1e9", "1.0", " 5", "0x10", "18446744073709551616", "9223372036854775808"]
+        ),
+        st.floats(),
         _wild,
-    ))
-
-
-_uint = _mostly(st.integers(0, 2**63 - 1).map(str), st.one_of(
-    st.integers(0, 2**64 + 2).map(str),
-    st.integers(-(2**65), 2**65),
-    st.sampled_from(["", "0", "-1", "1e9", "1.0", " 5", "0x10", "18446744073709551616", "9223372036854775808"]),
-    st.floats(),
-    _wild,
-))
-_enum = _mostly(st.integers(0, 5), st.one_of(st.integers(-3, 30), st.integers(-3, 30).map(str), _text, st.sampled_from(
-    ["SPAN_KIND_SERVER", "SPAN_KIND_CLIENT", "STATUS_CODE_ERROR", "SEVERITY_NUMBER_WARN", "INFO"]
-), _wild))
+    ),
+)
+_enum = _mostly(
+    st.integers(0, 5),
+    st.one_of(
+        st.integers(-3, 30),
+        st.integers(-3, 30).map(str),
+        _text,
+        st.sampled_from(
+            ["SPAN_KIND_SERVER", "SPAN_KIND_CLIENT", "STATUS_CODE_ERROR", "SEVERITY_NUMBER_WARN", "INFO"]
+        ),
+        _wild,
+    ),
+)
 
 
 def _any_leaf() -> st.SearchStrategy[Any]:
-    double = st.one_of(st.floats(), st.sampled_from(["NaN", "Infinity", "-Infinity", "1e400", "0.1", "x"]), st.integers())
+    double = st.one_of(
+        st.floats(), st.sampled_from(["NaN", "Infinity", "-Infinity", "1e400", "0.1", "x"]), st.integers()
+    )
     int64 = st.integers(-(2**63), 2**63 - 1)
     b64 = st.binary(max_size=6).map(lambda b: base64.b64encode(b).decode())
     usual = st.one_of(
@@ -91,7 +114,9 @@ def _any_leaf() -> st.SearchStrategy[Any]:
         st.builds(lambda v: {"doubleValue": v}, double),
         st.builds(lambda v: {"boolValue": v}, st.one_of(_text, st.integers())),
         st.builds(lambda v: {"bytesValue": v}, _text),
-        st.dictionaries(st.sampled_from(["stringValue", "intValue", "doubleValue", "boolValue", "x"]), _wild, max_size=2),
+        st.dictionaries(
+            st.sampled_from(["stringValue", "intValue", "doubleValue", "boolValue", "x"]), _wild, max_size=2
+        ),
         _wild,
     )
     return _mostly(usual, odd)
@@ -109,7 +134,11 @@ _any_value = st.recursive(
     max_leaves=5,
 )
 _kv = _mostly(
-    st.builds(lambda k, v: {"key": k, "value": v}, st.one_of(st.sampled_from(["service.name", "k", "http.method"]), _text), _any_value),
+    st.builds(
+        lambda k, v: {"key": k, "value": v},
+        st.one_of(st.sampled_from(["service.name", "k", "http.method"]), _text),
+        _any_value,
+    ),
     st.fixed_dictionaries({}, optional={"key": _wild, "value": _wild}),
 )
 _attributes = _mostly(st.lists(_kv, max_size=4), _wild)
@@ -120,7 +149,9 @@ def _maybe(**fields: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]
 
 
 _event = _maybe(timeUnixNano=_uint, name=_text, attributes=_attributes, droppedAttributesCount=_uint)
-_link = _maybe(traceId=_hex(32), spanId=_hex(16), traceState=_text, attributes=_attributes, droppedAttributesCount=_uint)
+_link = _maybe(
+    traceId=_hex(32), spanId=_hex(16), traceState=_text, attributes=_attributes, droppedAttributesCount=_uint
+)
 _span = st.fixed_dictionaries(
     {"traceId": st.one_of(st.just(TRACE), _hex(32)), "spanId": st.one_of(st.just(SPAN), _hex(16))},
     optional={
@@ -158,7 +189,9 @@ _resource = _mostly(_maybe(attributes=_attributes, droppedAttributesCount=_uint)
 _scope = _mostly(_maybe(name=_text, version=_text, attributes=_attributes), _wild)
 
 
-def _document(signal: str, item: st.SearchStrategy[Any], scopes_key: str, items_key: str) -> st.SearchStrategy[Any]:
+def _document(
+    signal: str, item: st.SearchStrategy[Any], scopes_key: str, items_key: str
+) -> st.SearchStrategy[Any]:
     scope_items = _mostly(st.lists(item, max_size=3), _wild)
     scope = st.fixed_dictionaries({items_key: scope_items}, optional={"scope": _scope, "schemaUrl": _text})
     resource = st.fixed_dictionaries(
@@ -189,7 +222,11 @@ def _line(draw: st.DrawFn) -> bytes:
         if op == "cut":
             del data[at:]
         elif op == "insert":
-            data[at:at] = draw(st.sampled_from([b"{", b"}", b"[", b"]", b",", b":", b'"', b"\\", b"\x00", b"\xff", b"0", b"\\u"]))
+            data[at:at] = draw(
+                st.sampled_from(
+                    [b"{", b"}", b"[", b"]", b",", b":", b'"', b"\\", b"\x00", b"\xff", b"0", b"\\u"]
+                )
+            )
         elif op == "replace":
             data[at] = draw(st.integers(0, 255).filter(lambda b: b != 0x0A))
         elif op == "delete":
@@ -261,12 +298,13 @@ _SPAN_JSON = (
 
 
 def _span_line(extra: str = "", resource: str = "{}", scope: str = "{}") -> bytes:
-    span = _SPAN_JSON % extra
-    return ('{"resourceSpans":[{"resource":%s,"scopeSpans":[{"scope":%s,"spans":[%s]}]}]}' % (resource, scope, span)).encode()
+    span = _SPAN_JSON.replace("%s", extra)
+    text = '{"resourceSpans":[{"resource":RES,"scopeSpans":[{"scope":SCOPE,"spans":[SPAN]}]}]}'
+    return text.replace("RES", resource).replace("SCOPE", scope).replace("SPAN", span).encode()
 
 
 def _attr(value: str) -> str:
-    return ',"attributes":[{"key":"k","value":%s}]' % value
+    return ',"attributes":[{"key":"k","value":' + value + "}]"
 
 
 #: Lines fuzzing found the fast path importing where the exact path refuses them (or crashing the
@@ -285,13 +323,17 @@ FOUND = [
     _span_line(_attr('{"bytesValue":"QR=="}')),  # protobuf decodes, the store re-encodes: QQ==
     _span_line(_attr('{"bytesValue":5}')),
     _span_line(resource='{"x":null}').replace(b'"x"', b'"\xed\xa0\x80"'),  # a surrogate's bytes as a key
-    _span_line(resource='{"\\ud800":1}'),  # a lone surrogate key: the exact path crashed (SystemError from upb)
+    _span_line(
+        resource='{"\\ud800":1}'
+    ),  # a lone surrogate key: the exact path crashed (SystemError from upb)
     b'{"resourceLogs":[{"scopeLogs":[{"logRecords":[null]}]}]}',  # a null record became a row of nulls
     b'{"resourceLogs":[{"scopeLogs":[{"scope":{"attributes":[{"key":[]}]},"logRecords":[{}]}]}]}',
     _span_line(scope='{"droppedAttributesCount":"x"}'),  # fields the store does not keep were not read
     _span_line(resource='{"droppedAttributesCount":-1}'),
     _span_line(',"flags":"x"'),
-    _span_line(',"links":[{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331","flags":-1}]'),
+    _span_line(
+        ',"links":[{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331","flags":-1}]'
+    ),
 ]
 
 

@@ -47,8 +47,14 @@ class _Color(enum.IntEnum):
     RED = 1
 
 
-_text = st.one_of(st.text(max_size=10), st.sampled_from(["", "é", "🚀", "\x00", "\ud800", "a\udfffb", "null"]))
-_int = st.one_of(st.integers(-(2**63), 2**63 - 1), st.integers(-(2**70), 2**70), st.sampled_from([0, -1, 2**63, -(2**63) - 1]))
+_text = st.one_of(
+    st.text(max_size=10), st.sampled_from(["", "é", "🚀", "\x00", "\ud800", "a\udfffb", "null"])
+)
+_int = st.one_of(
+    st.integers(-(2**63), 2**63 - 1),
+    st.integers(-(2**70), 2**70),
+    st.sampled_from([0, -1, 2**63, -(2**63) - 1]),
+)
 _float = st.floats(allow_nan=True, allow_infinity=True)
 _scalar = st.one_of(_text, st.booleans(), _int, _float)
 _sdk_value = st.one_of(
@@ -78,11 +84,15 @@ def _attributes(draw: st.DrawFn, smuggle: bool) -> BoundedAttributes | None:
     if draw(st.integers(0, 9)) == 0:
         return None
     values = draw(st.dictionaries(_key.filter(lambda k: "\ud800" not in k), _sdk_value, max_size=4))
-    container = BoundedAttributes(maxlen=draw(st.sampled_from([None, 2, 128])), attributes=None, immutable=False)
+    container = BoundedAttributes(
+        maxlen=draw(st.sampled_from([None, 2, 128])), attributes=None, immutable=False
+    )
     for key, value in values.items():
         container[key] = value  # the SDK's own checks: what it refuses is dropped, as in a real span
     if smuggle:
-        for key, value in draw(st.dictionaries(st.one_of(_key, st.integers(0, 3)), _smuggled, max_size=2)).items():
+        for key, value in draw(
+            st.dictionaries(st.one_of(_key, st.integers(0, 3)), _smuggled, max_size=2)
+        ).items():
             container._dict[key] = value
     return container
 
@@ -101,7 +111,9 @@ def _span(draw: st.DrawFn) -> ReadableSpan:
     events = BoundedList(draw(st.sampled_from([None, 1, 5])))
     for _ in range(draw(st.integers(0, 3))):
         events.append(
-            Event(draw(_text), attributes=draw(_attributes(smuggle)), timestamp=draw(st.integers(0, 2**63 - 1)))
+            Event(
+                draw(_text), attributes=draw(_attributes(smuggle)), timestamp=draw(st.integers(0, 2**63 - 1))
+            )
         )
     links = BoundedList(draw(st.sampled_from([None, 1, 5])))
     for _ in range(draw(st.integers(0, 2))):
@@ -113,8 +125,10 @@ def _span(draw: st.DrawFn) -> ReadableSpan:
     if smuggle:
         times = st.one_of(times, st.integers(2**63, 2**64), st.integers(-(2**63), -1))
     scope = draw(st.one_of(st.none(), st.builds(InstrumentationScope, _text, st.one_of(st.none(), _text))))
-    resource = Resource.get_empty() if draw(st.booleans()) else Resource(
-        draw(st.dictionaries(_key.filter(lambda k: "\ud800" not in k), _scalar, max_size=3))
+    resource = (
+        Resource.get_empty()
+        if draw(st.booleans())
+        else Resource(draw(st.dictionaries(_key.filter(lambda k: "\ud800" not in k), _scalar, max_size=3)))
     )
     return ReadableSpan(
         name=draw(_text),
@@ -193,7 +207,9 @@ def test_a_lone_surrogate_no_longer_fails_the_batch() -> None:
     tracer = provider.get_tracer("scope\ud800")
     with tracer.start_as_current_span("fine"):
         pass
-    with tracer.start_as_current_span("open \udcff.txt", attributes={"path": "a\udcff", "k\ud800": 1, "l": ("\udc80",)}) as span:
+    with tracer.start_as_current_span(
+        "open \udcff.txt", attributes={"path": "a\udcff", "k\ud800": 1, "l": ("\udc80",)}
+    ) as span:
         span.add_event("e\ud800", {"x": "\udc00"})
         span.set_status(Status(StatusCode.ERROR, "bad \udcff"))
     provider.shutdown()
