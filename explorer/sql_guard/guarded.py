@@ -145,6 +145,8 @@ class GuardedSQL:
         max_result_mb: int | None = None,
     ) -> None:
         self.root = Path(store.root).resolve()
+        #: The price files of ``store`` (shipped list first), so ``llm_calls`` costs the same on both paths.
+        self.prices_files = [str(Path(f).resolve()) for f in store.prices.files]
         self.max_rows = _setting(max_rows, MAX_ROWS_ENV, MAX_ROWS, int)
         self.timeout_s = _setting(timeout_s, TIMEOUT_ENV, TIMEOUT_S, float)
         self.memory_mb = _setting(memory_mb, MEMORY_MB_ENV, MEMORY_MB, int)
@@ -172,6 +174,7 @@ class GuardedSQL:
                 "timeout_s": self.timeout_s,
                 "memory_mb": self.memory_mb,
                 "threads": self.threads,
+                "prices": self.prices_files,
             }
             self._starts += 1
             self._worker = _Worker(config)
