@@ -199,18 +199,24 @@ CONTEXT_KEYS = (
 MAX_KEPT_VALUE = 256
 
 
-#: The model a span names, in any convention (response model first), for grouping plain span queries.
-SPAN_MODEL_SQL = (
-    "coalesce(attributes['gen_ai.response.model'], attributes['gen_ai.request.model'], "
-    "attributes['llm.model_name'], attributes['embedding.model_name'], "
-    "json_extract_string(attributes['llm.invocation_parameters'], '$.model'), '(no model)')"
+#: Spans joined to the model ``llm_calls`` read for them (only GenAI spans stay): the FROM clause of a
+#: span query grouped by model, a join on the ids, so no attribute map of ``spans`` is decoded.
+SPANS_WITH_MODEL_SQL = (
+    "spans JOIN (SELECT trace_id AS _t, span_id AS _s, any_value(model) AS _model FROM llm_calls "
+    "WHERE model IS NOT NULL GROUP BY ALL) ON _t = trace_id AND _s = span_id"
 )
 
 
+def spans_source(group_by: str) -> str:
+    """The FROM clause of a span query grouped by ``group_by``: ``spans``, joined to the models for ``model``."""
+    return SPANS_WITH_MODEL_SQL if group_by == "model" else "spans"
+
+
 def group_expression(group_by: str) -> str | None:
-    """SQL for grouping spans by ``model`` or by an attribute (``attr:KEY``); None for other values."""
+    """SQL for grouping spans by ``model`` (over :func:`spans_source`) or by an attribute (``attr:KEY``);
+    None for other values."""
     if group_by == "model":
-        return SPAN_MODEL_SQL
+        return "_model"
     if group_by.startswith("attr:"):
         key = group_by.removeprefix("attr:")
         if not re.fullmatch(r"[A-Za-z0-9_.:/@-]{1,200}", key):
@@ -331,7 +337,7 @@ WHERE list_has_any(map_keys(attributes), {context_keys})
 # price (longest matching prefix), the parent (a model call wrapped by another one is ``nested``), and
 # the trace's session, user and conversation.
 LLM_CALLS_SQL = """
-CREATE OR REPLACE VIEW llm_calls AS
+CREATE OR REPLACE VIEW {name} AS
 WITH calls AS MATERIALIZED (
     SELECT * FROM _llm.span_rows
     QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY end_time DESC NULLS LAST) = 1
@@ -429,12 +435,13 @@ def install_llm_view(con: duckdb.DuckDBPyConnection, prices: Prices) -> None:
     install_prices(con, prices)
     con.execute(f"CREATE OR REPLACE VIEW _llm.span_rows AS {span_rows_sql('spans')}")
     con.execute(f"CREATE OR REPLACE VIEW _llm.trace_context AS {trace_context_sql('spans')}")
-    con.execute(LLM_CALLS_SQL)
+    con.execute(LLM_CALLS_SQL.replace("{name}", "llm_calls"))
 
 
 class LLMRowCache:
     """The Store's cached form: stage 1 kept in tables per Parquet file of ``spans``, so a query of
-    ``llm_calls`` decodes the attribute maps of new files only (decoding them is most of the cost).
+    ``llm_calls`` decodes the attribute maps of new files only (decoding them is most of the cost), and
+    stage 2 kept in ``_llm.calls``, rebuilt from the cached rows when a file came or went.
 
     :meth:`sync` adds the rows of files that appeared and drops those of files that went (compaction
     replaces files); call it under the store's read lock, before a query that reads ``llm_calls``.
@@ -456,7 +463,10 @@ class LLMRowCache:
         con.execute(
             "CREATE OR REPLACE VIEW _llm.trace_context AS SELECT * EXCLUDE (_file) FROM _llm.trace_context_by_file"
         )
-        con.execute(LLM_CALLS_SQL)
+        # Stage 2 too is kept (rebuilt when a file came or went), so a query of llm_calls reads a table.
+        con.execute(LLM_CALLS_SQL.replace("{name}", "_llm.calls_live"))
+        con.execute("CREATE OR REPLACE TABLE _llm.calls AS SELECT * FROM _llm.calls_live LIMIT 0")
+        con.execute("CREATE OR REPLACE VIEW llm_calls AS SELECT * FROM _llm.calls")
 
     def sync(self) -> None:
         """Bring the cached rows in line with the span files on disk now."""
@@ -489,4 +499,6 @@ class LLMRowCache:
                 )
             finally:
                 self.con.execute("DROP TABLE IF EXISTS _llm_new")
+        if gone or new:
+            self.con.execute("CREATE OR REPLACE TABLE _llm.calls AS SELECT * FROM _llm.calls_live")
         self._files = current
