@@ -438,6 +438,13 @@ def install_llm_view(con: duckdb.DuckDBPyConnection, prices: Prices) -> None:
     con.execute(LLM_CALLS_SQL.replace("{name}", "llm_calls"))
 
 
+#: The span columns stage 1 reads (the rest, e.g. links and resource attributes, are not copied).
+_STAGE1_COLUMNS = (
+    "trace_id, span_id, parent_span_id, service_name, name, scope_name, start_time, end_time, duration_ns, "
+    "status_code, status_message, events, attributes, date, _file"
+)
+
+
 class LLMRowCache:
     """The Store's cached form: stage 1 kept in tables per Parquet file of ``spans``, so a query of
     ``llm_calls`` decodes the attribute maps of new files only (decoding them is most of the cost), and
@@ -486,7 +493,7 @@ class LLMRowCache:
             files = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in sorted(new)) + "]"
             wanted = _list(tuple(dict.fromkeys(MARKERS + CONTEXT_KEYS)))
             self.con.execute(
-                f"CREATE OR REPLACE TEMP TABLE _llm_new AS SELECT * FROM read_parquet({files}, "
+                f"CREATE OR REPLACE TEMP TABLE _llm_new AS SELECT {_STAGE1_COLUMNS} FROM read_parquet({files}, "
                 f"hive_partitioning = true, union_by_name = true, filename = '_file') "
                 f"WHERE list_has_any(map_keys(attributes), {wanted})"
             )

@@ -466,3 +466,23 @@ def test_cookbook_llm_recipes_return_rows_on_the_sample_store() -> None:
         for statement in statements:
             assert len(store.sql(statement)) > 0, statement
             assert len(guard.run(statement).frame) > 0, statement
+
+
+def test_store_cache_follows_new_and_compacted_files(tmp_path: Path) -> None:
+    """The Store's cached llm_calls rows follow the files: a new file adds its calls, a compaction that
+    replaces files neither loses nor doubles them, and the guarded worker agrees."""
+    from ingest.compact import Compactor
+
+    root = _span_store(tmp_path, "gpt-4o")
+    store = open_store(root)
+    assert len(llm_calls(store)) == 1
+    _span_store(root, "gpt-4o-mini")  # a second exporter run: a second file
+    assert sorted(llm_calls(store)["model"]) == ["gpt-4o", "gpt-4o-mini"]
+    before = sorted(p.name for p in root.glob("spans/**/*.parquet"))
+    Compactor(root).run(["spans"])
+    assert sorted(p.name for p in root.glob("spans/**/*.parquet")) != before
+    store.refresh()
+    assert sorted(llm_calls(store)["model"]) == ["gpt-4o", "gpt-4o-mini"]
+    assert llm_totals(store)["input_tokens"] == 2000
+    with GuardedSQL(store) as guard:
+        assert guard.run("SELECT count(*) AS n FROM llm_calls").frame["n"][0] == 2
