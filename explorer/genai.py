@@ -61,7 +61,7 @@ def _number(raw: str, column: str, where: str, *, optional: bool = False) -> flo
 
 
 def read_prices_file(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Rows of one prices CSV (``#`` lines are comments); PricesError naming the file and line if malformed."""
+    """Rows of one prices CSV (``#`` lines are comments); PricesError naming file and line if malformed."""
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
@@ -142,8 +142,11 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype({k: v for k, v in columns.items() if v == "float64"})
 
 
-def prices_files(prices: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None) -> list[str]:
-    """The files to read, shipped first: ``prices`` if given, else ``$LANGSWARM_PRICES`` (paths split by ``os.pathsep``)."""
+def prices_files(
+    prices: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+) -> list[str]:
+    """The files to read, shipped first: ``prices`` if given, else ``$LANGSWARM_PRICES`` (paths split
+    by ``os.pathsep``)."""
     if prices is None or prices == "":
         env = os.environ.get(PRICES_ENV, "")
         extra: list[str] = [p for p in env.split(os.pathsep) if p.strip()]
@@ -208,7 +211,8 @@ SPANS_WITH_MODEL_SQL = (
 
 
 def spans_source(group_by: str) -> str:
-    """The FROM clause of a span query grouped by ``group_by``: ``spans``, joined to the models for ``model``."""
+    """The FROM clause of a span query grouped by ``group_by``: ``spans``, joined to the models for
+    ``model``."""
     return SPANS_WITH_MODEL_SQL if group_by == "model" else "spans"
 
 
@@ -421,8 +425,8 @@ def install_prices(con: duckdb.DuckDBPyConnection, prices: Prices) -> None:
     con.register("_prices_frame", frame)
     try:
         con.execute(
-            "CREATE OR REPLACE TABLE _llm.prices AS SELECT model::VARCHAR AS model, provider::VARCHAR AS provider, "
-            "input::DOUBLE AS input, output::DOUBLE AS output, cached_input::DOUBLE AS cached_input, "
+            "CREATE OR REPLACE TABLE _llm.prices AS SELECT model::VARCHAR AS model, "
+            "provider::VARCHAR AS provider, input::DOUBLE AS input, output::DOUBLE AS output, cached_input::DOUBLE AS cached_input, "
             "TRY_CAST(checked AS DATE) AS checked, source::VARCHAR AS source FROM _prices_frame"
         )
     finally:
@@ -463,13 +467,10 @@ class LLMRowCache:
         con.execute(
             f"CREATE OR REPLACE TABLE _llm.span_rows_by_file AS {span_rows_sql(empty, '_file, ')} LIMIT 0"
         )
-        con.execute(
-            f"CREATE OR REPLACE TABLE _llm.trace_context_by_file AS {trace_context_sql(empty, '_file, ')} LIMIT 0"
-        )
-        con.execute("CREATE OR REPLACE VIEW _llm.span_rows AS SELECT * EXCLUDE (_file) FROM _llm.span_rows_by_file")
-        con.execute(
-            "CREATE OR REPLACE VIEW _llm.trace_context AS SELECT * EXCLUDE (_file) FROM _llm.trace_context_by_file"
-        )
+        context = trace_context_sql(empty, "_file, ")
+        con.execute(f"CREATE OR REPLACE TABLE _llm.trace_context_by_file AS {context} LIMIT 0")
+        for view in ("span_rows", "trace_context"):
+            con.execute(f"CREATE OR REPLACE VIEW _llm.{view} AS SELECT * EXCLUDE (_file) FROM _llm.{view}_by_file")
         # Stage 2 too is kept (rebuilt when a file came or went), so a query of llm_calls reads a table.
         con.execute(LLM_CALLS_SQL.replace("{name}", "_llm.calls_live"))
         con.execute("CREATE OR REPLACE TABLE _llm.calls AS SELECT * FROM _llm.calls_live LIMIT 0")
@@ -493,17 +494,16 @@ class LLMRowCache:
             files = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in sorted(new)) + "]"
             wanted = _list(tuple(dict.fromkeys(MARKERS + CONTEXT_KEYS)))
             self.con.execute(
-                f"CREATE OR REPLACE TEMP TABLE _llm_new AS SELECT {_STAGE1_COLUMNS} FROM read_parquet({files}, "
-                f"hive_partitioning = true, union_by_name = true, filename = '_file') "
+                f"CREATE OR REPLACE TEMP TABLE _llm_new AS SELECT {_STAGE1_COLUMNS} "
+                f"FROM read_parquet({files}, hive_partitioning = true, union_by_name = true, filename = '_file') "
                 f"WHERE list_has_any(map_keys(attributes), {wanted})"
             )
             try:
                 self.con.execute(
                     f"INSERT INTO _llm.span_rows_by_file BY NAME {span_rows_sql('_llm_new', '_file, ')}"
                 )
-                self.con.execute(
-                    f"INSERT INTO _llm.trace_context_by_file BY NAME {trace_context_sql('_llm_new', '_file, ')}"
-                )
+                context = trace_context_sql("_llm_new", "_file, ")
+                self.con.execute(f"INSERT INTO _llm.trace_context_by_file BY NAME {context}")
             finally:
                 self.con.execute("DROP TABLE IF EXISTS _llm_new")
         if gone or new:

@@ -244,7 +244,8 @@ def llm_usage_over_time(
                sum(cost_usd) AS cost_usd
         FROM f GROUP BY ALL ORDER BY bucket, "group"
     """
-    return _frame(store, sql, {**where.params, "width": width, "top": _limit(limit_groups, "limit_groups", 1000)})
+    top = _limit(limit_groups, "limit_groups", 1000)
+    return _frame(store, sql, {**where.params, "width": width, "top": top})
 
 
 def unpriced_models(
@@ -252,8 +253,8 @@ def unpriced_models(
 ) -> pd.DataFrame:
     """Models with known usage but no price (their cost is NULL): model, provider, calls, total_tokens."""
     where = _where(service=service, start=start, end=end)
-    sql = f"""SELECT coalesce(model, '(unknown model)') AS model, any_value(provider) AS provider, count(*) AS calls,
-                     sum(total_tokens)::BIGINT AS total_tokens
+    sql = f"""SELECT coalesce(model, '(unknown model)') AS model, any_value(provider) AS provider,
+                     count(*) AS calls, sum(total_tokens)::BIGINT AS total_tokens
               FROM llm_calls WHERE {where.sql()} AND NOT usage_unknown AND price_model IS NULL
               GROUP BY ALL ORDER BY calls DESC, model"""
     return _frame(store, sql, where.params)
@@ -262,8 +263,9 @@ def unpriced_models(
 def trace_llm_spans(store: Store, trace_id: str) -> pd.DataFrame:
     """Model, tokens and cost per GenAI span of one trace (for the trace view): span_id, kind, model,
     input/output/total tokens, usage_unknown, cost_usd, nested, convention, agent_name, tool_name, ttft_ms."""
-    sql = """SELECT span_id, kind, model, provider, input_tokens, output_tokens, cached_input_tokens, total_tokens,
-                    usage_unknown, cost_usd, price_model, nested, convention, agent_name, tool_name, ttft_ms, error_type
+    sql = """SELECT span_id, kind, model, provider, input_tokens, output_tokens, cached_input_tokens,
+                    total_tokens, usage_unknown, cost_usd, price_model, nested, convention, agent_name,
+                    tool_name, ttft_ms, error_type
              FROM llm_calls WHERE trace_id = $trace_id ORDER BY start_time, span_id"""
     return _frame(store, sql, {"trace_id": str(trace_id).strip().lower()})
 
