@@ -130,3 +130,17 @@ def test_traces_page_orders_by_cost(monkeypatch: pytest.MonkeyPatch) -> None:
     at.number_input(key="min_tokens").set_value(20000).run()
     tokens = _table(at, "trace_results")["total_tokens"]
     assert (tokens >= 20000).all() and len(tokens) > 0
+
+
+def test_a_malformed_prices_file_is_an_error_naming_the_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`LANGSWARM_PRICES` naming a bad file: the app says which file and line, not "no store"."""
+    bad = tmp_path / "prices.csv"
+    bad.write_text("model,input,output\ngpt-4o,two,1\n", encoding="utf-8")
+    monkeypatch.setenv("LANGSWARM_PRICES", str(bad))
+    monkeypatch.setenv("LANGSWARM_TELEMETRY_DIR", str(build_empty_store(tmp_path / "store")))
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    assert not at.exception
+    assert any(f"{bad}:2:" in e.value for e in at.error), [e.value for e in at.error]
