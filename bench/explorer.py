@@ -29,12 +29,12 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from explorer import figures, open_store, queries  # noqa: E402
-from explorer.alert_history import alert_history  # noqa: E402
-from explorer.sql_guard import EXAMPLES, GuardedSQL  # noqa: E402
-from ingest import schema  # noqa: E402
-from ingest.encoding import hex_array, table_from_columns  # noqa: E402
-from ingest.store import StoreWriter  # noqa: E402
+from explorer import figures, open_store, queries
+from explorer.alert_history import alert_history
+from explorer.sql_guard import EXAMPLES, GuardedSQL
+from ingest.store import schema
+from ingest.store.encoding import hex_array, table_from_columns
+from ingest.store.writer import StoreWriter
 
 SPANS = 1_000_000
 BIG_TRACE = 10_000

@@ -17,7 +17,8 @@ import importlib
 from typing import Any
 
 from explorer.alert_history import alert_history
-from explorer.errors import ExplorerError, QueryError, StoreNotFoundError, TraceNotFoundError
+from explorer.errors import ExplorerError, PricesError, QueryError, StoreNotFoundError, TraceNotFoundError
+from explorer.genai import Prices, load_prices
 from explorer.otlp_export import trace_to_otlp, trace_to_otlp_json
 from explorer.queries import (
     alert_events,
@@ -58,8 +59,6 @@ from explorer.queries import (
     trace_timeline,
     trace_tree,
 )
-from explorer.errors import PricesError
-from explorer.genai import Prices, load_prices
 from explorer.queries.llm import (
     llm_calls,
     llm_totals,

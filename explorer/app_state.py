@@ -27,7 +27,7 @@ from explorer import queries
 from explorer.errors import ExplorerError, PricesError
 from explorer.sql_guard import GuardedSQL
 from explorer.store import Store
-from ingest.store import DEFAULT_STORE, STORE_ENV
+from ingest.store.writer import DEFAULT_STORE, STORE_ENV
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_STORE = REPO_ROOT / "sample_data"

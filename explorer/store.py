@@ -13,8 +13,8 @@ import pandas as pd
 from explorer.errors import StoreNotFoundError, TraceNotFoundError
 from explorer.genai import LLMRowCache, Prices, resolve_prices
 from explorer.tree import order_tree
-from ingest import schema
-from ingest.compact import read_lock
+from ingest.store import schema
+from ingest.store.lock import read_lock
 
 TABLES = tuple(schema.TABLES)
 
@@ -131,6 +131,6 @@ def open_store(
 ) -> Store:
     """Open the store at ``path`` (default: ``$LANGSWARM_TELEMETRY_DIR``, else ``./telemetry``); ``prices``
     extends the LLM price list (default ``$LANGSWARM_PRICES``)."""
-    from ingest.store import resolve_store_path
+    from ingest.store.writer import resolve_store_path
 
     return Store(resolve_store_path(path), prices=prices)

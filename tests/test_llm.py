@@ -21,11 +21,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from explorer import (
     PricesError,
     Store,
-    load_prices,
     llm_calls,
     llm_totals,
     llm_usage,
     llm_usage_over_time,
+    load_prices,
     open_store,
     unpriced_models,
 )
@@ -33,7 +33,7 @@ from explorer.errors import QueryError
 from explorer.genai import DEFAULT_PRICES, PRICES_ENV
 from explorer.sql_guard import GuardedSQL
 from ingest import ParquetSpanExporter
-from ingest.importer import Importer
+from ingest.sources.importer import Importer
 from tests import genai_fixtures
 
 SETS = genai_fixtures.sets()

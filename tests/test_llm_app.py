@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer import llm_totals, llm_usage, open_store
-from ingest.importer import Importer
+from ingest.sources.importer import Importer
 from tests import genai_fixtures
 from tests.storegen import build_empty_store
 

@@ -63,8 +63,8 @@ from explorer.tree import collapse_subtrees, critical_path
 
 __all__ = [
     "LEVELS",
-    "LatencyGroup",
     "PERCENTILES",
+    "LatencyGroup",
     "Services",
     "SpanDetail",
     "TimeLike",

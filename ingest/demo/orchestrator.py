@@ -13,7 +13,6 @@ import threading
 import time
 from typing import Any
 
-from ingest.components import ObservableComponent
 from ingest.demo import textwork
 from ingest.demo.llm import LLMClient, LLMTimeout
 from ingest.demo.scenario import (
@@ -29,7 +28,8 @@ from ingest.demo.scenario import (
 )
 from ingest.demo.telemetry import Rolling
 from ingest.demo.web import FAULT_KEY_HEADER, CallError, HttpClient, JsonApp, Request, Response
-from ingest.profiler import PerformanceProfiler
+from ingest.sdk.components import ObservableComponent
+from ingest.sdk.profiler import PerformanceProfiler
 
 
 class ToolFailed(Exception):
