@@ -480,7 +480,7 @@ def test_cookbook_llm_recipes_return_rows_on_the_sample_store() -> None:
 def test_store_cache_follows_new_and_compacted_files(tmp_path: Path) -> None:
     """The Store's cached llm_calls rows follow the files: a new file adds its calls, a compaction that
     replaces files neither loses nor doubles them, and the guarded worker agrees."""
-    from ingest.compact import Compactor
+    from ingest.store.compact import Compactor
 
     root = _span_store(tmp_path, "gpt-4o")
     store = open_store(root)
