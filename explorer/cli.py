@@ -77,7 +77,8 @@ def _cmd_export(store: Store, args: argparse.Namespace) -> int:
 
 
 def _since(value: str | None, store: Store) -> object:
-    """``--since``: an ISO date/time, or a duration (``90s``, ``30m``, ``6h``, ``7d``) back from the newest span."""
+    """``--since``: an ISO date/time, or a duration (``90s``, ``30m``, ``6h``, ``7d``) back from the
+    newest span."""
     if not value:
         return None
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", value)
@@ -96,7 +97,8 @@ def _cmd_llm(store: Store, args: argparse.Namespace) -> int:
     from explorer.queries.llm import llm_totals, llm_usage
 
     start = _since(args.since, store)
-    usage = llm_usage(store, by=args.by, start=start, end=args.until or None, order=args.order, limit=args.limit)
+    end = args.until or None
+    usage = llm_usage(store, by=args.by, start=start, end=end, order=args.order, limit=args.limit)
     usage = usage.drop(columns=["first_call", "last_call", "llm_time_ms"]).rename(columns={"group": args.by})
     if args.format == "csv":
         print(usage.to_csv(index=False), end="")
@@ -104,7 +106,7 @@ def _cmd_llm(store: Store, args: argparse.Namespace) -> int:
     if args.format == "json":
         print(usage.to_json(orient="records", indent=2, date_format="iso"))
         return 0
-    totals = llm_totals(store, start=start, end=args.until or None)
+    totals = llm_totals(store, start=start, end=end)
     if not totals["calls"]:
         print("no LLM calls in this store" + (" for this time range" if start or args.until else ""))
         return 0
@@ -113,7 +115,7 @@ def _cmd_llm(store: Store, args: argparse.Namespace) -> int:
     print(
         f"{totals['calls']:,} LLM calls, {totals['errors']:,} errors, {tokens} tokens, {cost}"
         + (f"; {totals['unknown_usage']:,} calls with unknown usage" if totals["unknown_usage"] else "")
-        + (f"; {totals['unpriced_calls']:,} unpriced calls (cost unknown)" if totals["unpriced_calls"] else "")
+        + (f"; {totals['unpriced_calls']:,} unpriced calls (no price)" if totals["unpriced_calls"] else "")
     )
     shown = usage.astype(object).where(usage.notna(), "unknown")
     with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 250):
@@ -148,7 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", default="-", help="file to write (default: standard output)")
     export.set_defaults(run=_cmd_export)
     llm = commands.add_parser(
-        "llm", parents=[store_option], help="LLM calls: calls, errors, tokens, cost and latency per model, agent, ..."
+        "llm",
+        parents=[store_option],
+        help="LLM calls: calls, errors, tokens, cost and latency per model, agent, ...",
     )
     llm.add_argument(
         "--by",
@@ -158,11 +162,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     llm.add_argument("--since", help="a duration back from the newest span (30m, 6h, 7d) or an ISO date/time")
     llm.add_argument("--until", help="an ISO date/time (default: no end)")
-    llm.add_argument("--order", default="cost", choices=["cost", "tokens", "calls", "slowest", "errors", "llm_time"])
+    llm.add_argument(
+        "--order", default="cost", choices=["cost", "tokens", "calls", "slowest", "errors", "llm_time"]
+    )
     llm.add_argument("--limit", type=int, default=50, help="rows (default 50)")
     llm.add_argument("--format", default="table", choices=["table", "csv", "json"])
     llm.add_argument(
-        "--prices", metavar="FILE", help="a prices CSV that extends the shipped list (default: $LANGSWARM_PRICES)"
+        "--prices",
+        metavar="FILE",
+        help="a prices CSV that extends the shipped list (default: $LANGSWARM_PRICES)",
     )
     llm.set_defaults(run=_cmd_llm)
     return parser

@@ -61,7 +61,8 @@ class LLMClient:
         return self._windows[system].quantile(0.95)
 
     def chat(self, index: int, call: str, agent: str, model: str, *, input_tokens: int, max_tokens: int,
-             temperature: float, fallback_from: str | None = None, conversation_id: str | None = None) -> LLMCall:
+             temperature: float, fallback_from: str | None = None,
+             conversation_id: str | None = None) -> LLMCall:
         """One chat completion; raises :class:`LLMTimeout` when the provider hangs past the timeout."""
         s = self.scenario
         outcome = s.llm(index, call, model, input_tokens=input_tokens, max_tokens=max_tokens)
