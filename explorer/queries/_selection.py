@@ -82,7 +82,8 @@ def check_predicate(predicate: str) -> str:
         if _PARSER is None:
             _PARSER = duckdb.connect(":memory:")
         try:
-            tree = json.loads(_PARSER.execute("SELECT json_serialize_sql(?)", [f"{_PREFIX}({text})"]).fetchall()[0][0])
+            wrapped = f"{_PREFIX}({text}\n)"  # the newline ends a trailing -- comment before the parenthesis
+            tree = json.loads(_PARSER.execute("SELECT json_serialize_sql(?)", [wrapped]).fetchall()[0][0])
         except duckdb.Error as exc:
             msg = f"the predicate {text!r} does not parse: {exc}"
             raise QueryError(msg) from None
@@ -158,8 +159,8 @@ def _check_expression(node: Any, text: str) -> None:
 
 @dataclass(frozen=True)
 class Selection:
-    """One operation's spans (``operation``, a span name or a list of them, optional ``service``, window ``start``–``end``) split by a
-    condition; every given condition must hold (AND). A span is selected when it is slower than
+    """One operation's spans (``operation``: a span name or a list of them; optional ``service``; window
+    ``start``–``end``) split by a condition; every given condition must hold (AND). A span is selected when it is slower than
     ``slower_than_ms`` or than the operation's ``percentile`` (0–1, e.g. 0.95), has status ERROR
     (``errors``), starts in ``selection_start``–``selection_end``, and/or matches ``predicate``."""
 

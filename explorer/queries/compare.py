@@ -1,4 +1,4 @@
-"""Attribute comparison (BubbleUp): which attribute values set a selection of spans apart from its baseline."""
+"""Attribute comparison (BubbleUp): which attribute values set a selection of spans apart from the rest."""
 
 from __future__ import annotations
 
@@ -60,7 +60,8 @@ def compare_attributes(
     Measure: for each value, ``diff`` = its share of selection units minus its share of baseline units;
     a key's ``score`` is its largest positive ``diff`` (the value most over-represented in the selection:
     1.0 = in every selected unit and no baseline unit). Each key lists its values by ``|diff|``, so
-    under-represented values show too. ``model`` folds ``gen_ai.request.model`` and ``llm.model_name``. Numeric keys with more than ``max_categories`` distinct values are compared by
+    under-represented values show too. ``model`` folds ``gen_ai.request.model`` and ``llm.model_name``.
+    Numeric keys with more than ``max_categories`` distinct values are compared by
     decile bins of both groups together (``kind="numeric"``); text keys with more than
     ``max_categories`` values that are mostly unique per unit (ids, timestamps) are listed last with
     ``kind="high-cardinality"`` and not ranked. Returns the top ``values`` values of the ``limit`` best
@@ -85,10 +86,11 @@ def compare_attributes(
     body, params, threshold_ms = selection.sql(store)
     sizes = _frame(
         store,
-        f"SELECT count_if(selected) AS sel, count_if(NOT selected) AS base FROM ({body})",
+        f"SELECT coalesce(count_if(selected), 0) AS sel, coalesce(count_if(NOT selected), 0) AS base "
+        f"FROM ({body})",
         params,
     )
-    n_sel, n_base = int(sizes["sel"].iloc[0] or 0), int(sizes["base"].iloc[0] or 0)
+    n_sel, n_base = int(sizes["sel"].iloc[0]), int(sizes["base"].iloc[0])
     described = selection.describe(threshold_ms)
     empty = pd.DataFrame({c: pd.Series(dtype=object) for c in _COLUMNS})
     empty.attrs.update(selection=n_sel, baseline=n_base, threshold_ms=threshold_ms, condition=described)
@@ -123,8 +125,10 @@ def compare_attributes(
             SELECT unit, selected, trace_id, unnest(list_concat(
                 list_filter(map_entries(attributes),
                             lambda e: e.key NOT IN ('gen_ai.request.model', 'llm.model_name')),
-                list_transform(list_filter(map_entries(resource_attributes), lambda e: e.key <> 'service.name'),
-                               lambda e: {{'key': 'resource.' || e.key, 'value': e.value}}),
+                list_transform(
+                    list_filter(map_entries(resource_attributes), lambda e: e.key <> 'service.name'),
+                    lambda e: {{'key': 'resource.' || e.key, 'value': e.value}}
+                ),
                 [{{'key': 'service', 'value': service_name}}, {{'key': 'span.name', 'value': name}},
                  {{'key': 'span.kind', 'value': kind}} {status},
                  {{'key': 'model', 'value': coalesce(attributes['gen_ai.request.model'],
@@ -192,8 +196,8 @@ def compare_attributes(
         FROM ranked r JOIN kinds k USING (key)
         WHERE r.nth <= $values AND r.rank <= $limit
         UNION ALL
-        SELECT NULL, key, kind, NULL, '(' || format('{{:,}}', n_values) || ' distinct values)', NULL, NULL, NULL,
-               NULL, NULL, NULL, NULL
+        SELECT NULL, key, kind, NULL, '(' || format('{{:,}}', n_values) || ' distinct values)', NULL, NULL,
+               NULL, NULL, NULL, NULL, NULL
         FROM kinds WHERE kind = 'high-cardinality'
         ORDER BY rank NULLS LAST, _order DESC, value, key"""
     frame = _frame(

@@ -65,7 +65,10 @@ def compare_structure(
     n_fast, fast_ids = _group(fast, "fast")
     roots, params = root_traces_sql(operation, service, start, end)
     params = {**params, **({"slow_ids": slow_ids} if slow_ids else {"n_slow": n_slow})}
-    params.update({"fast_ids": fast_ids} if fast_ids else {"n_fast": n_fast, "fast_pct": float(fast_percentile)})
+    if fast_ids:
+        params["fast_ids"] = fast_ids
+    else:
+        params.update(n_fast=n_fast, fast_pct=float(fast_percentile))
     slow_pick = (
         "SELECT trace_id, 'slow' AS grp FROM roots WHERE list_contains($slow_ids, trace_id)"
         if slow_ids
@@ -97,7 +100,8 @@ def compare_structure(
             WHERE c.has_parent
         ),
         clipped AS (
-            SELECT trace_id, parent_span_id AS pid, greatest(start_ns, p_start) AS s0, least(end_ns, p_end) AS e0
+            SELECT trace_id, parent_span_id AS pid, greatest(start_ns, p_start) AS s0,
+                   least(end_ns, p_end) AS e0
             FROM linked WHERE has_parent AND least(end_ns, p_end) > greatest(start_ns, p_start)
         ),
         runs AS (
@@ -149,24 +153,31 @@ def compare_structure(
                    (slow_self / greatest(n_slow, 1) - fast_self / greatest(n_fast, 1)) / 1e6 AS self_diff_ms,
                    slow_total / greatest(n_slow, 1) / 1e6 AS slow_total_ms,
                    fast_total / greatest(n_fast, 1) / 1e6 AS fast_total_ms,
-                   (slow_total / greatest(n_slow, 1) - fast_total / greatest(n_fast, 1)) / 1e6 AS total_diff_ms,
+                   (slow_total / greatest(n_slow, 1) - fast_total / greatest(n_fast, 1)) / 1e6
+                       AS total_diff_ms,
                    example_trace_id, n_slow, n_fast
             FROM agg, sizes
         )
         SELECT * FROM result ORDER BY {_ORDER[order]} DESC, path LIMIT $limit"""
     frame = _frame(store, sql, {**params, "limit": _limit(limit)})
-    sizes = _frame(
-        store,
-        f"""WITH roots AS MATERIALIZED ({roots}), slow_pick AS ({slow_pick}), fast_pick AS ({fast_pick})
-            SELECT (SELECT count(*) FROM slow_pick) AS n_slow, (SELECT count(*) FROM fast_pick) AS n_fast""",
-        params,
-    ) if frame.empty else frame[["n_slow", "n_fast"]].head(1)
+    if frame.empty:
+        sizes = _frame(
+            store,
+            f"""WITH roots AS MATERIALIZED ({roots}), slow_pick AS ({slow_pick}), fast_pick AS ({fast_pick})
+                SELECT (SELECT count(*) FROM slow_pick) AS n_slow, (SELECT count(*) FROM fast_pick) AS n_fast""",
+            params,
+        )
+    else:
+        sizes = frame[["n_slow", "n_fast"]].head(1)
     got_slow = int(sizes["n_slow"].iloc[0]) if not sizes.empty else 0
     got_fast = int(sizes["n_fast"].iloc[0]) if not sizes.empty else 0
     frame = frame.drop(columns=["n_slow", "n_fast"])
     message = ""
     if got_slow == 0:
-        message = f"no trace has the root operation {operation!r} in the window (or none of the slow ids): nothing to compare"
+        message = (
+            f"no trace has the root operation {operation!r} in the window (or none of the slow ids): "
+            f"nothing to compare"
+        )
     elif got_fast == 0:
         message = (
             f"no fast trace of {operation!r} to compare with: give more traces in the window, fewer slow "
