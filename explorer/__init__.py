@@ -69,6 +69,7 @@ from explorer.tree import order_tree
 # Figure functions: imported on first use so `import explorer` does not load plotly.
 _FIGURES = (
     "alert_timeline",
+    "attribute_shares",
     "duration_histogram",
     "fired_chart",
     "histogram_heatmap",

@@ -270,9 +270,11 @@ def root_traces_sql(
     )
 
 
-#: One finished row per span of the traces in ``picked`` (a snapshot of an unfinished span that later
-#: finished has two rows), with integer nanosecond bounds.
-TRACE_SPANS = """SELECT trace_id, span_id, parent_span_id, name, service_name,
-           epoch_ns(start_time) AS start_ns, epoch_ns(end_time) AS end_ns, duration_ns
-    FROM spans WHERE trace_id IN (SELECT trace_id FROM picked) AND end_time IS NOT NULL
-    QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY end_time DESC) = 1"""
+#: The finished spans of the traces in ``picked`` (which numbers its traces ``t``), with integer nanosecond
+#: bounds and integer keys for joins and sorts: ``t`` for the trace, ``sid``/``pid`` hashes of the span and
+#: parent ids (64-bit: a collision inside one trace is out of reach). A snapshot of a span taken while it
+#: was open has no end time, so only the finished row of each span is kept.
+TRACE_SPANS = """SELECT p.t, s.trace_id, s.span_id, s.parent_span_id, hash(s.span_id) AS sid,
+           hash(s.parent_span_id) AS pid, s.name, s.service_name,
+           epoch_ns(s.start_time) AS start_ns, epoch_ns(s.end_time) AS end_ns, s.duration_ns
+    FROM spans s JOIN picked p USING (trace_id) WHERE s.end_time IS NOT NULL"""

@@ -47,6 +47,7 @@ def compare_attributes(
     values: int = 5,
     limit: int = 50,
     max_categories: int = 20,
+    sample: int | None = 10_000,
 ) -> pd.DataFrame:
     """Rank attribute keys by how differently their values are spread in the selection and the baseline.
 
@@ -65,7 +66,9 @@ def compare_attributes(
     decile bins of both groups together (``kind="numeric"``); text keys with more than
     ``max_categories`` values that are mostly unique per unit (ids, timestamps) are listed last with
     ``kind="high-cardinality"`` and not ranked. Returns the top ``values`` values of the ``limit`` best
-    keys; ``attrs`` holds ``selection``/``baseline`` unit counts, ``threshold_ms`` and ``message``
+    keys. A group of more than ``sample`` units is compared on a fixed pseudo-random ``sample`` of them
+    (counts are then the sample's; ``sample=None`` uses every unit). ``attrs`` holds ``selection``/
+    ``baseline`` unit counts (and ``*_sampled``, the units compared), ``threshold_ms`` and ``message``
     (why the frame is empty, if it is).
     """
     if scope not in ("trace", "span"):
@@ -103,79 +106,90 @@ def compare_attributes(
             f"with; widen the window or tighten the condition"
         )
         return empty
+    # Past `sample` units a group is represented by a fixed pseudo-random subset (by span id hash): shares
+    # stay within about a percent, and the cost stops growing with the store.
+    cap = None if sample is None else _limit(sample, "sample", 100_000_000)
+    sampled = (
+        "QUALIFY row_number() OVER (PARTITION BY selected ORDER BY hash(trace_id, span_id)) <= $sample"
+        if cap is not None and max(n_sel, n_base) > cap
+        else ""
+    )
+    used_sel, used_base = (min(n_sel, cap), min(n_base, cap)) if sampled and cap else (n_sel, n_base)
     if scope == "trace":
-        source = f"""ops AS MATERIALIZED ({body}),
-            src AS (SELECT hash(o.trace_id, o.span_id) AS unit, o.selected, s.trace_id, s.name, s.kind,
-                           s.service_name, s.status_code, s.attributes, s.resource_attributes
-                    FROM spans s JOIN ops o USING (trace_id)
-                    WHERE s.trace_id IN (SELECT trace_id FROM ops))"""
+        source = f"""ops AS MATERIALIZED (SELECT row_number() OVER () AS unit, trace_id, selected
+                                  FROM ({body}) {sampled}),
+            src AS MATERIALIZED (
+                SELECT o.unit, o.selected, s.name, s.kind, s.service_name, s.status_code, s.attributes,
+                       s.resource_attributes
+                FROM spans s JOIN ops o USING (trace_id))"""
+        distinct = "DISTINCT"
     else:
-        body = body.replace(
-            "SELECT trace_id, span_id, duration_ns,",
-            "SELECT trace_id, span_id, duration_ns, name, kind, service_name, status_code, attributes, "
-            "resource_attributes,",
-            1,
-        )
-        source = f"""ops AS ({body}),
-            src AS (SELECT hash(trace_id, span_id) AS unit, selected, trace_id, name, kind, service_name,
-                           status_code, attributes, resource_attributes FROM ops)"""
-    status = "" if (scope == "span" and errors) else ", {'key': 'span.status', 'value': status_code}"
+        columns = "name, kind, service_name, status_code, attributes, resource_attributes"
+        body = body.replace("SELECT trace_id, span_id, duration_ns,", f"SELECT trace_id, span_id, {columns},", 1)
+        source = f"""ops AS MATERIALIZED (SELECT row_number() OVER () AS unit, * FROM ({body}) {sampled}),
+            src AS (SELECT unit, selected, {columns} FROM ops)"""
+        distinct = ""  # a span's keys are unique: no pair repeats
+    pseudo = ["service", "span.name", "span.kind", "span.status", "model"]
+    pseudo_values = [
+        "service_name",
+        "name",
+        "kind",
+        "status_code",
+        "coalesce(attributes['gen_ai.request.model'], attributes['llm.model_name'])",
+    ]
+    if scope == "span" and errors:  # the condition itself: no news
+        pseudo, pseudo_values = pseudo[:3] + pseudo[4:], pseudo_values[:3] + pseudo_values[4:]
     sql = f"""WITH {source},
         entries AS (
-            SELECT unit, selected, trace_id, unnest(list_concat(
-                list_filter(map_entries(attributes),
-                            lambda e: e.key NOT IN ('gen_ai.request.model', 'llm.model_name')),
-                list_transform(
-                    list_filter(map_entries(resource_attributes), lambda e: e.key <> 'service.name'),
-                    lambda e: {{'key': 'resource.' || e.key, 'value': e.value}}
-                ),
-                [{{'key': 'service', 'value': service_name}}, {{'key': 'span.name', 'value': name}},
-                 {{'key': 'span.kind', 'value': kind}} {status},
-                 {{'key': 'model', 'value': coalesce(attributes['gen_ai.request.model'],
-                                                    attributes['llm.model_name'])}}]
-            )) AS e FROM src
+            SELECT unit, selected, unnest(map_keys(attributes)) AS key, unnest(map_values(attributes)) AS value
+            FROM src
+            UNION ALL
+            SELECT unit, selected, 'resource.' || unnest(map_keys(resource_attributes)),
+                   unnest(map_values(resource_attributes))
+            FROM src
+            UNION ALL
+            SELECT unit, selected, unnest({pseudo}), unnest([{", ".join(pseudo_values)}]) FROM src
         ),
         pairs AS MATERIALIZED (
-            SELECT DISTINCT unit, selected, trace_id, e.key AS key, e.value AS value
-            FROM entries WHERE e.value IS NOT NULL
+            SELECT {distinct} unit, selected, key, value FROM entries
+            WHERE value IS NOT NULL
+              AND key NOT IN ('gen_ai.request.model', 'llm.model_name', 'resource.service.name')
         ),
-        kstats AS (
-            SELECT key, count(DISTINCT value) AS n_values, count(DISTINCT unit) AS n_units,
-                   bool_and(TRY_CAST(value AS DOUBLE) IS NOT NULL) AS all_numeric
-            FROM pairs GROUP BY key
+        kv AS MATERIALIZED (
+            SELECT key, value, count_if(selected) AS selection_count, count_if(NOT selected) AS baseline_count,
+                   min(unit) FILTER (WHERE selected) AS example_unit
+            FROM pairs GROUP BY key, value
         ),
-        kinds AS (
-            SELECT key, n_values, n_units,
-                   CASE WHEN n_values <= $max_categories THEN 'categorical'
-                        WHEN all_numeric THEN 'numeric'
-                        WHEN n_values > 0.5 * n_units THEN 'high-cardinality'
+        kinds AS MATERIALIZED (
+            SELECT key, count(*) AS n_values,
+                   CASE WHEN count(*) <= $max_categories THEN 'categorical'
+                        WHEN bool_and(TRY_CAST(value AS DOUBLE) IS NOT NULL) THEN 'numeric'
+                        WHEN count(*) > 0.5 * sum(selection_count + baseline_count) THEN 'high-cardinality'
                         ELSE 'categorical' END AS kind
-            FROM kstats
+            FROM kv GROUP BY key
         ),
-        edges AS (
-            SELECT key, list_sort(list_distinct(quantile_disc(TRY_CAST(value AS DOUBLE), {_EDGES}))) AS e
-            FROM pairs WHERE key IN (SELECT key FROM kinds WHERE kind = 'numeric') GROUP BY key
+        numeric_pairs AS MATERIALIZED (
+            SELECT unit, selected, key, TRY_CAST(value AS DOUBLE) AS x
+            FROM pairs WHERE key IN (SELECT key FROM kinds WHERE kind = 'numeric')
         ),
-        binned AS (
-            SELECT DISTINCT unit, selected, trace_id, key,
-                   CASE WHEN k.kind = 'numeric' THEN
-                       CASE WHEN b.i = 0 THEN '< ' || printf('%g', b.e[1])
-                            WHEN b.i = len(b.e) THEN '≥ ' || printf('%g', b.e[len(b.e)])
-                            ELSE printf('%g', b.e[b.i]) || ' – ' || printf('%g', b.e[b.i + 1]) END
-                   ELSE value END AS value,
-                   coalesce(b.i, 0) AS bin
-            FROM pairs p JOIN kinds k USING (key)
-            LEFT JOIN LATERAL (
-                SELECT ed.e, len(list_filter(ed.e, lambda x: x <= TRY_CAST(p.value AS DOUBLE))) AS i
-                FROM edges ed WHERE ed.key = p.key
-            ) b ON TRUE
-            WHERE k.kind <> 'high-cardinality'
+        edges AS MATERIALIZED (
+            SELECT key, list_sort(list_distinct(quantile_disc(x, {_EDGES}))) AS e FROM numeric_pairs GROUP BY key
+        ),
+        bins AS (
+            SELECT {distinct} n.unit, n.selected, n.key, d.e,
+                   len(list_filter(d.e, lambda b: b <= n.x)) AS i
+            FROM numeric_pairs n JOIN edges d USING (key)
         ),
         counts AS (
-            SELECT key, value, min(bin) AS bin, count_if(selected) AS selection_count,
-                   count_if(NOT selected) AS baseline_count,
-                   min(trace_id) FILTER (WHERE selected) AS example_trace_id
-            FROM binned GROUP BY key, value
+            SELECT key, value, 0 AS bin, selection_count, baseline_count, example_unit
+            FROM kv WHERE key IN (SELECT key FROM kinds WHERE kind = 'categorical')
+            UNION ALL
+            SELECT key,
+                   CASE WHEN i = 0 THEN '< ' || printf('%g', any_value(e)[1])
+                        WHEN i = len(any_value(e)) THEN '≥ ' || printf('%g', any_value(e)[i])
+                        ELSE printf('%g', any_value(e)[i]) || ' – ' || printf('%g', any_value(e)[i + 1]) END,
+                   i, count_if(selected), count_if(NOT selected), min(unit) FILTER (WHERE selected)
+            FROM bins GROUP BY key, i
         ),
         shares AS (
             SELECT *, selection_count / $n_sel AS selection_share, baseline_count / $n_base AS baseline_share,
@@ -192,8 +206,8 @@ def compare_attributes(
             SELECT *, dense_rank() OVER (ORDER BY score DESC, spread DESC, key) AS rank FROM scored
         )
         SELECT r.rank, r.key, k.kind, r.score, r.value, r.selection_count, r.selection_share,
-               r.baseline_count, r.baseline_share, r.diff, r.example_trace_id, abs(r.diff) AS _order
-        FROM ranked r JOIN kinds k USING (key)
+               r.baseline_count, r.baseline_share, r.diff, o.trace_id AS example_trace_id, abs(r.diff) AS _order
+        FROM ranked r JOIN kinds k USING (key) LEFT JOIN ops o ON o.unit = r.example_unit
         WHERE r.nth <= $values AND r.rank <= $limit
         UNION ALL
         SELECT NULL, key, kind, NULL, '(' || format('{{:,}}', n_values) || ' distinct values)', NULL, NULL,
@@ -205,14 +219,21 @@ def compare_attributes(
         sql,
         {
             **params,
-            "n_sel": float(n_sel),
-            "n_base": float(n_base),
+            "n_sel": float(used_sel),
+            "n_base": float(used_base),
+            **({"sample": cap} if sampled else {}),
             "values": _limit(values, "values", 1000),
             "limit": _limit(limit, "limit", 10_000),
             "max_categories": _limit(max_categories, "max_categories", 100_000),
         },
     ).drop(columns="_order")
     frame.attrs.update(
-        selection=n_sel, baseline=n_base, threshold_ms=threshold_ms, condition=described, message=""
+        selection=n_sel,
+        baseline=n_base,
+        selection_sampled=used_sel,
+        baseline_sampled=used_base,
+        threshold_ms=threshold_ms,
+        condition=described,
+        message="",
     )
     return frame

@@ -26,44 +26,40 @@ def _critical_sql(picked: str) -> str:
     window end and the starts of every sibling that ends later (a skipped sibling starts after the
     cursor, so it never lowers it): a window function, so each tree level is one join of the recursion.
     """
-    return f"""picked AS MATERIALIZED ({picked}),
+    return f"""picked AS MATERIALIZED (SELECT row_number() OVER () AS t, * FROM ({picked})),
         s AS MATERIALIZED ({TRACE_SPANS}),
         linked AS MATERIALIZED (
-            SELECT c.*, p.span_id IS NOT NULL AND c.span_id <> c.parent_span_id AS has_parent
-            FROM s c LEFT JOIN s p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
+            SELECT c.*, p.sid IS NOT NULL AND c.span_id <> c.parent_span_id AS has_parent
+            FROM s c LEFT JOIN s p ON p.t = c.t AND p.sid = c.pid
         ),
         kids AS MATERIALIZED (
-            SELECT *, min(start_ns) OVER (
-                       PARTITION BY trace_id, parent_span_id ORDER BY end_ns DESC, start_ns, span_id
+            SELECT t, sid, pid, name, service_name, start_ns, end_ns, min(start_ns) OVER (
+                       PARTITION BY t, pid ORDER BY end_ns DESC, start_ns, span_id
                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_min
             FROM linked WHERE has_parent
         ),
         root AS (
             SELECT * FROM linked WHERE NOT has_parent
-            QUALIFY row_number() OVER (
-                PARTITION BY trace_id ORDER BY end_ns - start_ns DESC, start_ns, span_id) = 1
+            QUALIFY row_number() OVER (PARTITION BY t ORDER BY end_ns - start_ns DESC, start_ns, span_id) = 1
         ),
-        cp(trace_id, span_id, parent_span_id, name, service_name, path, depth, start_ns, win_start, win_end)
-        AS (
-            SELECT trace_id, span_id, NULL::VARCHAR, name, service_name, name, 0, start_ns, start_ns, end_ns
-            FROM root
+        cp(t, sid, pid, name, service_name, path, depth, start_ns, win_start, win_end) AS (
+            SELECT t, sid, NULL::UBIGINT, name, service_name, name, 0, start_ns, start_ns, end_ns FROM root
             UNION ALL
-            SELECT k.trace_id, k.span_id, k.parent_span_id, k.name, k.service_name,
-                   p.path || '{SEPARATOR}' || k.name, p.depth + 1, k.start_ns,
-                   greatest(k.start_ns, p.win_start),
+            SELECT k.t, k.sid, k.pid, k.name, k.service_name, p.path || '{SEPARATOR}' || k.name, p.depth + 1,
+                   k.start_ns, greatest(k.start_ns, p.win_start),
                    least(k.end_ns, p.win_end, coalesce(k.prev_min, p.win_end))
-            FROM cp p JOIN kids k ON k.trace_id = p.trace_id AND k.parent_span_id = p.span_id
+            FROM cp p JOIN kids k ON k.t = p.t AND k.pid = p.sid
             WHERE k.start_ns < least(p.win_end, coalesce(k.prev_min, p.win_end))
               AND least(p.win_end, coalesce(k.prev_min, p.win_end)) > p.start_ns
         ),
         on_path AS MATERIALIZED (SELECT * FROM cp),
         child_windows AS (
-            SELECT trace_id, parent_span_id AS span_id, sum(greatest(win_end - win_start, 0)) AS taken
-            FROM on_path WHERE parent_span_id IS NOT NULL GROUP BY ALL
+            SELECT t, pid AS sid, sum(greatest(win_end - win_start, 0)) AS taken
+            FROM on_path WHERE pid IS NOT NULL GROUP BY ALL
         ),
         critical AS (
             SELECT o.*, greatest(o.win_end - o.win_start, 0) - coalesce(c.taken, 0) AS critical_ns
-            FROM on_path o LEFT JOIN child_windows c USING (trace_id, span_id)
+            FROM on_path o LEFT JOIN child_windows c USING (t, sid)
         )"""
 
 
@@ -107,9 +103,10 @@ def critical_path_spans(
     :func:`explorer.tree.critical_path`, for many traces at once."""
     picked, params = _picked(operation, service, start, end, min_duration_ms, trace_ids)
     sql = f"""WITH RECURSIVE {_critical_sql(picked)}
-        SELECT trace_id, span_id, parent_span_id, name, service_name, path, depth,
-               critical_ns / 1e6 AS critical_ms
-        FROM critical ORDER BY trace_id, depth, win_start, span_id LIMIT $limit"""
+        SELECT l.trace_id, l.span_id, l.parent_span_id, c.name, c.service_name, c.path, c.depth,
+               c.critical_ns / 1e6 AS critical_ms
+        FROM critical c JOIN linked l USING (t, sid)
+        ORDER BY l.trace_id, c.depth, c.win_start, l.span_id LIMIT $limit"""
     return _frame(store, sql, {**params, "limit": _limit(limit, maximum=100_000_000)})
 
 
@@ -140,15 +137,20 @@ def critical_path_summary(
     keys = "service_name, name" if by == "operation" else "path"
     sql = f"""WITH RECURSIVE {_critical_sql(picked)},
         per_trace AS (
-            SELECT {keys}, trace_id, sum(critical_ns) AS ns FROM critical GROUP BY ALL
+            SELECT {keys}, t, sum(critical_ns) AS ns FROM critical GROUP BY ALL
         ),
-        totals AS (SELECT count(DISTINCT trace_id) AS n, sum(ns) AS total FROM per_trace)
-        SELECT {keys}, sum(ns) / any_value(total) AS share, count(*) AS traces,
-               count(*) / any_value(n) AS on_path_pct, avg(ns) / 1e6 AS mean_ms,
-               quantile_cont(ns, 0.95) / 1e6 AS p95_ms, sum(ns) / any_value(n) / 1e6 AS per_trace_ms,
-               arg_max(trace_id, ns) AS example_trace_id, any_value(n) AS n_traces
-        FROM per_trace, totals GROUP BY {keys}
-        ORDER BY share DESC, {keys} LIMIT $limit"""
+        totals AS (SELECT count(DISTINCT t) AS n, sum(ns) AS total FROM per_trace),
+        summary AS (
+            SELECT {keys}, sum(ns) / any_value(total) AS share, count(*) AS traces,
+                   count(*) / any_value(n) AS on_path_pct, avg(ns) / 1e6 AS mean_ms,
+                   quantile_cont(ns, 0.95) / 1e6 AS p95_ms, sum(ns) / any_value(n) / 1e6 AS per_trace_ms,
+                   arg_max(t, ns) AS example_t, any_value(n) AS n_traces
+            FROM per_trace, totals GROUP BY {keys}
+            ORDER BY share DESC, {keys} LIMIT $limit
+        )
+        SELECT {keys}, share, traces, on_path_pct, mean_ms, p95_ms, per_trace_ms,
+               p.trace_id AS example_trace_id, n_traces
+        FROM summary JOIN picked p ON p.t = summary.example_t ORDER BY share DESC, {keys}"""
     frame = _frame(store, sql, {**params, "limit": _limit(limit)})
     n = int(frame["n_traces"].iloc[0]) if not frame.empty else 0
     frame = frame.drop(columns="n_traces")

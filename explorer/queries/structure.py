@@ -85,46 +85,47 @@ def compare_structure(
     sql = f"""WITH RECURSIVE roots AS MATERIALIZED ({roots}),
         slow_pick AS MATERIALIZED ({slow_pick}),
         fast_pick AS MATERIALIZED ({fast_pick}),
-        picked AS MATERIALIZED (SELECT * FROM slow_pick UNION ALL SELECT * FROM fast_pick),
+        picked AS MATERIALIZED (
+            SELECT row_number() OVER () AS t, * FROM (SELECT * FROM slow_pick UNION ALL SELECT * FROM fast_pick)
+        ),
         s AS MATERIALIZED ({TRACE_SPANS}),
         linked AS MATERIALIZED (
-            SELECT c.*, p.span_id IS NOT NULL AND c.span_id <> c.parent_span_id AS has_parent,
+            SELECT c.*, p.sid IS NOT NULL AND c.span_id <> c.parent_span_id AS has_parent,
                    p.start_ns AS p_start, p.end_ns AS p_end
-            FROM s c LEFT JOIN s p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
+            FROM s c LEFT JOIN s p ON p.t = c.t AND p.sid = c.pid
         ),
-        paths(trace_id, span_id, path, depth) AS (
-            SELECT trace_id, span_id, name, 0 FROM linked WHERE NOT has_parent
+        paths(t, sid, path, depth) AS (
+            SELECT t, sid, name, 0 FROM linked WHERE NOT has_parent
             UNION ALL
-            SELECT c.trace_id, c.span_id, p.path || '{SEPARATOR}' || c.name, p.depth + 1
-            FROM paths p JOIN linked c ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id
+            SELECT c.t, c.sid, p.path || '{SEPARATOR}' || c.name, p.depth + 1
+            FROM paths p JOIN linked c ON c.t = p.t AND c.pid = p.sid
             WHERE c.has_parent
         ),
         clipped AS (
-            SELECT trace_id, parent_span_id AS pid, greatest(start_ns, p_start) AS s0,
-                   least(end_ns, p_end) AS e0
+            SELECT t, pid, greatest(start_ns, p_start) AS s0, least(end_ns, p_end) AS e0
             FROM linked WHERE has_parent AND least(end_ns, p_end) > greatest(start_ns, p_start)
         ),
         runs AS (
-            SELECT *, max(e0) OVER (PARTITION BY trace_id, pid ORDER BY s0, e0
+            SELECT *, max(e0) OVER (PARTITION BY t, pid ORDER BY s0, e0
                                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_e
             FROM clipped
         ),
         islands AS (
             SELECT *, sum(CASE WHEN prev_e IS NULL OR s0 > prev_e THEN 1 ELSE 0 END)
-                      OVER (PARTITION BY trace_id, pid ORDER BY s0, e0 ROWS UNBOUNDED PRECEDING) AS island
+                      OVER (PARTITION BY t, pid ORDER BY s0, e0 ROWS UNBOUNDED PRECEDING) AS island
             FROM runs
         ),
         covered AS (
-            SELECT trace_id, pid, sum(len) AS covered
-            FROM (SELECT trace_id, pid, island, max(e0) - min(s0) AS len FROM islands GROUP BY ALL)
+            SELECT t, pid, sum(len) AS covered
+            FROM (SELECT t, pid, island, max(e0) - min(s0) AS len FROM islands GROUP BY ALL)
             GROUP BY ALL
         ),
         per_trace AS (
-            SELECT g.grp, p.trace_id, p.path, any_value(p.depth) AS depth, count(*) AS n,
+            SELECT g.grp, g.trace_id, p.path, any_value(p.depth) AS depth, count(*) AS n,
                    sum(greatest(l.duration_ns - coalesce(c.covered, 0), 0)) AS self_ns,
                    sum(l.duration_ns) AS total_ns
-            FROM paths p JOIN linked l USING (trace_id, span_id) JOIN picked g USING (trace_id)
-            LEFT JOIN covered c ON c.trace_id = l.trace_id AND c.pid = l.span_id
+            FROM paths p JOIN linked l USING (t, sid) JOIN picked g USING (t)
+            LEFT JOIN covered c ON c.t = l.t AND c.pid = l.sid
             GROUP BY ALL
         ),
         sizes AS (
