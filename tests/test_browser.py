@@ -38,6 +38,7 @@ PAGES = {
     "logs": '[data-testid="stPlotlyChart"] .main-svg',
     "metrics": '[data-testid="stPlotlyChart"] .main-svg',
     "sql": '[data-testid="stDataFrame"]',
+    "why-slow": '[data-testid="stDataFrame"]',
 }
 
 
@@ -130,6 +131,7 @@ class TestEveryPage:
         base, facts = server
         url = f"{base}/" + ("" if path == "overview" else path)  # the default page lives at /
         url += f"?trace_id={facts.checkout_trace_id}" if path == "trace" else ""
+        url += "?why_operation=POST+%2Fcheckout" if path == "why-slow" else ""
         page = _open(browser, url, PAGES[path], f"page-{path}")
         try:
             errors = page.locator(ERRORS)

@@ -22,10 +22,10 @@ names = sorted(set(operations["operation"].dropna().astype(str)))
 if not names:
     st.info("No spans in this store and time range: nothing to explain.")
     st.stop()
-c1, c2, c3 = st.columns([3, 2, 2])
-operation = c1.selectbox("Operation", names, key="operation", bind="query-params")
+c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
+operation = c1.selectbox("Operation", names, key="why_operation", bind="query-params")
 condition = c2.selectbox("Selection", CONDITIONS, key="why_condition", bind="query-params")
-scope = c3.segmented_control(
+scope = c4.segmented_control(
     "Compare",
     ["whole traces", "the spans only"],
     default="whole traces",
@@ -35,16 +35,16 @@ scope = c3.segmented_control(
 )
 selection: dict[str, object] = {}
 if condition == "slower than percentile":
-    pct = st.number_input("Percentile", min_value=50.0, max_value=99.9, value=95.0, step=1.0, key="why_pct")
+    pct = c3.number_input("Percentile", min_value=50.0, max_value=99.9, value=95.0, step=1.0, key="why_pct")
     selection["percentile"] = pct / 100
 elif condition == "slower than (ms)":
-    selection["slower_than_ms"] = st.number_input(
+    selection["slower_than_ms"] = c3.number_input(
         "Slower than (ms)", min_value=0.0, value=1000.0, step=100.0, key="why_ms"
     )
 elif condition == "errors":
     selection["errors"] = True
 else:
-    selection["predicate"] = st.text_input(
+    selection["predicate"] = c3.text_input(
         "Condition over spans (SQL expression)",
         value="duration_ns > 1e9",
         key="why_predicate",
@@ -80,13 +80,17 @@ with attributes_tab:
             if keys:
                 key = st.selectbox("Key to chart", keys, key="why_key")
                 st.plotly_chart(figures.attribute_shares(compared, key), key="why_shares")
+            # The Traces page filters on span attributes: link the values of real attribute keys only.
+            pseudo = compared["key"].isin(["service", "model"]) | compared["key"].str.startswith(("resource.", "span."))
             table = compared.assign(
                 trace=[app_state.trace_link(t) for t in compared["example_trace_id"]],
                 traces=[
                     app_state.page_url("traces", operation=operation, attribute=f"{k}={v}")
-                    if kind == "categorical" and not k.startswith(("resource.", "span.")) and k not in ("service", "model")
+                    if kind == "categorical" and not fake
                     else None
-                    for k, v, kind in zip(compared["key"], compared["value"], compared["kind"], strict=True)
+                    for k, v, kind, fake in zip(
+                        compared["key"], compared["value"], compared["kind"], pseudo, strict=True
+                    )
                 ],
             )
             st.dataframe(
