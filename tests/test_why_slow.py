@@ -243,3 +243,38 @@ class TestSampleIncident:
     def test_critical_path_is_the_queue_and_openai(self, sample):
         frame = critical_path_summary(sample, operation="POST /v1/chat").head(3)
         assert {"agent.queue_wait", "chat gpt-4o"} <= set(frame["name"])
+
+
+class TestCli:
+    def test_why_prints_the_three_views(self, capsys):
+        """`python -m explorer why` on the sample: retries, the queue and gpt-4o are named."""
+        from explorer.cli import main
+
+        code = main(["why", "--store", str(SAMPLE), "--operation", "POST /v1/chat", "--slower-than", "5s"])
+        out = capsys.readouterr().out
+        assert code == 0
+        assert "== Attributes: 92 spans slower than 5,000.0 ms" in out
+        assert "langswarm.tool.attempt" in out and "agent.queue_wait" in out and "chat gpt-4o" in out
+
+    def test_json_and_csv(self, capsys, planted):
+        """JSON holds every view with its rows and message; CSV one section per view."""
+        import json
+
+        from explorer.cli import main
+
+        store, _ = planted
+        root = str(store.root)
+        assert main(["why", "--store", root, "--operation", "POST /chat", "--slower-than", "1000", "--format", "json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["attributes"]["rows"][0]["key"] == "model" and out["attributes"]["selection"] == 40
+        assert out["structure"]["rows"] and out["critical_path"]["rows"]
+        assert main(["why", "--store", root, "--operation", "batch", "--errors", "--format", "csv"]) == 0
+        text = capsys.readouterr().out
+        assert "# attributes" in text and "# critical_path" in text and "slow_step" in text
+
+    def test_bad_duration_is_a_usage_error(self, capsys):
+        from explorer.cli import main
+
+        with pytest.raises(SystemExit):
+            main(["why", "--store", str(SAMPLE), "--operation", "x", "--slower-than", "soon"])
+        assert "not a duration" in capsys.readouterr().err

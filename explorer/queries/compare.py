@@ -227,6 +227,8 @@ def compare_attributes(
             "max_categories": _limit(max_categories, "max_categories", 100_000),
         },
     ).drop(columns="_order")
+    for column in ("rank", "selection_count", "baseline_count"):
+        frame[column] = frame[column].astype("Int64")
     frame.attrs.update(
         selection=n_sel,
         baseline=n_base,
