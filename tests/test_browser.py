@@ -157,3 +157,17 @@ class TestEveryPage:
             assert page.locator(ERRORS).count() == 0
         finally:
             page.close()
+
+
+class TestWhySlowDeepLink:
+    def test_the_url_sets_operation_and_selection(self, server, browser):
+        """A why-slow URL with operation, condition and threshold opens on that selection."""
+        base, _ = server
+        url = f"{base}/why-slow?why_operation=POST+%2Fcheckout&why_condition=slower+than+%28ms%29&why_ms=50"
+        page = _open(browser, url, '[data-testid="stDataFrame"]', "why-slow-deep-link")
+        try:
+            assert page.locator(ERRORS).count() == 0
+            texts = " ".join(page.locator('[data-testid="stMarkdownContainer"]').all_inner_texts())
+            assert "slower than 50.0 ms" in texts
+        finally:
+            page.close()

@@ -30,16 +30,17 @@ scope = c4.segmented_control(
     ["whole traces", "the spans only"],
     default="whole traces",
     key="why_scope",
+    bind="query-params",
     help="Whole traces: a selected span counts with the attributes of every span in its trace "
     "(models, tools, retries below it)",
 )
 selection: dict[str, object] = {}
 if condition == "slower than percentile":
-    pct = c3.number_input("Percentile", min_value=50.0, max_value=99.9, value=95.0, step=1.0, key="why_pct")
+    pct = c3.number_input("Percentile", min_value=50.0, max_value=99.9, value=95.0, step=1.0, key="why_pct", bind="query-params")
     selection["percentile"] = pct / 100
 elif condition == "slower than (ms)":
     selection["slower_than_ms"] = c3.number_input(
-        "Slower than (ms)", min_value=0.0, value=1000.0, step=100.0, key="why_ms"
+        "Slower than (ms)", min_value=0.0, value=1000.0, step=100.0, key="why_ms", bind="query-params"
     )
 elif condition == "errors":
     selection["errors"] = True
@@ -48,6 +49,7 @@ else:
         "Condition over spans (SQL expression)",
         value="duration_ns > 1e9",
         key="why_predicate",
+        bind="query-params",
         help="One boolean expression over the spans columns, e.g. attributes['user.tier'] = 'free'; checked "
         "by DuckDB's parser (no subquery, no other table)",
     )
