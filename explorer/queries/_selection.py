@@ -15,7 +15,7 @@ import pandas as pd
 
 from explorer.errors import QueryError
 from explorer.queries._sql import Services, TimeLike, _frame, _ts, _Where
-from explorer.sql_guard import DENIED_FUNCTIONS
+from explorer.sql_guard.statements import DENIED_FUNCTIONS
 from explorer.store import Store
 
 #: Columns of ``spans`` a predicate may name.
