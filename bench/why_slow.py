@@ -47,7 +47,8 @@ def main() -> int:
     args = parser.parse_args()
     root = Path(args.store)
     if not (root / "BIG_TRACE").exists():
-        spec = importlib.util.spec_from_file_location("bench_explorer", Path(__file__).with_name("explorer.py"))
+        path = Path(__file__).with_name("explorer.py")
+        spec = importlib.util.spec_from_file_location("bench_explorer", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         started = time.perf_counter()
@@ -73,11 +74,12 @@ def main() -> int:
             store, operation=OPERATION, slow=100, fast=100
         ),
         "critical_path_summary, all traces": lambda: x.critical_path_summary(store, operation=OPERATION),
-        "critical_path_summary by path": lambda: x.critical_path_summary(store, operation=OPERATION, by="path"),
+        "critical_path_summary by path": lambda: x.critical_path_summary(
+            store, operation=OPERATION, by="path"
+        ),
     }
-    traces = int(
-        store.sql("SELECT count(*) AS n FROM spans WHERE parent_span_id IS NULL AND name = ?", [OPERATION]).n[0]
-    )
+    roots = "SELECT count(*) AS n FROM spans WHERE parent_span_id IS NULL AND name = ?"
+    traces = int(store.sql(roots, [OPERATION]).n[0])
     print(f"{spans:,} spans; {traces:,} traces with root {OPERATION!r}; median of {args.runs} runs")
     base = None
     for label, function in cases.items():

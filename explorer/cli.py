@@ -154,7 +154,8 @@ def _cmd_why(store: Store, args: argparse.Namespace) -> int:
         title = {
             "attributes": f"Attributes: {attrs.get('selection', 0):,} spans {attrs.get('condition', '')} vs "
             f"{attrs.get('baseline', 0):,} others",
-            "structure": f"Structure: {attrs.get('slow', 0)} slowest vs {attrs.get('fast', 0)} typical traces",
+            "structure": f"Structure: {attrs.get('slow', 0)} slowest vs {attrs.get('fast', 0)} typical "
+            f"traces",
             "critical_path": f"Critical path of {attrs.get('traces', 0):,} traces",
         }[name]
         print(f"== {title}")
@@ -162,7 +163,8 @@ def _cmd_why(store: Store, args: argparse.Namespace) -> int:
             print(attrs["message"])
         else:
             shown = frame[[c for c in _WHY_COLUMNS[name] if c in frame.columns or c == "path"]]
-            with pd.option_context("display.max_colwidth", 90, "display.width", 250, "display.max_columns", None):
+            options = ("display.max_colwidth", 90, "display.width", 250, "display.max_columns", None)
+            with pd.option_context(*options):
                 print(shown.to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
         print()
     return 0
@@ -247,12 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
     why.add_argument("--operation", required=True, help="span name, e.g. 'POST /v1/chat'")
     chosen = why.add_mutually_exclusive_group()
     chosen.add_argument("--slower-than", type=parse_ms, metavar="DURATION", help="e.g. 2s, 250ms")
-    chosen.add_argument("--percentile", type=float, metavar="P", help="slower than the P-th percentile (default 95)")
+    chosen.add_argument(
+        "--percentile", type=float, metavar="P", help="slower than the P-th percentile (the default, 95)"
+    )
     chosen.add_argument("--errors", action="store_true", help="spans with status ERROR")
-    chosen.add_argument("--where", metavar="SQL", help="a condition over spans columns, e.g. \"kind = 'CLIENT'\"")
-    why.add_argument("--scope", choices=["trace", "span"], default="trace", help="compare whole traces or spans")
+    chosen.add_argument("--where", metavar="SQL", help="a condition over spans columns: \"kind = 'CLIENT'\"")
+    why.add_argument("--scope", choices=["trace", "span"], default="trace", help="whole traces or spans")
     why.add_argument("--view", choices=["all", "attributes", "structure", "critical"], default="all")
-    why.add_argument("--traces", type=int, default=100, help="slowest and typical traces compared (default 100)")
+    why.add_argument("--traces", type=int, default=100, help="slowest and typical traces (default 100 each)")
     why.add_argument("--top", type=int, default=10, help="keys / paths / operations shown (default 10)")
     why.add_argument("--values", type=int, default=3, help="values shown per attribute key (default 3)")
     why.add_argument("--format", choices=["table", "csv", "json"], default="table")

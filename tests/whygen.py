@@ -8,8 +8,9 @@ Three root operations, each slow for one known reason:
 - ``GET /report`` (100 traces): slow exactly when the root span has ``user.tier = free`` (25 traces).
 - ``agent.run`` (100 traces): plan → tool → write in sequence; the 20 slow traces make 4 ``web_search``
   calls under ``tool`` (3 extra retries of 100 ms), the others 1.
-- ``batch`` (30 traces): ``prepare`` 0–50 ms, ``noise`` 10–800 ms, ``slow_step`` 50–990 ms, root 0–1000 ms:
-  the critical path is ``slow_step`` 940 ms, ``noise`` 40 ms, ``prepare`` 10 ms, the root itself 10 ms.
+- ``batch`` (30 traces): ``prepare`` 0–50 ms, ``noise`` 10–800 ms, ``slow_step`` 50–990 ms, root
+  0–1000 ms: the critical path is ``slow_step`` 940 ms, ``noise`` 40 ms, ``prepare`` 10 ms, the root
+  itself 10 ms.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ def build_why_store(root: Path, seed: int = 15) -> WhyFacts:
     """Write the planted store under ``root`` and return what it holds."""
     facts = WhyFacts(root=root)
     writer = StoreWriter(root, durable=False)
-    provider = TracerProvider(resource=Resource({"service.name": "app", "service.version": "2.0"}), id_generator=SeededIds(seed))
+    provider = TracerProvider(
+        resource=Resource({"service.name": "app", "service.version": "2.0"}), id_generator=SeededIds(seed)
+    )
     provider.add_span_processor(
         BatchSpanProcessor(ParquetSpanExporter(writer), max_queue_size=65_536, max_export_batch_size=8_192)
     )
@@ -54,7 +57,9 @@ def build_why_store(root: Path, seed: int = 15) -> WhyFacts:
     rng = random.Random(seed)
     t = BASE_NS
 
-    def span(name: str, start: int, end: int, parent: trace.Span | None = None, **attributes: object) -> trace.Span:
+    def span(
+        name: str, start: int, end: int, parent: trace.Span | None = None, **attributes: object
+    ) -> trace.Span:
         context = trace.set_span_in_context(parent) if parent is not None else None
         s = tracer.start_span(name, context=context, start_time=start, attributes=attributes or None)
         s._end_at = end  # type: ignore[attr-defined]
@@ -67,7 +72,8 @@ def build_why_store(root: Path, seed: int = 15) -> WhyFacts:
     for i in range(200):
         slow = i % 5 == 0
         length = 2000 * MS if slow else rng.randint(100, 300) * MS
-        root = span("POST /chat", t, t + length, None, **{"user.tier": rng.choice(["free", "pro", "team", "enterprise"]), "request.id": f"req-{i:05d}"})
+        tier = rng.choice(["free", "pro", "team", "enterprise"])
+        root = span("POST /chat", t, t + length, None, **{"user.tier": tier, "request.id": f"req-{i:05d}"})
         llm = span(
             "llm.call",
             t + 5 * MS,
@@ -98,12 +104,13 @@ def build_why_store(root: Path, seed: int = 15) -> WhyFacts:
         plan = span("plan", t, t + 50 * MS, root)
         tool = span("tool", t + 50 * MS, t + 50 * MS + tool_len + 10 * MS, root)
         searches = [
-            span("web_search", t + 55 * MS + k * 100 * MS, t + 55 * MS + (k + 1) * 100 * MS, tool, attempt=k + 1)
+            span("web_search", t + (55 + k * 100) * MS, t + (155 + k * 100) * MS, tool, attempt=k + 1)
             for k in range(calls)
         ]
         write = span("write", t + 60 * MS + tool_len, t + 110 * MS + tool_len, root)
         close(plan, *searches, tool, write, root)
-        (facts.retry_traces if retries else facts.calm_agent_traces).append(f"{root.get_span_context().trace_id:032x}")
+        trace_id = f"{root.get_span_context().trace_id:032x}"
+        (facts.retry_traces if retries else facts.calm_agent_traces).append(trace_id)
         t += 10 * MS
     for _ in range(30):
         root = span("batch", t, t + 1000 * MS)

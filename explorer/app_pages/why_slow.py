@@ -1,4 +1,4 @@
-"""Why slow?: what sets an operation's slow or failing spans apart — attributes, structure, critical path."""
+"""Why slow?: what sets an operation's slow or failing spans apart (attributes, structure, critical path)."""
 
 import streamlit as st
 
@@ -36,7 +36,9 @@ scope = c4.segmented_control(
 )
 selection: dict[str, object] = {}
 if condition == "slower than percentile":
-    pct = c3.number_input("Percentile", min_value=50.0, max_value=99.9, value=95.0, step=1.0, key="why_pct", bind="query-params")
+    pct = c3.number_input(
+        "Percentile", min_value=50.0, max_value=99.9, value=95.0, step=1.0, key="why_pct", bind="query-params"
+    )
     selection["percentile"] = pct / 100
 elif condition == "slower than (ms)":
     selection["slower_than_ms"] = c3.number_input(
@@ -83,7 +85,8 @@ with attributes_tab:
                 key = st.selectbox("Key to chart", keys, key="why_key")
                 st.plotly_chart(figures.attribute_shares(compared, key), key="why_shares")
             # The Traces page filters on span attributes: link the values of real attribute keys only.
-            pseudo = compared["key"].isin(["service", "model"]) | compared["key"].str.startswith(("resource.", "span."))
+            keys = compared["key"]
+            pseudo = keys.isin(["service", "model"]) | keys.str.startswith(("resource.", "span."))
             table = compared.assign(
                 trace=[app_state.trace_link(t) for t in compared["example_trace_id"]],
                 traces=[
@@ -117,7 +120,9 @@ with attributes_tab:
                     "baseline_share": st.column_config.ProgressColumn("baseline", format="percent"),
                     "diff": st.column_config.NumberColumn("difference", format="percent"),
                     "trace": app_state.TRACE_LINK,
-                    "traces": st.column_config.LinkColumn("matching", display_text="traces →", width="small"),
+                    "traces": st.column_config.LinkColumn(
+                        "matching", display_text="traces →", width="small"
+                    ),
                 },
             )
 

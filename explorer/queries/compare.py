@@ -97,6 +97,9 @@ def compare_attributes(
     described = selection.describe(threshold_ms)
     empty = pd.DataFrame({c: pd.Series(dtype=object) for c in _COLUMNS})
     empty.attrs.update(selection=n_sel, baseline=n_base, threshold_ms=threshold_ms, condition=described)
+    if n_sel + n_base == 0:
+        empty.attrs["message"] = f"no {operation!r} span in the window: nothing to compare"
+        return empty
     if n_sel == 0:
         empty.attrs["message"] = f"no {operation!r} span in the window is {described}: nothing to compare"
         return empty
