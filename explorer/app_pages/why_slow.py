@@ -22,7 +22,7 @@ names = sorted(set(operations["operation"].dropna().astype(str)))
 if not names:
     st.info("No spans in this store and time range: nothing to explain.")
     st.stop()
-c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
+c1, c2, c3, c4 = st.columns([3, 2, 2, 3])
 operation = c1.selectbox("Operation", names, key="why_operation", bind="query-params")
 condition = c2.selectbox("Selection", CONDITIONS, key="why_condition", bind="query-params")
 scope = c4.segmented_control(
@@ -143,7 +143,7 @@ with structure_tab:
             hide_index=True,
             key="why_structure",
             column_order=[
-                "path",
+                "name",
                 "self_diff_ms",
                 "count_diff",
                 "slow_count",
@@ -154,9 +154,11 @@ with structure_tab:
                 "slow_traces_pct",
                 "fast_traces_pct",
                 "trace",
+                "path",
             ],
             column_config={
-                "path": st.column_config.TextColumn("path", width="large"),
+                "name": st.column_config.TextColumn("span", help="the last span of the path"),
+                "path": st.column_config.TextColumn("path from the root", width="large"),
                 "trace": app_state.TRACE_LINK,
                 **{
                     c: st.column_config.NumberColumn(c.replace("_", " "), format="%.1f")
@@ -212,9 +214,10 @@ with critical_tab:
                 "share": st.column_config.ProgressColumn("share of critical time", format="percent"),
                 "on_path_pct": st.column_config.NumberColumn("on path", format="percent"),
                 "trace": app_state.TRACE_LINK,
-                **{
-                    c: st.column_config.NumberColumn(c.replace("_ms", " ms"), format="%.1f")
-                    for c in ("mean_ms", "p95_ms", "per_trace_ms")
-                },
+                "mean_ms": st.column_config.NumberColumn("mean ms", format="%.1f", help="where on the path"),
+                "p95_ms": st.column_config.NumberColumn("p95 ms", format="%.1f", help="where on the path"),
+                "per_trace_ms": st.column_config.NumberColumn(
+                    "ms per trace", format="%.1f", help="over all traces"
+                ),
             },
         )
