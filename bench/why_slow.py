@@ -78,6 +78,13 @@ def main() -> int:
             store, operation=OPERATION, by="path"
         ),
     }
+    big = (root / "BIG_TRACE").read_text().strip()
+    cases["compare_structure, the 10,000-span trace"] = lambda: x.compare_structure(
+        store, operation="agent.run", slow=[big], fast=[big]
+    )
+    cases["critical_path_spans, the 10,000-span trace"] = lambda: x.critical_path_spans(
+        store, operation="agent.run", trace_ids=[big]
+    )
     roots = "SELECT count(*) AS n FROM spans WHERE parent_span_id IS NULL AND name = ?"
     traces = int(store.sql(roots, [OPERATION]).n[0])
     print(f"{spans:,} spans; {traces:,} traces with root {OPERATION!r}; median of {args.runs} runs")
