@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from explorer import figures, open_store, queries
 from explorer.alert_history import alert_history
 from explorer.sql_guard import EXAMPLES, GuardedSQL
-from ingest import schema
+from ingest.store import schema
 from ingest.store.encoding import hex_array, table_from_columns
 from ingest.store.writer import StoreWriter
 

@@ -51,7 +51,9 @@ class Store:
         # so no query sees a span twice or misses one.
         with self._lock, read_lock(self.root):
             cursor = self.con.execute(query, params)
-            zoned = [d[0] for d in cursor.description if str(d[1]).startswith(("TIMESTAMPTZ", "TIMESTAMP WITH"))]
+            zoned = [
+                d[0] for d in cursor.description if str(d[1]).startswith(("TIMESTAMPTZ", "TIMESTAMP WITH"))
+            ]
             frame = cursor.df()
         # DuckDB hands TIMESTAMPTZ_NS (the store's timestamps) to pandas without its zone; say it is UTC so
         # every query returns the same aware timestamps whatever precision the column has.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from explorer.queries._sql import LEVELS, PERCENTILES, Services, TimeLike, now_utc
 from explorer.queries.alerts import alert_events, alert_windows
+from explorer.queries.content import search_content
 from explorer.queries.facts import (
     list_operations,
     list_services,
@@ -26,6 +27,7 @@ from explorer.queries.latency import (
     percentiles_over_time,
 )
 from explorer.queries.logs import list_loggers, search_logs
+from explorer.queries.messages import conversation, is_llm_span, is_tool_span, messages, tool_io
 from explorer.queries.metrics import (
     histogram_buckets,
     histogram_quantiles,
@@ -43,6 +45,7 @@ from explorer.queries.profiles import (
 )
 from explorer.queries.trace import (
     SpanDetail,
+    log_summary,
     span_detail,
     span_profile,
     trace_logs,
@@ -66,16 +69,21 @@ __all__ = [
     "alert_windows",
     "call_tree",
     "collapse_subtrees",
+    "conversation",
     "critical_path",
     "failing_operations",
     "histogram_buckets",
     "histogram_quantiles",
+    "is_llm_span",
+    "is_tool_span",
     "latency_histogram",
     "latency_outliers",
     "latency_percentiles",
     "list_loggers",
     "list_operations",
     "list_services",
+    "log_summary",
+    "messages",
     "metric_catalog",
     "metric_label_keys",
     "metric_series",
@@ -86,6 +94,7 @@ __all__ = [
     "profile_operations",
     "profile_spans",
     "red_summary",
+    "search_content",
     "search_logs",
     "search_traces",
     "service_versions",
@@ -95,6 +104,7 @@ __all__ = [
     "store_overview",
     "telemetry_health",
     "time_bounds",
+    "tool_io",
     "trace_duration_histogram",
     "trace_logs",
     "trace_timeline",

@@ -9,6 +9,7 @@ import pandas as pd
 
 from explorer.errors import QueryError
 from explorer.queries._sql import Services, TimeLike, _frame, _histogram, _limit, _Where
+from explorer.queries.content import json_escaped, span_content_match_sql
 from explorer.store import Store
 
 TraceOrder = Literal["recent", "slowest", "errors"]
@@ -35,6 +36,7 @@ class TraceFilter:
     correlation_id: str | None = None
     log_text: str | None = None
     trace_id: str | None = None
+    content_text: str | None = None
 
     def _attribute(self) -> tuple[str, str] | None:
         if self.attribute is None or self.attribute == "":
@@ -83,6 +85,20 @@ class TraceFilter:
             selectors.append(
                 "SELECT trace_id FROM logs WHERE trace_id IS NOT NULL AND contains(lower(body), $log_text)"
             )
+        if self.content_text:
+            # prompts, responses and tool arguments: span content attributes, GenAI log bodies and attributes
+            needle = self.content_text.strip().lower()
+            spans_in, logs_in = _Where(), _Where()
+            spans_in.time("start_time", self.start, self.end)
+            logs_in.time("timestamp", self.start, self.end)
+            params.update(spans_in.params | logs_in.params, content=needle, content_json=json_escaped(needle))
+            selectors.append(
+                f"SELECT trace_id FROM spans WHERE {spans_in.sql()} "
+                f"AND len({span_content_match_sql('$content', '$content_json')}) > 0 "
+                f"UNION SELECT trace_id FROM logs WHERE trace_id IS NOT NULL AND {logs_in.sql()} "
+                "AND (contains(lower(body), $content) OR len(list_filter(map_values(attributes), "
+                "lambda v: contains(lower(v), $content) OR contains(lower(v), $content_json))) > 0)"
+            )
         having = []
         if self.status == "error":
             having.append("error_count > 0")
@@ -127,12 +143,14 @@ def search_traces(
     correlation_id: str | None = None,
     log_text: str | None = None,
     trace_id: str | None = None,
+    content_text: str | None = None,
     order: TraceOrder = "recent",
     limit: int = 100,
 ) -> pd.DataFrame:
     """Traces matching every given criterion, with root name/service, start, duration, span and error counts.
 
-    ``matches`` is the number of matching traces before ``limit``.
+    ``matches`` is the number of matching traces before ``limit``. ``content_text`` finds traces by text in
+    prompts, responses and tool arguments (span content attributes and log records, any GenAI convention).
     """
     if order not in _ORDERS:
         msg = f"order must be one of {', '.join(_ORDERS)}, got {order!r}"
@@ -149,6 +167,7 @@ def search_traces(
         correlation_id=correlation_id,
         log_text=log_text,
         trace_id=trace_id,
+        content_text=content_text,
     ).cte()
     sql = f"""WITH {cte},
         page AS MATERIALIZED (
