@@ -19,6 +19,7 @@ from explorer.queries.facts import (
     telemetry_health,
     time_bounds,
 )
+from explorer.queries.graph import service_graph
 from explorer.queries.latency import (
     LatencyGroup,
     latency_histogram,
@@ -27,7 +28,7 @@ from explorer.queries.latency import (
     percentiles_over_time,
 )
 from explorer.queries.logs import list_loggers, search_logs
-from explorer.queries.messages import conversation, is_llm_span, is_tool_span, messages, tool_io
+from explorer.queries.messages import conversation, is_llm_span, is_tool_span, messages, tool_call, tool_io
 from explorer.queries.metrics import (
     histogram_buckets,
     histogram_quantiles,
@@ -43,6 +44,7 @@ from explorer.queries.profiles import (
     profile_operations,
     profile_spans,
 )
+from explorer.queries.sessions import session_traces, sessions
 from explorer.queries.trace import (
     SpanDetail,
     log_summary,
@@ -97,13 +99,17 @@ __all__ = [
     "search_content",
     "search_logs",
     "search_traces",
+    "service_graph",
     "service_versions",
+    "session_traces",
+    "sessions",
     "slowest_operations",
     "span_detail",
     "span_profile",
     "store_overview",
     "telemetry_health",
     "time_bounds",
+    "tool_call",
     "tool_io",
     "trace_duration_histogram",
     "trace_logs",

@@ -614,3 +614,49 @@ def _late_choice(store: Store, trace_id: str, parent_span_id: Any, start: Any) -
            ORDER BY timestamp LIMIT 1""",
         {"trace_id": trace_id, "parent": parent_span_id, "start": start},
     )
+
+
+def tool_call(store: Store, trace_id: str, span_id: str) -> dict[str, str | None]:
+    """A tool span's name, call id, arguments and result: from its own attributes when recorded, else from
+    the LLM calls around it in the trace (the call that asked for the tool before it started, and the
+    ``tool`` message answering that call id after it). ``source`` says which."""
+    trace_id, span_id = trace_id.strip().lower(), span_id.strip().lower()
+    spans = _frame(
+        store,
+        f"""SELECT span_id, name, start_time, end_time, attributes, {LLM_SPAN_SQL} AS is_llm
+            FROM spans WHERE trace_id = $trace_id ORDER BY start_time LIMIT 10000""",
+        {"trace_id": trace_id},
+    )
+    rows = spans[spans["span_id"] == span_id]
+    if rows.empty:
+        return {"name": None, "call_id": None, "arguments": None, "result": None, "source": None}
+    tool = rows.iloc[0]
+    found: dict[str, str | None] = {
+        **tool_io(_as_dict(tool["attributes"]), str(tool["name"])),
+        "source": "attribute",
+    }
+    if found["arguments"] is not None or found["result"] is not None:
+        return found
+    name = found["name"] or ""
+    name = name.removeprefix("tool ").removeprefix("execute_tool ").strip()
+    found["name"], found["source"] = name or found["name"], None
+    llm = spans[spans["is_llm"].fillna(False).astype(bool)]
+    before = llm[llm["start_time"] <= tool["start_time"]].iloc[::-1]
+    for candidate in before.itertuples():
+        out = messages(store, trace_id, candidate.span_id)
+        calls = [c for calls in out[out["direction"] == "output"]["tool_calls"] for c in calls]
+        match = next((c for c in calls if c.get("name") == name), None)
+        if match is not None:
+            found.update(call_id=match.get("id"), arguments=match.get("arguments"), source="llm span")
+            break
+    if found["source"] is None:
+        return found
+    for candidate in llm[llm["start_time"] >= tool["start_time"]].itertuples():
+        inputs = messages(store, trace_id, candidate.span_id)
+        answers = inputs[(inputs["direction"] == "input") & (inputs["role"] == "tool")]
+        if found["call_id"] is not None and answers["tool_call_id"].notna().any():
+            answers = answers[answers["tool_call_id"] == found["call_id"]]
+        if not answers.empty:
+            found["result"] = answers["content"].iloc[-1]
+            break
+    return found
