@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from explorer import app_state, queries
+from explorer import app_state, graph_figure, queries
 
 #: Content longer than this is shown cut, the whole text in an expander below.
 FOLD_CHARS = 1200
@@ -57,7 +57,7 @@ def pretty_json(text: Any) -> tuple[str, str | None]:
     return value, None
 
 
-def _text_block(text: str, key: str) -> None:
+def text_block(text: str, key: str) -> None:
     """A copyable block; long text cut with the whole of it in an expander."""
     body, language = pretty_json(text)
     if len(body) <= FOLD_CHARS:
@@ -94,10 +94,10 @@ def show_conversation(frame: pd.DataFrame, key: str) -> None:
             facts.append(f"from {row.source}")
             st.markdown(" · ".join(facts))
             if row.content:
-                _text_block(row.content, f"{key}_{row.index}")
+                text_block(row.content, f"{key}_{row.index}")
             for n, call in enumerate(row.tool_calls):
                 st.markdown(f":material/build: calls **{call.get('name')}** `{call.get('id') or ''}`")
-                _text_block(call.get("arguments") or "", f"{key}_{row.index}_call{n}")
+                text_block(call.get("arguments") or "", f"{key}_{row.index}_call{n}")
 
 
 def _side_attributes(attributes: dict[str, Any]) -> None:
@@ -138,7 +138,16 @@ def span_panel(trace_id: str, span_id: str, detail: queries.SpanDetail) -> None:
             left, right = st.columns(2)
             with left:
                 st.markdown("Arguments")
-                _text_block(call.get("arguments") or "(not recorded)", f"tool_args_{span_id}")
+                text_block(call.get("arguments") or "(not recorded)", f"tool_args_{span_id}")
             with right:
                 st.markdown("Result")
-                _text_block(call.get("result") or "(not recorded)", f"tool_result_{span_id}")
+                text_block(call.get("result") or "(not recorded)", f"tool_result_{span_id}")
+
+
+def trace_graph(trace_id: str) -> None:
+    """The call graph of one trace (services, agents, tools, models), folded in an expander."""
+    with st.expander("Call graph of this trace", expanded=False):
+        nodes, edges = app_state.query(queries.service_graph, trace_id=trace_id)
+        st.plotly_chart(
+            graph_figure.call_graph(nodes, edges, title="Calls in this trace"), key="trace_call_graph"
+        )

@@ -53,6 +53,8 @@ PAGES = {
     "logs": "app_pages/logs.py",
     "metrics": "app_pages/metrics.py",
     "sql": "app_pages/sql.py",
+    "sessions": "app_pages/sessions.py",
+    "graph": "app_pages/graph.py",
 }
 
 

@@ -206,6 +206,7 @@ with tabs[5]:
             query_params={"trace_id": trace_id, "span_id": picked},
         )
 
+app_chat.trace_graph(trace_id)
 st.subheader("Timeline: spans and logs")
 logs = app_state.query(queries.trace_logs, trace_id)
 timeline = queries.trace_timeline(tree, logs)
