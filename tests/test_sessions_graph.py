@@ -228,3 +228,34 @@ class TestEmptyStore:
         assert queries.sessions(store).empty
         nodes, edges = queries.service_graph(store)
         assert nodes.empty and edges.empty and {"source", "target", "calls"} <= set(edges.columns)
+
+
+class TestCli:
+    def test_trace_messages_and_logs(self, fixture_store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+        """`python -m explorer trace ID --messages --logs` prints each LLM span's conversation and the event logs."""
+        from explorer.cli import main
+
+        name = "otel-openai-v2-2.4b0-events"
+        trace_ = next(t for t in genai_fixtures.manifest(name)["traces"] if t["label"] == "tool-round-trip")
+        assert (
+            main(["trace", trace_["trace_id"], "--messages", "--logs", "--store", str(fixture_store.root)])
+            == 0
+        )
+        out = capsys.readouterr().out
+        assert out.count("== chat gpt-4.1") == 2
+        assert '-> get_weather({"city": "Paris", "unit": "celsius"}) id=call_' in out
+        assert "[input tool] result of call_" in out and "Anything else?" in out
+        assert out.count("[gen_ai.client.inference.operation.details] gen_ai.operation.name=chat") == 2
+
+    def test_sessions_list_and_one_session(
+        self, fixture_store: Store, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """`python -m explorer sessions` lists sessions (filtered by user); with an id it prints the turns."""
+        from explorer.cli import main
+
+        assert main(["sessions", "--user", "ada", "--store", str(fixture_store.root), "--limit", "100"]) == 0
+        out = capsys.readouterr().out
+        assert out.count(":trip-chat") == len(genai_fixtures.sets()) and "weather" not in out
+        assert main(["sessions", "openinference-0.1.66:trip-chat", "--store", str(fixture_store.root)]) == 0
+        out = capsys.readouterr().out
+        assert "Is it worth visiting Lyon in November?" in out and "日本語" in out
