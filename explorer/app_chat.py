@@ -131,7 +131,7 @@ def span_panel(trace_id: str, span_id: str, detail: queries.SpanDetail) -> None:
                 f"**Tool call** `{call.get('name')}`"
                 + (f" · id `{call['call_id']}`" if call.get("call_id") else "")
             )
-            if call.get("source") == "llm span":
+            if "llm span" in (call.get("source") or ""):
                 st.caption(
                     "Not recorded on the tool span: read from the LLM calls that asked for it and got its result."
                 )

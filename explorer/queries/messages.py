@@ -635,28 +635,30 @@ def tool_call(store: Store, trace_id: str, span_id: str) -> dict[str, str | None
         **tool_io(_as_dict(tool["attributes"]), str(tool["name"])),
         "source": "attribute",
     }
-    if found["arguments"] is not None or found["result"] is not None:
+    if found["arguments"] is not None and found["result"] is not None:
         return found
-    name = found["name"] or ""
-    name = name.removeprefix("tool ").removeprefix("execute_tool ").strip()
-    found["name"], found["source"] = name or found["name"], None
+    name = (found["name"] or "").removeprefix("execute_tool ").removeprefix("tool ").strip()
+    found["name"] = name or found["name"]
+    sources = {"attribute"} if found["arguments"] is not None else set()
     llm = spans[spans["is_llm"].fillna(False).astype(bool)]
-    before = llm[llm["start_time"] <= tool["start_time"]].iloc[::-1]
-    for candidate in before.itertuples():
-        out = messages(store, trace_id, candidate.span_id)
-        calls = [c for calls in out[out["direction"] == "output"]["tool_calls"] for c in calls]
-        match = next((c for c in calls if c.get("name") == name), None)
-        if match is not None:
-            found.update(call_id=match.get("id"), arguments=match.get("arguments"), source="llm span")
-            break
-    if found["source"] is None:
-        return found
-    for candidate in llm[llm["start_time"] >= tool["start_time"]].itertuples():
-        inputs = messages(store, trace_id, candidate.span_id)
-        answers = inputs[(inputs["direction"] == "input") & (inputs["role"] == "tool")]
-        if found["call_id"] is not None and answers["tool_call_id"].notna().any():
-            answers = answers[answers["tool_call_id"] == found["call_id"]]
-        if not answers.empty:
-            found["result"] = answers["content"].iloc[-1]
-            break
+    if found["arguments"] is None:
+        for candidate in llm[llm["start_time"] <= tool["start_time"]].iloc[::-1].itertuples():
+            out = messages(store, trace_id, candidate.span_id)
+            calls = [c for calls in out[out["direction"] == "output"]["tool_calls"] for c in calls]
+            match = next((c for c in calls if c.get("name") == name), None)
+            if match is not None:
+                found.update(call_id=found["call_id"] or match.get("id"), arguments=match.get("arguments"))
+                sources.add("llm span")
+                break
+    if found["result"] is None and (found["arguments"] is not None or found["call_id"] is not None):
+        for candidate in llm[llm["start_time"] >= tool["start_time"]].itertuples():
+            inputs = messages(store, trace_id, candidate.span_id)
+            answers = inputs[(inputs["direction"] == "input") & (inputs["role"] == "tool")]
+            if found["call_id"] is not None and answers["tool_call_id"].notna().any():
+                answers = answers[answers["tool_call_id"] == found["call_id"]]
+            if not answers.empty:
+                found["result"] = answers["content"].iloc[-1]
+                sources.add("llm span")
+                break
+    found["source"] = " and ".join(sorted(sources)) or None
     return found
