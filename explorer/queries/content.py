@@ -32,6 +32,19 @@ def span_content_match_sql(param: str = "$text", escaped: str = "$text_json") ->
     )
 
 
+def span_content_filter_sql(param: str = "$text", escaped: str | None = "$text_json") -> str:
+    """SQL predicate over a ``spans`` row, cheap first: the text anywhere in the attribute values joined
+    (one string test a row), then in a content key (the per-entry lambda, on the rows that passed)."""
+    forms = [param] + ([escaped] if escaped else [])
+    joined = "lower(array_to_string(map_values(attributes), chr(10)))"
+    anywhere = " OR ".join(f"contains({joined}, {f})" for f in forms)
+    entries = " OR ".join(f"contains(lower(e.value), {f})" for f in forms)
+    return (
+        f"(({anywhere}) AND len(list_filter(map_entries(attributes), "
+        f"lambda e: {content_key_sql()} AND ({entries}))) > 0)"
+    )
+
+
 def json_escaped(needle: str) -> str:
     """``needle`` as it appears inside a JSON string written with ASCII escapes (lower-cased)."""
     return json.dumps(needle)[1:-1].lower()
@@ -60,6 +73,7 @@ def search_content(
     newest first: time, trace and span ids, service, span or log name, ``found_in`` (the attribute key or
     ``body``) and a ``snippet`` around the first hit. Bounded by ``limit`` and the time window."""
     needle = _needle(text)
+    escaped = json_escaped(needle)
     parts = []
     span_where = _Where()
     span_where.services(service)
@@ -67,19 +81,18 @@ def search_content(
     log_where = _Where()
     log_where.services(service)
     log_where.time("timestamp", start, end)
-    params = {
-        **span_where.params,
-        **log_where.params,
-        "text": needle,
-        "text_json": json_escaped(needle),
-        "limit": _limit(limit, maximum=10_000),
-    }
+    params = {**span_where.params, **log_where.params, "text": needle, "text_json": escaped}
+    params["limit"] = _limit(limit, maximum=10_000)
+    # Cheap tests first (see span_content_filter_sql); the JSON-escaped form only when it differs.
+    second = "$text_json" if escaped != needle else None
+    joined = "lower(array_to_string(map_values(attributes), chr(10)))"
+    anywhere = f"(contains({joined}, $text)" + (f" OR contains({joined}, $text_json))" if second else ")")
     if spans:
         parts.append(
             f"""SELECT * FROM (
                   SELECT start_time AS time, trace_id, span_id, service_name, 'span' AS signal, name,
                          {span_content_match_sql()}[1] AS hit
-                  FROM spans WHERE {span_where.sql()})
+                  FROM spans WHERE {span_where.sql()} AND {span_content_filter_sql("$text", second)})
                 WHERE hit IS NOT NULL"""
         )
     if logs:
@@ -91,7 +104,7 @@ def search_content(
                               ELSE list_filter(map_entries(attributes), lambda e: contains(lower(e.value), $text)
                                                   OR contains(lower(e.value), $text_json))[1]
                          END AS hit
-                  FROM logs WHERE {log_where.sql()})
+                  FROM logs WHERE {log_where.sql()} AND (contains(lower(body), $text) OR {anywhere}))
                 WHERE hit IS NOT NULL"""
         )
     if not parts:

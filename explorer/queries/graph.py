@@ -66,28 +66,44 @@ def service_graph(
                    {_NAME_SQL} AS node_name
             FROM k
         )"""
-    edges = _frame(
+    # One statement, so the spans (and their attribute maps) are read once for both frames.
+    both = _frame(
         store,
-        f"""WITH {base}
-            SELECT p.kind || ':' || p.node_name AS source, c.kind || ':' || c.node_name AS target,
-                   count(*) AS calls, count_if(c.status_code = 'ERROR')::BIGINT AS errors,
-                   quantile_cont(c.duration_ns, 0.95) / 1e6 AS p95_ms
-            FROM n AS c JOIN n AS p ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id
-            WHERE (c.kind <> p.kind OR c.node_name <> p.node_name) AND p.kind <> 'model'
-              AND NOT (c.kind = 'service' AND c.service_name = p.service_name)
-              AND {service_clause}
-            GROUP BY ALL ORDER BY calls DESC, source, target LIMIT $limit""",
+        f"""WITH {base},
+            e AS (
+                SELECT p.kind || ':' || p.node_name AS source, c.kind || ':' || c.node_name AS target,
+                       count(*) AS calls, count_if(c.status_code = 'ERROR')::BIGINT AS errors,
+                       quantile_cont(c.duration_ns, 0.95) / 1e6 AS p95_ms
+                FROM n AS c JOIN n AS p ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id
+                WHERE (c.kind <> p.kind OR c.node_name <> p.node_name) AND p.kind <> 'model'
+                  AND NOT (c.kind = 'service' AND c.service_name = p.service_name)
+                  AND {service_clause}
+                GROUP BY ALL ORDER BY calls DESC, source, target LIMIT $limit
+            ),
+            v AS (
+                SELECT kind || ':' || node_name AS node, kind, node_name AS name,
+                       string_agg(DISTINCT service_name, ', ' ORDER BY service_name) AS services,
+                       count(*) AS spans, count_if(status_code = 'ERROR')::BIGINT AS errors,
+                       quantile_cont(duration_ns, 0.95) / 1e6 AS p95_ms
+                FROM n GROUP BY ALL
+            )
+            SELECT 'edge' AS part, source, target, calls, errors, p95_ms,
+                   NULL AS node, NULL AS kind, NULL AS name, NULL AS services, NULL::BIGINT AS spans FROM e
+            UNION ALL
+            SELECT 'node', NULL, NULL, NULL, errors, p95_ms, node, kind, name, services, spans FROM v""",
         params,
     )
-    nodes = _frame(
-        store,
-        f"""WITH {base}
-            SELECT kind || ':' || node_name AS node, kind, node_name AS name,
-                   string_agg(DISTINCT service_name, ', ' ORDER BY service_name) AS services,
-                   count(*) AS spans, count_if(status_code = 'ERROR')::BIGINT AS errors,
-                   quantile_cont(duration_ns, 0.95) / 1e6 AS p95_ms
-            FROM n GROUP BY ALL ORDER BY kind, name""",
-        where.params,
+    edges = (
+        both[both["part"] == "edge"][["source", "target", "calls", "errors", "p95_ms"]]
+        .astype({"calls": "int64", "errors": "int64"})
+        .sort_values(["calls", "source", "target"], ascending=[False, True, True], kind="stable")
+        .reset_index(drop=True)
+    )
+    nodes = (
+        both[both["part"] == "node"][["node", "kind", "name", "services", "spans", "errors", "p95_ms"]]
+        .astype({"spans": "int64", "errors": "int64"})
+        .sort_values(["kind", "name"], kind="stable")
+        .reset_index(drop=True)
     )
     if touch.clauses:
         used = set(edges["source"]) | set(edges["target"])

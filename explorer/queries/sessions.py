@@ -39,28 +39,38 @@ OUTPUT_TOKENS_SQL = (
 COST_SQL = "coalesce(TRY_CAST(attributes['gen_ai.usage.cost'] AS DOUBLE), TRY_CAST(attributes['llm.cost.total'] AS DOUBLE))"
 
 
-def _per_trace(where: _Where, extra: str = "") -> str:
-    """SQL of one row per trace that has a session: its session, user, times, errors, LLM calls, tokens."""
+def _per_trace(where: _Where, extra: str = "", having: str = "TRUE") -> str:
+    """SQL of one row per trace that has a session: its session, user, times, errors, LLM calls, tokens.
+
+    One pass reads the attributes (session, user, LLM flag, tokens) and keeps only the spans that carry
+    one of them (``p``); a second pass over the session traces reads no attributes (times, errors,
+    services). ``having`` narrows the traces (e.g. to one session) before the second pass."""
     return f"""
-        s AS (
-            SELECT trace_id, span_id, start_time, end_time, status_code, parent_span_id, name, service_name, attributes,
-                   {SESSION_SQL} AS sid, {USER_SQL} AS uid, {LLM_SPAN_SQL} AS is_llm
+        a AS (
+            SELECT trace_id, span_id, start_time, attributes, {SESSION_SQL} AS sid, {USER_SQL} AS uid,
+                   {LLM_SPAN_SQL} AS is_llm
             FROM spans WHERE {where.sql()}
         ),
-        t AS (
-            SELECT trace_id,
-                   arg_min(sid, start_time) FILTER (WHERE sid IS NOT NULL) AS session_id,
+        p AS (
+            SELECT trace_id, arg_min(sid, start_time) FILTER (WHERE sid IS NOT NULL) AS session_id,
                    arg_min(uid, start_time) FILTER (WHERE uid IS NOT NULL) AS user_id,
-                   min(start_time) AS start_time, max(end_time) AS end_time, count(*) AS spans,
-                   count_if(status_code = 'ERROR') AS errors, count_if(is_llm) AS llm_calls,
+                   count_if(is_llm) AS llm_calls,
                    sum(CASE WHEN is_llm THEN {INPUT_TOKENS_SQL} END) AS input_tokens,
                    sum(CASE WHEN is_llm THEN {OUTPUT_TOKENS_SQL} END) AS output_tokens,
-                   sum(CASE WHEN is_llm THEN {COST_SQL} END) AS cost,
-                   coalesce(arg_min(name, start_time) FILTER (WHERE parent_span_id IS NULL), arg_min(name, start_time))
-                       AS root_name,
-                   list(DISTINCT service_name) AS service_list
+                   sum(CASE WHEN is_llm THEN {COST_SQL} END) AS cost
                    {extra}
-            FROM s GROUP BY trace_id HAVING session_id IS NOT NULL
+            FROM a WHERE sid IS NOT NULL OR uid IS NOT NULL OR is_llm
+            GROUP BY trace_id HAVING session_id IS NOT NULL AND {having}
+        ),
+        t AS (
+            SELECT p.*, r.* EXCLUDE (trace_id) FROM p JOIN (
+                SELECT trace_id, min(start_time) AS start_time, max(end_time) AS end_time, count(*) AS spans,
+                       count_if(status_code = 'ERROR') AS errors,
+                       coalesce(arg_min(name, start_time) FILTER (WHERE parent_span_id IS NULL),
+                                arg_min(name, start_time)) AS root_name,
+                       list(DISTINCT service_name) AS service_list
+                FROM spans WHERE {where.sql()} AND trace_id IN (SELECT trace_id FROM p) GROUP BY trace_id
+            ) AS r USING (trace_id)
         )"""
 
 
@@ -108,18 +118,24 @@ def session_traces(store: Store, session_id: str, *, limit: int = 500) -> pd.Dat
     if not session_id or not str(session_id).strip():
         msg = "session_traces needs a session id (from the session.id or gen_ai.conversation.id attribute)"
         raise QueryError(msg)
+    # Find the session's traces first (one pass over the attributes), then read only their spans: a
+    # constant id list lets the Parquet scan skip the other rows' attribute maps.
+    found = _frame(
+        store,
+        f"SELECT DISTINCT trace_id FROM spans WHERE {SESSION_SQL} = $session_id LIMIT $cap",
+        {"session_id": str(session_id), "cap": _limit(limit) * 4},
+    )
     where = _Where()
     where.add(
-        f"trace_id IN (SELECT DISTINCT trace_id FROM spans WHERE {SESSION_SQL} = $session_id)",
-        session_id=str(session_id),
+        "trace_id IN (SELECT unnest($traces))", traces=found["trace_id"].tolist(), session_id=str(session_id)
     )
     extra = """,
                    arg_min(attributes, start_time) FILTER (WHERE is_llm) AS first_llm,
                    arg_min(span_id, start_time) FILTER (WHERE is_llm) AS first_llm_id,
                    arg_max(attributes, start_time) FILTER (WHERE is_llm) AS last_llm,
                    arg_max(span_id, start_time) FILTER (WHERE is_llm) AS last_llm_id"""
-    sql = f"""WITH {_per_trace(where, extra)}
-        SELECT * FROM t WHERE session_id = $session_id ORDER BY start_time, trace_id LIMIT $limit"""
+    sql = f"""WITH {_per_trace(where, extra, "session_id = $session_id")}
+        SELECT * FROM t ORDER BY start_time, trace_id LIMIT $limit"""
     turns = _frame(store, sql, {**where.params, "limit": _limit(limit)})
     columns = [
         "turn",

@@ -9,7 +9,7 @@ import pandas as pd
 
 from explorer.errors import QueryError
 from explorer.queries._sql import Services, TimeLike, _frame, _histogram, _limit, _Where
-from explorer.queries.content import json_escaped, span_content_match_sql
+from explorer.queries.content import json_escaped, span_content_filter_sql
 from explorer.store import Store
 
 TraceOrder = Literal["recent", "slowest", "errors"]
@@ -94,7 +94,7 @@ class TraceFilter:
             params.update(spans_in.params | logs_in.params, content=needle, content_json=json_escaped(needle))
             selectors.append(
                 f"SELECT trace_id FROM spans WHERE {spans_in.sql()} "
-                f"AND len({span_content_match_sql('$content', '$content_json')}) > 0 "
+                f"AND {span_content_filter_sql('$content', '$content_json' if json_escaped(needle) != needle else None)} "
                 f"UNION SELECT trace_id FROM logs WHERE trace_id IS NOT NULL AND {logs_in.sql()} "
                 "AND (contains(lower(body), $content) OR len(list_filter(map_values(attributes), "
                 "lambda v: contains(lower(v), $content) OR contains(lower(v), $content_json))) > 0)"
