@@ -223,7 +223,12 @@ def main() -> int:
     spans = int(store.sql("SELECT count(*) AS n FROM spans").n[0])
     _first, last = queries.time_bounds(store)
     day = {"start": last - timedelta(days=1), "end": last}
-    one = queries.sessions(store, limit=1).session_id.iloc[0]
+    latest = queries.sessions(store, limit=1).iloc[0]
+    one = latest.session_id
+    bounds = {
+        "start": latest.first_time - timedelta(seconds=1),
+        "end": latest.last_time + timedelta(seconds=1),
+    }
     llm = store.sql(
         "SELECT trace_id, span_id FROM spans WHERE attributes['gen_ai.input.messages'] IS NOT NULL LIMIT 1"
     ).iloc[0]
@@ -243,10 +248,11 @@ def main() -> int:
         ("sessions list (last day)", lambda: queries.sessions(store, limit=200, **day), 1.0),
         ("sessions list (one user)", lambda: queries.sessions(store, user_id="user-007"), 1.0),
         (
-            f"one session ({TURNS} turns, with inputs and answers)",
-            lambda: queries.session_traces(store, one),
+            f"one session ({TURNS} turns, inputs and answers), as the page opens it",
+            lambda: queries.session_traces(store, one, **bounds),
             1.0,
         ),
+        ("one session, no time bounds", lambda: queries.session_traces(store, one), None),
         ("graph (last day)", lambda: queries.service_graph(store, **day), 1.0),
         ("graph (all 7 days)", lambda: queries.service_graph(store), None),
         (

@@ -118,7 +118,7 @@ def span_panel(trace_id: str, span_id: str, detail: queries.SpanDetail) -> None:
         frame = app_state.query(queries.messages, trace_id, span_id)
         with st.container(border=True, key="chat_panel"):
             st.markdown("**Conversation**")
-            left, right = st.columns([3, 1])
+            left, right = st.columns([2, 1])
             with left:
                 show_conversation(frame, f"chat_{span_id}")
             with right:

@@ -74,6 +74,8 @@ def call_graph(
         )
         return fig
     pos = layout(nodes, edges)
+    widest = max((x for x, _ in pos.values()), default=0.0)
+    fig.update_xaxes(range=[-0.6, widest + 0.6])  # room for the labels of the first and last layers
     top = float(edges["calls"].max()) if not edges.empty else 1.0
     mid_x, mid_y, mid_text = [], [], []
     for failing in (False, True):

@@ -1,6 +1,7 @@
 """Sessions: traces grouped by session.id / gen_ai.conversation.id; a session opens as its turns (user input,
 final answer, tokens) linking to each trace, and one turn's conversation as a chat."""
 
+import pandas as pd
 import streamlit as st
 
 from explorer import app_chat, app_state, queries
@@ -46,7 +47,14 @@ if rows:
     st.session_state["session_id"] = ids[rows[0]]
 session_id = st.selectbox("Session", ids, key="session_id")
 
-turns = app_state.query(queries.session_traces, session_id)
+row = listed.set_index("session_id").loc[session_id]
+# the session's own time span (a second of margin) lets the query read only those days' files
+turns = app_state.query(
+    queries.session_traces,
+    session_id,
+    start=row["first_time"] - pd.Timedelta(seconds=1),
+    end=row["last_time"] + pd.Timedelta(seconds=1),
+)
 st.subheader(f"{len(turns)} turns")
 st.dataframe(
     turns.assign(open=[app_state.trace_link(t) for t in turns["trace_id"]]),

@@ -111,19 +111,24 @@ def sessions(
     return frame.drop(columns=["users"])
 
 
-def session_traces(store: Store, session_id: str, *, limit: int = 500) -> pd.DataFrame:
+def session_traces(
+    store: Store, session_id: str, *, start: TimeLike = None, end: TimeLike = None, limit: int = 500
+) -> pd.DataFrame:
     """The turns of one session in time order: each trace with its times, errors, LLM calls and tokens, the
     user's input (the last user message sent to its first LLM call) and the final answer (the output of its
-    last LLM call) when content was recorded."""
+    last LLM call) when content was recorded. ``start``/``end`` (e.g. the session's first and last time from
+    :func:`sessions`) let the search read only those days' files."""
     if not session_id or not str(session_id).strip():
         msg = "session_traces needs a session id (from the session.id or gen_ai.conversation.id attribute)"
         raise QueryError(msg)
     # Find the session's traces first (one pass over the attributes), then read only their spans: a
     # constant id list lets the Parquet scan skip the other rows' attribute maps.
+    window = _Where()
+    window.time("start_time", start, end)
     found = _frame(
         store,
-        f"SELECT DISTINCT trace_id FROM spans WHERE {SESSION_SQL} = $session_id LIMIT $cap",
-        {"session_id": str(session_id), "cap": _limit(limit) * 4},
+        f"SELECT DISTINCT trace_id FROM spans WHERE {window.sql()} AND {SESSION_SQL} = $session_id LIMIT $cap",
+        {**window.params, "session_id": str(session_id), "cap": _limit(limit) * 4},
     )
     where = _Where()
     where.add(
