@@ -27,6 +27,15 @@ from explorer.queries.latency import (
     latency_percentiles,
     percentiles_over_time,
 )
+from explorer.queries.llm import (
+    llm_calls,
+    llm_totals,
+    llm_usage,
+    llm_usage_over_time,
+    trace_llm_spans,
+    trace_llm_totals,
+    unpriced_models,
+)
 from explorer.queries.logs import list_loggers, search_logs
 from explorer.queries.messages import conversation, is_llm_span, is_tool_span, messages, tool_call, tool_io
 from explorer.queries.metrics import (
@@ -116,3 +125,15 @@ __all__ = [
     "trace_timeline",
     "trace_tree",
 ]
+
+#: The LLM-call queries (explorer/queries/llm.py), kept apart so other modules' names merge cleanly.
+_LLM = (
+    "llm_calls",
+    "llm_totals",
+    "llm_usage",
+    "llm_usage_over_time",
+    "trace_llm_spans",
+    "trace_llm_totals",
+    "unpriced_models",
+)
+__all__ = sorted([*__all__, *_LLM])

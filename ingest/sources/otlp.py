@@ -63,10 +63,46 @@ KIND_NAMES = ("INTERNAL",) + schema.SPAN_KINDS  # index = OTLP enum value; 0 (UN
 STATUS_NAMES = schema.STATUS_CODES
 _INT64_MAX = 2**63 - 1
 _HEX = re.compile(r"[0-9a-fA-F]*")
+_INTEGER = re.compile(r"-?[0-9]{1,20}", re.ASCII)
+#: How much of a bad value an error message quotes: a 5 MB trace id must not come back in a 400.
+QUOTE_LIMIT = 200
+#: Deepest nesting of OTLP JSON objects taken (protobuf's JSON reader default; upb's binary limit too).
+MAX_JSON_DEPTH = 100
+#: OTLP JSON fields holding 64-bit integers, which OTLP JSON writes as decimal strings.
+_INT_FIELDS = ("startTimeUnixNano", "endTimeUnixNano", "timeUnixNano", "observedTimeUnixNano", "asInt", "count")
 
 
 class InputError(IngestError, ValueError):
     """Input that is not valid OTLP (or Jaeger) data; the message says what and where."""
+
+
+def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)`` cut to about ``limit`` characters, saying how long it was, for error messages."""
+    if isinstance(value, str | bytes) and len(value) > limit:
+        return f"{value[:limit]!r}... ({len(value):,} characters)"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def cap_quoted(message: str, limit: int = QUOTE_LIMIT) -> str:
+    """``message`` with every run longer than ``limit`` characters cut (values quoted by other libraries)."""
+    return re.sub(
+        rf"[^\s:,;()]{{{limit + 1},}}",
+        lambda m: f"{m.group(0)[:limit]}... ({len(m.group(0)):,} characters)",
+        message,
+    )
+
+
+def strict_int(value: Any, path: str) -> Any:
+    """A 64-bit integer field of OTLP JSON: a JSON integer or a string of ASCII decimal digits.
+
+    ``int()`` (and protobuf's JSON reader, which calls it) also takes ``"5_0"``, ``"+5"``, ``"\\t5"``,
+    ``"1e3"`` and non-ASCII digits such as ``"\\uff15"``; none of them is OTLP JSON.
+    """
+    if isinstance(value, str) and not _INTEGER.fullmatch(value):
+        msg = f"{path} {quote(value)} is not an integer (OTLP JSON writes 64-bit integers as decimal digits)"
+        raise InputError(msg)
+    return value
 
 
 @dataclass
@@ -117,7 +153,7 @@ def json_any_value(value: Any) -> Any:
         if kind == "stringValue":
             return raw if isinstance(raw, str) else str(raw)
         if kind == "intValue":
-            return int(raw)
+            return int(strict_int(raw, "intValue"))
         if kind == "doubleValue":
             return float(raw)
         if kind == "boolValue":
@@ -260,6 +296,7 @@ def decode_traces(request: Any) -> Decoded:
         or len(parent_ids[i]) not in (0, 8)
         or not 0 < starts[i] <= _INT64_MAX
         or not 0 < ends[i] <= _INT64_MAX
+        or ends[i] < starts[i]
         or (links_lists[i]
         and any(len(link.trace_id) != 16 or len(link.span_id) != 8 for link in links_lists[i]))
         or (events_lists[i]
@@ -364,6 +401,11 @@ def _span_problem(span: Any) -> str | None:
         return "startTimeUnixNano and endTimeUnixNano are required"
     if span.start_time_unix_nano > _INT64_MAX or span.end_time_unix_nano > _INT64_MAX:
         return "startTimeUnixNano/endTimeUnixNano is past the year 2262"
+    if span.end_time_unix_nano < span.start_time_unix_nano:
+        return (
+            f"endTimeUnixNano {span.end_time_unix_nano} is before startTimeUnixNano {span.start_time_unix_nano}"
+            " (a span cannot end before it starts; the span is rejected, not clamped)"
+        )
     for link in span.links:
         problem = _id_error("a link's traceId", link.trace_id, 16, optional=False) or _id_error(
             "a link's spanId", link.span_id, 8, optional=False
@@ -639,11 +681,19 @@ def request_from_json(obj: Any, signal: str | None = None) -> tuple[str, Any]:
             raise InputError(msg)
         signal = SIGNAL_OF_KEY[present[0]]
     key = SIGNALS[signal][1]
-    fixed = _fix_json(obj, key)
     try:
-        request = json_format.ParseDict(fixed, SIGNALS[signal][2](), ignore_unknown_fields=True)
+        fixed = _fix_json(obj, key)
+        request = json_format.ParseDict(
+            fixed, SIGNALS[signal][2](), ignore_unknown_fields=True, max_recursion_depth=MAX_JSON_DEPTH
+        )
     except json_format.ParseError as exc:
-        raise InputError(str(exc)) from None
+        if "Message too deep" in str(exc):
+            msg = f"{key} is nested too deeply (OTLP JSON values may nest at most {MAX_JSON_DEPTH} levels)"
+            raise InputError(msg) from None
+        raise InputError(cap_quoted(str(exc))) from None
+    except RecursionError:
+        msg = f"{key} is nested too deeply to decode (OTLP JSON values may nest at most {MAX_JSON_DEPTH} levels)"
+        raise InputError(msg) from None
     return signal, request
 
 
@@ -661,7 +711,7 @@ def _hex_to_b64(value: Any, path: str, width: int, *, optional: bool) -> str:
         raise InputError(msg)
     if not isinstance(value, str) or len(value) != width * 2 or not _HEX.fullmatch(value):
         hint = " (looks like base64; OTLP JSON ids are hex)" if isinstance(value, str) and len(value) in (12, 24) else ""
-        msg = f"{path} {value!r} is not {width * 2} hex digits{hint}"
+        msg = f"{path} {quote(value)} is not {width * 2} hex digits{hint}"
         raise InputError(msg)
     return base64.b64encode(bytes.fromhex(value)).decode("ascii")
 
@@ -680,11 +730,17 @@ def _fix_values(key_values: Any, path: str) -> Any:
 
 
 def _fix_any(value: dict, path: str) -> dict:
+    if "intValue" in value:
+        strict_int(value["intValue"], f"{path}.intValue")
     if "arrayValue" in value:
         inner = value["arrayValue"]
         items = inner if isinstance(inner, list) else inner.get("values", []) if isinstance(inner, dict) else inner
         if isinstance(items, list):
-            return {"arrayValue": {"values": [_fix_any(v, path) if isinstance(v, dict) else v for v in items]}}
+            return {
+                "arrayValue": {
+                    "values": [_fix_any(v, f"{path}.arrayValue[{j}]") if isinstance(v, dict) else v for j, v in enumerate(items)]
+                }
+            }
     if "kvlistValue" in value:
         inner = value["kvlistValue"]
         items = inner if isinstance(inner, list) else inner.get("values", []) if isinstance(inner, dict) else inner
@@ -743,11 +799,21 @@ def _fix_json(obj: dict, key: str) -> dict:
     return out
 
 
+def _strict_ints(obj: dict, path: str) -> None:
+    for name in _INT_FIELDS:
+        if name in obj:
+            strict_int(obj[name], f"{path}.{name}")
+    if isinstance(obj.get("bucketCounts"), list):
+        for b, count in enumerate(obj["bucketCounts"]):
+            strict_int(count, f"{path}.bucketCounts[{b}]")
+
+
 def _fix_item(key: str, item: Any, path: str) -> Any:
     if not isinstance(item, dict):
         msg = f"{path} must be an object, got {_json_kind(item)}"
         raise InputError(msg)
     item = dict(item)
+    _strict_ints(item, path)
     if key == "resourceSpans":
         item["traceId"] = _hex_to_b64(item.get("traceId"), f"{path}.traceId", 16, optional=False)
         item["spanId"] = _hex_to_b64(item.get("spanId"), f"{path}.spanId", 8, optional=False)
@@ -760,6 +826,7 @@ def _fix_item(key: str, item: Any, path: str) -> Any:
                     if isinstance(sub, dict):
                         sub = dict(sub)
                         sub_path = f"{path}.{name}[{j}]"
+                        _strict_ints(sub, sub_path)
                         if name == "links":
                             sub["traceId"] = _hex_to_b64(sub.get("traceId"), f"{sub_path}.traceId", 16, optional=False)
                             sub["spanId"] = _hex_to_b64(sub.get("spanId"), f"{sub_path}.spanId", 8, optional=False)
@@ -782,6 +849,7 @@ def _fix_item(key: str, item: Any, path: str) -> Any:
                     if isinstance(point, dict):
                         point = dict(point)
                         p_path = f"{path}.{kind}.dataPoints[{p}]"
+                        _strict_ints(point, p_path)
                         _fix_attributes(point, p_path)
                         if isinstance(point.get("exemplars"), list):
                             point["exemplars"] = [
@@ -797,6 +865,7 @@ def _fix_exemplar(exemplar: Any, path: str) -> Any:
     if not isinstance(exemplar, dict):
         return exemplar
     exemplar = dict(exemplar)
+    _strict_ints(exemplar, path)
     exemplar["traceId"] = _hex_to_b64(exemplar.get("traceId"), f"{path}.traceId", 16, optional=True)
     exemplar["spanId"] = _hex_to_b64(exemplar.get("spanId"), f"{path}.spanId", 8, optional=True)
     if "filteredAttributes" in exemplar:

@@ -619,6 +619,8 @@ def _spans(resource_spans: pa.Array) -> tuple[pa.Table | None, np.ndarray, np.nd
     dropped_links, ok_dl = _count(_field(spans, "droppedLinksCount"))
     ok &= ok_span & ok_parent & ok_start & ok_end & ok_kind & ok_status & ok_da & ok_de & ok_dl
     ok &= np.asarray(pc.fill_null(pc.not_equal(start, 0), False).to_numpy(zero_copy_only=False), dtype=bool)
+    # A span that ends before it starts takes the exact path, which rejects it and says so.
+    ok &= np.asarray(pc.fill_null(pc.greater_equal(end, start), False).to_numpy(zero_copy_only=False), dtype=bool)
 
     events_col = _field(spans, "events")
     events, span_of_event = _flatten(events_col)
