@@ -59,9 +59,7 @@ class Store:
             if "llm_calls" in query or "_llm." in query:
                 self._llm.sync()  # the rows of new span files (decoding attribute maps is the costly part)
             cursor = self.con.execute(query, params)
-            zoned = [
-                d[0] for d in cursor.description if str(d[1]).startswith(("TIMESTAMPTZ", "TIMESTAMP WITH"))
-            ]
+            zoned = [d[0] for d in cursor.description if str(d[1]).startswith(("TIMESTAMPTZ", "TIMESTAMP WITH"))]
             frame = cursor.df()
         # DuckDB hands TIMESTAMPTZ_NS (the store's timestamps) to pandas without its zone; say it is UTC so
         # every query returns the same aware timestamps whatever precision the column has.
