@@ -53,12 +53,14 @@ class Store:
             cursor = self.con.execute(query, params)
             zoned = [d[0] for d in cursor.description if str(d[1]).startswith(("TIMESTAMPTZ", "TIMESTAMP WITH"))]
             frame = cursor.df()
-        # DuckDB hands TIMESTAMPTZ_NS (the store's timestamps) to pandas without its zone; say it is UTC so
-        # every query returns the same aware timestamps whatever precision the column has.
+        # DuckDB hands TIMESTAMPTZ_NS (old stores' timestamps) to pandas without its zone and TIMESTAMPTZ in
+        # its session zone; say UTC so every query returns the same aware timestamps whatever the precision.
         for name in zoned:
             column = frame[name]
             if pd.api.types.is_datetime64_dtype(column) and column.dt.tz is None:
                 frame[name] = column.dt.tz_localize("UTC")
+            elif isinstance(column.dtype, pd.DatetimeTZDtype) and str(column.dt.tz) != "UTC":
+                frame[name] = column.dt.tz_convert("UTC")
         return frame
 
     def trace(self, trace_id: str) -> pd.DataFrame:
@@ -101,7 +103,8 @@ def point_views(con: duckdb.DuckDBPyConnection, root: Path, present: dict[str, b
     """Point each table's view at its Parquet files, or at its empty table while it has none.
 
     ``present`` remembers what each view points at, so only a table that gained (or lost) its files
-    is redefined.
+    is redefined. A table holding files written before the portable layout (nanosecond timestamps, no
+    ``*_unix_nano`` columns) gets a view that derives the missing columns (:func:`legacy_view_sql`).
     """
     for table in TABLES:
         has_files = any(root.glob(f"{table}/**/*.parquet"))
@@ -110,10 +113,53 @@ def point_views(con: duckdb.DuckDBPyConnection, root: Path, present: dict[str, b
         if has_files:
             glob = str(root / table / "**" / "*.parquet").replace("'", "''")
             source = f"read_parquet('{glob}', hive_partitioning = true, union_by_name = true)"
+            con.execute(f"CREATE OR REPLACE VIEW {table} AS {view_sql(con, table, source)}")
         else:
-            source = f"_store_empty.{table}"
-        con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM {source}")
+            con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM _store_empty.{table}")
         present[table] = has_files
+
+
+def view_sql(con: duckdb.DuckDBPyConnection, table: str, source: str) -> str:
+    """The SELECT of a table's view over ``source``: the files as they are when every file has the
+    portable layout, else :func:`legacy_view_sql` (read both layouts)."""
+    # union_by_name reads every file's footer at bind time anyway: this costs one query's planning.
+    columns = {row[0]: str(row[1]) for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+    legacy = any(
+        nano not in columns or columns.get(stamp, "").endswith("_NS")
+        for stamp, nano in schema.NANO_COLUMNS[table].items()
+    ) or (table == "spans" and "time_unix_nano" not in columns.get("events", ""))
+    return legacy_view_sql(table, source, columns) if legacy else f"SELECT * FROM {source}"
+
+
+def _micros(stamp: str) -> str:
+    """SQL for a nanosecond timestamp truncated to the microsecond, as the writer stores it (a plain cast
+    would round, and could move a time of 23:59:59.9999995 to the next day)."""
+    return f"timezone('UTC', make_timestamp(epoch_ns({stamp}) // 1000))"
+
+
+def legacy_view_sql(table: str, source: str, columns: dict[str, str]) -> str:
+    """Read both layouts: microsecond timestamps, and each ``*_unix_nano`` taken from the file when it has
+    one, else derived exactly from the old nanosecond timestamp (so queries need not know the layout)."""
+    replaced, added = [], []
+    for stamp, nano in schema.NANO_COLUMNS[table].items():
+        if stamp not in columns:
+            continue
+        replaced.append(f"{_micros(stamp)} AS {stamp}")
+        derived = f"epoch_ns({stamp})"
+        if nano in columns:
+            replaced.append(f"coalesce({nano}, {derived}) AS {nano}")
+        else:
+            added.append(f"{derived}::BIGINT AS {nano}")
+    if table == "spans":
+        has_nano = "time_unix_nano" in columns.get("events", "")
+        nano = "coalesce(e.time_unix_nano, epoch_ns(e.timestamp))" if has_nano else "epoch_ns(e.timestamp)"
+        replaced.append(
+            "list_transform(events, lambda e: struct_pack(name := e.name, "
+            f"timestamp := {_micros('e.timestamp')}, "
+            f"time_unix_nano := {nano}::BIGINT, attributes := e.attributes)) AS events"
+        )
+    extra = "".join(f", {a}" for a in added)
+    return f"SELECT * REPLACE ({', '.join(replaced)}){extra} FROM {source}"
 
 
 def open_store(path: str | os.PathLike[str] | None = None) -> Store:

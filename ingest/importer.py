@@ -453,7 +453,7 @@ class SpanIndex:
         n = table.num_rows
         if n == 0:
             return table, 0
-        starts = table.column("start_time").combine_chunks().cast(pa.int64()).to_numpy()
+        starts = table.column("start_time_unix_nano").combine_chunks().cast(pa.int64()).to_numpy()
         for day_number in np.unique(starts // _NS_PER_DAY):
             day = str(np.datetime64(int(day_number), "D"))
             if day not in self._days:

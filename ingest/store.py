@@ -120,7 +120,8 @@ def _load_lazy_imports() -> None:
 # Parquet's dictionary encoding only costs time on them.
 _UNIQUE_COLUMNS = frozenset(
     {"trace_id", "span_id", "parent_span_id", "start_time", "end_time", "duration_ns", "timestamp", "observed_timestamp",
-     "start_timestamp", "value", "sum", "profile_id", "alert_id"}
+     "start_timestamp", "start_time_unix_nano", "end_time_unix_nano", "time_unix_nano", "observed_time_unix_nano",
+     "value", "sum", "profile_id", "alert_id"}
 )
 
 
