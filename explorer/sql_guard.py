@@ -392,7 +392,13 @@ class GuardedSQL:
         max_query_bytes: int | None = None,
         max_result_mb: int | None = None,
     ) -> None:
-        self.root = Path(store.root).resolve()
+        if not isinstance(store.root, Path):
+            msg = (
+                f"the SQL page runs in a sandbox that reads local files only, and {store.root} is on object "
+                "storage: query it from a notebook (open_store(...).sql) or DuckDB with s3fs (docs/deployment.md)"
+            )
+            raise QueryError(msg)
+        self.root = store.root.resolve()
         self.max_rows = _setting(max_rows, MAX_ROWS_ENV, MAX_ROWS, int)
         self.timeout_s = _setting(timeout_s, TIMEOUT_ENV, TIMEOUT_S, float)
         self.memory_mb = _setting(memory_mb, MEMORY_MB_ENV, MEMORY_MB, int)

@@ -1,7 +1,10 @@
-"""The store: a DuckDB connection with one view per table over the Parquet files of a store directory."""
+"""The store: a DuckDB connection with one view per table over the Parquet files of a store directory,
+or of a store on S3-compatible object storage (``s3://bucket/prefix``: an fsspec ``s3fs`` filesystem is
+registered on the one long-lived connection, so no DuckDB extension is downloaded)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from pathlib import Path
@@ -12,8 +15,9 @@ import pandas as pd
 
 from explorer.errors import StoreNotFoundError, TraceNotFoundError
 from explorer.tree import order_tree
-from ingest import schema
+from ingest import objectstore, schema
 from ingest.compact import read_lock
+from ingest.errors import StoreError
 
 TABLES = tuple(schema.TABLES)
 
@@ -26,11 +30,28 @@ class Store:
     """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root)
-        if not self.root.is_dir():
+        self.root: Path | str = (
+            objectstore.normalise(str(root)) if objectstore.is_object_store(root) else Path(root)
+        )
+        self.fs: Any = None
+        if isinstance(self.root, str):
+            try:
+                self.fs = objectstore.filesystem()
+                bucket_ok = self.fs.exists(self.root.split("/", 3)[2])
+            except (StoreError, OSError) as exc:
+                msg = f"cannot open the store {self.root}: {exc}"
+                raise StoreNotFoundError(msg) from exc
+            if not bucket_ok:
+                msg = f"the bucket of {self.root} does not exist (or these AWS credentials cannot see it)"
+                raise StoreNotFoundError(msg)
+        elif not self.root.is_dir():
             msg = f"store directory {str(self.root)!r} does not exist; pass --store DIR or set LANGSWARM_TELEMETRY_DIR"
             raise StoreNotFoundError(msg)
+        #: Where the control folders (``_rejected/``, ``_imports/``) are: the store, or a local one for s3://.
+        self.control = objectstore.local_control(self.root)
         self.con = duckdb.connect(":memory:")
+        if self.fs is not None:
+            self.con.register_filesystem(self.fs)
         self._lock = threading.RLock()
         self._present: dict[str, bool] = {}
         create_empty_tables(self.con)
@@ -39,7 +60,7 @@ class Store:
     def refresh(self) -> None:
         """(Re)create the views; a table that gained its first file since opening becomes a Parquet view."""
         with self._lock:
-            point_views(self.con, self.root, self._present)
+            point_views(self.con, self.root, self._present, self.fs)
 
     def has(self, table: str) -> bool:
         """Whether ``table`` has at least one Parquet file."""
@@ -49,7 +70,8 @@ class Store:
         """Run a query over the views and return a DataFrame (the trusted path: no guard, no limit)."""
         # The store's shared read lock: a concurrent `ingest compact` swaps files only between queries,
         # so no query sees a span twice or misses one.
-        with self._lock, read_lock(self.root):
+        # (Object storage has no compaction, hence no lock.)
+        with self._lock, read_lock(self.root) if isinstance(self.root, Path) else contextlib.nullcontext():
             cursor = self.con.execute(query, params)
             zoned = [d[0] for d in cursor.description if str(d[1]).startswith(("TIMESTAMPTZ", "TIMESTAMP WITH"))]
             frame = cursor.df()
@@ -99,7 +121,9 @@ def create_empty_tables(con: duckdb.DuckDBPyConnection) -> None:
         con.unregister("_empty_arrow")
 
 
-def point_views(con: duckdb.DuckDBPyConnection, root: Path, present: dict[str, bool]) -> None:
+def point_views(
+    con: duckdb.DuckDBPyConnection, root: Path | str, present: dict[str, bool], fs: Any = None
+) -> None:
     """Point each table's view at its Parquet files, or at its empty table while it has none.
 
     ``present`` remembers what each view points at, so only a table that gained (or lost) its files
@@ -107,11 +131,16 @@ def point_views(con: duckdb.DuckDBPyConnection, root: Path, present: dict[str, b
     ``*_unix_nano`` columns) gets a view that derives the missing columns (:func:`legacy_view_sql`).
     """
     for table in TABLES:
-        has_files = any(root.glob(f"{table}/**/*.parquet"))
+        if isinstance(root, str):
+            has_files = bool(fs.glob(f"{root}/{table}/date=*/*.parquet"))
+            glob = f"{root}/{table}/**/*.parquet"
+        else:
+            has_files = any(root.glob(f"{table}/**/*.parquet"))
+            glob = str(root / table / "**" / "*.parquet")
         if present.get(table) == has_files:
             continue
         if has_files:
-            glob = str(root / table / "**" / "*.parquet").replace("'", "''")
+            glob = glob.replace("'", "''")
             source = f"read_parquet('{glob}', hive_partitioning = true, union_by_name = true)"
             con.execute(f"CREATE OR REPLACE VIEW {table} AS {view_sql(con, table, source)}")
         else:
@@ -163,7 +192,8 @@ def legacy_view_sql(table: str, source: str, columns: dict[str, str]) -> str:
 
 
 def open_store(path: str | os.PathLike[str] | None = None) -> Store:
-    """Open the store at ``path`` (default: ``$LANGSWARM_TELEMETRY_DIR``, else ``./telemetry``)."""
-    from ingest.store import resolve_store_path
+    """Open the store at ``path``, a directory or ``s3://bucket/prefix`` (default: ``$LANGSWARM_TELEMETRY_DIR``,
+    else ``./telemetry``)."""
+    from ingest.store import resolve_store
 
-    return Store(resolve_store_path(path))
+    return Store(resolve_store(path))

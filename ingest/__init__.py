@@ -51,6 +51,7 @@ _EXPORTS = {
     "new_correlation_id": "ingest.correlation",
     "set_correlation_id": "ingest.correlation",
     "resolve_store_path": "ingest.store",
+    "resolve_store": "ingest.store",
 }
 
 __all__ = sorted(_EXPORTS)

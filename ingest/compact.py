@@ -67,6 +67,12 @@ DEFAULT_TARGET_ROWS = 500_000
 DEFAULT_ROW_GROUP_ROWS = 32_768
 
 
+_COMPACT_REFUSED = (
+    "compaction is refused on object storage (readers there hold no lock, so a day's files cannot be swapped "
+    "without a reader seeing them half-done; see docs/deployment.md) — it"
+)
+
+
 class CompactionError(IngestError):
     """Compaction cannot run (another one holds the lock, or the store cannot be written)."""
 
@@ -158,7 +164,7 @@ class Compactor:
         row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
         compression: str = "zstd",
     ) -> None:
-        self.root = resolve_store_path(store)
+        self.root = resolve_store_path(store, what=_COMPACT_REFUSED)
         self.small_bytes = small_bytes
         self.target_rows = target_rows
         self.row_group_rows = row_group_rows

@@ -75,7 +75,8 @@ from ingest.otlp_json import (
     transform_sql,
 )
 from ingest.rejects import CAP_ENV, REJECTED_DIR, ItemDigest, RejectWriter
-from ingest.store import StoreWriter, resolve_store_path
+from ingest import objectstore
+from ingest.store import StoreWriter, resolve_store
 
 BLOCK_BYTES = 32 << 20
 #: The largest JSON line, JSON document or protobuf message held in memory (``--max-object-mb``).
@@ -339,8 +340,9 @@ class SpanIndex:
     is looked up in O(log n) runs.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path | str, fs: Any = None) -> None:
         self.root = root
+        self.fs = fs  # an s3fs filesystem when ``root`` is an s3:// URL
         self._days: set[str] = set()
         self._runs: list[tuple[np.ndarray, np.ndarray]] = []  # (sorted hashes, keys in that order)
 
@@ -349,6 +351,9 @@ class SpanIndex:
 
     def _load_day(self, day: str) -> None:
         self._days.add(day)
+        if isinstance(self.root, str):
+            self._load_remote_day(day)
+            return
         folder = self.root / "spans" / f"date={day}"
         if not folder.is_dir():
             return
@@ -359,9 +364,21 @@ class SpanIndex:
                     ids = pq.read_table(path, columns=["trace_id", "span_id", "end_time"])
                 except (OSError, pa.ArrowInvalid):
                     continue  # not a readable store file: nothing to compare against
-                ids = ids.filter(pc.is_valid(ids.column("end_time")))
-                keys, _ = _id_keys(ids.column("trace_id").combine_chunks(), ids.column("span_id").combine_chunks())
-                self.add(keys)
+                self._add_finished(ids)
+
+    def _load_remote_day(self, day: str) -> None:
+        """The day's spans on object storage (no compaction runs there, so no lock is needed)."""
+        for key in sorted(self.fs.glob(f"{self.root}/spans/date={day}/*.parquet")):
+            try:
+                ids = pq.read_table(key, columns=["trace_id", "span_id", "end_time"], filesystem=self.fs)
+            except (OSError, pa.ArrowInvalid):
+                continue
+            self._add_finished(ids)
+
+    def _add_finished(self, ids: pa.Table) -> None:
+        ids = ids.filter(pc.is_valid(ids.column("end_time")))
+        keys, _ = _id_keys(ids.column("trace_id").combine_chunks(), ids.column("span_id").combine_chunks())
+        self.add(keys)
 
     def add(self, keys: np.ndarray) -> np.ndarray:
         """Add ``keys`` (rows of six uint64 words); True for each row not seen before, in order.
@@ -643,14 +660,16 @@ class Importer:
         if max_object_bytes < 1:
             msg = f"max_object_bytes must be at least 1 byte, not {max_object_bytes} (--max-object-mb)"
             raise ConfigurationError(msg)
-        self.root = resolve_store_path(store)
+        self.root = resolve_store(store)
         self.force = force
         self.max_object_bytes = max_object_bytes
         self.block_bytes = block_bytes
         self.flush_rows = flush_rows
         self.writer = StoreWriter(self.root, durable=durable)
-        self.index = SpanIndex(self.root)
-        self.ledger = Ledger(self.root)
+        self.index = SpanIndex(self.root, self.writer.fs)
+        # An s3:// store keeps its ledger and rejected input in a local control folder (objectstore.py).
+        self.control = objectstore.local_control(self.root)
+        self.ledger = Ledger(self.control)
         self.log = log or sys.stderr
         enabled = progress if progress is not None else self.log.isatty()
         self.progress = Progress(enabled, self.log)
@@ -682,7 +701,7 @@ class Importer:
         started = time.monotonic()
         sniffed = sniff(path)
         report.format = sniffed.kind + (f"+{sniffed.compression}" if sniffed.compression else "")
-        rejects = RejectWriter(self.root, str(path))
+        rejects = RejectWriter(self.control, str(path))
         sink = _Sink(self.writer, self.index, self.flush_rows)
         counting = _CountingReader(path)
         try:

@@ -45,10 +45,7 @@ def is_current(path: Path, table: str) -> bool:
 
 def migrate(store: str | os.PathLike[str] | None = None, *, dry_run: bool = False) -> MigrateReport:
     """Rewrite every file of ``store`` that is not in the current layout; see the module docstring."""
-    root = resolve_store_path(store)
-    if str(root).startswith("s3:/"):
-        msg = "migrate works on a local store; copy the store down, migrate, and copy it back"
-        raise MigrationError(msg)
+    root = resolve_store_path(store, what="migrate (copy an s3:// store down, migrate it, copy it back)")
     if not root.is_dir():
         msg = f"store directory {str(root)!r} does not exist; pass --store DIR"
         raise MigrationError(msg)

@@ -39,7 +39,8 @@ from google.rpc import status_pb2
 from ingest.errors import StoreError
 from ingest.otlp import DECODERS, ITEM_NAME, SIGNALS, Decoded, InputError, parse_protobuf, request_from_json
 from ingest.rejects import RejectWriter
-from ingest.store import StoreWriter, resolve_store_path
+from ingest import objectstore
+from ingest.store import StoreWriter, resolve_store
 
 _log = logging.getLogger(__name__)
 
@@ -421,13 +422,13 @@ class Receiver:
         sock: socket.socket | None = None,
         name: str = "receiver",
     ) -> None:
-        self.root = resolve_store_path(store)
+        self.root = resolve_store(store)
         self.max_body = max_body
         self.writer = StoreWriter(self.root, durable=durable)
         self.batcher = Batcher(
             self.writer, flush_rows=flush_rows, flush_interval=flush_interval, max_pending_rows=4 * flush_rows
         )
-        self.rejects = RejectWriter(self.root, name)
+        self.rejects = RejectWriter(objectstore.local_control(self.root), name)
         self.server = OTLPServer((host, port), self, sock)
         self._lock = threading.Lock()
         self._inflight = 0
@@ -558,7 +559,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2
     host, port = sock.getsockname()[:2]
-    store = resolve_store_path(args.store)
+    store = resolve_store(args.store)
     workers = max(1, args.workers)
     if workers == 1 or not hasattr(os, "fork"):
         print(f"listening on http://{host}:{port} (OTLP/HTTP: /v1/traces /v1/metrics /v1/logs), store {store}", flush=True)

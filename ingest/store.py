@@ -2,7 +2,8 @@
 
 Layout: ``<root>/<table>/date=YYYY-MM-DD/<file>.parquet``. Each file is written under a hidden
 temporary name in the same folder and renamed into place, so a reader (DuckDB, pandas, Spark) never
-sees a partial file and a crash loses at most the batch being written.
+sees a partial file and a crash loses at most the batch being written. On object storage
+(``s3://bucket/prefix``, :mod:`ingest.objectstore`) each file is put once under its final key instead.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ingest import schema
+from ingest import objectstore, schema
 from ingest.errors import StoreError
 
 _log = logging.getLogger(__name__)
@@ -32,12 +33,24 @@ _NS_PER_DAY = 86_400 * 1_000_000_000
 _TMP_SUFFIX = ".tmp"
 
 
-def resolve_store_path(path: str | os.PathLike[str] | None = None) -> Path:
-    """The store directory: the argument, else ``$LANGSWARM_TELEMETRY_DIR``, else ``./telemetry``."""
-    if path is not None and str(path) != "":
-        return Path(path)
-    env = os.environ.get(STORE_ENV)
-    return Path(env) if env else Path(DEFAULT_STORE)
+def resolve_store(path: str | os.PathLike[str] | None = None) -> Path | str:
+    """The store: the argument, else ``$LANGSWARM_TELEMETRY_DIR``, else ``./telemetry``; a local directory
+    as a ``Path``, a store on object storage as its normalised ``s3://bucket/prefix`` URL."""
+    if path is None or str(path) == "":
+        path = os.environ.get(STORE_ENV) or DEFAULT_STORE
+    if objectstore.is_object_store(path):
+        return objectstore.normalise(str(path))
+    return Path(path)
+
+
+def resolve_store_path(path: str | os.PathLike[str] | None = None, *, what: str = "this command") -> Path:
+    """The local store directory (see :func:`resolve_store`); raises :class:`StoreError` for an ``s3://``
+    store, naming ``what`` needs a local one."""
+    root = resolve_store(path)
+    if isinstance(root, str):
+        msg = f"{what} works on a local store directory, not on {root}"
+        raise StoreError(msg)
+    return root
 
 
 class StoreWriter:
@@ -54,7 +67,9 @@ class StoreWriter:
         compression: str = "zstd",
         durable: bool = True,
     ) -> None:
-        self.root = resolve_store_path(root)
+        self.root = resolve_store(root)
+        self.remote = isinstance(self.root, str)
+        self.fs = objectstore.filesystem() if self.remote else None
         self.compression = compression
         self.durable = durable
         self._counter = itertools.count()
@@ -63,9 +78,10 @@ class StoreWriter:
         self.rows_written: dict[str, int] = dict.fromkeys(schema.TABLES, 0)
         self.files_written = 0
         _load_lazy_imports()
-        _sweep_once(self.root)
+        if not self.remote:
+            _sweep_once(self.root)
 
-    def write(self, table_name: str, table: pa.Table) -> list[Path]:
+    def write(self, table_name: str, table: pa.Table) -> list[Path | str]:
         """Write ``table`` to ``table_name``, one file per day it spans; returns the files written."""
         table_schema, time_column = schema.TABLES[table_name] if table_name in schema.TABLES else (None, None)
         if table_schema is None:
@@ -80,9 +96,11 @@ class StoreWriter:
             self.files_written += len(written)
         return written
 
-    def _write_file(self, table_name: str, day: str, table: pa.Table) -> Path:
-        folder = self.root / table_name / f"date={day}"
+    def _write_file(self, table_name: str, day: str, table: pa.Table) -> Path | str:
         name = f"{time.time_ns()}-{self._prefix}-{next(self._counter):06d}.parquet"
+        if isinstance(self.root, str):
+            return self._put_object(f"{self.root}/{table_name}/date={day}/{name}", table_name, table)
+        folder = self.root / table_name / f"date={day}"
         final = folder / name
         tmp = folder / f".{name}{_TMP_SUFFIX}"
         try:
@@ -104,6 +122,16 @@ class StoreWriter:
             msg = f"cannot write {table.num_rows} {table_name} rows to {folder}: {exc}"
             raise StoreError(msg) from exc
         return final
+
+
+    def _put_object(self, url: str, table_name: str, table: pa.Table) -> str:
+        """Encode the file in memory and put it under its final key in one upload (no rename on S3)."""
+        sink = pa.BufferOutputStream()
+        pq.write_table(
+            table, sink, compression=self.compression, row_group_size=128 * 1024, **_encoding_options(table_name)
+        )
+        objectstore.put_once(self.fs, url, sink.getvalue().to_pybytes())
+        return url
 
 
 @functools.cache
