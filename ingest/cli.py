@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("ingest.importer", "import OTLP JSON / JSON Lines / protobuf and Jaeger JSON files"),
     "serve": ("ingest.receiver", "receive OTLP/HTTP (traces, metrics, logs) into the store"),
     "compact": ("ingest.compact", "merge a day's small Parquet files into few large sorted ones"),
+    "prune": ("ingest.prune", "remove whole day partitions older than an age (retention), locally or on s3://"),
     "migrate": ("ingest.migrate", "rewrite files written before the portable layout (microsecond timestamps)"),
     "demo": ("ingest.demo.cli", "run a simulated multi-agent LLM app through an incident into the store"),
 }

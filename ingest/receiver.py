@@ -421,10 +421,11 @@ class Receiver:
         durable: bool = True,
         sock: socket.socket | None = None,
         name: str = "receiver",
+        retention_days: float | None = None,
     ) -> None:
         self.root = resolve_store(store)
         self.max_body = max_body
-        self.writer = StoreWriter(self.root, durable=durable)
+        self.writer = StoreWriter(self.root, durable=durable, retention_days=retention_days)
         self.batcher = Batcher(
             self.writer, flush_rows=flush_rows, flush_interval=flush_interval, max_pending_rows=4 * flush_rows
         )
@@ -514,6 +515,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers", type=int, default=min(os.cpu_count() or 1, 4),
         help="processes sharing the port, each decoding on its own core (default: the cores, at most 4)",
     )
+    parser.add_argument(
+        "--retention-days", type=float, default=None, metavar="DAYS",
+        help="remove whole day partitions older than this, at start and hourly (ingest/prune.py; default: keep all)",
+    )
 
 
 def _serve(args: argparse.Namespace, sock: socket.socket, name: str) -> int:
@@ -535,6 +540,7 @@ def _serve(args: argparse.Namespace, sock: socket.socket, name: str) -> int:
         flush_interval=args.flush_interval,
         sock=sock,
         name=name,
+        retention_days=args.retention_days,
     )
     receiver.start()
     while not stop.wait(0.5):

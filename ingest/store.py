@@ -66,6 +66,7 @@ class StoreWriter:
         *,
         compression: str = "zstd",
         durable: bool = True,
+        retention_days: float | None = None,
     ) -> None:
         self.root = resolve_store(root)
         self.remote = isinstance(self.root, str)
@@ -80,6 +81,13 @@ class StoreWriter:
         _load_lazy_imports()
         if not self.remote:
             _sweep_once(self.root)
+        # store.retention_days / serve --retention-days: whole old days go, at start and hourly (ingest/prune.py).
+        self._retention = None
+        if retention_days is not None:
+            from ingest.prune import AutoPrune
+
+            self._retention = AutoPrune(self.root, retention_days)
+            self._retention.maybe_run()
 
     def write(self, table_name: str, table: pa.Table) -> list[Path | str]:
         """Write ``table`` to ``table_name``, one file per day it spans; returns the files written."""
@@ -94,6 +102,8 @@ class StoreWriter:
         with self._lock:
             self.rows_written[table_name] += table.num_rows
             self.files_written += len(written)
+        if self._retention is not None:
+            self._retention.maybe_run()
         return written
 
     def _write_file(self, table_name: str, day: str, table: pa.Table) -> Path | str:

@@ -4,15 +4,11 @@ it, and every result equals the same data on local disk; a writer SIGKILLed mid-
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,41 +29,6 @@ DATA = REPO / "tests" / "data"
 APP = str(REPO / "explorer" / "streamlit_app.py")
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    """moto's S3 server on 127.0.0.1, for the whole session (a real HTTP S3 API, in memory)."""
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
-    """A fresh bucket; the standard AWS variables point every client (ours, subprocesses) at the server."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": s3_endpoint,
-        objectstore.CONTROL_ENV: str(tmp_path / "control"),
-    }.items():
-        monkeypatch.setenv(name, value)
-    name = f"telemetry-{uuid.uuid4().hex[:12]}"
-    objectstore.filesystem().mkdir(f"s3://{name}")
-    return name
 
 
 def _upload_sample(url: str) -> None:
