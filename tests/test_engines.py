@@ -5,6 +5,7 @@ and exact nanosecond start times; pandas sees timestamps too."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,3 +130,43 @@ def test_pandas_reads_timestamps_and_exact_nanoseconds() -> None:
     assert isinstance(frame["start_time"].dtype, pd.DatetimeTZDtype) and str(frame["start_time"].dt.tz) == "UTC"
     micros = frame["start_time"].astype("datetime64[us, UTC]").astype("int64")
     assert (micros == frame["start_time_unix_nano"] // 1000).all()
+
+
+def _doc_examples() -> list[str]:
+    """The Python blocks of docs/deployment.md's "Spark and ClickHouse read the store as it is"."""
+    text = (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
+    section = text.split("### Spark and ClickHouse read the store as it is", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+
+
+def _top5_duckdb() -> list[str]:
+    rows = _duck(
+        f"SELECT name, round(quantile_cont(duration_ns, 0.95) / 1e6, 1) AS p95 FROM {_glob('spans')} "
+        "WHERE date = DATE '2026-11-24' GROUP BY name ORDER BY p95 DESC, name LIMIT 5"
+    )
+    return [name for name, _ in rows]
+
+
+def _run_as_written(code: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> str:
+    monkeypatch.chdir(ROOT)  # the examples use paths relative to a clone
+    exec(compile(code, "docs/deployment.md", "exec"), {"__name__": "__docs__"})
+    return capsys.readouterr().out
+
+
+def test_the_documented_spark_example_runs_as_written(
+    spark: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spark_code = next(code for code in _doc_examples() if "pyspark" in code)
+    out = _run_as_written(spark_code, monkeypatch, capsys)
+    names = [line.split("|")[1].strip() for line in out.splitlines() if line.startswith("|")][1:]
+    assert names == _top5_duckdb()
+
+
+def test_the_documented_chdb_example_runs_as_written(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chdb_code = next(code for code in _doc_examples() if "chdb" in code)
+    out = _run_as_written(chdb_code, monkeypatch, capsys)
+    top = _top5_duckdb()
+    positions = [out.find(f" {name} ") for name in top]
+    assert all(p >= 0 for p in positions) and positions == sorted(positions), out
