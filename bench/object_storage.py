@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from explorer import open_store, queries  # noqa: E402
 from explorer.store import Store  # noqa: E402
-from ingest import objectstore  # noqa: E402
+from ingest.store import objectstore  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -14,22 +14,26 @@ import duckdb
 import pandas as pd
 
 from explorer.errors import StoreNotFoundError, TraceNotFoundError
+from explorer.genai import LLMRowCache, Prices, resolve_prices
 from explorer.tree import order_tree
-from ingest import objectstore, schema
-from ingest.compact import read_lock
 from ingest.errors import StoreError
+from ingest.store import objectstore, schema
+from ingest.store.lock import read_lock
 
 TABLES = tuple(schema.TABLES)
 
 
 class Store:
-    """A telemetry store opened read-only: views ``spans``, ``logs``, ``metrics``, ``profiles``, ``alerts``.
+    """A telemetry store opened read-only: views ``spans``, ``logs``, ``metrics``, ``profiles``, ``alerts``,
+    and ``llm_calls`` (one row per GenAI span, :mod:`explorer.genai`).
 
     Views read ``<root>/<table>/**/*.parquet`` at query time, so files written after opening are
     seen by the next query. A table with no file yet is an empty view with the table's columns.
+    ``prices`` (a file, files, or a :class:`~explorer.genai.Prices`) extends the shipped LLM price
+    list; default ``$LANGSWARM_PRICES``.
     """
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, prices: Prices | str | os.PathLike[str] | None = None) -> None:
         self.root: Path | str = (
             objectstore.normalise(str(root)) if objectstore.is_object_store(root) else Path(root)
         )
@@ -54,8 +58,10 @@ class Store:
             self.con.register_filesystem(self.fs)
         self._lock = threading.RLock()
         self._present: dict[str, bool] = {}
+        self.prices = resolve_prices(prices)
         create_empty_tables(self.con)
         self.refresh()
+        self._llm = LLMRowCache(self.con, self.root, self.prices, self.fs)
 
     def refresh(self) -> None:
         """(Re)create the views; a table that gained its first file since opening becomes a Parquet view."""
@@ -72,6 +78,8 @@ class Store:
         # so no query sees a span twice or misses one.
         # (Object storage has no compaction, hence no lock.)
         with self._lock, read_lock(self.root) if isinstance(self.root, Path) else contextlib.nullcontext():
+            if "llm_calls" in query or "_llm." in query:
+                self._llm.sync()  # the rows of new span files (decoding attribute maps is the costly part)
             cursor = self.con.execute(query, params)
             zoned = [d[0] for d in cursor.description if str(d[1]).startswith(("TIMESTAMPTZ", "TIMESTAMP WITH"))]
             frame = cursor.df()
@@ -191,9 +199,11 @@ def legacy_view_sql(table: str, source: str, columns: dict[str, str]) -> str:
     return f"SELECT * REPLACE ({', '.join(replaced)}){extra} FROM {source}"
 
 
-def open_store(path: str | os.PathLike[str] | None = None) -> Store:
+def open_store(
+    path: str | os.PathLike[str] | None = None, *, prices: Prices | str | os.PathLike[str] | None = None
+) -> Store:
     """Open the store at ``path``, a directory or ``s3://bucket/prefix`` (default: ``$LANGSWARM_TELEMETRY_DIR``,
-    else ``./telemetry``)."""
-    from ingest.store import resolve_store
+    else ``./telemetry``); ``prices`` extends the LLM price list (default ``$LANGSWARM_PRICES``)."""
+    from ingest.store.writer import resolve_store
 
-    return Store(resolve_store(path))
+    return Store(resolve_store(path), prices=prices)

@@ -17,11 +17,11 @@ from ingest.errors import IngestError
 
 #: command -> (module defining add_arguments/run, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "import": ("ingest.importer", "import OTLP JSON / JSON Lines / protobuf and Jaeger JSON files"),
-    "serve": ("ingest.receiver", "receive OTLP/HTTP (traces, metrics, logs) into the store"),
-    "compact": ("ingest.compact", "merge a day's small Parquet files into few large sorted ones"),
-    "prune": ("ingest.prune", "remove whole day partitions older than an age (retention), locally or on s3://"),
-    "migrate": ("ingest.migrate", "rewrite files written before the portable layout (microsecond timestamps)"),
+    "import": ("ingest.sources.importer", "import OTLP JSON / JSON Lines / protobuf and Jaeger JSON files"),
+    "serve": ("ingest.sources.receiver", "receive OTLP/HTTP (traces, metrics, logs) into the store"),
+    "compact": ("ingest.store.compact", "merge a day's small Parquet files into few large sorted ones"),
+    "prune": ("ingest.store.prune", "remove whole day partitions older than an age (retention), locally or on s3://"),
+    "migrate": ("ingest.store.migrate", "rewrite files written before the portable layout (microsecond timestamps)"),
     "demo": ("ingest.demo.cli", "run a simulated multi-agent LLM app through an incident into the store"),
 }
 

@@ -69,6 +69,6 @@ def bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
 
 
 def _objectstore() -> Any:
-    from ingest import objectstore
+    from ingest.store import objectstore
 
     return objectstore

@@ -15,7 +15,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from ingest import schema
+from ingest.store import schema
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"

@@ -18,10 +18,11 @@ import requests
 from streamlit.testing.v1 import AppTest
 
 from explorer import open_store, queries
-from ingest import ObservabilityProvider, objectstore
-from ingest.compact import Compactor
+from ingest import ObservabilityProvider
+from ingest.store import objectstore
+from ingest.store.compact import Compactor
 from ingest.errors import StoreError
-from ingest.importer import Importer
+from ingest.sources.importer import Importer
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "sample_data"
@@ -196,8 +197,8 @@ def test_receiver_into_s3_equals_local(bucket: str, tmp_path: Path) -> None:
 
 _KILLED_WRITER = """
 import os, sys, numpy as np, pyarrow as pa
-from ingest.encoding import table_from_columns
-from ingest.store import StoreWriter
+from ingest.store.encoding import table_from_columns
+from ingest.store.writer import StoreWriter
 n = 80_000
 blob = np.random.default_rng(1).bytes(n * 1000)
 body = pa.StringArray.from_buffers(n, pa.py_buffer(np.arange(0, (n + 1) * 1000, 1000, dtype=np.int32)),

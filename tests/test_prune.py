@@ -14,11 +14,11 @@ import pytest
 
 from explorer import open_store
 from ingest import ObservabilityProvider
-from ingest.compact import read_lock
-from ingest.encoding import table_from_columns
+from ingest.store.lock import read_lock
+from ingest.store.encoding import table_from_columns
 from ingest.errors import ConfigurationError
-from ingest.prune import PruneError, parse_age, prune
-from ingest.store import StoreWriter
+from ingest.store.prune import PruneError, parse_age, prune
+from ingest.store.writer import StoreWriter
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 12, 5, 7, 0, tzinfo=UTC)

@@ -12,10 +12,10 @@ import pytest
 
 from explorer import open_store
 from explorer.queries import trace_tree
-from ingest import schema
-from ingest.encoding import table_from_columns
-from ingest.migrate import is_current, migrate
-from ingest.store import StoreWriter
+from ingest.store import schema
+from ingest.store.encoding import table_from_columns
+from ingest.store.migrate import is_current, migrate
+from ingest.store.writer import StoreWriter
 
 NS = pa.timestamp("ns", tz="UTC")
 OLD_SPANS = pa.schema(
