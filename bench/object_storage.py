@@ -24,9 +24,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from explorer import open_store, queries  # noqa: E402
-from explorer.store import Store  # noqa: E402
-from ingest.store import objectstore  # noqa: E402
+from explorer import open_store, queries
+from explorer.store import Store
+from ingest.store import objectstore
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -89,8 +89,8 @@ def main() -> int:
         print(f"{'page':<12} {'disk (s)':>9} {'S3 (s)':>9} {'S3/disk':>8}   median of {args.runs} runs")
         print(f"{'open store':<12} {open_disk:9.3f} {open_s3:9.3f} {open_s3 / open_disk:8.1f}")
         for page, function in _pages(trace_id).items():
-            on_disk = _median(lambda: function(disk), args.runs)
-            on_s3 = _median(lambda: function(remote), args.runs)
+            on_disk = _median(lambda f=function: f(disk), args.runs)
+            on_s3 = _median(lambda f=function: f(remote), args.runs)
             print(f"{page:<12} {on_disk:9.3f} {on_s3:9.3f} {on_s3 / on_disk:8.1f}")
     finally:
         server.stop()

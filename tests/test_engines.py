@@ -57,7 +57,7 @@ def _duck_counts() -> dict[str, int]:
 
 def _duck_p95() -> dict[str, float]:
     rows = _duck(f"SELECT name, quantile_cont(duration_ns, 0.95) FROM {_glob('spans')} GROUP BY name")
-    return {name: p95 for name, p95 in rows}
+    return dict(rows)
 
 
 def _duck_starts() -> list[tuple[str, int]]:

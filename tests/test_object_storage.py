@@ -19,10 +19,10 @@ from streamlit.testing.v1 import AppTest
 
 from explorer import open_store, queries
 from ingest import ObservabilityProvider
-from ingest.store import objectstore
-from ingest.store.compact import Compactor
 from ingest.errors import StoreError
 from ingest.sources.importer import Importer
+from ingest.store import objectstore
+from ingest.store.compact import Compactor
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "sample_data"
@@ -186,7 +186,7 @@ def test_receiver_into_s3_equals_local(bucket: str, tmp_path: Path) -> None:
                 assert response.status_code == 200, response.text
         finally:
             process.send_signal(signal.SIGTERM)
-            out, err = process.communicate(timeout=60)
+            _, err = process.communicate(timeout=60)
         assert process.returncode == 0, err
     for table in ("spans", "logs"):
         sql = f"SELECT * EXCLUDE (date) FROM {table} ORDER BY ALL"

@@ -14,9 +14,9 @@ import pytest
 
 from explorer import open_store
 from ingest import ObservabilityProvider
-from ingest.store.lock import read_lock
-from ingest.store.encoding import table_from_columns
 from ingest.errors import ConfigurationError
+from ingest.store.encoding import table_from_columns
+from ingest.store.lock import read_lock
 from ingest.store.prune import PruneError, parse_age, prune
 from ingest.store.writer import StoreWriter
 

@@ -62,9 +62,8 @@ from ingest.sources.otlp import (
     quote,
     request_from_json,
 )
-from ingest.store import schema
+from ingest.store import objectstore, schema
 from ingest.store.rejects import RejectWriter
-from ingest.store import objectstore
 from ingest.store.writer import StoreWriter, resolve_store
 
 _log = logging.getLogger(__name__)

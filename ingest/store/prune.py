@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from ingest.store import objectstore, schema
 from ingest.errors import ConfigurationError, IngestError
+from ingest.store import objectstore, schema
 from ingest.store.writer import resolve_store
 
 _log = logging.getLogger(__name__)

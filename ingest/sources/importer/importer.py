@@ -76,8 +76,8 @@ from ingest.sources.otlp_json import (
     transform_lines,
     transform_sql,
 )
-from ingest.store.rejects import RejectWriter
 from ingest.store import objectstore
+from ingest.store.rejects import RejectWriter
 from ingest.store.writer import StoreWriter, resolve_store
 
 
