@@ -263,3 +263,17 @@ def test_without_s3fs_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(StoreError, match=r"langswarm-observability\[s3\]"):
         objectstore.filesystem()
 
+
+
+def test_the_cli_prints_the_same_trace_from_s3_as_from_disk(bucket: str) -> None:
+    url = f"s3://{bucket}/cli"
+    _upload_sample(url)
+    trace_id = open_store(SAMPLE).sql("SELECT trace_id FROM spans GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1").iloc[0, 0]
+    outputs = [
+        subprocess.run(
+            [sys.executable, "-m", "explorer", "trace", "--store", store, trace_id],
+            cwd=REPO, capture_output=True, text=True, check=True,
+        ).stdout
+        for store in (url, str(SAMPLE))
+    ]
+    assert outputs[0] == outputs[1] and len(outputs[0].splitlines()) > 1
