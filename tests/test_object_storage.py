@@ -53,6 +53,9 @@ def _frames_equal(left: Any, right: Any) -> None:
             for frame in (left, right)
         ]
         pd.testing.assert_frame_equal(*ordered, check_exact=False, rtol=1e-9)
+    elif isinstance(left, dict):
+        assert left.keys() == right.keys()
+        assert all(v == pytest.approx(right[k], rel=1e-9) if isinstance(v, float) else v == right[k] for k, v in left.items())
     else:
         assert left == right
 
@@ -81,6 +84,9 @@ def test_query_functions_on_s3_equal_local_disk(bucket: str) -> None:
         (queries.search_logs, (), {}),
         (queries.metric_catalog, (), {}),
         (queries.alert_events, (), {}),
+        (queries.llm_usage, (), {}),
+        (queries.llm_totals, (), {}),
+        (queries.llm_calls, (), {"order": "recent", "limit": 100_000}),
     ]
     for function, args, kwargs in calls:
         _frames_equal(function(remote, *args, **kwargs), function(local, *args, **kwargs))
