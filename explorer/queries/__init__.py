@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from explorer.queries._sql import LEVELS, PERCENTILES, Services, TimeLike, now_utc
 from explorer.queries.alerts import alert_events, alert_windows
+from explorer.queries.compare import CompareScope, compare_attributes
+from explorer.queries.critical import CriticalGroup, critical_path_spans, critical_path_summary
 from explorer.queries.facts import (
     list_operations,
     list_services,
@@ -50,6 +52,7 @@ from explorer.queries.profiles import (
     profile_operations,
     profile_spans,
 )
+from explorer.queries.structure import StructureOrder, compare_structure
 from explorer.queries.trace import (
     SpanDetail,
     span_detail,
@@ -64,9 +67,12 @@ from explorer.tree import collapse_subtrees, critical_path
 __all__ = [
     "LEVELS",
     "PERCENTILES",
+    "CompareScope",
+    "CriticalGroup",
     "LatencyGroup",
     "Services",
     "SpanDetail",
+    "StructureOrder",
     "TimeLike",
     "TraceFilter",
     "TraceOrder",
@@ -75,7 +81,11 @@ __all__ = [
     "alert_windows",
     "call_tree",
     "collapse_subtrees",
+    "compare_attributes",
+    "compare_structure",
     "critical_path",
+    "critical_path_spans",
+    "critical_path_summary",
     "failing_operations",
     "histogram_buckets",
     "histogram_quantiles",

@@ -46,7 +46,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ingest.errors import IngestError
+from ingest.errors import CompactionError
 from ingest.store import schema
 from ingest.store.encoding import to_store_layout
 from ingest.store.lock import COMPACT_DIR, COMPACTOR_LOCK, READERS_LOCK
@@ -69,10 +69,6 @@ _COMPACT_REFUSED = (
     "compaction is refused on object storage (readers there hold no lock, so a day's files cannot be swapped "
     "without a reader seeing them half-done; see docs/deployment.md) — it"
 )
-
-
-class CompactionError(IngestError):
-    """Compaction cannot run (another one holds the lock, or the store cannot be written)."""
 
 
 @contextmanager

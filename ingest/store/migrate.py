@@ -19,15 +19,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from ingest.errors import IngestError
+from ingest.errors import MigrationError
 from ingest.store import schema
 from ingest.store.compact import COMPACT_DIR, COMPACTOR_LOCK, READERS_LOCK, CompactionError, _exclusive
 from ingest.store.encoding import to_store_layout
 from ingest.store.writer import _encoding_options, resolve_store_path
-
-
-class MigrationError(IngestError):
-    """The store cannot be migrated (not a local store directory, or a file cannot be rewritten)."""
 
 
 @dataclass

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from ingest.errors import ConfigurationError, IngestError
+from ingest.errors import ConfigurationError, IngestError, PruneError
 from ingest.store import objectstore, schema
 from ingest.store.writer import resolve_store
 
@@ -34,10 +34,6 @@ _log = logging.getLogger(__name__)
 _UNITS = {"d": 1.0, "w": 7.0, "h": 1 / 24}
 #: How often a writer with a retention setting prunes (after a write), at most.
 AUTO_INTERVAL_S = 3600.0
-
-
-class PruneError(IngestError):
-    """Pruning cannot run (a compaction holds the store, or files cannot be removed)."""
 
 
 def parse_age(text: str) -> timedelta:
