@@ -27,6 +27,7 @@ from explorer import queries
 from explorer.errors import ExplorerError, PricesError
 from explorer.sql_guard import GuardedSQL
 from explorer.store import Store
+from ingest.store import objectstore
 from ingest.store.writer import DEFAULT_STORE, STORE_ENV
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -68,17 +69,27 @@ def store_argument(argv: list[str] | None = None) -> str | None:
     return known.store
 
 
-def default_store(argv: list[str] | None = None) -> tuple[Path, str]:
+def default_store(argv: list[str] | None = None) -> tuple[Path | str, str]:
     """The store to open first and why: argument > environment > ./telemetry > sample store."""
     argument = store_argument(argv)
     if argument:
-        return Path(argument).expanduser(), "--store"
+        return _location(argument), "--store"
     env = os.environ.get(STORE_ENV)
     if env:
-        return Path(env).expanduser(), f"${STORE_ENV}"
+        return _location(env), f"${STORE_ENV}"
     if Path(DEFAULT_STORE).is_dir():
         return Path(DEFAULT_STORE), "./telemetry"
     return SAMPLE_STORE, "sample store"
+
+
+def _location(path: str) -> Path | str:
+    """A store given by the user: ``s3://bucket/prefix`` as it is, a directory with ``~`` expanded."""
+    return objectstore.normalise(path) if objectstore.is_object_store(path) else Path(path).expanduser()
+
+
+def _key(path: str) -> str:
+    """One cache key per store: the absolute directory, or the normalised ``s3://`` URL."""
+    return objectstore.normalise(path) if objectstore.is_object_store(path) else str(Path(path).resolve())
 
 
 def prices_argument(argv: list[str] | None = None) -> str | None:
@@ -117,10 +128,10 @@ def store_path() -> str:
 def get_store() -> Store | None:
     """The open Store, or None when the directory is missing (the sidebar then says what to do)."""
     path = store_path()
-    if not Path(path).is_dir():
+    if not objectstore.is_object_store(path) and not Path(path).is_dir():
         return None
     try:
-        return _open(str(Path(path).resolve()))
+        return _open(_key(path))
     except PricesError as exc:  # --prices / LANGSWARM_PRICES: say which file and line, not "no store"
         st.error(f"Cannot read the LLM prices: {exc}")
         st.stop()
@@ -132,7 +143,7 @@ def get_guard() -> GuardedSQL | None:
     """The guarded SQL runner over the open store (None when no store is open)."""
     if get_store() is None:
         return None
-    return _guard(str(Path(store_path()).resolve()))
+    return _guard(_key(store_path()))
 
 
 def reload_store() -> None:
@@ -140,9 +151,10 @@ def reload_store() -> None:
     store = get_store()
     if store is None:
         return
-    key = str(Path(store_path()).resolve())
+    key = _key(store_path())
     store.refresh()
-    _guard(key).refresh()
+    if not objectstore.is_object_store(key):  # no SQL page sandbox over object storage
+        _guard(key).refresh()
     generations = _generations()
     generations[key] = generations.get(key, 0) + 1
     _cached.clear()
@@ -162,7 +174,7 @@ def query(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     if store is None:
         msg = "no store is open"
         raise ExplorerError(msg)
-    key = str(Path(store_path()).resolve())
+    key = _key(store_path())
     frozen = tuple(sorted((k, _freeze(v)) for k, v in kwargs.items()))
     name = f"{function.__module__}:{function.__name__}"
     if not name.startswith("explorer."):

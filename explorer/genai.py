@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -458,10 +459,11 @@ class LLMRowCache:
     replaces files); call it under the store's read lock, before a query that reads ``llm_calls``.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, root: Path, prices: Prices) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, root: Path | str, prices: Prices, fs: Any = None) -> None:
         self.con = con
         self.root = root
-        self._files: dict[str, tuple[int, int]] = {}
+        self.fs = fs  # the s3fs filesystem of an s3:// store (registered on ``con``)
+        self._files: dict[str, tuple[Any, int]] = {}
         install_prices(con, prices)
         empty = "(SELECT *, ''::VARCHAR AS _file FROM _store_empty.spans)"
         con.execute(
@@ -478,8 +480,13 @@ class LLMRowCache:
 
     def sync(self) -> None:
         """Bring the cached rows in line with the span files on disk now."""
-        current: dict[str, tuple[int, int]] = {}
-        for path in (self.root / "spans").glob("**/*.parquet"):
+        current: dict[str, tuple[Any, int]] = {}
+        if isinstance(self.root, str):  # object storage: objects are written once, the ETag names the content
+            found = self.fs.find(f"{self.root}/spans", detail=True)
+            for key, info in found.items():
+                if key.endswith(".parquet"):
+                    current[f"s3://{key}"] = (info.get("ETag"), int(info.get("size") or 0))
+        for path in () if isinstance(self.root, str) else (self.root / "spans").glob("**/*.parquet"):
             try:
                 stat = path.stat()
             except FileNotFoundError:  # removed by a compaction between the listing and the stat

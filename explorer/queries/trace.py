@@ -19,8 +19,9 @@ def trace_tree(store: Store, trace_id: str) -> pd.DataFrame:
     """The spans of a trace in tree order with ``depth``, ``offset_ms``/``duration_ms`` from the trace
     start (nanosecond exact), ``critical`` (on the critical path) and ``children``."""
     tree = store.trace(trace_id.strip())
-    start_ns = tree["start_time"].astype("int64")
-    end_ns = tree["end_time"].astype("int64")
+    # The exact *_unix_nano columns: the microsecond timestamps would tie spans started in one microsecond.
+    start_ns = tree["start_time_unix_nano"].astype("int64")
+    end_ns = tree["end_time_unix_nano"].fillna(start_ns).astype("int64")
     t0 = int(start_ns.min())
     tree = tree.assign(
         start_ns=start_ns,
@@ -53,13 +54,13 @@ def span_detail(tree: pd.DataFrame, span_id: str) -> SpanDetail:
         msg = f"span {span_id!r} is not in this trace; pick one of its {len(tree)} spans"
         raise QueryError(msg)
     row = rows.iloc[0]
-    t0 = int(tree["start_ns"].min()) if "start_ns" in tree else int(tree["start_time"].astype("int64").min())
+    t0 = int(tree["start_ns"].min()) if "start_ns" in tree else int(tree["start_time_unix_nano"].min())
     events = []
     exceptions = []
     for event in _as_list(row.get("events")):
         attrs = _as_dict(event.get("attributes"))
-        stamp = pd.Timestamp(event.get("timestamp"))
-        offset = (stamp.value - t0) / 1e6 if not pd.isna(stamp) else np.nan
+        nanos = event.get("time_unix_nano")
+        offset = (int(nanos) - t0) / 1e6 if nanos is not None and not pd.isna(nanos) else np.nan
         events.append(
             {
                 "offset_ms": offset,
@@ -116,9 +117,9 @@ def span_detail(tree: pd.DataFrame, span_id: str) -> SpanDetail:
 
 def trace_logs(store: Store, trace_id: str, *, limit: int = 5000) -> pd.DataFrame:
     """The log records of a trace in time order."""
-    sql = """SELECT timestamp, severity_text, severity_number, service_name, logger_name,
+    sql = """SELECT timestamp, time_unix_nano, severity_text, severity_number, service_name, logger_name,
                     coalesce(event_name, attributes['event.name']) AS event_name, body, span_id, attributes
-             FROM logs WHERE trace_id = $trace_id ORDER BY timestamp LIMIT $limit"""
+             FROM logs WHERE trace_id = $trace_id ORDER BY time_unix_nano LIMIT $limit"""
     return _frame(store, sql, {"trace_id": trace_id.strip().lower(), "limit": _limit(limit)})
 
 
@@ -146,7 +147,7 @@ def trace_timeline(tree: pd.DataFrame, logs: pd.DataFrame) -> pd.DataFrame:
         parts.append(
             pd.DataFrame(
                 {
-                    "offset_ms": (logs["timestamp"].astype("int64") - t0) / 1e6,
+                    "offset_ms": (logs["time_unix_nano"].astype("float64") - t0) / 1e6,
                     "kind": "log",
                     "what": [log_summary(row) for row in logs.to_dict("records")],
                     "service_name": logs["service_name"],

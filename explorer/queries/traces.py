@@ -136,7 +136,7 @@ class TraceFilter:
             traces AS (
                 SELECT * FROM (
                     SELECT trace_id, min(start_time) AS start_time,
-                           epoch_ns(max(end_time)) - epoch_ns(min(start_time)) AS duration_ns,
+                           max(end_time_unix_nano) - min(start_time_unix_nano) AS duration_ns,
                            count(*) AS span_count, count_if(status_code = 'ERROR')::BIGINT AS error_count
                     FROM {source} GROUP BY trace_id
                 ) WHERE {" AND ".join(having) if having else "TRUE"}

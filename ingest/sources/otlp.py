@@ -209,12 +209,12 @@ def _ids(raw: list[bytes], width: int, nullable: bool) -> pa.Array:
 
 
 def _times(values: list[int]) -> pa.Array:
-    return pa.array(values, pa.int64()).cast(schema.TIMESTAMP)
+    return pa.array(values, pa.int64()).cast(schema.NS_TIMESTAMP)
 
 
 def _opt_times(values: list[int]) -> pa.Array:
     """Timestamps where 0 (OTLP's "unset") becomes NULL."""
-    return pa.array([v or None for v in values], pa.int64()).cast(schema.TIMESTAMP)
+    return pa.array([v or None for v in values], pa.int64()).cast(schema.NS_TIMESTAMP)
 
 
 def _id_error(what: str, raw: bytes, width: int, *, optional: bool) -> str | None:
@@ -351,8 +351,8 @@ def decode_traces(request: Any) -> Decoded:
         "name": [s.name for s in spans],
         "kind": [KIND_NAMES[k] if 0 <= k < len(KIND_NAMES) else "INTERNAL" for k in kinds],
         "service_name": pa.array(services, pa.string()).take(res_index),
-        "start_time": start.cast(schema.TIMESTAMP),
-        "end_time": end.cast(schema.TIMESTAMP),
+        "start_time": start.cast(schema.NS_TIMESTAMP),
+        "end_time": end.cast(schema.NS_TIMESTAMP),
         "duration_ns": pc.subtract(end, start),
         "status_code": [STATUS_NAMES[c] if 0 <= c < len(STATUS_NAMES) else "UNSET" for c in codes],
         "status_message": [st.message or None for st in statuses],
@@ -366,9 +366,9 @@ def decode_traces(request: Any) -> Decoded:
                     _times([e.time_unix_nano for e in events]),
                     _maps([e.attributes for e in events]),
                 ],
-                fields=list(schema.EVENT),
+                fields=list(schema.EVENT_NS),
             ),
-            type=pa.list_(schema.EVENT),
+            type=pa.list_(schema.EVENT_NS),
         ),
         "links": pa.ListArray.from_arrays(
             _offsets(links_lists),
@@ -480,8 +480,8 @@ def decode_logs(request: Any) -> Decoded:
     if n == 0:
         return Decoded("logs", None, rejected, errors)
     columns: dict[str, Any] = dict(cols)
-    columns["timestamp"] = pa.array(cols["timestamp"], pa.int64()).cast(schema.TIMESTAMP)
-    columns["observed_timestamp"] = pa.array(cols["observed_timestamp"], pa.int64()).cast(schema.TIMESTAMP)
+    columns["timestamp"] = pa.array(cols["timestamp"], pa.int64()).cast(schema.NS_TIMESTAMP)
+    columns["observed_timestamp"] = pa.array(cols["observed_timestamp"], pa.int64()).cast(schema.NS_TIMESTAMP)
     columns["trace_id"] = _ids(cols["trace_id"], 16, True)
     columns["span_id"] = _ids(cols["span_id"], 8, True)
     columns["attributes"] = attrs.finish()

@@ -423,7 +423,7 @@ def _count(array: pa.Array) -> tuple[pa.Array, np.ndarray]:
 
 
 def _times(values: pa.Array) -> pa.Array:
-    return values.cast(schema.TIMESTAMP)
+    return values.cast(schema.NS_TIMESTAMP)
 
 
 # --------------------------------------------------------------------------- attributes
@@ -723,7 +723,7 @@ def _spans(resource_spans: pa.Array) -> tuple[pa.Table | None, np.ndarray, np.nd
         "resource_attributes": resource_maps.take(res_index),
         "events": _nested_list(
             events_col,
-            schema.EVENT,
+            schema.EVENT_NS,
             [
                 pc.fill_null(_field(events, "name"), ""),
                 _times(event_time),

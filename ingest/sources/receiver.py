@@ -65,9 +65,9 @@ from ingest.sources.otlp import (
     quote,
     request_from_json,
 )
-from ingest.store import schema
+from ingest.store import objectstore, schema
 from ingest.store.rejects import RejectWriter
-from ingest.store.writer import StoreWriter, resolve_store_path
+from ingest.store.writer import StoreWriter, resolve_store
 
 _log = logging.getLogger(__name__)
 
@@ -896,6 +896,7 @@ class Receiver:
         durable: bool = True,
         sock: socket.socket | None = None,
         name: str = "receiver",
+        retention_days: float | None = None,
         required_headers: Mapping[str, str] | None = None,
     ) -> None:
         #: Headers every POST must carry with exactly these values (e.g. an API key), else 401.
@@ -909,11 +910,11 @@ class Receiver:
             max_days_per_request=max_days_per_request,
             max_pending_mb=max_pending_mb,
         )
-        self.root = resolve_store_path(store)
+        self.root = resolve_store(store)
         self.max_body = self.limits.max_body
         self.body_budget = ByteBudget(self.limits.body_budget)
         self.decode_budget = ByteBudget(self.limits.decode_budget)
-        self.writer = StoreWriter(self.root, durable=durable)
+        self.writer = StoreWriter(self.root, durable=durable, retention_days=retention_days)
         self.batcher = Batcher(
             self.writer,
             flush_rows=flush_rows,
@@ -921,7 +922,7 @@ class Receiver:
             max_pending_rows=4 * flush_rows,
             max_pending_bytes=self.limits.max_pending_mb * _MIB,
         )
-        self.rejects = RejectWriter(self.root, name)
+        self.rejects = RejectWriter(objectstore.local_control(self.root), name)
         self.server = OTLPServer((host, port), self, sock)
         self.refused: dict[int, int] = {}
         self._last_log = -1.0
@@ -1068,6 +1069,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--require-header", metavar="NAME=VALUE", action="append", type=_header_arg, default=[],
         help="refuse (401) a request without this header and value, e.g. X-Api-Key=secret; repeatable",
     )
+    parser.add_argument(
+        "--retention-days", type=float, default=None, metavar="DAYS",
+        help="remove whole day partitions older than this, at start and hourly (ingest/store/prune.py; default: keep all)",
+    )
 
 
 def _header_arg(text: str) -> tuple[str, str]:
@@ -1099,6 +1104,7 @@ def _serve(args: argparse.Namespace, sock: socket.socket, name: str) -> int:
         flush_interval=args.flush_interval,
         sock=sock,
         name=name,
+        retention_days=args.retention_days,
         required_headers=dict(args.require_header),
     )
     receiver.start()
@@ -1145,7 +1151,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2
     host, port = sock.getsockname()[:2]
-    store = resolve_store_path(args.store)
+    store = resolve_store(args.store)
     workers = max(1, args.workers)
     if workers == 1 or not hasattr(os, "fork"):
         print(

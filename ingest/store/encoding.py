@@ -120,6 +120,11 @@ def map_column(rows: Iterable[Mapping[str, Any] | None]) -> pa.MapArray:
 def table_from_columns(table: str, columns: Mapping[str, Any], num_rows: int) -> pa.Table:
     """Build a store table from column lists or arrays; absent columns are filled with nulls.
 
+    Time columns may be given as nanosecond timestamps or integer nanoseconds (lists of ints,
+    ``schema.NS_TIMESTAMP`` arrays) under their timestamp name: each becomes the stored microsecond
+    timestamp plus its exact ``*_unix_nano`` column (``schema.NANO_COLUMNS``), and span events likewise,
+    so every encoder, importer, the receiver and compaction write one portable layout.
+
     Raises ``ValueError`` naming a column that is not in the table's schema, so a typo in an
     importer fails loudly instead of silently writing nulls.
     """
@@ -128,6 +133,14 @@ def table_from_columns(table: str, columns: Mapping[str, Any], num_rows: int) ->
     if unknown:
         msg = f"columns {sorted(unknown)} are not in the {table!r} schema ({', '.join(table_schema.names)})"
         raise ValueError(msg)
+    columns = dict(columns)
+    for stamp, nano in schema.NANO_COLUMNS[table].items():
+        if columns.get(nano) is None and columns.get(stamp) is not None:
+            columns[nano] = unix_nanos(columns[stamp])
+        if columns.get(nano) is not None:
+            columns[stamp] = micro_timestamps(columns[nano])
+    if table == "spans" and columns.get("events") is not None:
+        columns["events"] = portable_events(columns["events"])
     arrays = []
     for field in table_schema:
         data = columns.get(field.name)
@@ -138,6 +151,56 @@ def table_from_columns(table: str, columns: Mapping[str, Any], num_rows: int) ->
         else:
             arrays.append(pa.array(data, field.type))
     return pa.Table.from_arrays(arrays, schema=table_schema)
+
+
+def unix_nanos(data: Any) -> pa.Array:
+    """Integer nanoseconds since the epoch of a time column: nanosecond (or coarser) timestamps, ints or
+    a list of ints/datetimes (ints are nanoseconds); NULL stays NULL."""
+    if isinstance(data, pa.ChunkedArray):
+        data = data.combine_chunks()
+    if not isinstance(data, pa.Array):
+        data = pa.array(data, schema.NS_TIMESTAMP)
+    if pa.types.is_timestamp(data.type):
+        data = data.cast(pa.timestamp("ns", tz=data.type.tz))
+    return data.cast(schema.UNIX_NANO)
+
+
+def micro_timestamps(nanos: Any) -> pa.Array:
+    """The stored microsecond UTC timestamps of integer nanoseconds (truncated to the microsecond)."""
+    if isinstance(nanos, pa.ChunkedArray):
+        nanos = nanos.combine_chunks()
+    if not isinstance(nanos, pa.Array):
+        nanos = pa.array(nanos, schema.UNIX_NANO)
+    return nanos.cast(schema.UNIX_NANO).cast(schema.NS_TIMESTAMP).cast(schema.TIMESTAMP, safe=False)
+
+
+def portable_events(events: pa.Array | pa.ChunkedArray) -> pa.ListArray:
+    """A span ``events`` column in the stored type: each event's nanosecond timestamp becomes a
+    microsecond ``timestamp`` plus its exact ``time_unix_nano``; an already stored column is returned as is."""
+    if isinstance(events, pa.ChunkedArray):
+        events = events.combine_chunks()
+    target = pa.list_(schema.EVENT)
+    if events.type == target:
+        return events
+    offsets = np.asarray(events.offsets)
+    first = int(offsets[0]) if len(offsets) else 0
+    items = events.values.slice(first, int(offsets[-1]) - first if len(offsets) else 0)
+    nanos = unix_nanos(items.field("timestamp"))
+    children = pa.StructArray.from_arrays(
+        [items.field("name"), micro_timestamps(nanos), nanos, items.field("attributes")],
+        fields=list(schema.EVENT),
+    )
+    mask = events.is_null() if events.null_count else None
+    return pa.ListArray.from_arrays(pa.array(offsets - first, pa.int32()), children, type=target, mask=mask)
+
+
+def to_store_layout(table_name: str, table: pa.Table) -> pa.Table:
+    """Any table of ``table_name`` (e.g. a file written before the portable layout, with nanosecond
+    timestamps and no ``*_unix_nano`` columns) in the current schema."""
+    if table.schema.equals(schema.schema_for(table_name)):
+        return table
+    columns = {name: table.column(name) for name in table.column_names if name in schema.schema_for(table_name).names}
+    return table_from_columns(table_name, columns, table.num_rows)
 
 
 def _struct_list(
@@ -480,8 +543,8 @@ def _encode_spans_python(spans: Sequence[Any], sdk: bool) -> pa.Table:
         # Enum ``_name_`` is a plain attribute; ``.name``/``.value`` are descriptors and 5x slower.
         "kind": list(map(_ENUM_NAME, kinds)),
         "service_name": services,
-        "start_time": start_ns.cast(schema.TIMESTAMP),
-        "end_time": end_ns.cast(schema.TIMESTAMP),
+        "start_time": start_ns.cast(schema.NS_TIMESTAMP),
+        "end_time": end_ns.cast(schema.NS_TIMESTAMP),
         "duration_ns": pc.subtract(end_ns, start_ns),
         "status_code": list(map(_ENUM_NAME, status_codes)),
         "status_message": status_messages,
@@ -504,10 +567,10 @@ def _events_column(offsets: np.ndarray, events: list[Any]) -> pa.ListArray:
         offsets,
         [
             ("name", pa.array([e.name for e in events], pa.string())),
-            ("timestamp", pa.array([e.timestamp for e in events], schema.TIMESTAMP)),
+            ("timestamp", pa.array([e.timestamp for e in events], schema.NS_TIMESTAMP)),
             ("attributes", _flat_map([e.attributes or _EMPTY for e in events])),
         ],
-        schema.EVENT,
+        schema.EVENT_NS,
     )
 
 
@@ -569,7 +632,8 @@ class MetricRows:
     """Column lists for the ``metrics`` table, filled one data point at a time."""
 
     def __init__(self) -> None:
-        self.columns: dict[str, list[Any]] = {name: [] for name in schema.METRICS.names}
+        nanos = set(schema.NANO_COLUMNS["metrics"].values())  # derived from the timestamps at finish
+        self.columns: dict[str, list[Any]] = {name: [] for name in schema.METRICS.names if name not in nanos}
         self.attributes = MapColumn()
         self.resources = MapColumn()
         self.num_rows = 0
@@ -743,8 +807,8 @@ def _table_from_packed(packed: dict[str, Any], n: int) -> pa.Table:
         "name": _packed_strings(packed["name"]),
         "kind": _KIND_TEXTS.take(_packed_numbers(pa.int8(), n, packed["kind"])),
         "service_name": services,
-        "start_time": start_ns.cast(schema.TIMESTAMP),
-        "end_time": end_ns.cast(schema.TIMESTAMP),
+        "start_time": start_ns.cast(schema.NS_TIMESTAMP),
+        "end_time": end_ns.cast(schema.NS_TIMESTAMP),
         "duration_ns": pc.subtract(end_ns, start_ns),
         "status_code": _STATUS_TEXTS.take(_packed_numbers(pa.int8(), n, packed["status_code"])),
         "status_message": _packed_strings(packed["status_message"]),
