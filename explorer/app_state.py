@@ -24,7 +24,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer import queries
-from explorer.errors import ExplorerError
+from explorer.errors import ExplorerError, PricesError
 from explorer.sql_guard import GuardedSQL
 from explorer.store import Store
 from ingest.store.writer import DEFAULT_STORE, STORE_ENV
@@ -55,6 +55,8 @@ PAGES = {
     "metrics": "app_pages/metrics.py",
     "sql": "app_pages/sql.py",
     "llm": "app_pages/llm.py",
+    "sessions": "app_pages/sessions.py",
+    "graph": "app_pages/graph.py",
 }
 
 
@@ -119,6 +121,9 @@ def get_store() -> Store | None:
         return None
     try:
         return _open(str(Path(path).resolve()))
+    except PricesError as exc:  # --prices / LANGSWARM_PRICES: say which file and line, not "no store"
+        st.error(f"Cannot read the LLM prices: {exc}")
+        st.stop()
     except ExplorerError:
         return None
 
