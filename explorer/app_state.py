@@ -244,15 +244,15 @@ def sidebar() -> Filters:
             help="Relative to the newest data in the store (post-mortem: not to now)",
         )
         start = end = None
-        if last is not None:
+        if first is not None and last is not None:
             if preset == "Custom":
                 start = st.datetime_input("From (UTC)", value=first.replace(tzinfo=None), key="time_from")
                 end = st.datetime_input(
                     "To (UTC)", value=(last + timedelta(seconds=1)).replace(tzinfo=None), key="time_to"
                 )
-            elif PRESETS[preset] is not None:
+            elif (delta := PRESETS[preset]) is not None:
                 end = last + timedelta(microseconds=1)
-                start = end - PRESETS[preset]
+                start = end - delta
             if start is not None:
                 st.caption(f"{_fmt(start)} → {_fmt(end)} UTC")
             else:

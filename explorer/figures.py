@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -178,7 +179,7 @@ def waterfall(
 def _step_xy(hist: pd.DataFrame) -> tuple[list[float], list[float]]:
     xs: list[float] = []
     ys: list[float] = []
-    previous_hi = None
+    previous_hi: Any = None
     for lo, hi, count in zip(hist["lo_ms"], hist["hi_ms"], hist["count"], strict=True):
         if previous_hi is None or not math.isclose(lo, previous_hi, rel_tol=1e-9):
             if previous_hi is not None:

@@ -45,7 +45,7 @@ def _nanos(value: Any) -> str:
 
 def _exact(row: Mapping[str, Any], stamp: str, nano: str | None = None) -> str:
     """The exact nanoseconds of a time: its ``*_unix_nano`` column when the row has one, else the timestamp."""
-    value = row.get(nano or f"{stamp}_unix_nano")
+    value: Any = row.get(nano or f"{stamp}_unix_nano")
     return str(int(value)) if not _missing(value) else _nanos(row.get(stamp))
 
 

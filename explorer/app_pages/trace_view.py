@@ -30,7 +30,7 @@ if not trace_id:
         r.trace_id: f"{r.root_name} · {r.duration_ms:.2f} ms · {r.span_count} spans · {r.trace_id[:12]}…"
         for r in recent.itertuples()
     }
-    choice = st.selectbox("Recent traces", list(labels), format_func=labels.get, key="recent_trace")
+    choice = st.selectbox("Recent traces", list(labels), format_func=lambda k: labels.get(k, ""), key="recent_trace")
     st.button("Open trace", key="open_recent", on_click=lambda: st.session_state.update(trace_id=choice))
     st.stop()
 
@@ -102,7 +102,7 @@ with st.expander("View options", expanded=False):
         )
     }
     collapsed = st.multiselect(
-        "Collapse subtrees", list(parent_labels), format_func=parent_labels.get, key="collapsed"
+        "Collapse subtrees", list(parent_labels), format_func=lambda k: parent_labels.get(k, ""), key="collapsed"
     )
 
 view = queries.collapse_subtrees(tree, collapsed)
@@ -166,7 +166,8 @@ if rows:
 st.subheader("Span detail")
 if st.session_state.get("span_pick") not in span_labels:
     st.session_state["span_pick"] = span_ids[0]
-picked = st.selectbox("Span", span_ids, key="span_pick", format_func=span_labels.get)
+picked = st.selectbox("Span", span_ids, key="span_pick", format_func=lambda k: span_labels.get(k, ""))
+assert picked is not None  # span_ids is not empty
 detail = queries.span_detail(tree, picked)
 span = detail.span
 st.markdown(
@@ -200,9 +201,9 @@ with tabs[1]:
         st.dataframe(detail.events, hide_index=True, key="events")
 with tabs[2]:
     if detail.exceptions:
-        for exc in detail.exceptions:
-            st.markdown(f"**{exc['type']}**: {exc['message']}")
-            st.code(exc["stacktrace"] or "(no stack trace recorded)", language="python")
+        for exception in detail.exceptions:
+            st.markdown(f"**{exception['type']}**: {exception['message']}")
+            st.code(exception["stacktrace"] or "(no stack trace recorded)", language="python")
     else:
         st.caption("No exception recorded on this span.")
 with tabs[3]:

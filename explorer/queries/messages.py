@@ -181,7 +181,7 @@ def _arguments(value: Any) -> str | None:
 
 def _tool_call(raw: Mapping[str, Any]) -> dict[str, str | None]:
     """One tool call from the OpenAI shape (``function: {name, arguments}``) or a semconv ``tool_call`` part."""
-    function = raw.get("function") if isinstance(raw.get("function"), Mapping) else {}
+    function = f if isinstance(f := raw.get("function"), Mapping) else {}
     return {
         "id": _text(raw.get("id")),
         "name": _text(raw.get("name", function.get("name"))),
@@ -391,7 +391,7 @@ def _openai_body(value: Any, direction: str) -> list[dict[str, Any]]:
         for choice in _as_list(body.get("choices")):
             if not isinstance(choice, Mapping):
                 continue
-            message = choice.get("message") if isinstance(choice.get("message"), Mapping) else {}
+            message = m if isinstance(m := choice.get("message"), Mapping) else {}
             rows.append(
                 _message(
                     message.get("role"),
@@ -507,7 +507,7 @@ def conversation(
         found[direction] = _from_attributes(attributes, direction)
     event_rows: list[dict[str, Any]] = []
     for event in events:
-        name = str(event.get("name") or "")
+        name: str | None = str(event.get("name") or "")
         if name in GENAI_EVENT_NAMES:
             fields = _as_dict(event.get("attributes"))
             event_rows += _event_messages(name, fields, fields.get("body"), "event")

@@ -15,7 +15,7 @@ import time
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -404,7 +404,7 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
             pipe.close()
 
 
-def _write_frame(pipe: BinaryIO, data: bytes) -> None:
+def _write_frame(pipe: IO[bytes], data: bytes) -> None:
     pipe.write(struct.pack(">Q", len(data)) + data)
     pipe.flush()
 

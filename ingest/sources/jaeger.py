@@ -51,7 +51,7 @@ def _id(value: Any, width: int, what: str) -> bytes:
 
 def _tag_value(tag: dict[str, Any]) -> Any:
     kind = str(tag.get("type", "string")).lower()
-    value = tag.get("value")
+    value: Any = tag.get("value")
     if kind in ("int64", "int"):
         return int(value)
     if kind in ("float64", "float"):
@@ -109,7 +109,7 @@ def decode_trace(trace: Any, where: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _span(span: Any, where: str, resources: dict[str, dict[str, Any]], trace_id: Any) -> dict[str, Any]:
+def _span(span: Any, where: str, resources: dict[Any, dict[str, Any]], trace_id: Any) -> dict[str, Any]:
     if not isinstance(span, dict):
         msg = f"{where} must be an object"
         raise InputError(msg)

@@ -273,7 +273,7 @@ def decode_traces(request: Any) -> Decoded:
     resource_of: list[int] = []
     scope_of: list[int] = []
     resources = []
-    scopes = []
+    scopes: list[Any] = []
     where: list[tuple[int, int, int]] = []
     for r, resource_spans in enumerate(request.resource_spans):
         resources.append(resource_spans.resource)
@@ -635,7 +635,7 @@ def count_items(signal: str, request: Any) -> int:
 # --------------------------------------------------------------------------- parsing
 
 
-def parse_protobuf(signal: str, body: bytes) -> Any:
+def parse_protobuf(signal: str, body: bytes | bytearray) -> Any:
     """Decode a binary ``Export*ServiceRequest``; raises :class:`InputError` naming the signal."""
     request_class = SIGNALS[signal][2]
     try:

@@ -307,7 +307,7 @@ class Compactor:
 
     def recover(self) -> list[str]:
         """Finish or undo the swaps of a compaction that stopped half-way; returns what was done."""
-        done = []
+        done: list[str] = []
         journals = sorted(self.control.glob("*.json"))
         if not journals:
             return done

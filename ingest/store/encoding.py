@@ -32,7 +32,7 @@ from ingest.store import schema
 try:
     from ingest.store import _spanpack
 except ImportError:  # not compiled (a source tree used without `pip install -e .`): the Python path
-    _spanpack = None
+    _spanpack = None  # type: ignore[assignment]  # the optional C module: None means the Python path
 
 _INT32 = pa.int32()
 
@@ -77,7 +77,7 @@ class MapColumn:
 
     def __init__(self) -> None:
         self.keys: list[str] = []
-        self.values: list[str] = []
+        self.values: list[str | None] = []
         self.offsets: list[int] = [0]
 
     def add(self, mapping: Mapping[str, Any] | None) -> None:
@@ -87,7 +87,7 @@ class MapColumn:
             self.values.extend([v if type(v) is str else attribute_text(v) for v in mapping.values()])
         self.offsets.append(len(self.keys))
 
-    def add_encoded(self, keys: Sequence[str], values: Sequence[str]) -> None:
+    def add_encoded(self, keys: Sequence[str], values: Sequence[str | None]) -> None:
         """Append one row whose values are already text (e.g. a resource shared by many rows)."""
         self.keys.extend(keys)
         self.values.extend(values)
@@ -326,7 +326,7 @@ _DQ = operator.attrgetter("_dq")
 _DROPPED = operator.attrgetter("dropped")
 
 
-def _unwrap(containers: list[Any], bounded: type, inner: Any, empty: Any) -> tuple[list[Any], list[int]]:
+def _unwrap(containers: list[Any], bounded: type[Any], inner: Any, empty: Any) -> tuple[list[Any], list[int]]:
     """The plain dict/deque inside each bounded container and its drop count (C-level when uniform)."""
     if set(map(type, containers)) == {bounded}:
         return list(map(inner, containers)), list(map(_DROPPED, containers))
@@ -667,12 +667,16 @@ def encode_metrics(metrics_data: Any) -> pa.Table:
     # Local import: the metrics SDK is heavy and only needed when metrics are exported.
     from opentelemetry.sdk.metrics.export import (
         ExponentialHistogram,
+        ExponentialHistogramDataPoint,
         Gauge,
         Histogram,
+        HistogramDataPoint,
+        NumberDataPoint,
         Sum,
     )
 
     rows = MetricRows()
+    p: NumberDataPoint | HistogramDataPoint | ExponentialHistogramDataPoint
     for resource_metrics in metrics_data.resource_metrics:
         resource = resource_metrics.resource
         resource_pairs = encoded_pairs(resource.attributes)

@@ -79,7 +79,7 @@ class StoreWriter:
         self.rows_written: dict[str, int] = dict.fromkeys(schema.TABLES, 0)
         self.files_written = 0
         _load_lazy_imports()
-        if not self.remote:
+        if isinstance(self.root, Path):  # not self.remote
             _sweep_once(self.root)
         # store.retention_days / serve --retention-days: whole old days go, at start and hourly (ingest/store/prune.py).
         self._retention = None
@@ -91,7 +91,7 @@ class StoreWriter:
 
     def write(self, table_name: str, table: pa.Table) -> list[Path | str]:
         """Write ``table`` to ``table_name``, one file per day it spans; returns the files written."""
-        table_schema, time_column = schema.TABLES.get(table_name, (None, None))
+        table_schema, time_column = schema.TABLES.get(table_name, (None, ""))
         if table_schema is None:
             schema.schema_for(table_name)  # raises the KeyError naming the valid tables
         if table.num_rows == 0:
