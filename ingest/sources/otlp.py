@@ -83,9 +83,10 @@ def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
 
 
 def cap_quoted(message: str, limit: int = QUOTE_LIMIT) -> str:
-    """``message`` with every run longer than ``limit`` characters cut (values quoted by other libraries)."""
+    """``message`` with every run of ``limit`` + 20 characters or more cut to ``limit`` (values quoted by
+    other libraries; what :func:`quote` already cut stays as it is)."""
     return re.sub(
-        rf"[^\s:,;()]{{{limit + 1},}}",
+        rf"[^\s:,;()]{{{limit + 20},}}",
         lambda m: f"{m.group(0)[:limit]}... ({len(m.group(0)):,} characters)",
         message,
     )
