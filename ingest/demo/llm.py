@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from ingest.demo import content
 from ingest.demo.scenario import WINDOW_S, LLMCall, Scenario
 from ingest.demo.telemetry import Rolling
 
@@ -61,7 +62,8 @@ class LLMClient:
         return self._windows[system].quantile(0.95)
 
     def chat(self, index: int, call: str, agent: str, model: str, *, input_tokens: int, max_tokens: int,
-             temperature: float, fallback_from: str | None = None, conversation_id: str | None = None) -> LLMCall:
+             temperature: float, fallback_from: str | None = None,
+             conversation_id: str | None = None) -> LLMCall:
         """One chat completion; raises :class:`LLMTimeout` when the provider hangs past the timeout."""
         s = self.scenario
         outcome = s.llm(index, call, model, input_tokens=input_tokens, max_tokens=max_tokens)
@@ -111,6 +113,7 @@ class LLMClient:
                 "gen_ai.usage.output_tokens": outcome.output_tokens,
                 "gen_ai.usage.cache_read.input_tokens": outcome.cached_input_tokens,
             })
+            content.record(span, self.logger, s, index, call, agent)  # for a share of calls, as opt-in capture does
         self._observe(system, elapsed)
         response = {**base, "gen_ai.response.model": _RESPONSE_MODELS.get(model, model)}
         self.duration.observe(elapsed, response)
