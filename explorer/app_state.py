@@ -56,6 +56,8 @@ PAGES = {
     "metrics": "app_pages/metrics.py",
     "sql": "app_pages/sql.py",
     "llm": "app_pages/llm.py",
+    "sessions": "app_pages/sessions.py",
+    "graph": "app_pages/graph.py",
 }
 
 

@@ -1,4 +1,5 @@
-"""``python -m explorer``: the terminal view of a store (ad-hoc SQL, trace trees, LLM usage)."""
+"""``python -m explorer``: the terminal view of a store (ad-hoc SQL, trace trees, conversations, sessions, LLM
+usage)."""
 
 from __future__ import annotations
 
@@ -61,7 +62,81 @@ def _cmd_sql(store: Store, args: argparse.Namespace) -> int:
 
 
 def _cmd_trace(store: Store, args: argparse.Namespace) -> int:
-    print(render_trace(store.trace(args.trace_id)))
+    tree = store.trace(args.trace_id)
+    print(render_trace(tree))
+    if args.messages:
+        from explorer.queries._sql import _as_dict
+        from explorer.queries.messages import is_llm_span, messages
+
+        for row in tree.itertuples(index=False):
+            if is_llm_span(_as_dict(row.attributes)):
+                print(f"\n== {row.name} [{row.service_name}] span {row.span_id}")
+                print(render_messages(messages(store, args.trace_id, row.span_id), width=args.width))
+    if args.logs:
+        from explorer.queries.trace import log_summary, trace_logs
+
+        logs = trace_logs(store, args.trace_id)
+        print(f"\n== {len(logs)} log records")
+        for log in logs.to_dict("records"):
+            level = log.get("severity_text") if isinstance(log.get("severity_text"), str) else "-"
+            print(f"{log['timestamp']:%H:%M:%S.%f}  {level:<5}  {log_summary(log, width=args.width)}")
+    return 0
+
+
+def render_messages(frame: pd.DataFrame, *, width: int = 2000) -> str:
+    """A conversation (``explorer.queries.messages``) as text: one block per message, tool calls indented."""
+    lines = []
+    for row in frame.itertuples(index=False):
+        if not row.recorded:
+            lines.append(f"  ({row.direction}) {row.content}")
+            continue
+        head = f"  [{row.direction} {row.role}]"
+        if row.tool_call_id:
+            head += f" result of {row.tool_call_id}"
+        if row.finish_reason:
+            head += f" finish={row.finish_reason}"
+        lines.append(head)
+        if row.content:
+            text = str(row.content)
+            text = text if len(text) <= width else text[: width - 1] + "…"
+            lines.extend("    " + part for part in text.splitlines() or [""])
+        for call in row.tool_calls:
+            lines.append(f"    -> {call.get('name')}({call.get('arguments')}) id={call.get('id')}")
+    return "\n".join(lines)
+
+
+def _cmd_sessions(store: Store, args: argparse.Namespace) -> int:
+    from explorer.queries.sessions import session_traces, sessions
+
+    if args.session_id:
+        frame = session_traces(store, args.session_id, limit=args.limit)
+        columns = [
+            "turn",
+            "trace_id",
+            "start_time",
+            "duration_ms",
+            "llm_calls",
+            "input_tokens",
+            "output_tokens",
+            "errors",
+            "input",
+            "answer",
+        ]
+    else:
+        frame = sessions(store, user_id=args.user, limit=args.limit)
+        columns = [
+            "session_id",
+            "user_id",
+            "first_time",
+            "last_time",
+            "turns",
+            "llm_calls",
+            "total_tokens",
+            "errors",
+            "duration_ms",
+        ]
+    with pd.option_context("display.max_columns", None, "display.width", 200, "display.max_colwidth", 60):
+        print(frame[columns].to_string(index=False) if not frame.empty else "(no sessions)")
     return 0
 
 
@@ -238,7 +313,21 @@ def build_parser() -> argparse.ArgumentParser:
     sql.set_defaults(run=_cmd_sql)
     trace = commands.add_parser("trace", parents=[store_option], help="print one trace as an indented tree")
     trace.add_argument("trace_id", help="32-hex-digit trace id")
+    trace.add_argument("--messages", action="store_true", help="print the conversation of every LLM span")
+    trace.add_argument("--logs", action="store_true", help="print the trace's log records (event names too)")
+    trace.add_argument(
+        "--width", type=int, default=2000, help="cut each message or log line at this many characters"
+    )
     trace.set_defaults(run=_cmd_trace)
+    sessions = commands.add_parser(
+        "sessions",
+        parents=[store_option],
+        help="list sessions (session.id / gen_ai.conversation.id), or one session's turns",
+    )
+    sessions.add_argument("session_id", nargs="?", help="show this session's turns instead of the list")
+    sessions.add_argument("--user", default=None, help="only sessions of this user id")
+    sessions.add_argument("--limit", type=int, default=50, help="rows to print (default 50)")
+    sessions.set_defaults(run=_cmd_sessions)
     export = commands.add_parser("export", parents=[store_option], help="write one trace as OTLP JSON")
     export.add_argument("trace_id", help="32-hex-digit trace id")
     export.add_argument("-o", "--output", default="-", help="file to write (default: standard output)")

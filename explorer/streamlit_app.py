@@ -44,6 +44,8 @@ pages = {
             icon=":material/local_fire_department:",
             url_path="profiles",
         ),
+        st.Page(app_state.PAGES["sessions"], title="Sessions", icon=":material/forum:", url_path="sessions"),
+        st.Page(app_state.PAGES["graph"], title="Graph", icon=":material/hub:", url_path="graph"),
     ],
     "Signals": [
         st.Page(

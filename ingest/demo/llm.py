@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from ingest.demo import content
 from ingest.demo.scenario import WINDOW_S, LLMCall, Scenario
 from ingest.demo.telemetry import Rolling
 
@@ -112,6 +113,7 @@ class LLMClient:
                 "gen_ai.usage.output_tokens": outcome.output_tokens,
                 "gen_ai.usage.cache_read.input_tokens": outcome.cached_input_tokens,
             })
+            content.record(span, self.logger, s, index, call, agent)  # for a share of calls, as opt-in capture does
         self._observe(system, elapsed)
         response = {**base, "gen_ai.response.model": _RESPONSE_MODELS.get(model, model)}
         self.duration.observe(elapsed, response)

@@ -13,7 +13,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from ingest.demo import textwork
+from ingest.demo import content, textwork
 from ingest.demo.llm import LLMClient, LLMTimeout
 from ingest.demo.scenario import (
     AGENT_MODELS,
@@ -263,7 +263,8 @@ class Orchestrator:
             "gen_ai.operation.name": "execute_tool",
             "gen_ai.tool.name": step.tool,
             "gen_ai.tool.type": "function",
-            "gen_ai.tool.call.id": f"call_{plan.index:05d}_{step.index}",
+            "gen_ai.tool.call.id": content.call_id(plan.index, step.index),
+            **content.tool_arguments(s, plan.index, step.index),
         }
         with self.tracer.start_span(f"execute_tool {step.tool}", attributes) as span:
             for attempt in range(1, TOOL_ATTEMPTS + 1):

@@ -96,10 +96,22 @@ class MapColumn:
     def finish(self) -> pa.MapArray:
         return pa.MapArray.from_arrays(
             pa.array(self.offsets, pa.int32()),
-            pa.array(self.keys, pa.string()),
-            pa.array(self.values, pa.string()),
+            text_array(self.keys, pa.string()),
+            text_array(self.values, pa.string()),
             type=schema.ATTRIBUTES,
         )
+
+
+def text_array(data: Any, type_: pa.DataType) -> pa.Array:
+    """``pa.array(data, type_)``; a string holding a lone UTF-16 surrogate is written with U+FFFD.
+
+    Such strings come from bytes decoded with ``errors="surrogateescape"`` (file names, say); Parquet
+    holds UTF-8, and one of them must not cost the whole batch its export. Only that batch pays.
+    """
+    try:
+        return pa.array(data, type_)
+    except UnicodeEncodeError:
+        return pa.array(valid_text(list(data)), type_)
 
 
 def encoded_pairs(mapping: Mapping[str, Any] | None) -> tuple[list[str], list[str]]:
@@ -149,7 +161,7 @@ def table_from_columns(table: str, columns: Mapping[str, Any], num_rows: int) ->
         elif isinstance(data, (pa.Array, pa.ChunkedArray)):
             arrays.append(data if data.type == field.type else data.cast(field.type))
         else:
-            arrays.append(pa.array(data, field.type))
+            arrays.append(text_array(data, field.type))
     return pa.Table.from_arrays(arrays, schema=table_schema)
 
 
@@ -265,8 +277,8 @@ def _flat_map(dicts: list[Mapping[str, Any]]) -> pa.MapArray:
     np.cumsum(np.fromiter(map(len, dicts), dtype=np.int32, count=len(dicts)), out=offsets[1:])
     return pa.MapArray.from_arrays(
         pa.array(offsets),
-        pa.array(keys, pa.string()),
-        pa.array(_texts(values), pa.string()),
+        text_array(keys, pa.string()),
+        text_array(_texts(values), pa.string()),
         type=schema.ATTRIBUTES,
     )
 
@@ -381,7 +393,7 @@ class _ResourceColumns:
         take = pa.array(indices)
         columns = (
             _flat_map(attrs).take(take),
-            pa.array([None if s is None else str(s) for s in services], pa.string()).take(take),
+            text_array([None if s is None else str(s) for s in services], pa.string()).take(take),
         )
         if len(distinct) == 1:
             # One tuple assignment, so a thread reading ``_last`` never sees a half-updated entry.
@@ -396,8 +408,8 @@ def _scope_columns(scopes: Sequence[Any]) -> tuple[pa.Array, pa.Array]:
     """Scope name and version per row, each distinct scope read once."""
     distinct, indices = _distinct(scopes)
     take = pa.array(indices)
-    names = pa.array([None if sc is None else sc.name for sc in distinct], pa.string())
-    versions = pa.array([None if sc is None else sc.version for sc in distinct], pa.string())
+    names = text_array([None if sc is None else sc.name for sc in distinct], pa.string())
+    versions = text_array([None if sc is None else sc.version for sc in distinct], pa.string())
     return names.take(take), versions.take(take)
 
 
@@ -566,7 +578,7 @@ def _events_column(offsets: np.ndarray, events: list[Any]) -> pa.ListArray:
     return _struct_list(
         offsets,
         [
-            ("name", pa.array([e.name for e in events], pa.string())),
+            ("name", text_array([e.name for e in events], pa.string())),
             ("timestamp", pa.array([e.timestamp for e in events], schema.NS_TIMESTAMP)),
             ("attributes", _flat_map([e.attributes or _EMPTY for e in events])),
         ],
