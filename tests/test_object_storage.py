@@ -5,6 +5,7 @@ it, and every result equals the same data on local disk; a writer SIGKILLed mid-
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,11 +33,21 @@ APP = str(REPO / "explorer" / "streamlit_app.py")
 pytestmark = pytest.mark.slow
 
 
-def _upload_sample(url: str) -> None:
-    """sample_data/'s table files, as they are, under ``url``."""
+@pytest.fixture(scope="session")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """sample_data/ compacted into one file per table and day (5 objects instead of 47): every request to
+    the S3 server costs, and the comparisons below hold for any file layout of the same rows."""
+    copy = tmp_path_factory.mktemp("sample") / "store"
+    shutil.copytree(SAMPLE, copy, ignore=shutil.ignore_patterns("_*", "README.md"))
+    Compactor(copy).run()
+    return copy
+
+
+def _upload(local: Path, url: str) -> None:
+    """A local store's table files, as they are, under ``url``."""
     fs = objectstore.filesystem()
-    for path in sorted(SAMPLE.glob("*/date=*/*.parquet")):
-        fs.put_file(str(path), f"{url}/{path.relative_to(SAMPLE).as_posix()}")
+    for path in sorted(local.glob("*/date=*/*.parquet")):
+        fs.put_file(str(path), f"{url}/{path.relative_to(local).as_posix()}")
 
 
 def _frames_equal(left: Any, right: Any) -> None:
@@ -67,10 +78,10 @@ def _rows(store: Any, sql: str) -> pd.DataFrame:
 # --------------------------------------------------------------------------- explorer
 
 
-def test_query_functions_on_s3_equal_local_disk(bucket: str) -> None:
+def test_query_functions_on_s3_equal_local_disk(bucket: str, sample: Path) -> None:
     url = f"s3://{bucket}/prod"
-    _upload_sample(url)
-    remote, local = open_store(url), open_store(SAMPLE)
+    _upload(sample, url)
+    remote, local = open_store(url), open_store(sample)
     assert isinstance(remote.root, str) and remote.root == url
     trace_id = local.sql("SELECT trace_id FROM spans GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1").iloc[0, 0]
     calls = [
@@ -100,11 +111,13 @@ def test_query_functions_on_s3_equal_local_disk(bucket: str) -> None:
     _frames_equal(remote.sql(day), local.sql(day))
 
 
-def test_the_app_opens_an_s3_store_with_the_local_page_results(bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_app_opens_an_s3_store_with_the_local_page_results(
+    bucket: str, sample: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     url = f"s3://{bucket}/app"
-    _upload_sample(url)
+    _upload(sample, url)
     texts = {}
-    for store in (url, str(SAMPLE)):
+    for store in (url, str(sample)):
         monkeypatch.setenv("LANGSWARM_TELEMETRY_DIR", store)
         at = AppTest.from_file(APP, default_timeout=120)
         at.run()
@@ -119,7 +132,7 @@ def test_the_app_opens_an_s3_store_with_the_local_page_results(bucket: str, monk
         at.run()
         pages["sql_error"] = [e.value for e in at.error]
         texts[store] = pages
-    remote, local = texts[url], texts[str(SAMPLE)]
+    remote, local = texts[url], texts[str(sample)]
     assert remote["sql_error"] and "object storage" in remote["sql_error"][0] and not local["sql_error"]
     for page in ("overview", "traces", "latency", "logs"):
         assert remote[page] == local[page] and remote[page], page
@@ -271,15 +284,15 @@ def test_without_s3fs_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch)
 
 
 
-def test_the_cli_prints_the_same_trace_from_s3_as_from_disk(bucket: str) -> None:
+def test_the_cli_prints_the_same_trace_from_s3_as_from_disk(bucket: str, sample: Path) -> None:
     url = f"s3://{bucket}/cli"
-    _upload_sample(url)
-    trace_id = open_store(SAMPLE).sql("SELECT trace_id FROM spans GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1").iloc[0, 0]
+    _upload(sample, url)
+    trace_id = open_store(sample).sql("SELECT trace_id FROM spans GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1").iloc[0, 0]
     outputs = [
         subprocess.run(
             [sys.executable, "-m", "explorer", "trace", "--store", store, trace_id],
             cwd=REPO, capture_output=True, text=True, check=True,
         ).stdout
-        for store in (url, str(SAMPLE))
+        for store in (url, str(sample))
     ]
     assert outputs[0] == outputs[1] and len(outputs[0].splitlines()) > 1
