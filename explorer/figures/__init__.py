@@ -1,0 +1,45 @@
+"""Figure functions: DataFrames from :mod:`explorer.queries` in, plotly ``go.Figure`` out.
+
+No I/O and no Streamlit here, so notebooks draw the same charts as the app. One module per concept;
+``from explorer import figures; figures.waterfall(...)`` keeps working for every function.
+"""
+
+from explorer.figures.charts import (
+    CRITICAL_OUTLINE,
+    LEVEL_COLORS,
+    SEVERITY_COLORS,
+    STATUS_COLORS,
+    WATERFALL_ROWS,
+    alert_timeline,
+    duration_histogram,
+    fired_chart,
+    format_ms,
+    histogram_heatmap,
+    hotspot_bars,
+    icicle,
+    log_volume,
+    metric_lines,
+    percentile_lines,
+    red_chart,
+    waterfall,
+)
+
+__all__ = [
+    "CRITICAL_OUTLINE",
+    "LEVEL_COLORS",
+    "SEVERITY_COLORS",
+    "STATUS_COLORS",
+    "WATERFALL_ROWS",
+    "alert_timeline",
+    "duration_histogram",
+    "fired_chart",
+    "format_ms",
+    "histogram_heatmap",
+    "hotspot_bars",
+    "icicle",
+    "log_volume",
+    "metric_lines",
+    "percentile_lines",
+    "red_chart",
+    "waterfall",
+]
