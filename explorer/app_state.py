@@ -283,3 +283,63 @@ def trace_link(trace_id: str | None, span_id: str | None = None) -> str | None:
 
 
 TRACE_LINK = st.column_config.LinkColumn("trace", display_text=r"trace_id=([0-9a-f]{8})", width="small")
+#: Column setup of a :func:`explorer.queries.kv_table` (attributes, event attributes, resource).
+KV_COLUMNS = {
+    "key": st.column_config.TextColumn("key"),
+    "value": st.column_config.TextColumn("value", width="large"),
+    "type": st.column_config.TextColumn("type", width="small"),
+    "number": st.column_config.NumberColumn("as number", width="small"),
+}
+#: The span dropdown lists at most this many spans (plus the selected one); the chart and table reach all.
+SPAN_OPTIONS = 1_000
+
+_MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~:$"})
+
+
+def plain(text: object) -> str:
+    """``text`` escaped for ``st.markdown``: user data (span names, services) never becomes markup or links."""
+    return str(text).translate(_MARKDOWN_SPECIAL)
+
+
+def sync_span_pick(span_ids: list[str]) -> None:
+    """Settle ``st.session_state["span_pick"]``, the trace view's one selected span, before drawing.
+
+    A ``&span_id=`` in the URL that changed since this session last wrote it (a deep link, or the
+    browser's back button) wins; a pick that is not among ``span_ids`` (another trace, a collapsed span)
+    falls back to the first span."""
+    known = set(span_ids)
+    wanted = st.query_params.get("span_id")
+    if wanted and wanted != st.session_state.get("_span_synced") and wanted in known:
+        st.session_state["span_pick"] = wanted
+    if st.session_state.get("span_pick") not in known:
+        st.session_state["span_pick"] = span_ids[0]
+    st.session_state["_view_span_ids"] = span_ids
+
+
+def pick_from_chart() -> None:
+    """``on_select`` of the waterfall: the clicked span (``customdata[0]`` of a selected point) becomes the pick."""
+    state = st.session_state.get("waterfall") or {}
+    points = (state.get("selection") or {}).get("points") or []
+    known = set(st.session_state.get("_view_span_ids", ()))
+    for point in points:
+        data = point.get("customdata")
+        if isinstance(data, (list, tuple)) and data and data[0] in known:
+            st.session_state["span_pick"] = data[0]
+            return
+
+
+def pick_from_table(key: str) -> None:
+    """``on_select`` of the span table (keyed ``key``): the ticked row's span becomes the pick."""
+    state = st.session_state.get(key) or {}
+    rows = (state.get("selection") or {}).get("rows") or []
+    ids = st.session_state.get("_view_span_ids", [])
+    if rows and rows[0] < len(ids):
+        st.session_state["span_pick"] = ids[rows[0]]
+
+
+def span_options(span_ids: list[str], picked: str, limit: int = SPAN_OPTIONS) -> list[str]:
+    """The span dropdown's options: every span up to ``limit``, else the first ``limit`` plus the pick."""
+    if len(span_ids) <= limit:
+        return span_ids
+    head = span_ids[:limit]
+    return head if picked in set(head) else [*head, picked]

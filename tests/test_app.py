@@ -46,11 +46,13 @@ def _figures(at: AppTest) -> list[dict]:
 
 
 def _bars(at: AppTest) -> dict[str, np.ndarray]:
-    """The waterfall's bars (spread over its per-status bar traces), in row order: y, base, x."""
-    traces = [t for t in _figures(at)[0]["data"] if t["type"] == "bar"]
-    y = np.concatenate([_array(t["y"]) for t in traces])
+    """The waterfall's bars (NaN-separated segments of its per-service WebGL line traces), in row order:
+    y, base (start offset), x (width)."""
+    traces = [t for t in _figures(at)[0]["data"] if t.get("meta") == "service"]
+    x = np.concatenate([_array(t["x"]) for t in traces])
+    y = -np.concatenate([_array(t["y"]) for t in traces])[0::3]  # row i is drawn at y = -i
     order = np.argsort(y, kind="stable")
-    return {key: np.concatenate([_array(t[key]) for t in traces])[order] for key in ("y", "base", "x")}
+    return {"y": y[order], "base": x[0::3][order], "x": (x[1::3] - x[0::3])[order]}
 
 
 def _array(value) -> np.ndarray:
@@ -152,7 +154,8 @@ class TestTraceView:
         assert bars["y"].tolist() == [0, 1, 2, 3]  # one bar per span
         assert bars["base"].tolist() == pytest.approx([0.0, 2.0, 2.3, 10.0], abs=1e-9)
         assert bars["x"].tolist() == pytest.approx([50.0, 7.0, 0.25, 35.0], abs=1e-9)
-        assert [m.value for m in at.metric][:3] == ["4", "50.00 ms", "2"]
+        header = at.markdown[0].value
+        assert "**50 ms**" in header and "4 spans" in header and "2 errors" in header
 
     def test_span_detail_shows_the_stack_trace(self, monkeypatch, facts):
         at = _page(_app(monkeypatch, facts.root), "trace_view", trace_id=facts.checkout_trace_id)

@@ -39,7 +39,7 @@ class TestLayering:
         [
             *(f"queries/{path.name}" for path in sorted((EXPLORER / "queries").glob("*.py"))),
             "tree.py",
-            "figures.py",
+            *(f"figures/{path.name}" for path in sorted((EXPLORER / "figures").glob("*.py"))),
             "sql_guard.py",
             "otlp_export.py",
             "store.py",

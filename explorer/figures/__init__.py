@@ -5,11 +5,9 @@ No I/O and no Streamlit here, so notebooks draw the same charts as the app. One 
 """
 
 from explorer.figures.charts import (
-    CRITICAL_OUTLINE,
     LEVEL_COLORS,
     SEVERITY_COLORS,
     STATUS_COLORS,
-    WATERFALL_ROWS,
     alert_timeline,
     duration_histogram,
     fired_chart,
@@ -21,12 +19,12 @@ from explorer.figures.charts import (
     metric_lines,
     percentile_lines,
     red_chart,
-    waterfall,
 )
+from explorer.figures.trace import SERVICE_PALETTE, WATERFALL_ROWS, service_colors, waterfall
 
 __all__ = [
-    "CRITICAL_OUTLINE",
     "LEVEL_COLORS",
+    "SERVICE_PALETTE",
     "SEVERITY_COLORS",
     "STATUS_COLORS",
     "WATERFALL_ROWS",
@@ -41,5 +39,6 @@ __all__ = [
     "metric_lines",
     "percentile_lines",
     "red_chart",
+    "service_colors",
     "waterfall",
 ]

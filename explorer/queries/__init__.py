@@ -43,11 +43,15 @@ from explorer.queries.profiles import (
 )
 from explorer.queries.trace import (
     SpanDetail,
+    kv_table,
     span_detail,
     span_profile,
+    trace_header,
     trace_logs,
+    trace_marks,
     trace_timeline,
     trace_tree,
+    typed_value,
 )
 from explorer.queries.traces import TraceFilter, TraceOrder, search_traces, trace_duration_histogram
 from explorer.tree import collapse_subtrees, critical_path
@@ -69,6 +73,7 @@ __all__ = [
     "critical_path",
     "failing_operations",
     "histogram_buckets",
+    "kv_table",
     "histogram_quantiles",
     "latency_histogram",
     "latency_outliers",
@@ -96,7 +101,10 @@ __all__ = [
     "telemetry_health",
     "time_bounds",
     "trace_duration_histogram",
+    "trace_header",
     "trace_logs",
+    "trace_marks",
     "trace_timeline",
     "trace_tree",
+    "typed_value",
 ]
