@@ -4,7 +4,9 @@ Store choice, first match wins: ``streamlit run explorer -- --store DIR``, ``$LA
 ``./telemetry`` if it exists, then the committed sample store ``sample_data/``. The sidebar shows it and
 opens another. The Store lives in ``st.cache_resource`` (one DuckDB connection per store per process);
 query results live in ``st.cache_data`` keyed by store, reload generation and arguments, so moving between
-pages or re-running a page does not re-scan the files. "Reload store" re-reads the file list.
+pages or re-running a page does not re-scan the files. Every rerun compares the store's directory mtimes
+with the last run's; a change (new files) re-reads the file list and drops cached results on its own, so a
+browser refresh shows new data ("Reload store" does the same by hand).
 """
 
 from __future__ import annotations
@@ -102,15 +104,54 @@ def store_path() -> str:
     return st.session_state["store_path"]
 
 
+@st.cache_resource(show_spinner=False)
+def _signatures() -> dict[str, tuple[tuple[str, int], ...]]:
+    """Last seen :func:`store_signature` per store path (process-wide, like the Store itself)."""
+    return {}
+
+
+def store_signature(root: Path) -> tuple[tuple[str, int], ...]:
+    """The modification times of the store's table and partition directories.
+
+    Writing, renaming or deleting a file changes its directory's mtime, so comparing this (a few dozen
+    ``stat`` calls, well under a millisecond) on every rerun tells whether the store changed."""
+    entries: list[tuple[str, int]] = []
+    try:
+        for table in os.scandir(root):
+            if not table.is_dir() or table.name.startswith("."):
+                continue
+            entries.append((table.name, table.stat().st_mtime_ns))
+            for part in os.scandir(table.path):
+                if part.is_dir():
+                    entries.append((part.path, part.stat().st_mtime_ns))
+    except OSError:
+        return ()
+    return tuple(sorted(entries))
+
+
 def get_store() -> Store | None:
-    """The open Store, or None when the directory is missing (the sidebar then says what to do)."""
+    """The open Store, or None when the directory is missing (the sidebar then says what to do).
+
+    New files are noticed on their own: when the store's directories changed since the last run, the
+    file list is re-read and cached results dropped, so a browser refresh shows the latest data."""
     path = store_path()
     if not Path(path).is_dir():
         return None
+    key = str(Path(path).resolve())
     try:
-        return _open(str(Path(path).resolve()))
+        store = _open(key)
     except ExplorerError:
         return None
+    signature = store_signature(Path(key))
+    seen = _signatures()
+    if seen.get(key) != signature:
+        if key in seen:
+            store.refresh()
+            _guard(key).refresh()
+            generations = _generations()
+            generations[key] = generations.get(key, 0) + 1
+        seen[key] = signature
+    return store
 
 
 def get_guard() -> GuardedSQL | None:
@@ -198,6 +239,11 @@ def sidebar() -> Filters:
             st.warning(
                 f"Store directory `{path}` does not exist. Give one with `streamlit run explorer -- --store DIR`, "
                 f"set ${STORE_ENV}, or type a path below."
+            )
+        elif not any(store.has(table) for table in ("spans", "logs", "metrics")):
+            st.warning(
+                f"`{path}` holds no store tables yet (no `spans/`, `logs/` or `metrics/` Parquet files): "
+                "the pages stay empty until telemetry is written there. Is this the right folder?"
             )
         with st.expander("Open another store"):
             typed = st.text_input("Store directory", value=path, key="store_input")
@@ -291,7 +337,9 @@ KV_COLUMNS = {
     "number": st.column_config.NumberColumn("as number", width="small"),
 }
 #: The span dropdown lists at most this many spans (plus the selected one); the chart and table reach all.
-SPAN_OPTIONS = 1_000
+SPAN_OPTIONS = 200
+#: The trace view's span table shows this many rows around the selected span.
+TABLE_ROWS = 500
 
 _MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~:$"})
 
@@ -328,13 +376,21 @@ def pick_from_chart() -> None:
             return
 
 
-def pick_from_table(key: str) -> None:
-    """``on_select`` of the span table (keyed ``key``): the ticked row's span becomes the pick."""
+def pick_from_table(key: str, first: int = 0) -> None:
+    """``on_select`` of the span table (keyed ``key``, showing rows from ``first``): the ticked row's span
+    becomes the pick."""
     state = st.session_state.get(key) or {}
     rows = (state.get("selection") or {}).get("rows") or []
     ids = st.session_state.get("_view_span_ids", [])
-    if rows and rows[0] < len(ids):
-        st.session_state["span_pick"] = ids[rows[0]]
+    if rows and first + rows[0] < len(ids):
+        st.session_state["span_pick"] = ids[first + rows[0]]
+
+
+def table_window(row: int, total: int, size: int | None = None) -> tuple[int, int]:
+    """The ``[first, last)`` rows of a table of ``total`` rows to show around ``row`` (at most ``size``)."""
+    size = size or TABLE_ROWS
+    first = max(0, min(row - size // 2, total - size))
+    return first, min(total, first + size)
 
 
 def span_options(span_ids: list[str], picked: str, limit: int = SPAN_OPTIONS) -> list[str]:

@@ -104,7 +104,14 @@ class TestOverview:
     def test_counts_and_links(self, monkeypatch, facts):
         at = _page(_app(monkeypatch, facts.root), "overview")
         metrics = {m.label: m.value for m in at.metric}
-        assert metrics["Spans"] == f"{facts.span_count:,}" and metrics["Alerts fired"] == "3"
+        assert metrics["Spans"] == f"{facts.span_count:,}"
+        windows = next(d.value for d in at.dataframe if "lasted" in d.value.columns)
+        firing = int((windows.state == "firing now").sum())
+        assert metrics["Alerts firing now"] == str(firing) and len(windows) == 3
+        assert set(windows.state) <= {"firing now", "resolved"}
+        # The rate/errors/p95 chart over time: one line per service in each of its three panels.
+        chart = next(f for f in _figures(at) if "over time" in f["layout"]["title"]["text"])
+        assert {t["name"] for t in chart["data"]} >= {"frontend", "payment"}
         red = at.dataframe[0].value
         assert "traces?service=payment&operation=payment.charge" in red.traces.tolist()
         assert "traces?service=frontend&operation=POST+%2Fcheckout" in red.traces.tolist()

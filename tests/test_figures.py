@@ -75,8 +75,10 @@ class TestWaterfall:
         spans = _trace(figure, "spans")
         assert [row[0] for row in spans.customdata] == tree.span_id.tolist()
         assert "payment.charge" in spans.hovertext[3]
-        assert list(spans.text) == ["50 ms", "7 ms", "250 µs", "35 ms"]
-        assert figure.layout.hovermode == "y" and figure.layout.clickmode == "event+select"
+        assert list(_trace(figure, "durations").text) == ["50 ms", "7 ms", "250 µs", "35 ms"]
+        # One hit column on a fixed hidden axis: the nearest point to a click is the row under it.
+        assert set(spans.x) == {0.5} and spans.xaxis == "x2" and figure.layout.xaxis2.fixedrange
+        assert figure.layout.clickmode == "event+select"
 
     def test_events_and_logs_are_ticks_on_their_bars(self, store, facts):
         tree = queries.trace_tree(store, facts.checkout_trace_id)
@@ -131,6 +133,7 @@ class TestWaterfall:
         figure = figures.waterfall(tree)
         assert len(figure.data) <= 6
         assert all(t.type == "scattergl" for t in figure.data if t.name != "durations")
+        assert len(_trace(figure, "durations").x) == figures.WATERFALL_ROWS * 4
 
     def test_empty_trace_frame_gives_a_message(self):
         figure = figures.waterfall(queries.trace_tree.__globals__["pd"].DataFrame())

@@ -106,19 +106,22 @@ st.caption(
 
 left, right = st.columns([3, 2], gap="medium")
 with left:
-    picked_row = span_ids.index(picked)
+    # A window of TABLE_ROWS rows around the selection: the waterfall reaches every span, and a 10,000-row
+    # table cost the browser more than the chart. Clicking the chart moves the window.
+    first, last = app_state.table_window(span_ids.index(picked), len(view))
+    shown = view.iloc[first:last]
     table = pd.DataFrame(
         {
             "span": [
-                "\u2002" * min(int(d), 30) + str(n) for d, n in zip(view["depth"], view["name"], strict=True)
+                "\u2002" * min(int(d), 30) + str(n) for d, n in zip(shown["depth"], shown["name"], strict=True)
             ],
-            "service": view["service_name"],
-            "start_ms": view["offset_ms"],
-            "duration": [figures.format_ms(v) for v in view["duration_ms"]],
-            "status": view["status_code"],
-            "critical": view["critical"],
-            "hidden": view["hidden"],
-            "span_id": view["span_id"],
+            "service": shown["service_name"],
+            "start_ms": shown["offset_ms"],
+            "duration": [figures.format_ms(v) for v in shown["duration_ms"]],
+            "status": shown["status_code"],
+            "critical": shown["critical"],
+            "hidden": shown["hidden"],
+            "span_id": shown["span_id"],
         }
     )
     st.dataframe(
@@ -126,9 +129,9 @@ with left:
         hide_index=True,
         # Keyed by the selection, so a pick made on the chart or in the dropdown re-ticks the right row.
         key=f"span_table_{picked}",
-        on_select=functools.partial(app_state.pick_from_table, f"span_table_{picked}"),
+        on_select=functools.partial(app_state.pick_from_table, f"span_table_{picked}", first),
         selection_mode="single-row",
-        selection_default={"selection": {"rows": [picked_row], "columns": []}},
+        selection_default={"selection": {"rows": [span_ids.index(picked) - first], "columns": []}},
         height=min(35 * (len(table) + 1) + 3, 420),
         row_height=28,
         column_config={
@@ -137,6 +140,8 @@ with left:
             "span_id": st.column_config.TextColumn("span id"),
         },
     )
+    if last - first < len(view):
+        st.caption(f"Rows {first + 1:,}–{last:,} of {len(view):,}, around the selected span; click the waterfall to move.")
 with right:
     span_labels = {
         s: f"{'· ' * int(d)}{n} [{sv}] {figures.format_ms(ms)}"
@@ -220,7 +225,7 @@ st.session_state["_span_synced"] = picked
 st.subheader("Timeline: spans and logs")
 timeline = queries.trace_timeline(tree, logs)
 st.dataframe(
-    timeline,
+    timeline.head(app_state.TABLE_ROWS * 2),
     hide_index=True,
     key="timeline",
     height=min(36 * (len(timeline) + 1) + 3, 360),
@@ -230,7 +235,15 @@ st.dataframe(
         "level": st.column_config.TextColumn("log level"),
     },
 )
-st.caption(f"{len(logs):,} log records in this trace.")
+st.caption(
+    f"{len(logs):,} log records in this trace."
+    + (
+        f" The first {app_state.TABLE_ROWS * 2:,} of {len(timeline):,} entries are listed; "
+        "the SQL page (or `trace_timeline` in a notebook) gives them all."
+        if len(timeline) > app_state.TABLE_ROWS * 2
+        else ""
+    )
+)
 
 st.download_button(
     "Download as OTLP JSON",

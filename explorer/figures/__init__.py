@@ -20,6 +20,7 @@ from explorer.figures.charts import (
     percentile_lines,
     red_chart,
 )
+from explorer.figures.overview import red_over_time
 from explorer.figures.trace import SERVICE_PALETTE, WATERFALL_ROWS, service_colors, waterfall
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "metric_lines",
     "percentile_lines",
     "red_chart",
+    "red_over_time",
     "service_colors",
     "waterfall",
 ]

@@ -187,8 +187,10 @@ def waterfall(
                     hovertemplate=f"{kind}: %{{text}}<br>+%{{x:.3f}} ms<extra></extra>",
                 )
             )
-    # The click/hover target: one invisible point per span at its bar's end. customdata is the span id
-    # alone and the hover one text per span, to keep the figure small (10,000 spans ≈ 1.5 MB of JSON).
+    # The click/hover target: one invisible point per span, all in one column on a hidden, fixed second x
+    # axis. Every point is equally far from the cursor in x, so the nearest one is the row under the
+    # cursor wherever the user clicks in it (scattergl has no pure y-distance hover). customdata is the
+    # span id alone and the hover one text per span, to keep the figure small.
     hover = [
         f"<b>{nm}</b> · {sv}<br>+{off:.3f} ms, {dur} · {st}"
         for nm, sv, off, dur, st in zip(names, services, offsets, durations, status, strict=True)
@@ -196,40 +198,37 @@ def waterfall(
     data.append(
         dict(
             type="scattergl",
-            x=ends,
+            x=np.full(n, 0.5),
             y=y,
-            mode="markers+text" if n <= 2_000 else "markers",
+            xaxis="x2",
+            mode="markers",
             name="spans",
             showlegend=False,
-            marker={"size": BAR_PX, "opacity": 0, "color": "#000000"},
+            marker={"size": 4, "opacity": 0, "color": "#000000"},
             selected={"marker": {"opacity": 0}},
             unselected={"marker": {"opacity": 0}},
-            text=durations if n <= 2_000 else None,
-            textposition="middle right",
-            textfont={"size": 10, "color": "#444444"},
             customdata=span_ids[:, None],
             hovertext=hover,
             hovertemplate="%{hovertext}<extra></extra>",
         )
     )
-    if n > 2_000:
-        # Durations as labels at the bar ends cost one glyph run per span; past 2,000 spans they are drawn
-        # for the first screenful only (hover and the table give the rest).
-        head = slice(0, min(n, rows * 4))
-        data.append(
-            dict(
-                type="scatter",
-                x=ends[head],
-                y=y[head],
-                mode="text",
-                text=durations[head],
-                textposition="middle right",
-                textfont={"size": 10, "color": "#444444"},
-                name="durations",
-                hoverinfo="skip",
-                showlegend=False,
-            )
+    # Durations at the bar ends. Past 2,000 spans only the first screenfuls get one (hover and the table
+    # give the rest): a text label is the one thing here that costs per span in the browser.
+    labelled = slice(0, n if n <= 2_000 else min(n, rows * 4))
+    data.append(
+        dict(
+            type="scatter",
+            x=ends[labelled],
+            y=y[labelled],
+            mode="text",
+            text=durations[labelled],
+            textposition="middle right",
+            textfont={"size": 10, "color": "#444444"},
+            name="durations",
+            hoverinfo="skip",
+            showlegend=False,
         )
+    )
     shapes = []
     if selected is not None:
         hit = np.flatnonzero(span_ids == selected)
@@ -255,7 +254,7 @@ def waterfall(
         height=ROW_PX * visible + 110,
         showlegend=True,
         dragmode="pan",
-        hovermode="y",
+        hovermode="closest",
         hoverdistance=-1,
         clickmode="event+select",
         shapes=shapes,
@@ -275,6 +274,7 @@ def waterfall(
             "zeroline": True,
             "side": "bottom",
         },
+        xaxis2={"overlaying": "x", "range": [0, 1], "visible": False, "fixedrange": True},
         yaxis={
             "range": [-(visible - 0.5), 0.5],
             "tickmode": "array",

@@ -33,7 +33,13 @@ from explorer.queries.metrics import (
     metric_label_keys,
     metric_series,
 )
-from explorer.queries.overview import alert_summary, failing_operations, red_summary, slowest_operations
+from explorer.queries.overview import (
+    alert_summary,
+    failing_operations,
+    red_over_time,
+    red_summary,
+    slowest_operations,
+)
 from explorer.queries.profiles import (
     call_tree,
     profile_edges,
@@ -90,6 +96,7 @@ __all__ = [
     "profile_hotspots",
     "profile_operations",
     "profile_spans",
+    "red_over_time",
     "red_summary",
     "search_logs",
     "search_traces",
