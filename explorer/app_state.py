@@ -399,3 +399,25 @@ def span_options(span_ids: list[str], picked: str, limit: int = SPAN_OPTIONS) ->
         return span_ids
     head = span_ids[:limit]
     return head if picked in set(head) else [*head, picked]
+
+
+ERROR_ROW = "background-color: rgba(214, 39, 40, 0.12)"
+
+
+def error_rows(row: pd.Series) -> list[str]:
+    """Styler row function: tint rows whose ``error_count`` (or ``errors``) is above zero."""
+    count = row.get("error_count", row.get("errors", 0))
+    return [ERROR_ROW if isinstance(count, (int, float)) and count > 0 else ""] * len(row)
+
+
+def picked_trace(chart: Any, table: Any, trace_ids: list[str]) -> str | None:
+    """The trace id clicked in the traces scatter (``customdata[0]``) or ticked in the results table."""
+    points = ((chart or {}).get("selection") or {}).get("points") or [] if chart is not None else []
+    for point in points:
+        data = point.get("customdata")
+        if isinstance(data, (list, tuple)) and data and isinstance(data[0], str):
+            return data[0]
+    rows = ((table or {}).get("selection") or {}).get("rows") or [] if table is not None else []
+    if rows and rows[0] < len(trace_ids):
+        return trace_ids[rows[0]]
+    return None

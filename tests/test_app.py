@@ -147,6 +147,18 @@ class TestTraces:
         assert set(results.trace_id) == set(facts.error_trace_ids)
         assert (results.error_count > 0).all()
 
+    def test_service_dropdown_scatter_and_error_rows(self, monkeypatch, facts):
+        """Service is a dropdown like Operation; the scatter has one clickable point per result (trace id in
+        customdata), error traces in their own red series; error rows are tinted."""
+        at = _page(_app(monkeypatch, facts.root), "traces")
+        assert {"any", "payment", "frontend"} <= set(at.selectbox(key="service").options)
+        at.selectbox(key="service").select("payment").run()
+        scatter = next(f for f in _figures(at) if f["layout"]["title"]["text"].startswith("Duration against"))
+        ids = {c[0] for t in scatter["data"] for c in t["customdata"]}
+        assert ids == set(at.dataframe[0].value.trace_id)
+        failed = next(t for t in scatter["data"] if t["name"] == "has errors")
+        assert {c[0] for c in failed["customdata"]} <= set(facts.error_trace_ids)
+
     def test_log_text_search(self, monkeypatch, facts):
         at = _page(_app(monkeypatch, facts.root), "traces")
         at.text_input(key="log_text").input("card declined").run()

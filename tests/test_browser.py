@@ -237,3 +237,36 @@ class TestTraceNavigation:
         finally:
             process.terminate()
             process.wait(timeout=30)
+
+
+class TestTracesScatter:
+    def test_clicking_a_scatter_point_opens_its_trace_in_the_same_tab(self, server, browser):
+        base, facts = server
+        page = _open(browser, f"{base}/traces?service=payment&status=error", PAGES["traces"], "traces-scatter")
+        try:
+            x, y, trace_id = page.evaluate(
+                """() => {
+                    const plot = [...document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')]
+                        .find(p => p._fullData.some(t => t.name === 'has errors'));
+                    const curve = plot._fullData.findIndex(t => t.name === 'has errors');
+                    const point = plot.calcdata[curve][0], size = plot._fullLayout._size;
+                    const box = plot.getBoundingClientRect();
+                    return [box.left + size.l + plot._fullLayout.xaxis.c2p(point.x),
+                            box.top + size.t + plot._fullLayout.yaxis.c2p(point.y),
+                            plot._fullData[curve].customdata[0][0]];
+                }"""
+            )
+            assert trace_id in facts.error_trace_ids
+            page.mouse.move(x, y)
+            page.mouse.click(x, y)
+            page.wait_for_url(f"**/trace?trace_id={trace_id}*", timeout=60_000)
+            page.wait_for_selector(PAGES["trace"], timeout=60_000)
+            page.wait_for_function(
+                "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000
+            )
+            assert page.locator(ERRORS).count() == 0
+            page.get_by_text("Back to the search").click()
+            page.wait_for_url("**/traces?*", timeout=60_000)
+            assert "service=payment" in page.url and "status=error" in page.url
+        finally:
+            page.close()

@@ -372,3 +372,16 @@ class TestEmptyStore:
         assert queries.histogram_buckets(empty, name="x").empty
         assert queries.time_bounds(empty) == (None, None)
         assert list(queries.red_summary(empty).columns)[:3] == ["service_name", "operation", "spans"]
+
+
+class TestErrorStatusMatchesTheSpan:
+    def test_status_error_applies_to_the_span_that_matched(self, store, facts):
+        """In the checkout trace payment.charge failed and cart.load did not: `operation=cart.load,
+        status=error` must not find it (it did when status meant "any span of the trace failed")."""
+        prefix = facts.checkout_trace_id[:16]
+        failed = queries.search_traces(store, operation="payment.charge", status="error", trace_id=prefix)
+        assert failed.trace_id.tolist() == [facts.checkout_trace_id]
+        fine = queries.search_traces(store, operation="cart.load", status="error", trace_id=prefix)
+        assert fine.empty
+        anywhere = queries.search_traces(store, status="error", trace_id=prefix)
+        assert anywhere.trace_id.tolist() == [facts.checkout_trace_id]

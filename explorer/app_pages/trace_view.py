@@ -42,6 +42,13 @@ except TraceNotFoundError as exc:
     st.warning(f"{exc}. Check the id, or search on the Traces page.")
     st.stop()
 
+if "_last_search" in st.session_state:
+    st.page_link(
+        app_state.PAGES["traces"],
+        label="← Back to the search",
+        query_params=st.session_state["_last_search"],
+        icon=":material/arrow_back:",
+    )
 header = queries.trace_header(tree)
 st.markdown(
     f"**{app_state.plain(header['root_name'])}** · {app_state.plain(header['root_service'])} · "

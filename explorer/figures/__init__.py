@@ -21,6 +21,7 @@ from explorer.figures.charts import (
     red_chart,
 )
 from explorer.figures.overview import red_over_time
+from explorer.figures.traces import trace_scatter
 from explorer.figures.trace import SERVICE_PALETTE, WATERFALL_ROWS, service_colors, waterfall
 
 __all__ = [
@@ -42,5 +43,6 @@ __all__ = [
     "red_chart",
     "red_over_time",
     "service_colors",
+    "trace_scatter",
     "waterfall",
 ]

@@ -21,8 +21,10 @@ _ORDERS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class TraceFilter:
-    """Trace search criteria. Span criteria (service, operation, attribute) must hold on one span;
-    ``status`` and the duration range apply to the whole trace (first start to last end)."""
+    """Trace search criteria. Span criteria (service, operation, attribute, ``status="error"``) must hold
+    on one span: ``service=payment, status=error`` finds traces where a payment span failed, not traces
+    where some other span did. ``status="ok"`` (no error span at all) and the duration range apply to the
+    whole trace (first start to last end)."""
 
     service: Services = None
     operation: str | None = None
@@ -60,6 +62,8 @@ class TraceFilter:
         span.time("start_time", self.start, self.end)
         if self.operation:
             span.add("name = $operation", operation=self.operation)
+        if self.status == "error":
+            span.add("status_code = 'ERROR'")
         attribute = self._attribute()
         if attribute is not None:
             span.add(
@@ -84,9 +88,7 @@ class TraceFilter:
                 "SELECT trace_id FROM logs WHERE trace_id IS NOT NULL AND contains(lower(body), $log_text)"
             )
         having = []
-        if self.status == "error":
-            having.append("error_count > 0")
-        elif self.status == "ok":
+        if self.status == "ok":
             having.append("error_count = 0")
         if self.min_duration_ms is not None:
             having.append("duration_ns >= $min_ns")
