@@ -294,6 +294,11 @@ def _utc(value: datetime | None) -> datetime | None:
     )
 
 
+def as_utc(value: datetime | None) -> datetime | None:
+    """A naive datetime from a widget (read as UTC) as an aware UTC datetime."""
+    return _utc(value)
+
+
 def _fmt(value: datetime | None) -> str:
     return "–" if value is None else pd.Timestamp(value).strftime("%Y-%m-%d %H:%M:%S")
 

@@ -385,3 +385,11 @@ class TestErrorStatusMatchesTheSpan:
         assert fine.empty
         anywhere = queries.search_traces(store, status="error", trace_id=prefix)
         assert anywhere.trace_id.tolist() == [facts.checkout_trace_id]
+
+
+class TestLatencyGroups:
+    def test_client_and_server_spans_of_one_name_stay_apart(self, store):
+        table = queries.latency_percentiles(store, operation=["POST /checkout", "cart.load"])
+        assert {"POST /checkout (server)", "cart.load (client)"} <= set(table.group)
+        kinds = queries.latency_percentiles(store, group_by="kind")
+        assert {"SERVER", "CLIENT"} <= set(kinds.group)

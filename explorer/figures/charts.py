@@ -11,6 +11,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 STATUS_COLORS = {"ERROR": "#d62728", "OK": "#2ca02c", "UNSET": "#4c78a8"}
+#: Series colours without red, which reads as "error" and stays reserved for errors.
+COLORWAY = ("#4c78a8", "#f58518", "#54a24b", "#b279a2", "#72b7b2", "#eeca3b", "#9d755d", "#bab0ac")
+PERCENTILE_COLORS = {"p50_ms": "#9ecae1", "p95_ms": "#3182bd", "p99_ms": "#08519c"}
 SEVERITY_COLORS = {"critical": "#b30000", "error": "#e34a33", "warning": "#fdae61", "info": "#74add1"}
 LEVEL_COLORS = {
     "ERROR": "#d62728",
@@ -121,8 +124,18 @@ def duration_histogram(
     figure.update_xaxes(type="log" if log_x else "linear", title="duration (ms)")
     figure.update_yaxes(title="count", rangemode="tozero")
     figure.update_layout(
-        title=title, height=380, margin={"t": 60}, showlegend=len(groups) > 1 and not side_by_side
+        title=title,
+        height=380,
+        margin={"t": 80 if side_by_side and len(groups) > 1 else 60},
+        showlegend=len(groups) > 1 and not side_by_side,
+        colorway=list(COLORWAY),
     )
+    if side_by_side and len(groups) > 1:
+        # One shared x title under the panels instead of one per panel, which overlapped at narrow widths.
+        figure.update_xaxes(title=None)
+        figure.add_annotation(
+            text="duration (ms)", xref="paper", yref="paper", x=0.5, y=-0.16, showarrow=False, font={"size": 13}
+        )
     return figure
 
 
@@ -179,6 +192,7 @@ def percentile_lines(
                     mode="lines+markers",
                     name=column.replace("_ms", ""),
                     marker={"size": 4},
+                    line={"color": PERCENTILE_COLORS.get(column)},
                 )
             )
     figure.update_layout(
@@ -340,7 +354,9 @@ def metric_lines(series: pd.DataFrame, *, title: str = "Metric", unit: str | Non
                 x=part["timestamp"], y=part["value"], mode="lines+markers", name=str(name), marker={"size": 3}
             )
         )
-    figure.update_layout(title=title, height=380, yaxis={"title": unit or ""}, margin={"t": 50})
+    figure.update_layout(
+        title=title, height=380, yaxis={"title": unit or ""}, margin={"t": 50}, colorway=list(COLORWAY)
+    )
     return figure
 
 

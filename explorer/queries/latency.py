@@ -22,10 +22,13 @@ from explorer.queries._sql import (
 )
 from explorer.store import Store
 
-LatencyGroup = Literal["operation", "version", "service", "all"]
+LatencyGroup = Literal["operation", "version", "service", "kind", "all"]
 _GROUPS = {
     "all": "'all'",
-    "operation": "name",
+    # A client span and the server span of the same name time different things (the server's work vs the
+    # whole round trip): they are kept apart as "GET /x (client)" and "GET /x (server)".
+    "operation": "name || CASE kind WHEN 'CLIENT' THEN ' (client)' WHEN 'SERVER' THEN ' (server)' ELSE '' END",
+    "kind": "coalesce(kind, '(none)')",
     "version": "coalesce(resource_attributes['service.version'], '(none)')",
     "service": "service_name",
 }
