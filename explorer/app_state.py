@@ -415,6 +415,23 @@ def error_rows(row: pd.Series) -> list[str]:
     return [ERROR_ROW if isinstance(count, (int, float)) and count > 0 else ""] * len(row)
 
 
+def with_trace_links(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with an ``open`` link to the trace view (span too when there is a ``span_id``), and empty
+    text instead of None where a row has no trace, so the table shows a blank rather than "None"."""
+    spans = frame["span_id"] if "span_id" in frame else [None] * len(frame)
+    links = [trace_link(t, s) or "" for t, s in zip(frame["trace_id"], spans, strict=True)]
+    return frame.assign(open=links, trace_id=frame["trace_id"].fillna(""))
+
+
+def as_mapping(value: Any) -> dict[str, Any]:
+    """A stored attribute map (dict, list of pairs, or None) as a dict."""
+    if value is None or (isinstance(value, float) and value != value):
+        return {}
+    if isinstance(value, dict):
+        return value
+    return {str(k): v for k, v in value}
+
+
 def picked_trace(chart: Any, table: Any, trace_ids: list[str]) -> str | None:
     """The trace id clicked in the traces scatter (``customdata[0]``) or ticked in the results table."""
     points = ((chart or {}).get("selection") or {}).get("points") or [] if chart is not None else []

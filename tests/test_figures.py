@@ -142,7 +142,7 @@ class TestWaterfall:
 
 class TestCharts:
     def test_histogram_steps_follow_the_bins(self, store):
-        hist = queries.latency_histogram(store, operation="db.query", bins=5, log_scale=True)
+        hist = queries.latency_histogram(store, operation="db.query", bins=5, log_scale=True, group_by="all")
         figure = figures.duration_histogram(hist, log_x=True)
         trace = figure.data[0]
         assert max(trace.y) == hist["count"].max() and figure.layout.xaxis.type == "log"

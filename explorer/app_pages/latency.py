@@ -138,18 +138,14 @@ st.plotly_chart(figures.percentile_lines(over_time, title="p50 / p95 / p99 over 
 st.subheader("Outliers")
 outliers = app_state.query(queries.latency_outliers, limit=25, **common, **f.window())
 st.dataframe(
-    outliers.assign(
-        open=[
-            app_state.trace_link(t, s) for t, s in zip(outliers["trace_id"], outliers["span_id"], strict=True)
-        ]
-    ),
+    app_state.with_trace_links(outliers).assign(duration=[figures.format_ms(v) for v in outliers["duration_ms"]]),
     hide_index=True,
     key="lat_outliers",
     column_order=[
         "open",
         "operation",
         "service_name",
-        "duration_ms",
+        "duration",
         "start_time",
         "status_code",
         "version",

@@ -379,25 +379,39 @@ def histogram_heatmap(buckets: pd.DataFrame, *, title: str = "Histogram buckets 
     return figure
 
 
-def log_volume(logs: pd.DataFrame, *, title: str = "Log records by level") -> go.Figure:
-    """Stacked counts of log records per minute by level."""
-    if logs.empty:
-        return _empty(title)
-    frame = logs.assign(
-        minute=pd.to_datetime(logs["timestamp"]).dt.floor("min"), level=logs["severity_text"].fillna("UNSET")
-    )
-    counts = frame.groupby(["minute", "level"]).size().reset_index(name="records")
+def log_volume(volume: pd.DataFrame, *, title: str = "Log records by level") -> go.Figure:
+    """Stacked records per time bucket by level: :func:`~explorer.queries.log_volume` output (the real
+    counts), or raw log rows (``timestamp``, ``severity_text``), bucketed per minute."""
+    if volume.empty:
+        return _empty(title, "No log records for these filters: widen the time range or loosen a filter")
+    if "records" not in volume:
+        volume = (
+            volume.assign(
+                bucket=pd.to_datetime(volume["timestamp"]).dt.floor("min"),
+                level=volume["severity_text"].fillna("UNSET"),
+            )
+            .groupby(["bucket", "level"])
+            .size()
+            .reset_index(name="records")
+        )
+    width = int(volume["bucket_s"].iloc[0]) if "bucket_s" in volume else None
     figure = go.Figure()
-    for level, part in counts.groupby("level", sort=False):
+    for level, part in volume.groupby("level", sort=False):
         figure.add_trace(
             go.Bar(
-                x=part["minute"],
+                x=part["bucket"],
                 y=part["records"],
                 name=str(level),
                 marker_color=LEVEL_COLORS.get(str(level).upper(), "#999999"),
             )
         )
-    figure.update_layout(title=title, barmode="stack", height=260, margin={"t": 50})
+    figure.update_layout(
+        title=title + (f" (per {width} s)" if width else ""),
+        barmode="stack",
+        height=260,
+        margin={"t": 50},
+        yaxis={"title": "records"},
+    )
     return figure
 
 

@@ -25,7 +25,7 @@ from explorer.queries.latency import (
     latency_percentiles,
     percentiles_over_time,
 )
-from explorer.queries.logs import list_loggers, search_logs
+from explorer.queries.logs import list_loggers, log_volume, search_logs
 from explorer.queries.metrics import (
     histogram_buckets,
     histogram_quantiles,
@@ -87,6 +87,7 @@ __all__ = [
     "list_loggers",
     "list_operations",
     "list_services",
+    "log_volume",
     "metric_catalog",
     "metric_label_keys",
     "metric_series",
