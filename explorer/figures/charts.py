@@ -126,7 +126,7 @@ def duration_histogram(
     figure.update_layout(
         title=title,
         height=380,
-        margin={"t": 80 if side_by_side and len(groups) > 1 else 60},
+        margin={"t": 80, "b": 80} if side_by_side and len(groups) > 1 else {"t": 60},
         showlegend=len(groups) > 1 and not side_by_side,
         colorway=list(COLORWAY),
     )
@@ -134,7 +134,14 @@ def duration_histogram(
         # One shared x title under the panels instead of one per panel, which overlapped at narrow widths.
         figure.update_xaxes(title=None)
         figure.add_annotation(
-            text="duration (ms)", xref="paper", yref="paper", x=0.5, y=-0.16, showarrow=False, font={"size": 13}
+            text="duration (ms)",
+            xref="paper",
+            yref="paper",
+            x=0.5,
+            y=-0.3,
+            yanchor="top",
+            showarrow=False,
+            font={"size": 13},
         )
     return figure
 

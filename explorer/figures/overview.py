@@ -47,8 +47,8 @@ def red_over_time(frame: pd.DataFrame, *, title: str = "Rate, errors and p95 ove
     figure.update_layout(
         title=title + (f" (buckets of {width} s)" if width else ""),
         height=520,
-        margin={"t": 70, "l": 10, "r": 10, "b": 30},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.04, "x": 0},
+        margin={"t": 100, "l": 10, "r": 10, "b": 30},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.05, "x": 0},
         hovermode="x unified",
     )
     return figure
