@@ -11,12 +11,12 @@ CHROMIUM ?= /usr/bin/chromium
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# The install compiles ingest/_spanpack.c and ingest/_jsonarrow.c in place, hence the C sources.
-$(VENV)/.installed: pyproject.toml constraints.txt setup.py ingest/_spanpack.c ingest/_jsonarrow.c | $(PY) compiler
+# The install compiles ingest/store/_spanpack.c and ingest/sources/_jsonarrow.c in place, hence the C sources.
+$(VENV)/.installed: pyproject.toml constraints.txt setup.py ingest/store/_spanpack.c ingest/sources/_jsonarrow.c | $(PY) compiler
 	$(PIP) -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml constraints.txt setup.py ingest/_spanpack.c ingest/_jsonarrow.c | $(PY) compiler
+$(VENV)/.installed-dev: pyproject.toml constraints.txt setup.py ingest/store/_spanpack.c ingest/sources/_jsonarrow.c | $(PY) compiler
 	$(PIP) -e ".[dev]"
 	touch $@ $(VENV)/.installed
 
@@ -28,7 +28,7 @@ explore: install
 	$(VENV)/bin/streamlit run explorer --server.headless true --server.port 8501 \
 		--browser.gatherUsageStats false $(if $(STORE),-- --store $(STORE))
 
-## compiler: a C compiler for ingest/*.c (without one the install still works, on the slower pure-Python/DuckDB paths)
+## compiler: a C compiler for ingest/*/*.c (without one the install still works, on the slower pure-Python/DuckDB paths)
 compiler:
 	@command -v cc >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc; }
 
@@ -45,4 +45,4 @@ bench: install-dev
 	for script in bench/*.py; do $(PY) $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache tests/artifacts build ingest/*.so
+	rm -rf $(VENV) .pytest_cache tests/artifacts build ingest/*/*.so

@@ -1,7 +1,7 @@
 """Export cost per span: ParquetSpanExporter (Arrow conversion + Parquet write) vs OTLP protobuf encoding.
 
 All run in this process on the same 100,000 SDK spans, in the same batch sizes, so the ratios hold on a
-noisy machine: the exporter with the compiled span encoder (``ingest._spanpack``, what an install
+noisy machine: the exporter with the compiled span encoder (``ingest.store._spanpack``, what an install
 uses), the same exporter on the pure-Python encoder (what runs where nothing could be compiled), and
 the OTel SDK's own OTLP protobuf encoding.
 
@@ -22,14 +22,16 @@ from pathlib import Path
 # The repository root first: this folder's ingest.py (the ingest benchmark) would shadow the package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans  # noqa: E402
-from opentelemetry.sdk.resources import Resource  # noqa: E402
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider  # noqa: E402
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from ingest import ParquetSpanExporter  # noqa: E402
-from ingest import encoding  # noqa: E402
+from ingest import (
+    ParquetSpanExporter,
+    encoding,
+)
 
 
 def make_spans(count: int) -> Sequence[ReadableSpan]:
@@ -79,7 +81,7 @@ def main() -> None:
     n = len(spans)
     compiled = encoding._spanpack
     if compiled is None:
-        print("ingest._spanpack is not compiled (run `make install`): both columns are the Python encoder")
+        print("ingest.store._spanpack is not compiled (run `make install`): both columns are the Python encoder")
     print(f"{n} spans, median of {args.runs} runs, µs/span; ratio = ours (compiled) / OTLP encode")
     print(f"{'batch':>6} {'ours (compiled)':>16} {'ours (Python)':>14} {'OTLP encode':>12} {'ratio':>6}")
     # 512 is the OTel SDK's default export batch, 4096 the ObservabilityProvider's, n one single batch.

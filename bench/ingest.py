@@ -2,8 +2,8 @@
 
 1. Import: a generated OTLP JSON Lines file of ``--spans`` spans (default 1,000,000; 512 spans a line,
    as the Collector's ``file`` exporter writes batches; six attributes a span, an event on one span in
-   ten, a link on one in 25, four services) imported into a fresh store by :class:`ingest.importer.Importer`
-   (the compiled JSON Lines reader ``ingest._jsonarrow``, or DuckDB's where it is not built; dedupe,
+   ten, a link on one in 25, four services) imported into a fresh store by :class:`ingest.sources.importer.Importer`
+   (the compiled JSON Lines reader ``ingest.sources._jsonarrow``, or DuckDB's where it is not built; dedupe,
    durable Parquet writes), ``--runs`` times; the median is reported.
    Baseline in the same run: the classic way — ``json.loads`` and protobuf ``json_format.ParseDict``
    into ``ExportTraceServiceRequest`` (ids fixed to hex first, as json_format would misread them),
@@ -41,10 +41,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ingest.importer import Importer  # noqa: E402
-from ingest.otlp import decode_traces, request_from_json  # noqa: E402
-from ingest.otlp_json import compiled_reader  # noqa: E402
-from ingest.store import StoreWriter  # noqa: E402
+from ingest.sources.importer import Importer  # noqa: E402
+from ingest.sources.otlp import decode_traces, request_from_json  # noqa: E402
+from ingest.sources.otlp_json import compiled_reader  # noqa: E402
+from ingest.store.writer import StoreWriter  # noqa: E402
 
 SPANS_PER_LINE = 512
 
@@ -233,7 +233,7 @@ def bench_receiver(path: Path, n_spans: int, clients: int, work: Path) -> dict[s
         thread.join()
     accepted = time.perf_counter() - started
     process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=300)
+    _, err = process.communicate(timeout=300)
     on_disk = time.perf_counter() - started
     import pyarrow.dataset as ds
 

@@ -31,16 +31,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler  # noqa: E402
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor  # noqa: E402
-from opentelemetry.sdk.resources import Resource  # noqa: E402
-from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
-from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: E402
+from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from ingest import ObservabilityProvider  # noqa: E402
-from ingest.exporters import ParquetLogExporter, ParquetSpanExporter  # noqa: E402
-from ingest.noop import NoOpTracer  # noqa: E402
-from ingest.store import StoreWriter  # noqa: E402
+from ingest import ObservabilityProvider
+from ingest.sdk.noop import NoOpTracer
+from ingest.store.exporters import ParquetLogExporter, ParquetSpanExporter
+from ingest.store.writer import StoreWriter
 
 QUEUE = 32768
 BATCH = 4096

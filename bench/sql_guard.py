@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from explorer import open_store  # noqa: E402
-from explorer.sql_guard import EXAMPLES, GuardedSQL  # noqa: E402
+from explorer import open_store
+from explorer.sql_guard import EXAMPLES, GuardedSQL
 
 QUERIES = {
     "SELECT 1": "SELECT 1",

@@ -1,7 +1,7 @@
 """Rules over history: replay alert thresholds over the metric points already in a store.
 
 For tuning thresholds after an incident: ``alert_history(store, thresholds)`` returns the transitions
-an :class:`ingest.alerts.AlertManager` with those thresholds would have produced had it checked at every
+an :class:`ingest.sdk.alerts.AlertManager` with those thresholds would have produced had it checked at every
 stored data point — one ``firing`` row when a series crosses, one ``resolved`` row when it clears,
 with the same columns as the store's ``alerts`` table. The state machine is the manager's: each series
 (service, instance, labels) starts not firing, and the comparison is the same function.
@@ -17,8 +17,8 @@ import pandas as pd
 
 from explorer.errors import QueryError
 from explorer.store import Store
-from ingest.alerts import Threshold, describe
 from ingest.errors import ConfigurationError
+from ingest.sdk.alerts import Threshold, describe
 
 #: Value a threshold is compared with, per metric row. Counters and gauges: their value. Histograms
 #: (``value`` NULL in the store): the mean of the observations since the series' previous point —
@@ -164,7 +164,7 @@ def alert_history(
 
     Rows at the same time keep the thresholds' order, then the series' labels.
 
-    ``thresholds``: :class:`ingest.alerts.Threshold` objects, mappings of their fields, or an
+    ``thresholds``: :class:`ingest.sdk.alerts.Threshold` objects, mappings of their fields, or an
     ``AlertManager.thresholds`` dict. One row per transition with the ``alerts`` table's columns plus
     ``instance`` (service.instance.id) and ``firing_duration_s`` (on resolved rows). A firing row with no
     resolved row after it was still firing at the last stored point. Points before ``since`` are not

@@ -29,7 +29,7 @@ from explorer import queries
 from explorer.errors import ExplorerError
 from explorer.sql_guard import GuardedSQL
 from explorer.store import Store
-from ingest.store import DEFAULT_STORE, STORE_ENV
+from ingest.store.writer import DEFAULT_STORE, STORE_ENV
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_STORE = REPO_ROOT / "sample_data"
@@ -55,6 +55,7 @@ PAGES = {
     "logs": "app_pages/logs.py",
     "metrics": "app_pages/metrics.py",
     "sql": "app_pages/sql.py",
+    "llm": "app_pages/llm.py",
 }
 
 
@@ -79,9 +80,17 @@ def default_store(argv: list[str] | None = None) -> tuple[Path, str]:
     return SAMPLE_STORE, "sample store"
 
 
+def prices_argument(argv: list[str] | None = None) -> str | None:
+    """The ``--prices FILE`` given after ``--`` on the ``streamlit run`` command line (LLM cost), if any."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--prices", default=None)
+    known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    return known.prices
+
+
 @st.cache_resource(show_spinner=False)
 def _open(path: str) -> Store:
-    return Store(path)
+    return Store(path, prices=prices_argument())
 
 
 @st.cache_resource(show_spinner=False)

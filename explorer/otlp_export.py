@@ -2,7 +2,7 @@
 
 Follows the OTLP/JSON encoding rules: trace and span ids are lowercase hex (not base64), 64-bit integers
 are decimal strings, enums are integers. The store keeps attribute values as text
-(:func:`ingest.encoding.attribute_text`), so every attribute is exported as a ``stringValue``: the
+(:func:`ingest.store.encoding.attribute_text`), so every attribute is exported as a ``stringValue``: the
 original type is not recorded and guessing it (is ``"42"`` a number?) would be wrong as often as right.
 """
 

@@ -17,9 +17,9 @@ from ingest.errors import IngestError
 
 #: command -> (module defining add_arguments/run, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "import": ("ingest.importer", "import OTLP JSON / JSON Lines / protobuf and Jaeger JSON files"),
-    "serve": ("ingest.receiver", "receive OTLP/HTTP (traces, metrics, logs) into the store"),
-    "compact": ("ingest.compact", "merge a day's small Parquet files into few large sorted ones"),
+    "import": ("ingest.sources.importer", "import OTLP JSON / JSON Lines / protobuf and Jaeger JSON files"),
+    "serve": ("ingest.sources.receiver", "receive OTLP/HTTP (traces, metrics, logs) into the store"),
+    "compact": ("ingest.store.compact", "merge a day's small Parquet files into few large sorted ones"),
     "demo": ("ingest.demo.cli", "run a simulated multi-agent LLM app through an incident into the store"),
 }
 

@@ -3,7 +3,7 @@
 The SDK's own OTLP encoders (opentelemetry-exporter-otlp-proto-common) give the protobuf requests;
 OTLP JSON is protobuf's ``MessageToDict`` with the OTLP JSON rules applied (hex ids, integer enums),
 which is what the Collector's ``file`` exporter writes. The same SDK objects also go through the
-store's own encoder (``ingest.encoding``), so tests can compare every importer path with it.
+store's own encoder (``ingest.store.encoding``), so tests can compare every importer path with it.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Spans and logs go through the real OTel SDK (TracerProvider, LoggerProvider) and
 exporters, with explicit timestamps so every duration and offset is known; SDK metrics go through a
 MeterProvider and ParquetMetricExporter. The SDK cannot back-date metric points, profiles or alerts, so
 time-spread metric series, ``profiles`` and ``alerts`` rows are written through
-:class:`ingest.store.StoreWriter` with the schemas of :mod:`ingest.schema`.
+:class:`ingest.store.writer.StoreWriter` with the schemas of :mod:`ingest.store.schema`.
 
 Hostile data on purpose: unicode names and values, a 200 KB attribute, mixed attribute types, nulls in
 profile/alert/log rows, an orphan span whose parent was never exported, a counter reset, and a
@@ -36,7 +36,7 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from ingest import ParquetLogExporter, ParquetMetricExporter, ParquetSpanExporter, StoreWriter
-from ingest.encoding import table_from_columns
+from ingest.store.encoding import table_from_columns
 
 MS = 1_000_000
 S = 1_000 * MS
@@ -536,7 +536,7 @@ def _metric_series(writer: StoreWriter, base_ns: int) -> None:
         buckets.append(list(hist))
         bounds.append(bounds_s)
     n = len(ts)
-    from ingest.encoding import map_column
+    from ingest.store.encoding import map_column
 
     columns = {
         "timestamp": pa.array(ts, pa.int64()).cast(pa.timestamp("ns", tz="UTC")),

@@ -14,7 +14,7 @@ from explorer import open_store
 from explorer.alert_history import COLUMNS, alert_history
 from explorer.errors import QueryError
 from ingest import AlertSeverity, ConfigurationError, ParquetMetricExporter
-from ingest.alerts import Threshold
+from ingest.sdk.alerts import Threshold
 
 
 class Meter:

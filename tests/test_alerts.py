@@ -14,8 +14,8 @@ import pytest
 from explorer import open_store
 from explorer.alert_history import alert_history
 from ingest import Alert, AlertManager, AlertSeverity, ConfigurationError
-from ingest.alerts import AlertDeliveryError, Threshold, WebhookAlertHandler
-from ingest.correlation import correlation_scope
+from ingest.sdk.alerts import AlertDeliveryError, Threshold, WebhookAlertHandler
+from ingest.sdk.correlation import correlation_scope
 
 
 @pytest.fixture

@@ -17,9 +17,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from explorer import open_store
-from ingest.compact import COMPACT_DIR, COMPACTOR_LOCK, CompactionError, Compactor, _exclusive, read_lock
-from ingest.encoding import encode_logs, encode_spans, table_from_columns
-from ingest.store import StoreWriter
+from ingest.store.compact import COMPACT_DIR, COMPACTOR_LOCK, CompactionError, Compactor, _exclusive
+from ingest.store.encoding import encode_logs, encode_spans, table_from_columns
+from ingest.store.lock import read_lock
+from ingest.store.writer import StoreWriter
 from tests.otlp_samples import sdk_logs, sdk_spans
 
 REPO = Path(__file__).resolve().parents[1]

@@ -211,7 +211,7 @@ class TestEncodingEdgeCases:
 
     def test_attribute_text_encodes_json_for_sequences(self):
         """attribute_text is the documented encoding: JSON for sequences, decimal numbers, true/false."""
-        from ingest.encoding import attribute_text
+        from ingest.store.encoding import attribute_text
 
         assert attribute_text([1, 2]) == "[1, 2]"
         assert json.loads(attribute_text(("a", "b"))) == ["a", "b"]

@@ -23,8 +23,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from explorer import open_store
-from ingest.importer import Importer
-from ingest.receiver import Receiver
+from ingest.sources.importer import Importer
+from ingest.sources.receiver import Receiver
 from tests import genai_fixtures
 
 SETS = genai_fixtures.sets()

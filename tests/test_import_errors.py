@@ -13,10 +13,18 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 
-from ingest.importer import Importer, ImportFileError
-from ingest.otlp import request_from_json
-from ingest.rejects import read_rejected
-from tests.otlp_samples import jsonl, length_prefixed, otlp_logs, otlp_spans, sdk_logs, sdk_spans, to_otlp_json
+from ingest.sources.importer import Importer, ImportFileError
+from ingest.sources.otlp import request_from_json
+from ingest.store.rejects import read_rejected
+from tests.otlp_samples import (
+    jsonl,
+    length_prefixed,
+    otlp_logs,
+    otlp_spans,
+    sdk_logs,
+    sdk_spans,
+    to_otlp_json,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -223,7 +231,7 @@ def test_when_duckdb_fails_mid_file_the_rest_goes_through_the_block_path(
     tmp_path: Path, good: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A DuckDB error while streaming a file hands the lines not yet taken to the block path, numbered."""
-    import ingest.importer as importer_module
+    import ingest.sources.importer.importer as importer_module
 
     def strict(path: Path) -> str:  # no ignore_errors: the malformed line raises inside DuckDB
         return f"read_json_objects('{path}', format='newline_delimited')"
@@ -246,7 +254,7 @@ def test_span_index_matches_a_set_of_the_exact_keys(monkeypatch: pytest.MonkeyPa
     """The vectorised dedupe index says exactly what a Python set of the keys says, hash collisions included."""
     import numpy as np
 
-    import ingest.importer as importer_module
+    import ingest.sources.importer.dedupe as importer_module
 
     if weak_hash:  # two bits of hash: nearly every lookup meets other keys of the same hash
         monkeypatch.setattr(importer_module, "_key_hash", lambda keys: keys[:, 0] & np.uint64(3))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pyarrow.dataset as ds
 
-from ingest.importer import Importer
-from ingest.rejects import read_rejected
+from ingest.sources.importer import Importer
+from ingest.store.rejects import read_rejected
 
 DATA = Path(__file__).parent / "data"
 

@@ -15,10 +15,10 @@ import pytest
 import zstandard
 
 from explorer.store import Store
-from ingest.encoding import encode_logs, encode_metrics, encode_spans
-from ingest.importer import Importer, SpanIndex
-from ingest.store import StoreWriter
-from ingest.otlp import request_from_json
+from ingest.sources.importer import Importer, SpanIndex
+from ingest.sources.otlp import request_from_json
+from ingest.store.encoding import encode_logs, encode_metrics, encode_spans
+from ingest.store.writer import StoreWriter
 from tests.otlp_samples import (
     jsonl,
     length_prefixed,

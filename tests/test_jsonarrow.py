@@ -1,4 +1,4 @@
-"""The compiled JSON Lines reader (ingest._jsonarrow) gives the importer what DuckDB's reader gives.
+"""The compiled JSON Lines reader (ingest.sources._jsonarrow) gives the importer what DuckDB's reader gives.
 
 Each case reads the same lines with both (DuckDB's read_json_objects + json_transform, and
 ``transform_lines``), decodes both with ``decode_transformed`` and compares the store tables and the
@@ -12,16 +12,16 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset  # noqa: F401 - pa.dataset below
+import pyarrow.dataset
 import pytest
 
-from ingest import otlp_json
-from ingest.importer import Importer
-from ingest.otlp_json import decode_transformed, transform_lines, transform_sql
+from ingest.sources import otlp_json
+from ingest.sources.importer import Importer
+from ingest.sources.otlp_json import decode_transformed, transform_lines, transform_sql
 
 DATA = Path(__file__).parent / "data"
 needs_compiled = pytest.mark.skipif(
-    not otlp_json.compiled_reader(), reason="ingest._jsonarrow is not compiled"
+    not otlp_json.compiled_reader(), reason="ingest.sources._jsonarrow is not compiled"
 )
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -185,7 +185,7 @@ def test_a_repeated_key_is_left_to_the_exact_path() -> None:
 def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Runs a test on the compiled reader, then on DuckDB's (what runs when nothing is compiled)."""
     if request.param == "compiled" and not otlp_json.compiled_reader():
-        pytest.skip("ingest._jsonarrow is not compiled")
+        pytest.skip("ingest.sources._jsonarrow is not compiled")
     if request.param == "duckdb":
         monkeypatch.setattr(otlp_json, "_jsonarrow", None)
     return request.param

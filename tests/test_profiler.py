@@ -13,7 +13,7 @@ import pytest
 from explorer import open_store
 from explorer.queries import profile_edges, profile_hotspots, profile_operations, profile_spans
 from ingest import ConfigurationError, PerformanceProfiler
-from ingest.profiler import SKIP_NESTED, SKIP_OTHER
+from ingest.sdk.profiler import SKIP_NESTED, SKIP_OTHER
 
 
 def leaf(x):

@@ -13,9 +13,9 @@ import pytest
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from ingest.otlp import request_from_json
-from ingest.receiver import Receiver
-from ingest.rejects import read_rejected
+from ingest.sources.otlp import request_from_json
+from ingest.sources.receiver import Receiver
+from ingest.store.rejects import read_rejected
 from tests.otlp_samples import otlp_spans, sdk_spans, to_otlp_json
 
 PB = "application/x-protobuf"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ingest import ConfigurationError
-from ingest.config import SCHEMA, parse_size, resolve_config
+from ingest.sdk.config import SCHEMA, parse_size, resolve_config
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 

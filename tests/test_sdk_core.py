@@ -8,7 +8,12 @@ import pytest
 
 from explorer import open_store
 from ingest import ConfigurationError, ObservabilityProvider
-from ingest.correlation import correlation_scope, get_correlation_id, new_correlation_id, set_correlation_id
+from ingest.sdk.correlation import (
+    correlation_scope,
+    get_correlation_id,
+    new_correlation_id,
+    set_correlation_id,
+)
 
 
 class TestProviderRoundTrip:
@@ -194,7 +199,7 @@ class TestCorrelation:
         assert get_correlation_id() is None
         token = set_correlation_id("x")
         assert get_correlation_id() == "x"
-        from ingest.correlation import reset_correlation_id
+        from ingest.sdk.correlation import reset_correlation_id
 
         reset_correlation_id(token)
         assert get_correlation_id() is None
@@ -205,8 +210,8 @@ class TestNoOps:
     def test_noops_have_every_public_method(self):
         """NoOpLogger/Tracer/Metrics offer every public method of the real classes."""
         from ingest import NoOpLogger, NoOpMetrics, NoOpTracer, V2Logger, V2Metrics, V2Tracer
-        from ingest.noop import NoOpSpan
-        from ingest.tracer import V2Span
+        from ingest.sdk.noop import NoOpSpan
+        from ingest.sdk.tracer import V2Span
 
         for real, noop in ((V2Logger, NoOpLogger), (V2Tracer, NoOpTracer), (V2Metrics, NoOpMetrics), (V2Span, NoOpSpan)):
             public = {n for n in dir(real) if not n.startswith("_") and callable(getattr(real, n))}
@@ -222,7 +227,7 @@ class TestNoOps:
             span.set_attribute("a", 1).set_status("ERROR", "m")
             logger.log("INFO", "m", k=1)
             metrics.create_histogram("h").observe(1)
-            1 / 0
+            raise ZeroDivisionError("boom")
 
         async def run() -> dict:
             async with tracer.start_span("y"):
@@ -261,7 +266,7 @@ class TestLifecycle:
 
     def test_resource_monitor_sets_gauges(self, make_provider):
         """ResourceMonitor.sample() records psutil readings as gauges and warns over thresholds."""
-        from ingest.resource_monitor import ResourceMonitor
+        from ingest.sdk.resource_monitor import ResourceMonitor
 
         provider = make_provider()
         monitor = ResourceMonitor(provider, cpu_threshold=-1.0, memory_threshold=-1.0)

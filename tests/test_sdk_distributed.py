@@ -16,8 +16,8 @@ import pytest
 
 from explorer import open_store
 from ingest import DistributedObservability
-from ingest.correlation import correlation_scope
-from ingest.distributed import extract_headers, inject_headers
+from ingest.sdk.correlation import correlation_scope
+from ingest.sdk.distributed import extract_headers, inject_headers
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,7 +27,7 @@ SERVER = textwrap.dedent(
     from wsgiref.simple_server import WSGIRequestHandler, make_server
 
     from ingest import ObservabilityProvider
-    from ingest.middleware import ObservabilityWSGIMiddleware
+    from ingest.sdk.middleware import ObservabilityWSGIMiddleware
 
     provider = ObservabilityProvider.create(
         {"store": {"path": sys.argv[1], "durable": False}, "logging": {"output": "none"}}, "inventory"
@@ -186,5 +186,5 @@ class TestHeaders:
         from ingest import ConfigurationError
 
         dist = DistributedObservability(make_provider())
-        with pytest.raises(ConfigurationError, match="no endpoint for service 'billing'.*service_endpoints"):
+        with pytest.raises(ConfigurationError, match=r"no endpoint for service 'billing'.*service_endpoints"):
             asyncio.run(dist.cross_service_call("billing", "charge", {}))

@@ -9,8 +9,15 @@ from types import SimpleNamespace
 import pytest
 
 from explorer import open_store
-from ingest import HealthCheckManager, NoOpLogger, NoOpMetrics, NoOpTracer, ObservabilityProvider, ObservableComponent
-from ingest.components import observe_operation
+from ingest import (
+    HealthCheckManager,
+    NoOpLogger,
+    NoOpMetrics,
+    NoOpTracer,
+    ObservabilityProvider,
+    ObservableComponent,
+)
+from ingest.sdk.components import observe_operation
 
 
 class CustomDataProcessor(ObservableComponent):

@@ -14,8 +14,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from explorer import open_store
-from ingest.distributed import inject_headers
-from ingest.middleware import ObservabilityASGIMiddleware, ObservabilityWSGIMiddleware
+from ingest.sdk.distributed import inject_headers
+from ingest.sdk.middleware import ObservabilityASGIMiddleware, ObservabilityWSGIMiddleware
 
 
 def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:

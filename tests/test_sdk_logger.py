@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from explorer import open_store
-from ingest.correlation import correlation_scope
+from ingest.sdk.correlation import correlation_scope
 
 
 def _logs(provider):
@@ -140,7 +140,7 @@ class TestOutputs:
 
         blocker = tmp_path / "file"
         blocker.write_text("x")
-        with pytest.raises(ConfigurationError, match="logging.file_path"):
+        with pytest.raises(ConfigurationError, match=r"logging\.file_path"):
             ObservabilityProvider.create(
                 {"logging": {"output": "file", "file_path": str(blocker / "app.log")}, "store": {"path": str(tmp_path)}},
                 "svc",

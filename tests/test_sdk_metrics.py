@@ -8,7 +8,7 @@ import time
 import pytest
 
 from explorer import open_store
-from ingest.metrics import MetricError
+from ingest.sdk.metrics import MetricError
 
 
 def _latest(provider, name: str):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from explorer import open_store
-from ingest.sampling import AdaptiveSampler
+from ingest.sdk.sampling import AdaptiveSampler
 
 
 def _telemetry(store, name: str) -> dict[str, float]:

@@ -28,7 +28,7 @@ class _Collector(BaseHTTPRequestHandler):
 
     received: list[tuple[str, bytes]]
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if self.headers.get("Content-Encoding") == "gzip":
             body = gzip.decompress(body)
@@ -137,7 +137,7 @@ class TestProductionPreset:
     def test_kubernetes_preset(self, production_env, monkeypatch, capfd):
         """JSON to stdout with k8s metadata from the environment; namespace labels on metrics."""
         tmp_path, received = production_env
-        from ingest.provider import KUBERNETES_ENV
+        from ingest.sdk.provider import KUBERNETES_ENV
 
         for names in KUBERNETES_ENV.values():
             for name in names:
@@ -163,7 +163,7 @@ class TestProductionPreset:
     @pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
     def test_cloud_presets_export_otlp(self, production_env, monkeypatch, cloud):
         """Each cloud preset sends OTLP to the collector with cloud.provider set; deploy/ has its config."""
-        tmp_path, received = production_env
+        _, received = production_env
         monkeypatch.setenv("AWS_REGION", "eu-west-1")
         provider = ProductionObservabilitySetup.setup_cloud_observability(cloud, f"svc-{cloud}")
         with provider.get_tracer("t").start_span("work"):

@@ -1,4 +1,4 @@
-"""The compiled span encoder (ingest._spanpack) writes exactly the table the Python encoder writes.
+"""The compiled span encoder (ingest.store._spanpack) writes exactly the table the Python encoder writes.
 
 Spans come from the real OTel SDK; each case encodes them through both paths and compares the
 Arrow tables cell for cell, so a field the C code reads differently fails here by name.
@@ -16,10 +16,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
-from ingest import encoding
-from ingest.encoding import encode_spans
+from ingest.store import encoding
+from ingest.store.encoding import encode_spans
 
-needs_compiled = pytest.mark.skipif(encoding._spanpack is None, reason="ingest._spanpack is not compiled")
+needs_compiled = pytest.mark.skipif(encoding._spanpack is None, reason="ingest.store._spanpack is not compiled")
 
 
 def _python(spans) -> pa.Table:
@@ -50,7 +50,7 @@ def recorded():
 
 def test_the_compiled_encoder_is_built_and_used(recorded, monkeypatch):
     """`make install` compiled the extension (a failed build must not pass silently) and it is used."""
-    assert encoding._spanpack is not None, "ingest._spanpack was not built: is there a C compiler?"
+    assert encoding._spanpack is not None, "ingest.store._spanpack was not built: is there a C compiler?"
     tracer, memory = recorded
     with tracer.start_as_current_span("one"):
         pass

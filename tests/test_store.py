@@ -16,8 +16,8 @@ import pytest
 
 from explorer import StoreNotFoundError, TraceNotFoundError, open_store
 from ingest import StoreWriter, resolve_store_path
-from ingest.encoding import table_from_columns
-from ingest.schema import TABLES
+from ingest.store.encoding import table_from_columns
+from ingest.store.schema import TABLES
 
 REPO = Path(__file__).resolve().parents[1]
 DAY_NS = 86_400 * 10**9
@@ -109,7 +109,7 @@ class TestExplorerStore:
         import fcntl
         import threading
 
-        from ingest.compact import COMPACT_DIR, READERS_LOCK
+        from ingest.store.compact import COMPACT_DIR, READERS_LOCK
 
         StoreWriter(tmp_path).write("spans", _spans([time.time_ns()]))
         store = open_store(tmp_path)
@@ -261,7 +261,7 @@ WRITER_IN_A_LOOP = textwrap.dedent(
     import numpy as np
     import pyarrow as pa
     from ingest import StoreWriter
-    from ingest.encoding import table_from_columns
+    from ingest.store.encoding import table_from_columns
 
     n = 400_000
     table = table_from_columns(

@@ -25,6 +25,15 @@ from explorer.queries.latency import (
     latency_percentiles,
     percentiles_over_time,
 )
+from explorer.queries.llm import (
+    llm_calls,
+    llm_totals,
+    llm_usage,
+    llm_usage_over_time,
+    trace_llm_spans,
+    trace_llm_totals,
+    unpriced_models,
+)
 from explorer.queries.logs import list_loggers, log_volume, search_logs
 from explorer.queries.metrics import (
     histogram_buckets,
@@ -64,8 +73,8 @@ from explorer.tree import collapse_subtrees, critical_path
 
 __all__ = [
     "LEVELS",
-    "LatencyGroup",
     "PERCENTILES",
+    "LatencyGroup",
     "Services",
     "SpanDetail",
     "TimeLike",
@@ -116,3 +125,15 @@ __all__ = [
     "trace_tree",
     "typed_value",
 ]
+
+#: The LLM-call queries (explorer/queries/llm.py), kept apart so other modules' names merge cleanly.
+_LLM = (
+    "llm_calls",
+    "llm_totals",
+    "llm_usage",
+    "llm_usage_over_time",
+    "trace_llm_spans",
+    "trace_llm_totals",
+    "unpriced_models",
+)
+__all__ = sorted([*__all__, *_LLM])

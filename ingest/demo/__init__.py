@@ -1,6 +1,6 @@
 """A simulated LangSwarm multi-agent application, instrumented only through this SDK: ``python -m ingest demo``.
 
-Three services on ``127.0.0.1``, each with its own :class:`~ingest.provider.ObservabilityProvider`:
+Three services on ``127.0.0.1``, each with its own :class:`~ingest.sdk.provider.ObservabilityProvider`:
 
 - ``gateway``: authenticates and forwards ``POST /v1/chat`` to the orchestrator;
 - ``orchestrator``: an agent pool — orchestrator → planner → researcher (tools over HTTP, retries) →

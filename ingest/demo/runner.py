@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.alerts import AlertManager
 from ingest.demo.gateway import Gateway
 from ingest.demo.orchestrator import Orchestrator
 from ingest.demo.scenario import DEFAULT_TIME_SCALE, WINDOW_S, Scenario, scale_requests
@@ -27,10 +26,11 @@ from ingest.demo.telemetry import HealthLoop, Ticker, alert_rules, collect_alert
 from ingest.demo.tools import ToolService
 from ingest.demo.web import FAULT_KEY_HEADER, HttpClient, Server
 from ingest.errors import ConfigurationError
-from ingest.health import HealthCheckManager
-from ingest.provider import ObservabilityProvider
-from ingest.resource_monitor import ResourceMonitor
-from ingest.store import resolve_store_path
+from ingest.sdk.alerts import AlertManager
+from ingest.sdk.health import HealthCheckManager
+from ingest.sdk.provider import ObservabilityProvider
+from ingest.sdk.resource_monitor import ResourceMonitor
+from ingest.store.writer import resolve_store_path
 
 SERVICES = ("gateway", "orchestrator", "tool-service")
 

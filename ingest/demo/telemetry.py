@@ -1,6 +1,6 @@
 """The demo's telemetry set-up: provider config per service, rolling gauges, health loops, alert rules.
 
-Every service gets its own :class:`~ingest.provider.ObservabilityProvider` (its own ``service.name``)
+Every service gets its own :class:`~ingest.sdk.provider.ObservabilityProvider` (its own ``service.name``)
 writing to the same store, configured the way a user would for a short-lived job: no console logs,
 short export intervals so the run's minute of wall-clock time still gives a metric point per second.
 """
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ingest.alerts import AlertSeverity
+from ingest.sdk.alerts import AlertSeverity
 
 #: Version of each demo service (resource attribute ``service.version``).
 VERSIONS = {"gateway": "1.8.2", "orchestrator": "2.4.0", "tool-service": "0.9.7"}

@@ -14,11 +14,7 @@ import math
 import random
 import re
 
-_WORDS = (
-    "agent latency token model vector index query cache retry budget trace span context provider tool "
-    "search answer citation summary memory session tenant policy cost throughput percentile queue "
-    "shard replica timeout fallback prompt embedding ranking recall precision window batch stream"
-).split()
+_WORDS = ["agent", "latency", "token", "model", "vector", "index", "query", "cache", "retry", "budget", "trace", "span", "context", "provider", "tool", "search", "answer", "citation", "summary", "memory", "session", "tenant", "policy", "cost", "throughput", "percentile", "queue", "shard", "replica", "timeout", "fallback", "prompt", "embedding", "ranking", "recall", "precision", "window", "batch", "stream"]
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
 

@@ -15,7 +15,7 @@ from ingest.demo import textwork
 from ingest.demo.scenario import WINDOW_S, Scenario
 from ingest.demo.telemetry import Rolling
 from ingest.demo.web import FAULT_KEY_HEADER, JsonApp, Request, Response
-from ingest.profiler import PerformanceProfiler
+from ingest.sdk.profiler import PerformanceProfiler
 
 
 class ToolService:

@@ -1,9 +1,9 @@
 """HTTP between the demo's services: stdlib WSGI servers on 127.0.0.1 and a traced JSON client.
 
 Servers are ``wsgiref`` with one thread per request, each app wrapped in the SDK's
-:class:`~ingest.middleware.ObservabilityWSGIMiddleware` (SERVER spans continuing the caller's W3C
+:class:`~ingest.sdk.middleware.ObservabilityWSGIMiddleware` (SERVER spans continuing the caller's W3C
 context, ``http_requests_total``, correlation ids). The client opens a CLIENT span per attempt and
-sends the context with :func:`~ingest.distributed.inject_headers` — exactly what an application using
+sends the context with :func:`~ingest.sdk.distributed.inject_headers` — exactly what an application using
 this SDK does. A tiny JSON router is hand-written because the standard library has none and the demo
 must not pull in a web framework.
 """
@@ -22,8 +22,8 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
-from ingest.distributed import inject_headers
-from ingest.middleware import ObservabilityWSGIMiddleware
+from ingest.sdk.distributed import inject_headers
+from ingest.sdk.middleware import ObservabilityWSGIMiddleware
 
 #: Simulation-control header (like Envoy's ``x-envoy-fault-*``): tells a service which scenario entry
 #: decides its behaviour for this call, so a run is reproducible whatever order threads run in.
@@ -98,7 +98,7 @@ class _QuietHandler(WSGIRequestHandler):
     # algorithm on, each waits for the client's delayed ACK (~40 ms on Linux) and a local call takes 250 ms.
     disable_nagle_algorithm = True
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def get_stderr(self) -> io.StringIO:
@@ -187,7 +187,7 @@ class HttpClient:
                 message = f"{method} {url} returned HTTP {exc.code}: {detail}"
                 span.set_status("ERROR", message)
                 raise CallError(message, exc.code, body) from None
-            except (TimeoutError, socket.timeout) as exc:
+            except TimeoutError as exc:
                 message = f"{method} {url} timed out after {timeout_s:.3g}s"
                 span.set_attribute("error.type", "timeout")
                 span.set_status("ERROR", message)

@@ -83,9 +83,7 @@ def chat_answer(body: dict[str, Any], finish_override: str | None) -> dict[str, 
     if tools and last.get("role") != "tool":
         function = tools[0].get("function", {})
         name = function.get("name", "tool")
-        arguments = TOOL_ARGUMENTS.get(name) or {
-            prop: "value" for prop in function.get("parameters", {}).get("required", [])
-        }
+        arguments = TOOL_ARGUMENTS.get(name) or dict.fromkeys(function.get("parameters", {}).get("required", []), "value")
         tool_calls = [{"id": f"call_{key[:24]}", "name": name, "arguments": json.dumps(arguments)}]
         content = None
         finish = "tool_calls"
@@ -245,10 +243,10 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the exchanges are the record."""
 
-    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         body = json.loads(raw or b"{}")
         record: dict[str, Any] = {

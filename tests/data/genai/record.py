@@ -234,10 +234,10 @@ class _CaptureHandler(BaseHTTPRequestHandler):
     server: CaptureServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the files are the record."""
 
-    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         content_type = self.headers.get("Content-Type", "")
         self.server.keep(self.path, content_type, self.headers.get("Content-Encoding"), body)

@@ -18,7 +18,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[2]))  # the repository root: ingest, explorer, tests
 
 from explorer import open_store  # noqa: E402
-from ingest.importer import Importer  # noqa: E402
+from ingest.sources.importer import Importer  # noqa: E402
 from tests import genai_fixtures  # noqa: E402
 
 #: The attribute keys listed: every GenAI convention's namespaces, plus the session/user/error keys they share.
