@@ -12,8 +12,10 @@ prints medians of:
   ``&span_id=`` (in-app navigation: one Streamlit rerun and redraw).
 
 The baseline, measured in the same run in the same browser, is the same two actions on the fixture
-store's 4-span checkout trace: what the app costs before the span count matters. Target (issue 18):
-the 10,000-span trace interactive in under 2 s.
+store's 4-span checkout trace: what the app costs before the span count matters. ``--before REV``
+also opens the wide trace in the app as it was at git revision REV (checked out into a temporary
+worktree, served the same way) for a before/after figure. Target (issue 18): the 10,000-span trace
+interactive in under 2 s.
 """
 
 from __future__ import annotations
@@ -46,14 +48,24 @@ DRAWN = """(n) => {
 }"""
 
 
+# The app before issue 18 drew SVG bars (go.Bar): drawn once every bar trace holds its spans.
+BARS_DRAWN = """(n) => {
+    const plot = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
+    if (!plot || !plot._fullData) return false;
+    return plot._fullData.filter(t => t.type === 'bar').reduce((k, t) => k + t._length, 0) === n
+        && !!plot.querySelector('.bars');
+}"""
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def serve(store: Path) -> tuple[subprocess.Popen, str]:
-    """``streamlit run explorer`` on ``store``; returns the process and its base URL once healthy."""
+def serve(store: Path, root: Path = ROOT) -> tuple[subprocess.Popen, str]:
+    """``streamlit run explorer`` (of the checkout at ``root``) on ``store``; returns the process and its
+    base URL once healthy."""
     port = _free_port()
     command = [
         sys.executable,
@@ -73,7 +85,7 @@ def serve(store: Path) -> tuple[subprocess.Popen, str]:
         "none",
     ]
     env = {**os.environ, "LANGSWARM_TELEMETRY_DIR": str(store)}
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     for _ in range(600):
         try:
@@ -86,12 +98,12 @@ def serve(store: Path) -> tuple[subprocess.Popen, str]:
     raise RuntimeError(msg)
 
 
-def open_trace(browser, base: str, trace_id: str, spans: int):
+def open_trace(browser, base: str, trace_id: str, spans: int, *, drawn: str = DRAWN):
     """A fresh tab on the trace view of ``trace_id``; returns (page, seconds until drawn and settled)."""
     page = browser.new_page(viewport={"width": 1280, "height": 720})
     began = time.perf_counter()
     page.goto(f"{base}/trace?trace_id={trace_id}")
-    page.wait_for_function(DRAWN, arg=spans, timeout=120_000, polling=20)
+    page.wait_for_function(drawn, arg=spans, timeout=180_000, polling=20)
     page.wait_for_function(SETTLED, timeout=120_000, polling=20)
     return page, time.perf_counter() - began
 
@@ -126,6 +138,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--spans", type=int, default=10_000)
+    parser.add_argument("--before", help="also time the wide trace in the app at this git revision")
     args = parser.parse_args()
     if not os.access(CHROMIUM, os.X_OK):
         print(f"{CHROMIUM} is missing: run `make chromium`", file=sys.stderr)
@@ -137,7 +150,16 @@ def main() -> int:
         facts = build_store(workdir / "store")
         wide = build_wide_trace_store(workdir / "store", spans=args.spans)
         process, base = serve(workdir / "store")
-        results: dict[str, dict[str, list[float]]] = {"baseline": {}, "wide": {}}
+        results: dict[str, dict[str, list[float]]] = {"baseline": {}, "wide": {}, "before": {}}
+        before = None
+        if args.before:
+            checkout = workdir / "before"
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(checkout), args.before],
+                check=True,
+                capture_output=True,
+            )
+            before = serve(workdir / "store", checkout)
         try:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -151,11 +173,18 @@ def main() -> int:
                         results[name].setdefault("cold", []).append(cold)
                         results[name].setdefault("click", []).append(click)
                         page.close()
+                    if before is not None:
+                        page, cold = open_trace(browser, before[1], wide, args.spans, drawn=BARS_DRAWN)
+                        results["before"].setdefault("cold", []).append(cold)
+                        page.close()
                 browser.close()
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            for proc in (process, *([before[0]] if before else [])):
+                proc.terminate()
+                proc.wait(timeout=30)
     finally:
+        if args.before:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(workdir / "before")])
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"trace view in headless Chromium, median of {args.runs} runs (1280×720)")
     print(f"{'measurement':<40}{'4-span baseline':>18}{f'{args.spans:,}-span trace':>20}{'ratio':>8}")
@@ -163,6 +192,10 @@ def main() -> int:
         base_s = statistics.median(results["baseline"][what])
         wide_s = statistics.median(results["wide"][what])
         print(f"{label:<40}{base_s:>16.2f} s{wide_s:>18.2f} s{wide_s / base_s:>7.2f}×")
+    if results["before"]:
+        was = statistics.median(results["before"]["cold"])
+        base_s = statistics.median(results["baseline"]["cold"])
+        print(f"{'same, the app at ' + args.before:<40}{'':>18}{was:>18.2f} s{was / base_s:>7.2f}×")
     return 0
 
 
