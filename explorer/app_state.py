@@ -452,3 +452,16 @@ def picked_trace(chart: Any, table: Any, trace_ids: list[str]) -> str | None:
     if rows and rows[0] < len(trace_ids):
         return trace_ids[rows[0]]
     return None
+
+
+SDK_METRIC_PREFIX = "langswarm.telemetry."
+
+
+def metric_names(names: pd.Series | list[str], *, show_sdk: bool = True) -> list[str]:
+    """Metric names with the application's own first and the SDK's self-metrics (``langswarm.telemetry.*``)
+    last, or left out when ``show_sdk`` is False (unless nothing else is there), so a page opens on a
+    user metric rather than the alphabetically first SDK counter."""
+    names = [str(n) for n in names]
+    user = [n for n in names if not n.startswith(SDK_METRIC_PREFIX)]
+    sdk = [n for n in names if n.startswith(SDK_METRIC_PREFIX)]
+    return user + sdk if show_sdk or not user else user

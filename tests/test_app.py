@@ -296,3 +296,19 @@ class TestModes:
         assert not at.exception
         assert [t["name"] for t in _figures(at)[0]["data"]] == ["window A", "window B"]
         assert set(at.dataframe[0].value.window) == {"A", "B"}
+
+
+class TestMetricChoice:
+    def test_sdk_self_metrics_go_last_or_hidden(self):
+        """langswarm.telemetry.* sorts first alphabetically but must never be what a page opens on."""
+        from explorer.app_state import metric_names
+
+        names = ["langswarm.telemetry.dropped", "error_rate", "llm.tokens"]
+        assert metric_names(names) == ["error_rate", "llm.tokens", "langswarm.telemetry.dropped"]
+        assert metric_names(names, show_sdk=False) == ["error_rate", "llm.tokens"]
+        assert metric_names(["langswarm.telemetry.dropped"], show_sdk=False) == ["langswarm.telemetry.dropped"]
+
+    def test_metrics_page_has_the_toggle(self, monkeypatch, facts):
+        at = _page(_app(monkeypatch, facts.root), "metrics")
+        assert at.toggle(key="metric_sdk").value is False
+        assert not at.selectbox(key="metric").value.startswith("langswarm.telemetry.")

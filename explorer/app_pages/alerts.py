@@ -96,7 +96,7 @@ if catalog.empty:
     st.caption("No metrics in this store.")
     st.stop()
 w1, w2, w3, w4 = st.columns([3, 1, 1, 1])
-metric_name = w1.selectbox("Metric", catalog["name"].tolist(), key="wf_metric")
+metric_name = w1.selectbox("Metric", app_state.metric_names(catalog["name"]), key="wf_metric")
 comparison = w2.selectbox("Fires when value is", ["greater", "less", "equal"], key="wf_cmp")
 threshold_value = w3.number_input("Threshold", value=0.0, format="%g", key="wf_threshold")
 severity = w4.selectbox("Severity", ["warning", "critical", "error", "info"], key="wf_severity")
