@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -177,6 +178,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ExplorerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `python -m explorer trace ID | head`: the reader left; stop quietly, as Unix tools do. Point
+        # stdout at devnull so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as exc:  # DuckDB errors: show the message, not a traceback
         if type(exc).__module__.startswith(("duckdb", "_duckdb")):
             print(f"error: {exc}", file=sys.stderr)

@@ -393,3 +393,22 @@ class TestLatencyGroups:
         assert {"POST /checkout (server)", "cart.load (client)"} <= set(table.group)
         kinds = queries.latency_percentiles(store, group_by="kind")
         assert {"SERVER", "CLIENT"} <= set(kinds.group)
+
+
+class TestCliPipe:
+    def test_closed_pipe_ends_quietly(self, facts):
+        """`python -m explorer trace ID | head -1`: no BrokenPipeError traceback when the reader leaves."""
+        import subprocess
+        import sys
+
+        process = subprocess.Popen(
+            [sys.executable, "-m", "explorer", "trace", "--store", str(facts.root), facts.big_trace_id],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        assert process.stdout.readline()
+        process.stdout.close()
+        stderr = process.stderr.read().decode()
+        process.wait(timeout=120)
+        assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
