@@ -53,6 +53,12 @@ def _cmd_sql(store: Store, args: argparse.Namespace) -> int:
             print(f"(cut at {result.max_rows} rows)", file=sys.stderr)
     else:
         frame = store.sql(args.query)
+    if args.format == "csv":
+        frame.to_csv(sys.stdout, index=False)
+        return 0
+    if args.format == "json":
+        frame.to_json(sys.stdout, orient="records", lines=True, date_format="iso", date_unit="ns")
+        return 0
     with pd.option_context(
         "display.max_rows", args.max_rows, "display.max_columns", None, "display.width", 200
     ):
@@ -134,7 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sql = commands.add_parser("sql", parents=[store_option], help="run a DuckDB query over the store's views")
     sql.add_argument("query", help="SQL over the views spans, logs, metrics, profiles, alerts")
-    sql.add_argument("--max-rows", type=int, default=100, help="rows to print (default 100)")
+    sql.add_argument("--max-rows", type=int, default=100, help="rows to print as a table (default 100)")
+    sql.add_argument(
+        "--format",
+        choices=["table", "csv", "json"],
+        default="table",
+        help="table (default, cut at --max-rows), or every row as csv or JSON Lines (for pipes and files)",
+    )
     sql.add_argument(
         "--guarded",
         action="store_true",

@@ -412,3 +412,18 @@ class TestCliPipe:
         stderr = process.stderr.read().decode()
         process.wait(timeout=120)
         assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
+
+    @pytest.mark.parametrize("fmt", ["csv", "json"])
+    def test_sql_csv_and_json_output(self, facts, fmt):
+        """`python -m explorer sql --format csv|json` prints every row, machine-readable."""
+        import io
+        import subprocess
+        import sys
+
+        done = subprocess.run(
+            [sys.executable, "-m", "explorer", "sql", "--store", str(facts.root), "--format", fmt,
+             "SELECT name, count(*) AS n FROM spans GROUP BY name ORDER BY n DESC, name"],
+            capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent,
+        )
+        frame = pd.read_csv(io.StringIO(done.stdout)) if fmt == "csv" else pd.read_json(io.StringIO(done.stdout), lines=True)
+        assert frame.name.iloc[0] == "llm.call" and frame.n.iloc[0] == 1950 and len(frame) > 5
