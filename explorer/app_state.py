@@ -29,7 +29,8 @@ from explorer import queries
 from explorer.errors import ExplorerError
 from explorer.sql_guard import GuardedSQL
 from explorer.store import Store
-from ingest.store.writer import DEFAULT_STORE, STORE_ENV
+from explorer.store import default_store as store_default
+from ingest.store.writer import STORE_ENV
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_STORE = REPO_ROOT / "sample_data"
@@ -68,16 +69,9 @@ def store_argument(argv: list[str] | None = None) -> str | None:
 
 
 def default_store(argv: list[str] | None = None) -> tuple[Path, str]:
-    """The store to open first and why: argument > environment > ./telemetry > sample store."""
-    argument = store_argument(argv)
-    if argument:
-        return Path(argument).expanduser(), "--store"
-    env = os.environ.get(STORE_ENV)
-    if env:
-        return Path(env).expanduser(), f"${STORE_ENV}"
-    if Path(DEFAULT_STORE).is_dir():
-        return Path(DEFAULT_STORE), "./telemetry"
-    return SAMPLE_STORE, "sample store"
+    """The store to open first and why: argument > environment > ./telemetry > sample store (the same rule
+    as ``python -m explorer``: :func:`explorer.store.default_store`)."""
+    return store_default(store_argument(argv))
 
 
 def prices_argument(argv: list[str] | None = None) -> str | None:

@@ -12,7 +12,8 @@ from datetime import timedelta
 import pandas as pd
 
 from explorer.errors import ExplorerError
-from explorer.store import Store, open_store
+from explorer.store import Store, default_store, open_store
+from ingest.store.writer import STORE_ENV
 
 
 def format_duration(ns: float | None) -> str:
@@ -135,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--store",
         metavar="DIR",
         default=None,
-        help="telemetry store directory (default: $LANGSWARM_TELEMETRY_DIR, else ./telemetry)",
+        help="telemetry store directory (default: $LANGSWARM_TELEMETRY_DIR, else ./telemetry, else the "
+        "repository's sample store: the app's rule)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sql = commands.add_parser("sql", parents=[store_option], help="run a DuckDB query over the store's views")
@@ -184,8 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    path, reason = default_store(args.store)
+    if reason == "sample store":
+        print(f"(no --store, ${STORE_ENV} or ./telemetry: reading the sample store {path})", file=sys.stderr)
     try:
-        with open_store(args.store, prices=getattr(args, "prices", None)) as store:
+        with open_store(path, prices=getattr(args, "prices", None)) as store:
             return args.run(store, args)
     except ExplorerError as exc:
         print(f"error: {exc}", file=sys.stderr)

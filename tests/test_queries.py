@@ -427,3 +427,31 @@ class TestCliPipe:
         )
         frame = pd.read_csv(io.StringIO(done.stdout)) if fmt == "csv" else pd.read_json(io.StringIO(done.stdout), lines=True)
         assert frame.name.iloc[0] == "llm.call" and frame.n.iloc[0] == 1950 and len(frame) > 5
+
+
+class TestTraceIdPrefix:
+    def test_unique_prefix_opens_the_trace_and_ambiguity_is_named(self, store, facts):
+        full = store.trace(facts.checkout_trace_id[:8].upper())
+        assert full.trace_id.iloc[0] == facts.checkout_trace_id
+
+    def test_ambiguous_prefix_lists_the_candidates(self, tmp_path):
+        import pyarrow as pa
+
+        from ingest import StoreWriter
+        from ingest.store.encoding import table_from_columns
+
+        ids = ["abcd" + "0" * 28, "abcd" + "1" * 28]
+        columns = {
+            "trace_id": ids,
+            "span_id": ["a" * 16, "b" * 16],
+            "name": ["x", "y"],
+            "service_name": ["s", "s"],
+            "start_time": pa.array([1_700_000_000_000_000_000] * 2, pa.int64()).cast(pa.timestamp("ns", tz="UTC")),
+            "end_time": pa.array([1_700_000_000_100_000_000] * 2, pa.int64()).cast(pa.timestamp("ns", tz="UTC")),
+            "duration_ns": [100_000_000] * 2,
+        }
+        StoreWriter(tmp_path / "s", durable=False).write("spans", table_from_columns("spans", columns, 2))
+        with open_store(tmp_path / "s") as two:
+            with pytest.raises(TraceNotFoundError, match="ambiguous.*" + ids[0]):
+                two.trace("abcd")
+            assert two.trace("abcd1").trace_id.iloc[0] == ids[1]

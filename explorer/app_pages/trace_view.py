@@ -41,6 +41,7 @@ try:
 except TraceNotFoundError as exc:
     st.warning(f"{exc}. Check the id, or search on the Traces page.")
     st.stop()
+trace_id = str(tree["trace_id"].iloc[0])  # a short id (prefix) typed above resolves to the full one
 
 if "_last_search" in st.session_state:
     st.page_link(
