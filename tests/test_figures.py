@@ -227,3 +227,14 @@ class TestOtlpExport:
             and len(values["prompt"]) == 200_000
             and span["name"] == "検索 🔍 query"
         )
+
+
+class TestIcicle:
+    def test_boxes_coloured_by_package_with_self_and_cumulative_hover(self, store):
+        hotspots = queries.profile_hotspots(store)
+        tree = queries.call_tree(hotspots, queries.profile_edges(store))
+        files = dict(zip(hotspots["function"].astype(str), hotspots["file"].astype(str), strict=True))
+        (icicle,) = figures.icicle(tree, files=files).data
+        assert len(set(icicle.marker.colors)) > 1  # not one colour
+        assert "self" in icicle.hovertemplate and "cumulative" in icicle.hovertemplate
+        assert icicle.insidetextfont.size >= 12

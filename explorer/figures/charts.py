@@ -242,10 +242,33 @@ def hotspot_bars(hotspots: pd.DataFrame, *, top: int = 25) -> go.Figure:
     return figure
 
 
-def icicle(tree: pd.DataFrame, *, title: str = "Call tree (icicle)") -> go.Figure:
-    """Icicle of :func:`~explorer.queries.call_tree`: width is time, children below their caller."""
+def _package(function: str, file: str | None) -> str:
+    """What an icicle box is coloured by: the file's package (``site-packages/httpx/…`` → ``httpx``), the
+    file name for application code, or ``builtins`` for C functions (``<method 'join' …>``)."""
+    if function.startswith(("<method", "<built-in", "<function")) or not file or file.startswith("~"):
+        return "builtins"
+    parts = file.replace("\\", "/").split("/")
+    for marker in ("site-packages", "dist-packages", "lib"):
+        if marker in parts[:-1]:
+            rest = parts[parts.index(marker) + 1 :]
+            if rest and rest[0].startswith("python"):
+                rest = rest[1:]
+            if rest:
+                return rest[0].removesuffix(".py")
+    return parts[-1].removesuffix(".py")
+
+
+def icicle(
+    tree: pd.DataFrame, *, files: dict[str, str] | None = None, title: str = "Call tree (icicle)"
+) -> go.Figure:
+    """Icicle of :func:`~explorer.queries.call_tree`: width is time, children below their caller, boxes
+    coloured by package/file (``files`` maps function → file, e.g. from the hotspots), hover with self and
+    cumulative seconds; six levels at a time (click a box to zoom in)."""
     if tree.empty:
         return _empty(title, "No call edges for these filters")
+    files = files or {}
+    packages = [_package(str(f), files.get(str(f))) for f in tree["function"]]
+    palette = {p: COLORWAY[i % len(COLORWAY)] for i, p in enumerate(dict.fromkeys(sorted(set(packages))))}
     figure = go.Figure(
         go.Icicle(
             ids=tree["id"],
@@ -253,12 +276,25 @@ def icicle(tree: pd.DataFrame, *, title: str = "Call tree (icicle)") -> go.Figur
             parents=tree["parent"],
             values=tree["value"],
             branchvalues="remainder",
-            customdata=tree[["total", "calls"]].to_numpy(),
-            hovertemplate="<b>%{label}</b><br>cumulative %{customdata[0]:.4f} s<br>%{customdata[1]} calls<extra></extra>",
+            marker={"colors": [palette[p] for p in packages]},
+            customdata=np.stack(
+                [tree["value"], tree["total"], tree["calls"], np.array(packages, dtype=object)], axis=-1
+            ),
+            hovertemplate=(
+                "<b>%{label}</b> · %{customdata[3]}<br>self %{customdata[0]:.4f} s · cumulative "
+                "%{customdata[1]:.4f} s<br>%{customdata[2]} calls<extra></extra>"
+            ),
             tiling={"orientation": "v"},
+            maxdepth=6,
+            insidetextfont={"size": 12},
+            textinfo="label",
         )
     )
-    figure.update_layout(title=title, height=460, margin={"t": 50, "l": 10, "r": 10, "b": 10})
+    figure.update_layout(
+        title=title + " — colour: " + ", ".join(f"{p}" for p in list(palette)[:8]),
+        height=520,
+        margin={"t": 50, "l": 10, "r": 10, "b": 10},
+    )
     return figure
 
 
