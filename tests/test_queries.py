@@ -389,8 +389,12 @@ class TestErrorStatusMatchesTheSpan:
 
 class TestLatencyGroups:
     def test_client_and_server_spans_of_one_name_stay_apart(self, store):
-        table = queries.latency_percentiles(store, operation=["POST /checkout", "cart.load"])
+        table = queries.latency_percentiles(
+            store, operation=["POST /checkout", "cart.load"], group_by="operation_kind"
+        )
         assert {"POST /checkout (server)", "cart.load (client)"} <= set(table.group)
+        # group_by="operation" stays the plain name, which operation= filters take back.
+        assert set(queries.latency_percentiles(store, operation="cart.load").group) == {"cart.load"}
         kinds = queries.latency_percentiles(store, group_by="kind")
         assert {"SERVER", "CLIENT"} <= set(kinds.group)
 

@@ -95,7 +95,7 @@ elif mode == "windows":
             )
         hists.append(part.assign(group=f"window {label}"))
         pct = app_state.query(
-            queries.latency_percentiles, group_by="operation", start=start, end=end, **common
+            queries.latency_percentiles, group_by="operation_kind", start=start, end=end, **common
         )
         tables.append(pct.assign(window=label))
     hist = pd.concat(hists, ignore_index=True)
@@ -107,13 +107,13 @@ elif mode == "windows":
 else:
     hist = app_state.query(
         queries.latency_histogram,
-        group_by="operation",
+        group_by="operation_kind",
         bins=int(bins),
         log_scale=log_x,
         **common,
         **f.window(),
     )
-    table = app_state.query(queries.latency_percentiles, group_by="operation", **common, **f.window())
+    table = app_state.query(queries.latency_percentiles, group_by="operation_kind", **common, **f.window())
     st.plotly_chart(
         figures.duration_histogram(
             hist, log_x=log_x, side_by_side=len(set(hist["group"])) <= 4, title="Span duration per operation"
