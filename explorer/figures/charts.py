@@ -126,19 +126,22 @@ def duration_histogram(
     figure.update_layout(
         title=title,
         height=380,
-        margin={"t": 80, "b": 80} if side_by_side and len(groups) > 1 else {"t": 60},
+        margin={"t": 80, "b": 95} if side_by_side and len(groups) > 1 else {"t": 60},
         showlegend=len(groups) > 1 and not side_by_side,
         colorway=list(COLORWAY),
     )
     if side_by_side and len(groups) > 1:
-        # One shared x title under the panels instead of one per panel, which overlapped at narrow widths.
+        # One shared x title under the panels and a y title on the first panel only: one per panel
+        # overlapped the neighbouring panel's ticks at narrow widths.
         figure.update_xaxes(title=None)
+        figure.update_yaxes(title=None)
+        figure.update_yaxes(title="count", row=1, col=1)
         figure.add_annotation(
             text="duration (ms)",
             xref="paper",
             yref="paper",
             x=0.5,
-            y=-0.3,
+            y=-0.2,
             yanchor="top",
             showarrow=False,
             font={"size": 13},
