@@ -108,8 +108,8 @@ def _span_chunk(rng: np.random.Generator, first_trace: int, traces: int) -> pa.T
         "name": pa.array(OPERATIONS[op]),
         "kind": pa.array(np.where(slot == 0, "SERVER", "INTERNAL")),
         "service_name": pa.array(service),
-        "start_time": pa.array(start).cast(schema.TIMESTAMP),
-        "end_time": pa.array(start + duration).cast(schema.TIMESTAMP),
+        "start_time": pa.array(start).cast(schema.NS_TIMESTAMP),
+        "end_time": pa.array(start + duration).cast(schema.NS_TIMESTAMP),
         "duration_ns": pa.array(duration),
         "status_code": pa.array(status),
         "status_message": pa.array(np.where(status == "ERROR", "upstream failed", None)),
@@ -224,8 +224,8 @@ def _big_trace(rng: np.random.Generator) -> tuple[pa.Table, str]:
         "name": ["agent.run"] + ["agent.step" if i % 100 == 1 else "tool.call" for i in range(1, n)],
         "kind": ["INTERNAL"] * n,
         "service_name": ["agent"] * n,
-        "start_time": pa.array(starts).cast(schema.TIMESTAMP),
-        "end_time": pa.array(starts + durations).cast(schema.TIMESTAMP),
+        "start_time": pa.array(starts).cast(schema.NS_TIMESTAMP),
+        "end_time": pa.array(starts + durations).cast(schema.NS_TIMESTAMP),
         "duration_ns": durations,
         "status_code": ["UNSET"] * n,
     }
@@ -237,7 +237,7 @@ def _side_tables(writer: StoreWriter, rng: np.random.Generator, big_trace: str) 
     t = T0 + np.sort(rng.integers(0, int(DAYS * 86_400e9), n))
     level = rng.choice(np.array([9, 13, 17]), size=n, p=[0.9, 0.07, 0.03])
     columns = {
-        "timestamp": pa.array(t).cast(schema.TIMESTAMP),
+        "timestamp": pa.array(t).cast(schema.NS_TIMESTAMP),
         "trace_id": _ids(rng, n, 16),
         "span_id": _ids(rng, n, 8),
         "severity_number": pa.array(level.astype(np.int32)),
@@ -256,7 +256,7 @@ def _side_tables(writer: StoreWriter, rng: np.random.Generator, big_trace: str) 
     model = np.tile(np.array(["gpt-4o", "claude"], dtype=object), minutes)
     values = np.cumsum(rng.integers(50, 150, m).astype(float))
     columns = {
-        "timestamp": pa.array(stamps).cast(schema.TIMESTAMP),
+        "timestamp": pa.array(stamps).cast(schema.NS_TIMESTAMP),
         "name": ["llm.tokens"] * m,
         "type": ["counter"] * m,
         "temporality": ["cumulative"] * m,
@@ -269,7 +269,7 @@ def _side_tables(writer: StoreWriter, rng: np.random.Generator, big_trace: str) 
     functions = np.array([f"mod{i % 40}.fn{i % 200}" for i in range(p)], dtype=object)
     callers = np.where(np.arange(p) % 2 == 0, None, functions[(np.arange(p) + 1) % p])
     columns = {
-        "timestamp": pa.array(T0 + np.arange(p) * 10**9).cast(schema.TIMESTAMP),
+        "timestamp": pa.array(T0 + np.arange(p) * 10**9).cast(schema.NS_TIMESTAMP),
         "profile_id": np.char.add("p", (np.arange(p) // 50).astype(str)).astype(object),
         "trace_id": [big_trace] * p,
         "span_id": ["0" * 16] * p,
@@ -284,7 +284,7 @@ def _side_tables(writer: StoreWriter, rng: np.random.Generator, big_trace: str) 
     writer.write("profiles", table_from_columns("profiles", columns, p))
     a = 200
     columns = {
-        "timestamp": pa.array(T0 + np.arange(a) * 3_000_000_000_000).cast(schema.TIMESTAMP),
+        "timestamp": pa.array(T0 + np.arange(a) * 3_000_000_000_000).cast(schema.NS_TIMESTAMP),
         "alert_id": [f"a{i // 2}" for i in range(a)],
         "severity": ["critical", "critical"] * (a // 2),
         "title": ["High token rate"] * a,
@@ -460,10 +460,14 @@ def main() -> int:
 
     def traces_by_cost() -> None:
         queries.search_traces(store, order="cost", limit=200)
+
+    def traces_min_cost() -> None:
         queries.search_traces(store, min_cost_usd=0.05, limit=200)
 
     def latency_by_model() -> None:
         queries.latency_percentiles(store, group_by="model")
+
+    def red_by_model() -> None:
         queries.red_summary(store, group_by="model")
 
     def overview_hour() -> None:
@@ -497,8 +501,10 @@ def main() -> int:
         ("llm_usage by trace", llm_by("trace"), 1.0),
         ("llm_usage by attribute key", llm_by("gen_ai.conversation.id"), 1.0),
         ("Trace view LLM table (one trace)", llm_trace_view, 1.0),
-        ("Traces by LLM cost / min cost", traces_by_cost, 1.0),
-        ("Latency and RED by model", latency_by_model, 1.0),
+        ("Traces ordered by LLM cost", traces_by_cost, 1.0),
+        ("Traces with LLM cost >= $0.05", traces_min_cost, 1.0),
+        ("Latency percentiles by model", latency_by_model, 1.0),
+        ("RED summary by model", red_by_model, 1.0),
     ]
     print(f"store: {spans:,} spans, {root}; median of {args.runs} runs each (cold: no Streamlit cache)")
     base = None

@@ -26,11 +26,11 @@ import pandas as pd
 import streamlit as st
 
 from explorer import queries
-from explorer.errors import ExplorerError
+from explorer.errors import ExplorerError, PricesError
 from explorer.sql_guard import GuardedSQL
 from explorer.store import Store
-from explorer.store import default_store as store_default
-from ingest.store.writer import STORE_ENV
+from ingest.store import objectstore
+from ingest.store.writer import DEFAULT_STORE, STORE_ENV
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_STORE = REPO_ROOT / "sample_data"
@@ -51,12 +51,15 @@ PAGES = {
     "traces": "app_pages/traces.py",
     "trace": "app_pages/trace_view.py",
     "latency": "app_pages/latency.py",
+    "why_slow": "app_pages/why_slow.py",
     "profiles": "app_pages/profiles.py",
     "alerts": "app_pages/alerts.py",
     "logs": "app_pages/logs.py",
     "metrics": "app_pages/metrics.py",
     "sql": "app_pages/sql.py",
     "llm": "app_pages/llm.py",
+    "sessions": "app_pages/sessions.py",
+    "graph": "app_pages/graph.py",
 }
 
 
@@ -68,10 +71,27 @@ def store_argument(argv: list[str] | None = None) -> str | None:
     return known.store
 
 
-def default_store(argv: list[str] | None = None) -> tuple[Path, str]:
-    """The store to open first and why: argument > environment > ./telemetry > sample store (the same rule
-    as ``python -m explorer``: :func:`explorer.store.default_store`)."""
-    return store_default(store_argument(argv))
+def default_store(argv: list[str] | None = None) -> tuple[Path | str, str]:
+    """The store to open first and why: argument > environment > ./telemetry > sample store."""
+    argument = store_argument(argv)
+    if argument:
+        return _location(argument), "--store"
+    env = os.environ.get(STORE_ENV)
+    if env:
+        return _location(env), f"${STORE_ENV}"
+    if Path(DEFAULT_STORE).is_dir():
+        return Path(DEFAULT_STORE), "./telemetry"
+    return SAMPLE_STORE, "sample store"
+
+
+def _location(path: str) -> Path | str:
+    """A store given by the user: ``s3://bucket/prefix`` as it is, a directory with ``~`` expanded."""
+    return objectstore.normalise(path) if objectstore.is_object_store(path) else Path(path).expanduser()
+
+
+def _key(path: str) -> str:
+    """One cache key per store: the absolute directory, or the normalised ``s3://`` URL."""
+    return objectstore.normalise(path) if objectstore.is_object_store(path) else str(Path(path).resolve())
 
 
 def prices_argument(argv: list[str] | None = None) -> str | None:
@@ -138,13 +158,18 @@ def get_store() -> Store | None:
     New files are noticed on their own: when the store's directories changed since the last run, the
     file list is re-read and cached results dropped, so a browser refresh shows the latest data."""
     path = store_path()
-    if not Path(path).is_dir():
+    if not objectstore.is_object_store(path) and not Path(path).is_dir():
         return None
-    key = str(Path(path).resolve())
+    key = _key(path)
     try:
         store = _open(key)
+    except PricesError as exc:  # --prices / LANGSWARM_PRICES: say which file and line, not "no store"
+        st.error(f"Cannot read the LLM prices: {exc}")
+        st.stop()
     except ExplorerError:
         return None
+    if objectstore.is_object_store(path):
+        return store  # an s3:// store has no directory mtimes to watch: "Reload store" picks up new objects
     signature = store_signature(Path(key))
     seen = _signatures()
     if seen.get(key) != signature:
@@ -161,7 +186,7 @@ def get_guard() -> GuardedSQL | None:
     """The guarded SQL runner over the open store (None when no store is open)."""
     if get_store() is None:
         return None
-    return _guard(str(Path(store_path()).resolve()))
+    return _guard(_key(store_path()))
 
 
 def reload_store() -> None:
@@ -169,9 +194,10 @@ def reload_store() -> None:
     store = get_store()
     if store is None:
         return
-    key = str(Path(store_path()).resolve())
+    key = _key(store_path())
     store.refresh()
-    _guard(key).refresh()
+    if not objectstore.is_object_store(key):  # no SQL page sandbox over object storage
+        _guard(key).refresh()
     generations = _generations()
     generations[key] = generations.get(key, 0) + 1
     _cached.clear()
@@ -191,7 +217,7 @@ def query(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     if store is None:
         msg = "no store is open"
         raise ExplorerError(msg)
-    key = str(Path(store_path()).resolve())
+    key = _key(store_path())
     frozen = tuple(sorted((k, _freeze(v)) for k, v in kwargs.items()))
     name = f"{function.__module__}:{function.__name__}"
     if not name.startswith("explorer."):

@@ -22,12 +22,18 @@ from ingest._lazy import lazy_exports
 _EXPORTS = {
     "Alert": "ingest.sdk.alerts",
     "AlertManager": "ingest.sdk.alerts",
-    "AlertDeliveryError": "ingest.sdk.alerts",
+    "AlertDeliveryError": "ingest.errors",
     "AlertSeverity": "ingest.sdk.alerts",
+    "CompactionError": "ingest.errors",
     "ConfigurationError": "ingest.errors",
     "DistributedObservability": "ingest.sdk.distributed",
     "HealthCheckManager": "ingest.sdk.health",
+    "ImportFileError": "ingest.errors",
     "IngestError": "ingest.errors",
+    "InputError": "ingest.errors",
+    "MetricError": "ingest.errors",
+    "MigrationError": "ingest.errors",
+    "PruneError": "ingest.errors",
     "NoOpLogger": "ingest.sdk.noop",
     "NoOpMetrics": "ingest.sdk.noop",
     "NoOpTracer": "ingest.sdk.noop",
@@ -39,7 +45,9 @@ _EXPORTS = {
     "PerformanceProfiler": "ingest.sdk.profiler",
     "ProductionObservabilitySetup": "ingest.sdk.production",
     "ResourceMonitor": "ingest.sdk.resource_monitor",
+    "RemoteCallError": "ingest.errors",
     "StoreError": "ingest.errors",
+    "TelemetryValueError": "ingest.errors",
     "StoreWriter": "ingest.store.writer",
     "Threshold": "ingest.sdk.alerts",
     "V2Logger": "ingest.sdk.logger",
@@ -51,6 +59,7 @@ _EXPORTS = {
     "new_correlation_id": "ingest.sdk.correlation",
     "set_correlation_id": "ingest.sdk.correlation",
     "resolve_store_path": "ingest.store.writer",
+    "resolve_store": "ingest.store.writer",
 }
 
 __all__ = sorted(_EXPORTS)

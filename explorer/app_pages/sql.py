@@ -11,7 +11,11 @@ from explorer.sql_guard import EXAMPLES
 
 st.title("SQL")
 store = app_state.require_store()
-guard = app_state.get_guard()
+try:
+    guard = app_state.get_guard()
+except QueryError as exc:
+    st.error(str(exc))
+    st.stop()
 st.caption(
     f"Views: `spans`, `logs`, `metrics`, `profiles`, `alerts` (see docs/sql-cookbook.md). One read-only "
     f"SELECT or EXPLAIN at a time (docs/security.md); at most {guard.max_rows:,} rows, "

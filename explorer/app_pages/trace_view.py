@@ -5,7 +5,7 @@ import functools
 import pandas as pd
 import streamlit as st
 
-from explorer import app_state, figures, queries
+from explorer import app_chat, app_state, figures, queries
 from explorer.errors import TraceNotFoundError
 from explorer.otlp_export import trace_to_otlp_json
 
@@ -66,9 +66,10 @@ if tree["orphan"].any():
 llm_spans = app_state.query(queries.trace_llm_spans, trace_id)
 if not llm_spans.empty:
     llm_total = queries.trace_llm_totals(llm_spans)
+    llm_tokens = llm_total["total_tokens"]
     with st.expander(
         f"LLM: {llm_total['calls']} model calls · "
-        + ("tokens unknown" if llm_total["total_tokens"] is None else f"{int(llm_total['total_tokens']):,} tokens")
+        + ("tokens unknown" if llm_tokens is None else f"{int(llm_tokens):,} tokens")
         + " · "
         + ("cost unknown" if llm_total["cost_usd"] is None else f"${llm_total['cost_usd']:,.4f}")
         + (f" · {llm_total['unknown_usage']} without usage" if llm_total["unknown_usage"] else ""),
@@ -80,8 +81,9 @@ if not llm_spans.empty:
             hide_index=True,
             key="llm_spans",
             column_order=[
-                "span", "kind", "model", "input_tokens", "output_tokens", "cached_input_tokens", "total_tokens",
-                "cost_usd", "ttft_ms", "agent_name", "tool_name", "error_type", "nested", "convention", "span_id",
+                "span", "kind", "model", "input_tokens", "output_tokens", "cached_input_tokens",
+                "total_tokens", "cost_usd", "ttft_ms", "agent_name", "tool_name", "error_type", "nested",
+                "convention", "span_id",
             ],
             column_config={
                 "cost_usd": st.column_config.NumberColumn("cost USD", format="%.5f"),
@@ -195,6 +197,7 @@ with right:
     )
     if isinstance(span.get("status_message"), str) and span["status_message"]:
         st.text(f"Status message: {span['status_message']}")
+    app_chat.span_panel(trace_id, picked, detail)
     tabs = st.tabs(["Attributes", "Events", "Exception", "Links", "Resource", "Profile"])
     with tabs[0]:
         if detail.attributes:
@@ -259,6 +262,7 @@ with right:
 st.query_params["span_id"] = picked
 st.session_state["_span_synced"] = picked
 
+app_chat.trace_graph(trace_id)
 st.subheader("Timeline: spans and logs")
 timeline = queries.trace_timeline(tree, logs)
 st.dataframe(

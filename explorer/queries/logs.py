@@ -28,13 +28,19 @@ def search_logs(
     text: str | None = None,
     correlation_id: str | None = None,
     trace_id: str | None = None,
+    event_name: str | None = None,
     start: TimeLike = None,
     end: TimeLike = None,
     limit: int = 500,
 ) -> pd.DataFrame:
-    """Log records matching every criterion, newest first; ``min_level`` is a name (WARN) or a severity number."""
-    where = _log_where(service, min_level, logger, text, correlation_id, trace_id, start, end)
-    sql = f"""SELECT timestamp, severity_text, severity_number, service_name, logger_name, body, trace_id, span_id,
+    """Log records matching every criterion, newest first; ``min_level`` is a name (WARN) or a severity number.
+
+    ``text`` matches the body, the event name or any attribute value (case-insensitive); ``event_name`` is
+    the record's event name (the ``event_name`` field, else the ``event.name`` attribute of the Events API).
+    """
+    where = _log_where(service, min_level, logger, text, correlation_id, trace_id, event_name, start, end)
+    sql = f"""SELECT timestamp, severity_text, severity_number, service_name, logger_name,
+                     coalesce(event_name, attributes['event.name']) AS event_name, body, trace_id, span_id,
                      attributes['correlation_id'] AS correlation_id, attributes
               FROM logs WHERE {where.sql()} ORDER BY timestamp DESC LIMIT $limit"""
     return _frame(store, sql, {**where.params, "limit": _limit(limit)})
@@ -49,13 +55,14 @@ def log_volume(
     text: str | None = None,
     correlation_id: str | None = None,
     trace_id: str | None = None,
+    event_name: str | None = None,
     start: TimeLike = None,
     end: TimeLike = None,
     buckets: int = 60,
 ) -> pd.DataFrame:
     """Records per time bucket and level over *every* match of the :func:`search_logs` criteria (not the
     returned page): ``bucket``, ``level``, ``records``, ``bucket_s`` (about ``buckets`` buckets, ≥ 1 s)."""
-    where = _log_where(service, min_level, logger, text, correlation_id, trace_id, start, end)
+    where = _log_where(service, min_level, logger, text, correlation_id, trace_id, event_name, start, end)
     lo, hi = _ts(start, "start"), _ts(end, "end")
     if lo is None or hi is None:
         lo, hi = _data_span_s(store, "logs", "timestamp", where)
@@ -73,6 +80,7 @@ def _log_where(
     text: str | None,
     correlation_id: str | None,
     trace_id: str | None,
+    event_name: str | None,
     start: TimeLike,
     end: TimeLike,
 ) -> _Where:
@@ -91,7 +99,14 @@ def _log_where(
     if logger:
         where.add("logger_name = $logger", logger=logger)
     if text:
-        where.add("contains(lower(body), $text)", text=text.lower())
+        # the body, the event name and every attribute value: GenAI events keep their content in attributes
+        where.add(
+            "(contains(lower(body), $text) OR contains(lower(coalesce(event_name, '')), $text)"
+            " OR len(list_filter(map_values(attributes), lambda v: contains(lower(v), $text))) > 0)",
+            text=text.lower(),
+        )
+    if event_name:
+        where.add("coalesce(event_name, attributes['event.name']) = $event_name", event_name=event_name)
     if correlation_id:
         where.add("attributes['correlation_id'] = $correlation_id", correlation_id=correlation_id)
     if trace_id:

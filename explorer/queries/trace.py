@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from explorer.errors import QueryError
-from explorer.queries._sql import _as_dict, _as_list, _frame, _limit
+from explorer.queries._sql import _as_dict, _as_list, _frame, _is_null, _limit
 from explorer.store import Store
 from explorer.tree import critical_path
 
@@ -19,8 +19,9 @@ def trace_tree(store: Store, trace_id: str) -> pd.DataFrame:
     """The spans of a trace in tree order with ``depth``, ``offset_ms``/``duration_ms`` from the trace
     start (nanosecond exact), ``critical`` (on the critical path) and ``children``."""
     tree = store.trace(trace_id.strip())
-    start_ns = tree["start_time"].astype("int64")
-    end_ns = tree["end_time"].astype("int64")
+    # The exact *_unix_nano columns: the microsecond timestamps would tie spans started in one microsecond.
+    start_ns = tree["start_time_unix_nano"].astype("int64")
+    end_ns = tree["end_time_unix_nano"].fillna(start_ns).astype("int64")
     t0 = int(start_ns.min())
     tree = tree.assign(
         start_ns=start_ns,
@@ -102,14 +103,14 @@ def span_detail(tree: pd.DataFrame, span_id: str) -> SpanDetail:
         msg = f"span {span_id!r} is not in this trace; pick one of its {len(tree)} spans"
         raise QueryError(msg)
     row = rows.iloc[0]
-    t0 = int(tree["start_ns"].min()) if "start_ns" in tree else int(tree["start_time"].astype("int64").min())
+    t0 = int(tree["start_ns"].min()) if "start_ns" in tree else int(tree["start_time_unix_nano"].min())
     events = []
     exceptions = []
     event_rows = []
     for index, event in enumerate(_as_list(row.get("events"))):
         attrs = _as_dict(event.get("attributes"))
-        stamp = pd.Timestamp(event.get("timestamp"))
-        offset = (stamp.value - t0) / 1e6 if not pd.isna(stamp) else np.nan
+        nanos = event.get("time_unix_nano")
+        offset = (int(nanos) - t0) / 1e6 if nanos is not None and not pd.isna(nanos) else np.nan
         events.append(
             {
                 "offset_ms": offset,
@@ -178,8 +179,9 @@ def span_detail(tree: pd.DataFrame, span_id: str) -> SpanDetail:
 
 def trace_logs(store: Store, trace_id: str, *, limit: int = 5000) -> pd.DataFrame:
     """The log records of a trace in time order."""
-    sql = """SELECT timestamp, severity_text, severity_number, service_name, logger_name, body, span_id, attributes
-             FROM logs WHERE trace_id = $trace_id ORDER BY timestamp LIMIT $limit"""
+    sql = """SELECT timestamp, time_unix_nano, severity_text, severity_number, service_name, logger_name,
+                    coalesce(event_name, attributes['event.name']) AS event_name, body, span_id, attributes
+             FROM logs WHERE trace_id = $trace_id ORDER BY time_unix_nano LIMIT $limit"""
     return _frame(store, sql, {"trace_id": trace_id.strip().lower(), "limit": _limit(limit)})
 
 
@@ -213,9 +215,9 @@ def trace_timeline(tree: pd.DataFrame, logs: pd.DataFrame) -> pd.DataFrame:
         parts.append(
             pd.DataFrame(
                 {
-                    "offset_ms": (logs["timestamp"].astype("int64") - t0) / 1e6,
+                    "offset_ms": (logs["time_unix_nano"].astype("float64") - t0) / 1e6,
                     "kind": "log",
-                    "what": logs["body"].fillna("∅"),
+                    "what": [log_summary(row) for row in logs.to_dict("records")],
                     "service_name": logs["service_name"],
                     "span_id": logs["span_id"],
                     "status": None,
@@ -224,6 +226,21 @@ def trace_timeline(tree: pd.DataFrame, logs: pd.DataFrame) -> pd.DataFrame:
             )
         )
     return pd.concat(parts, ignore_index=True).sort_values("offset_ms", kind="stable").reset_index(drop=True)
+
+
+def log_summary(log: dict[str, Any], width: int = 300) -> str:
+    """One line for a log record: ``[event name] body``, or for an empty body the event name and its
+    attributes (GenAI events keep their content there), cut at ``width`` characters."""
+    body = log.get("body")
+    name = log.get("event_name")
+    name = None if _is_null(name) else str(name)
+    if not _is_null(body) and str(body) != "":
+        text = f"[{name}] {body}" if name else str(body)
+    else:
+        attributes = {k: v for k, v in _as_dict(log.get("attributes")).items() if k != "event.name"}
+        shown = ", ".join(f"{k}={v}" for k, v in attributes.items())
+        text = " ".join(part for part in (f"[{name}]" if name else "", shown) if part) or "∅"
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def span_profile(store: Store, *, trace_id: str, span_id: str, limit: int = 500) -> pd.DataFrame:
@@ -246,7 +263,7 @@ def trace_marks(tree: pd.DataFrame, logs: pd.DataFrame) -> pd.DataFrame:
     if "events" in tree:
         has = tree["events"].map(lambda v: not _is_empty(v))
         rows = [
-            (span_id, pd.Timestamp(event.get("timestamp")).value, event.get("name"))
+            (span_id, _event_ns(event), event.get("name"))
             for span_id, events in zip(tree.loc[has, "span_id"], tree.loc[has, "events"], strict=True)
             for event in _as_list(events)
         ]
@@ -270,7 +287,7 @@ def trace_marks(tree: pd.DataFrame, logs: pd.DataFrame) -> pd.DataFrame:
                 pd.DataFrame(
                     {
                         "span_id": placed["span_id"],
-                        "offset_ms": (placed["timestamp"].astype("int64") - t0) / 1e6,
+                        "offset_ms": (_log_ns(placed) - t0) / 1e6,
                         "kind": "log",
                         "label": placed["body"].fillna("∅").astype(str),
                         "level": placed["severity_text"],
@@ -280,6 +297,21 @@ def trace_marks(tree: pd.DataFrame, logs: pd.DataFrame) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame(columns=columns)
     return pd.concat(parts, ignore_index=True)[columns]
+
+
+def _event_ns(event: dict[str, Any]) -> int:
+    """An event's time in ns since the epoch: the exact ``time_unix_nano`` when stored, else its timestamp."""
+    nanos = event.get("time_unix_nano")
+    if nanos is not None and not pd.isna(nanos):
+        return int(nanos)
+    return int(pd.Timestamp(event.get("timestamp")).as_unit("ns").value)
+
+
+def _log_ns(logs: pd.DataFrame) -> pd.Series:
+    """Log times in ns since the epoch: ``time_unix_nano`` when present, else the timestamp column."""
+    if "time_unix_nano" in logs:
+        return logs["time_unix_nano"].astype("float64")
+    return pd.to_datetime(logs["timestamp"], utc=True).dt.as_unit("ns").astype("int64").astype("float64")
 
 
 def _is_empty(value: Any) -> bool:

@@ -213,8 +213,8 @@ def spans_table(rows: list[dict[str, Any]]) -> pa.Table:
         "name": [r["name"] for r in rows],
         "kind": [r["kind"] for r in rows],
         "service_name": [r["service_name"] for r in rows],
-        "start_time": start.cast(schema.TIMESTAMP),
-        "end_time": end.cast(schema.TIMESTAMP),
+        "start_time": start.cast(schema.NS_TIMESTAMP),
+        "end_time": end.cast(schema.NS_TIMESTAMP),
         "duration_ns": pc.subtract(end, start),
         "status_code": [r["status_code"] for r in rows],
         "status_message": [r["status_message"] for r in rows],
@@ -225,12 +225,12 @@ def spans_table(rows: list[dict[str, Any]]) -> pa.Table:
             pa.StructArray.from_arrays(
                 [
                     pa.array([e["name"] for e in events], pa.string()),
-                    pa.array([e["timestamp"] for e in events], pa.int64()).cast(schema.TIMESTAMP),
+                    pa.array([e["timestamp"] for e in events], pa.int64()).cast(schema.NS_TIMESTAMP),
                     _map([e["attributes"] for e in events]),
                 ],
-                fields=list(schema.EVENT),
+                fields=list(schema.EVENT_NS),
             ),
-            type=pa.list_(schema.EVENT),
+            type=pa.list_(schema.EVENT_NS),
         ),
         "links": pa.ListArray.from_arrays(
             pa.array(link_offsets, pa.int32()),
