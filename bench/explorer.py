@@ -349,7 +349,8 @@ def main() -> int:
         red = queries.red_summary(store)
         queries.slowest_operations(red)
         queries.failing_operations(red)
-        queries.alert_summary(store)
+        queries.alert_windows(queries.alert_events(store))
+        queries.red_over_time(store)
 
     def traces() -> None:
         queries.list_operations(store)
@@ -369,7 +370,9 @@ def main() -> int:
     def trace_view() -> None:
         tree = queries.trace_tree(store, trace_id)
         logs = queries.trace_logs(store, trace_id)
-        figures.waterfall(queries.collapse_subtrees(tree, ()))
+        view = queries.collapse_subtrees(tree, ())
+        figures.waterfall(view, marks=queries.trace_marks(view, logs))
+        queries.trace_header(tree)
         queries.trace_timeline(tree, logs)
         queries.span_detail(tree, tree.span_id.iloc[0])
         queries.span_profile(store, trace_id=trace_id, span_id=tree.span_id.iloc[0])
@@ -416,7 +419,9 @@ def main() -> int:
     def logs() -> None:
         queries.list_loggers(store)
         queries.search_logs(store, min_level="ERROR", limit=500)
+        queries.log_volume(store, min_level="ERROR")
         queries.search_logs(store, text="id=4242", limit=500)
+        queries.log_volume(store, text="id=4242")
 
     def metrics() -> None:
         queries.metric_catalog(store)
@@ -467,7 +472,8 @@ def main() -> int:
 
     def overview_hour() -> None:
         queries.red_summary(store, **hour)
-        queries.alert_summary(store, **hour)
+        queries.alert_windows(queries.alert_events(store, **hour))
+        queries.red_over_time(store, **hour)
 
     cases = [
         ("baseline: full scan count(*), sum(duration_ns)", baseline, None),

@@ -95,13 +95,29 @@ class Store:
 
     def trace(self, trace_id: str) -> pd.DataFrame:
         """The spans of ``trace_id`` in tree order (depth-first, children by start time) with ``depth``."""
-        spans = self.sql("SELECT * FROM spans WHERE trace_id = ?", [trace_id.lower()])
+        trace_id = trace_id.strip().lower()
+        spans = self.sql("SELECT * FROM spans WHERE trace_id = ?", [trace_id])
+        if spans.empty and 4 <= len(trace_id) < 32:
+            trace_id = self._expand_prefix(trace_id)
+            spans = self.sql("SELECT * FROM spans WHERE trace_id = ?", [trace_id])
         if spans.empty:
             msg = f"trace {trace_id!r} is not in the store {str(self.root)!r}"
             raise TraceNotFoundError(msg)
         # A span snapshotted while still open (end_time NULL) and later finished has two rows: keep the finished one.
         spans = spans.sort_values("end_time", na_position="last", kind="stable").drop_duplicates("span_id")
         return order_tree(spans)
+
+    def _expand_prefix(self, prefix: str) -> str:
+        """The one trace id starting with ``prefix`` (the short ids the app shows), or ``prefix`` itself
+        when none does; several raise :class:`TraceNotFoundError` listing some of them."""
+        found = self.sql(
+            "SELECT DISTINCT trace_id FROM spans WHERE starts_with(trace_id, ?) ORDER BY trace_id LIMIT 6", [prefix]
+        )["trace_id"].tolist()
+        if len(found) > 1:
+            shown = ", ".join(found[:5]) + (", …" if len(found) > 5 else "")
+            msg = f"trace id prefix {prefix!r} is ambiguous in {str(self.root)!r}: {shown}; give more digits"
+            raise TraceNotFoundError(msg)
+        return found[0] if found else prefix
 
     def close(self) -> None:
         with self._lock:
@@ -197,6 +213,28 @@ def legacy_view_sql(table: str, source: str, columns: dict[str, str]) -> str:
         )
     extra = "".join(f", {a}" for a in added)
     return f"SELECT * REPLACE ({', '.join(replaced)}){extra} FROM {source}"
+
+
+#: The committed sample store, present in a checkout of this repository (not in an installed package).
+SAMPLE_STORE = Path(__file__).resolve().parent.parent / "sample_data"
+
+
+def default_store(argument: str | os.PathLike[str] | None = None) -> tuple[Path, str]:
+    """The store the app and the CLI open, and why — one rule for both: ``argument`` (``--store DIR``) >
+    ``$LANGSWARM_TELEMETRY_DIR`` > ``./telemetry`` if it exists > the sample store if present >
+    ``./telemetry`` (which then does not exist, and says so)."""
+    from ingest.store.writer import DEFAULT_STORE, STORE_ENV
+
+    if argument:
+        return Path(argument).expanduser(), "--store"
+    env = os.environ.get(STORE_ENV)
+    if env:
+        return Path(env).expanduser(), f"${STORE_ENV}"
+    if Path(DEFAULT_STORE).is_dir():
+        return Path(DEFAULT_STORE), "./telemetry"
+    if SAMPLE_STORE.is_dir():
+        return SAMPLE_STORE, "sample store"
+    return Path(DEFAULT_STORE), "./telemetry"
 
 
 def open_store(

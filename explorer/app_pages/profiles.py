@@ -43,11 +43,15 @@ order = (
 
 hotspots = app_state.query(queries.profile_hotspots, order=order, **scope)
 edges = app_state.query(queries.profile_edges, **scope)
-left, right = st.columns([1, 1])
-with left:
-    st.plotly_chart(figures.hotspot_bars(hotspots), key="prof_bars")
-with right:
-    st.plotly_chart(figures.icicle(queries.call_tree(hotspots, edges)), key="prof_icicle")
+st.plotly_chart(figures.hotspot_bars(hotspots), key="prof_bars")
+# Full width: at half width the icicle's labels were ~6 px and its columns cut off.
+st.plotly_chart(
+    figures.icicle(
+        queries.call_tree(hotspots, edges),
+        files=dict(zip(hotspots["function"].astype(str), hotspots["file"].astype(str), strict=True)),
+    ),
+    key="prof_icicle",
+)
 st.subheader("Functions")
 st.dataframe(
     hotspots,

@@ -23,10 +23,16 @@ from explorer.queries._sql import (
 )
 from explorer.store import Store
 
-LatencyGroup = Literal["operation", "version", "service", "all"]
+LatencyGroup = Literal["operation", "operation_kind", "version", "service", "kind", "all"]
 _GROUPS = {
     "all": "'all'",
     "operation": "name",
+    # A client span and the server span of the same name time different things (the server's work vs the
+    # whole round trip): the Latency page keeps them apart as "GET /x (client)" and "GET /x (server)".
+    "operation_kind": (
+        "name || CASE kind WHEN 'CLIENT' THEN ' (client)' WHEN 'SERVER' THEN ' (server)' ELSE '' END"
+    ),
+    "kind": "coalesce(kind, '(none)')",
     "version": "coalesce(resource_attributes['service.version'], '(none)')",
     "service": "service_name",
 }

@@ -1,10 +1,4 @@
-"""Figure functions: DataFrames from :mod:`explorer.queries` in, plotly ``go.Figure`` out.
-
-No I/O and no Streamlit here, so notebooks draw the same charts as the app. The waterfall is
-``go.Bar(base=offset, x=duration)``, one bar per span in one bar trace per status colour: plotly
-express's timeline would round each span to whole milliseconds, and a trace per span would not
-survive 10,000 spans.
-"""
+"""Charts of the signal pages (latency, profiles, alerts, metrics, logs) and the shared helpers."""
 
 from __future__ import annotations
 
@@ -18,8 +12,10 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 STATUS_COLORS = {"ERROR": "#d62728", "OK": "#2ca02c", "UNSET": "#4c78a8"}
+#: Series colours without red, which reads as "error" and stays reserved for errors.
+COLORWAY = ("#4c78a8", "#f58518", "#54a24b", "#b279a2", "#72b7b2", "#eeca3b", "#9d755d", "#bab0ac")
+PERCENTILE_COLORS = {"p50_ms": "#9ecae1", "p95_ms": "#3182bd", "p99_ms": "#08519c"}
 SEVERITY_COLORS = {"critical": "#b30000", "error": "#e34a33", "warning": "#fdae61", "info": "#74add1"}
-CRITICAL_OUTLINE = "#111111"
 LEVEL_COLORS = {
     "ERROR": "#d62728",
     "FATAL": "#7f0000",
@@ -28,8 +24,6 @@ LEVEL_COLORS = {
     "INFO": "#4c78a8",
     "DEBUG": "#9e9e9e",
 }
-#: Rows the waterfall shows before the user pans or zooms (the figure holds every span regardless).
-WATERFALL_ROWS = 40
 
 
 def _empty(title: str, message: str = "No data for these filters") -> go.Figure:
@@ -54,126 +48,30 @@ def _empty(title: str, message: str = "No data for these filters") -> go.Figure:
     return figure
 
 
-def format_ms(ms: float) -> str:
-    """A duration in milliseconds as text with a unit that keeps sub-millisecond values readable."""
+def _sig(value: float) -> str:
+    """Three significant digits, no exponent, no trailing zeros (1.81, 12.3, 850, 2)."""
+    size = abs(value)
+    text = f"{value:.0f}" if size >= 100 else f"{value:.1f}" if size >= 10 else f"{value:.2f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def format_ms(ms: float | None) -> str:
+    """A duration in milliseconds as human text: 850 µs, 12.3 ms, 1.81 s, 2.5 min, 1.2 h."""
     if ms is None or (isinstance(ms, float) and math.isnan(ms)):
         return "–"
-    if ms < 1:
-        return f"{ms * 1000:.1f} µs"
-    if ms < 1000:
-        return f"{ms:.2f} ms"
-    return f"{ms / 1000:.2f} s"
-
-
-def waterfall(
-    tree: pd.DataFrame, *, selected: str | None = None, show_critical: bool = True, rows: int = WATERFALL_ROWS
-) -> go.Figure:
-    """Every span as a horizontal bar at its true offset and width (ms from the trace start), in tree order.
-
-    A handful of ``go.Bar`` traces (one per status colour, never one per span) hold every span exactly
-    once, ``y`` being its row; a dark outline marks the critical path; a thin start tick marks spans too
-    narrow to see at full zoom, so sub-millisecond spans stay visible.
-    """
-    if tree.empty:
-        return _empty("Trace waterfall")
-    n = len(tree)
-    y = np.arange(n)
-    offsets = tree["offset_ms"].to_numpy(dtype=float)
-    widths = tree["duration_ms"].to_numpy(dtype=float)
-    widths = np.where(np.isnan(widths), 0.0, widths)
-    status = tree["status_code"].fillna("UNSET").to_numpy(dtype=object)
-    critical = (
-        tree["critical"].to_numpy(dtype=bool) if show_critical and "critical" in tree else np.zeros(n, bool)
-    )
-    outline_width = np.where(critical, 2.0, 0.0)
-    if selected is not None:
-        outline_width = np.where(tree["span_id"].to_numpy() == selected, 3.5, outline_width)
-    names = tree["name"].fillna("∅").astype(str).to_numpy(dtype=object)
-    depth = tree["depth"].to_numpy(dtype=int)
-    durations = [format_ms(w) for w in widths]
-    hidden = tree["hidden"].to_numpy(dtype=int) if "hidden" in tree else np.zeros(n, int)
-    customdata = np.stack(
-        [
-            names,
-            tree["service_name"].fillna("∅").astype(str).to_numpy(dtype=object),
-            np.array(durations, dtype=object),
-            status,
-            tree["span_id"].astype(str).to_numpy(dtype=object),
-            np.array([f"{o:.3f}" for o in offsets], dtype=object),
-            hidden.astype(object),
-        ],
-        axis=-1,
-    )
-    figure = go.Figure()
-    # One bar trace per status (at most three), each with one solid colour: a per-bar colour array makes
-    # plotly.js style every bar separately, which takes ~10 s in the browser at 10,000 spans.
-    for code, color in STATUS_COLORS.items():
-        mask = status == code if code != "UNSET" else ~np.isin(status, ["ERROR", "OK"])
-        if not mask.any():
-            continue
-        figure.add_trace(
-            go.Bar(
-                orientation="h",
-                y=y[mask],
-                x=widths[mask],
-                base=offsets[mask],
-                name=code,
-                marker={"color": color, "line": {"color": CRITICAL_OUTLINE, "width": outline_width[mask]}},
-                customdata=customdata[mask],
-                hovertemplate=(
-                    "<b>%{customdata[0]}</b> [%{customdata[1]}]<br>start +%{customdata[5]} ms, "
-                    "duration %{customdata[2]}<br>%{customdata[3]} · span %{customdata[4]}"
-                    "<br>hidden descendants: %{customdata[6]}<extra></extra>"
-                ),
-            )
-        )
-    total = float(np.nanmax(offsets + widths)) if n else 0.0
-    narrow = widths < max(total, 1e-9) * 0.004
-    if narrow.any():
-        figure.add_trace(
-            go.Scatter(
-                x=offsets[narrow],
-                y=y[narrow],
-                mode="markers",
-                name="short spans",
-                hoverinfo="skip",
-                showlegend=False,
-                marker={"symbol": "line-ns", "size": 9, "line": {"width": 2, "color": "#333333"}},
-            )
-        )
-    visible = min(n, rows)
-    # Tick labels are right-aligned, so leading spaces would not show nesting: a dot per level does.
-    labels = [
-        "· " * min(int(d), 30) + (nm if len(nm) <= 48 else nm[:47] + "…")
-        for d, nm in zip(depth, names, strict=True)
-    ]
-    figure.update_layout(
-        title=f"Waterfall — {n} spans, {format_ms(total)}"
-        + (" (outlined: critical path)" if critical.any() else ""),
-        height=max(240, min(24 * visible + 140, 1000)),
-        bargap=0.25,
-        showlegend=True,
-        dragmode="pan",
-        margin={"l": 10, "r": 10, "t": 80, "b": 40},
-        legend={
-            "orientation": "h",
-            "yanchor": "bottom",
-            "y": 1.0,
-            "x": 0,
-            "xanchor": "left",
-            "title": "status",
-        },
-        xaxis={"title": "ms since trace start", "rangemode": "tozero", "zeroline": True},
-        yaxis={
-            "range": [visible - 0.5, -0.5],
-            "tickmode": "array",
-            "tickvals": y if n <= 2000 else [],
-            "ticktext": labels if n <= 2000 else [],
-            "automargin": True,
-            "fixedrange": False,
-        },
-    )
-    return figure
+    ms = float(ms)
+    size = abs(ms)
+    if size == 0:
+        return "0 ms"
+    if size < 1:
+        return f"{_sig(ms * 1000)} µs"
+    if size < 1000:
+        return f"{_sig(ms)} ms"
+    if size < 60_000:
+        return f"{_sig(ms / 1000)} s"
+    if size < 3_600_000:
+        return f"{_sig(ms / 60_000)} min"
+    return f"{_sig(ms / 3_600_000)} h"
 
 
 def _step_xy(hist: pd.DataFrame) -> tuple[list[float], list[float]]:
@@ -227,8 +125,28 @@ def duration_histogram(
     figure.update_xaxes(type="log" if log_x else "linear", title="duration (ms)")
     figure.update_yaxes(title="count", rangemode="tozero")
     figure.update_layout(
-        title=title, height=380, margin={"t": 60}, showlegend=len(groups) > 1 and not side_by_side
+        title=title,
+        height=380,
+        margin={"t": 80, "b": 95} if side_by_side and len(groups) > 1 else {"t": 60},
+        showlegend=len(groups) > 1 and not side_by_side,
+        colorway=list(COLORWAY),
     )
+    if side_by_side and len(groups) > 1:
+        # One shared x title under the panels and a y title on the first panel only: one per panel
+        # overlapped the neighbouring panel's ticks at narrow widths.
+        figure.update_xaxes(title=None)
+        figure.update_yaxes(title=None)
+        figure.update_yaxes(title="count", row=1, col=1)
+        figure.add_annotation(
+            text="duration (ms)",
+            xref="paper",
+            yref="paper",
+            x=0.5,
+            y=-0.2,
+            yanchor="top",
+            showarrow=False,
+            font={"size": 13},
+        )
     return figure
 
 
@@ -285,6 +203,7 @@ def percentile_lines(
                     mode="lines+markers",
                     name=column.replace("_ms", ""),
                     marker={"size": 4},
+                    line={"color": PERCENTILE_COLORS.get(column)},
                 )
             )
     figure.update_layout(
@@ -327,10 +246,33 @@ def hotspot_bars(hotspots: pd.DataFrame, *, top: int = 25) -> go.Figure:
     return figure
 
 
-def icicle(tree: pd.DataFrame, *, title: str = "Call tree (icicle)") -> go.Figure:
-    """Icicle of :func:`~explorer.queries.call_tree`: width is time, children below their caller."""
+def _package(function: str, file: str | None) -> str:
+    """What an icicle box is coloured by: the file's package (``site-packages/httpx/…`` → ``httpx``), the
+    file name for application code, or ``builtins`` for C functions (``<method 'join' …>``)."""
+    if function.startswith(("<method", "<built-in", "<function")) or not file or file.startswith("~"):
+        return "builtins"
+    parts = file.replace("\\", "/").split("/")
+    for marker in ("site-packages", "dist-packages", "lib"):
+        if marker in parts[:-1]:
+            rest = parts[parts.index(marker) + 1 :]
+            if rest and rest[0].startswith("python"):
+                rest = rest[1:]
+            if rest:
+                return rest[0].removesuffix(".py")
+    return parts[-1].removesuffix(".py")
+
+
+def icicle(
+    tree: pd.DataFrame, *, files: dict[str, str] | None = None, title: str = "Call tree (icicle)"
+) -> go.Figure:
+    """Icicle of :func:`~explorer.queries.call_tree`: width is time, children below their caller, boxes
+    coloured by package/file (``files`` maps function → file, e.g. from the hotspots), hover with self and
+    cumulative seconds; six levels at a time (click a box to zoom in)."""
     if tree.empty:
         return _empty(title, "No call edges for these filters")
+    files = files or {}
+    packages = [_package(str(f), files.get(str(f))) for f in tree["function"]]
+    palette = {p: COLORWAY[i % len(COLORWAY)] for i, p in enumerate(dict.fromkeys(sorted(set(packages))))}
     figure = go.Figure(
         go.Icicle(
             ids=tree["id"],
@@ -338,12 +280,25 @@ def icicle(tree: pd.DataFrame, *, title: str = "Call tree (icicle)") -> go.Figur
             parents=tree["parent"],
             values=tree["value"],
             branchvalues="remainder",
-            customdata=tree[["total", "calls"]].to_numpy(),
-            hovertemplate="<b>%{label}</b><br>cumulative %{customdata[0]:.4f} s<br>%{customdata[1]} calls<extra></extra>",
+            marker={"colors": [palette[p] for p in packages]},
+            customdata=np.stack(
+                [tree["value"], tree["total"], tree["calls"], np.array(packages, dtype=object)], axis=-1
+            ),
+            hovertemplate=(
+                "<b>%{label}</b> · %{customdata[3]}<br>self %{customdata[0]:.4f} s · cumulative "
+                "%{customdata[1]:.4f} s<br>%{customdata[2]} calls<extra></extra>"
+            ),
             tiling={"orientation": "v"},
+            maxdepth=6,
+            insidetextfont={"size": 12},
+            textinfo="label",
         )
     )
-    figure.update_layout(title=title, height=460, margin={"t": 50, "l": 10, "r": 10, "b": 10})
+    figure.update_layout(
+        title=title + " — colour: " + ", ".join(f"{p}" for p in list(palette)[:8]),
+        height=520,
+        margin={"t": 50, "l": 10, "r": 10, "b": 10},
+    )
     return figure
 
 
@@ -446,7 +401,9 @@ def metric_lines(series: pd.DataFrame, *, title: str = "Metric", unit: str | Non
                 x=part["timestamp"], y=part["value"], mode="lines+markers", name=str(name), marker={"size": 3}
             )
         )
-    figure.update_layout(title=title, height=380, yaxis={"title": unit or ""}, margin={"t": 50})
+    figure.update_layout(
+        title=title, height=380, yaxis={"title": unit or ""}, margin={"t": 50}, colorway=list(COLORWAY)
+    )
     return figure
 
 
@@ -469,25 +426,39 @@ def histogram_heatmap(buckets: pd.DataFrame, *, title: str = "Histogram buckets 
     return figure
 
 
-def log_volume(logs: pd.DataFrame, *, title: str = "Log records by level") -> go.Figure:
-    """Stacked counts of log records per minute by level."""
-    if logs.empty:
-        return _empty(title)
-    frame = logs.assign(
-        minute=pd.to_datetime(logs["timestamp"]).dt.floor("min"), level=logs["severity_text"].fillna("UNSET")
-    )
-    counts = frame.groupby(["minute", "level"]).size().reset_index(name="records")
+def log_volume(volume: pd.DataFrame, *, title: str = "Log records by level") -> go.Figure:
+    """Stacked records per time bucket by level: :func:`~explorer.queries.log_volume` output (the real
+    counts), or raw log rows (``timestamp``, ``severity_text``), bucketed per minute."""
+    if volume.empty:
+        return _empty(title, "No log records for these filters: widen the time range or loosen a filter")
+    if "records" not in volume:
+        volume = (
+            volume.assign(
+                bucket=pd.to_datetime(volume["timestamp"]).dt.floor("min"),
+                level=volume["severity_text"].fillna("UNSET"),
+            )
+            .groupby(["bucket", "level"])
+            .size()
+            .reset_index(name="records")
+        )
+    width = int(volume["bucket_s"].iloc[0]) if "bucket_s" in volume else None
     figure = go.Figure()
-    for level, part in counts.groupby("level", sort=False):
+    for level, part in volume.groupby("level", sort=False):
         figure.add_trace(
             go.Bar(
-                x=part["minute"],
+                x=part["bucket"],
                 y=part["records"],
                 name=str(level),
                 marker_color=LEVEL_COLORS.get(str(level).upper(), "#999999"),
             )
         )
-    figure.update_layout(title=title, barmode="stack", height=260, margin={"t": 50})
+    figure.update_layout(
+        title=title + (f" (per {width} s)" if width else ""),
+        barmode="stack",
+        height=260,
+        margin={"t": 50},
+        yaxis={"title": "records"},
+    )
     return figure
 
 
