@@ -48,12 +48,15 @@ PAGES = {
     "traces": "app_pages/traces.py",
     "trace": "app_pages/trace_view.py",
     "latency": "app_pages/latency.py",
+    "why_slow": "app_pages/why_slow.py",
     "profiles": "app_pages/profiles.py",
     "alerts": "app_pages/alerts.py",
     "logs": "app_pages/logs.py",
     "metrics": "app_pages/metrics.py",
     "sql": "app_pages/sql.py",
     "llm": "app_pages/llm.py",
+    "sessions": "app_pages/sessions.py",
+    "graph": "app_pages/graph.py",
 }
 
 

@@ -205,6 +205,34 @@ class TestGenAI:
                                     max_tokens=max_tokens)
             assert (row.input_tokens, row.output_tokens) == (expected.input_tokens, expected.output_tokens)
 
+    def test_a_share_of_calls_records_content_in_both_shapes(self, store):
+        """About CAPTURE_SHARE of the chat calls carry messages, as span attributes or as an empty-body event log;
+        the explorer reads both, with the researcher's tool call and its result, and sessions span several turns."""
+        from explorer import queries
+        from ingest.demo.content import CAPTURE_SHARE, EVENT_NAME
+
+        chats = store.sql(
+            """SELECT trace_id, span_id, attributes['gen_ai.input.messages'] IS NOT NULL AS on_span
+               FROM spans WHERE name LIKE 'chat %' AND status_code <> 'ERROR'"""
+        )
+        events = store.sql(
+            "SELECT DISTINCT span_id FROM logs WHERE attributes['event.name'] = ? AND body = ''", [EVENT_NAME]
+        )
+        shares = (chats["on_span"].mean(), chats["span_id"].isin(events["span_id"]).mean())
+        assert all(CAPTURE_SHARE / 4 < share < CAPTURE_SHARE for share in shares), shares
+        sample = chats[chats["span_id"].isin(events["span_id"])].iloc[0]
+        frame = queries.messages(store, sample.trace_id, sample.span_id)
+        assert set(frame.source) == {"log"} and list(frame.role[:2]) == ["system", "user"]
+        researched = store.sql(
+            """SELECT trace_id, span_id FROM spans WHERE attributes['gen_ai.agent.name'] = 'researcher'
+                 AND attributes['gen_ai.input.messages'] IS NOT NULL LIMIT 1"""
+        ).iloc[0]
+        frame = queries.messages(store, researched.trace_id, researched.span_id)
+        assert list(frame.role) == ["system", "user", "assistant", "tool", "assistant"]
+        assert "query" in frame.tool_calls.iloc[2][0]["arguments"]
+        multi = queries.sessions(store, limit=1000)
+        assert (multi.turns > 1).any()
+
     def test_genai_metrics(self, store):
         """gen_ai.client.token.usage (input and output) and gen_ai.client.operation.duration are histograms."""
         kinds = store.sql(

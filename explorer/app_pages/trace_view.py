@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from explorer import app_state, figures, queries
+from explorer import app_chat, app_state, figures, queries
 from explorer.errors import TraceNotFoundError
 from explorer.otlp_export import trace_to_otlp_json
 
@@ -174,6 +174,7 @@ st.markdown(
     f"{figures.format_ms(span['duration_ns'] / 1e6)} · status **{span['status_code']}**"
     + (f" — {span['status_message']}" if isinstance(span.get("status_message"), str) else "")
 )
+app_chat.span_panel(trace_id, picked, detail)
 tabs = st.tabs(["Attributes", "Events", "Exception", "Links", "Resource", "Profile"])
 with tabs[0]:
     if detail.attributes:
@@ -236,6 +237,7 @@ with tabs[5]:
             query_params={"trace_id": trace_id, "span_id": picked},
         )
 
+app_chat.trace_graph(trace_id)
 st.subheader("Timeline: spans and logs")
 logs = app_state.query(queries.trace_logs, trace_id)
 timeline = queries.trace_timeline(tree, logs)
