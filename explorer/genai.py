@@ -209,12 +209,21 @@ SPANS_WITH_MODEL_SQL = (
     "spans JOIN (SELECT trace_id AS _t, span_id AS _s, any_value(model) AS _model FROM llm_calls "
     "WHERE model IS NOT NULL GROUP BY ALL) ON _t = trace_id AND _s = span_id"
 )
+#: The same rows straight from ``llm_calls`` (which has the span columns these queries filter on, but no
+#: resource attributes): no scan of ``spans`` at all.
+MODEL_SPANS_SQL = (
+    "(SELECT trace_id, span_id, name, service_name, start_time, end_time, duration_ns, status_code, date, "
+    "model AS _model FROM llm_calls WHERE model IS NOT NULL) AS spans"
+)
 
 
-def spans_source(group_by: str) -> str:
-    """The FROM clause of a span query grouped by ``group_by``: ``spans``, joined to the models for
-    ``model``."""
-    return SPANS_WITH_MODEL_SQL if group_by == "model" else "spans"
+def spans_source(group_by: str, *, resource_attributes: bool = False) -> str:
+    """The FROM clause of a span query grouped by ``group_by``: ``spans``; for ``model`` the GenAI spans
+    with their model, read from ``llm_calls`` (joined to ``spans`` when the query filters on resource
+    attributes)."""
+    if group_by != "model":
+        return "spans"
+    return SPANS_WITH_MODEL_SQL if resource_attributes else MODEL_SPANS_SQL
 
 
 def group_expression(group_by: str) -> str | None:

@@ -21,8 +21,8 @@ from explorer.figures.charts import (
     red_chart,
 )
 from explorer.figures.overview import red_over_time
-from explorer.figures.traces import trace_scatter
 from explorer.figures.trace import SERVICE_PALETTE, WATERFALL_ROWS, service_colors, waterfall
+from explorer.figures.traces import trace_scatter
 
 __all__ = [
     "LEVEL_COLORS",
