@@ -119,11 +119,13 @@ class Tally:
         self.lock = threading.Lock()
         self.by_status: collections.Counter[str] = collections.Counter()
         self.by_kind: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+        self.longest: dict[str, float] = collections.defaultdict(float)
 
-    def add(self, kind: str, outcome: str) -> None:
+    def add(self, kind: str, outcome: str, seconds: float) -> None:
         with self.lock:
             self.by_status[outcome] += 1
             self.by_kind[kind][outcome] += 1
+            self.longest[kind] = max(self.longest[kind], seconds)
 
 
 def _status(sock: socket.socket) -> str:
@@ -146,11 +148,15 @@ def _raw(address: tuple[str, int], data: bytes) -> str:
 
 
 def _post(address: tuple[str, int], body: bytes, content_type: str = PB, **headers: str) -> str:
-    connection = http.client.HTTPConnection(*address, timeout=60)
+    connection = http.client.HTTPConnection(*address, timeout=120)
     try:
         connection.request("POST", "/v1/traces", body=body, headers={"Content-Type": content_type, **headers})
         response = connection.getresponse()
-        response.read()
+        answer = response.read()
+        if response.status == 503 and b"decoding" in answer:
+            return "503 decoding"
+        if response.status == 503 and b"bodies" in answer:
+            return "503 bodies"
         return str(response.status)
     except (OSError, http.client.HTTPException):
         return "closed"
@@ -218,6 +224,7 @@ def abuse(kind: str, address: tuple[str, int], bodies: dict[str, bytes], stop: f
     """One abusive client: its kind of abuse, again and again until ``stop``."""
     chunked = "Transfer-Encoding: chunked\r\n"
     while time.monotonic() < stop:
+        started = time.monotonic()
         if kind == "slowloris_headers":
             outcome = _drip(address, b"POST /v1/traces HTTP/1.1\r\n", b"X", stop)
         elif kind == "slow_body":
@@ -244,7 +251,7 @@ def abuse(kind: str, address: tuple[str, int], bodies: dict[str, bytes], stop: f
             outcome = _raw(address, _head("5", chunked) + b"5\r\nhello\r\n0\r\n\r\n")
         else:
             outcome = _post(address, bodies[kind])
-        tally.add(kind, outcome)
+        tally.add(kind, outcome, time.monotonic() - started)
         if outcome in ("429", "503", "closed"):
             time.sleep(0.2)
 
@@ -357,7 +364,8 @@ def main() -> int:
         under = good.run(stop, stop + 600)
         for thread in threads:
             thread.join(timeout=120)
-        abused_for = time.monotonic() - started
+        abused_for = stop - started
+        drained_after = time.monotonic() - stop
         crashed = process.poll() is not None
         server = {} if crashed else stats(address)
         peak = peak_rss_mb(process.pid)
@@ -380,7 +388,8 @@ def main() -> int:
     shutil.rmtree(work, ignore_errors=True)
 
     print(
-        f"{args.clients} abusive clients for {abused_for:.0f} s ({len(KINDS)} kinds, round robin), one well-behaved client"
+        f"{args.clients} abusive clients for {abused_for:.0f} s ({len(KINDS)} kinds, round robin), one well-behaved "
+        f"client; the last abusive request ended {drained_after:.0f} s after that"
     )
     print(
         f"well-behaved spans sent {good.sent:,}, stored {stored:,} ({'equal' if stored == good.sent else 'MISSING'})"
@@ -395,7 +404,9 @@ def main() -> int:
     )
     print("refusals seen by abusive clients, by status:", dict(sorted(tally.by_status.items())))
     for kind in KINDS:
-        print(f"  {kind:20s} {dict(sorted(tally.by_kind[kind].items()))}")
+        print(
+            f"  {kind:20s} longest {tally.longest[kind]:5.1f} s  {dict(sorted(tally.by_kind[kind].items()))}"
+        )
     print(
         "refusals counted by the server:",
         server.get("refused"),

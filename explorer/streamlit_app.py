@@ -36,6 +36,9 @@ pages = {
         st.Page(app_state.PAGES["latency"], title="Latency", icon=":material/timer:", url_path="latency"),
         st.Page(app_state.PAGES["llm"], title="LLM calls", icon=":material/smart_toy:", url_path="llm"),
         st.Page(
+            app_state.PAGES["why_slow"], title="Why slow?", icon=":material/psychology_alt:", url_path="why-slow"
+        ),
+        st.Page(
             app_state.PAGES["profiles"],
             title="Profile hotspots",
             icon=":material/local_fire_department:",

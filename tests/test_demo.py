@@ -313,3 +313,31 @@ class TestScenario:
         with pytest.raises(ConfigurationError, match="small, medium or a positive number"):
             scale_requests(bad)
         assert scale_requests("medium") == SCALES["medium"] and scale_requests("42") == 42
+
+
+class TestGenAIConventions:
+    def test_llm_calls_read_the_demo_in_current_conventions(self, store):
+        """Every chat span has provider, request/response model, agent, conversation and usage incl. cached
+        tokens; only timed-out calls lack usage; the first token is an event; llm_calls prices every call."""
+        from explorer import llm_calls, llm_totals
+
+        calls = llm_calls(store, kinds=["llm"], limit=100_000)
+        assert len(calls) > 100 and set(calls["convention"]) == {"langswarm"}
+        assert set(calls["provider"]) == {"openai", "anthropic"}
+        assert calls[["request_model", "model", "agent_name", "conversation_id", "session_id"]].notna().all().all()
+        answered = calls[~calls["is_error"]]
+        assert not answered["usage_unknown"].any() and answered["cached_input_tokens"].notna().all()
+        assert (answered["cached_input_tokens"] > 0).any() and answered["ttft_ms"].notna().all()
+        assert (answered["ttft_ms"] <= answered["duration_ms"]).all()
+        assert set(calls[calls["is_error"]]["error_type"]) <= {"timeout"}
+        assert llm_totals(store)["unpriced_calls"] == 0
+        tools = llm_calls(store, kinds=["tool"], limit=100_000)
+        assert len(tools) > 0 and tools["tool_name"].notna().all() and tools["agent_name"].notna().all()
+
+    def test_a_conversation_spans_several_turns(self, store):
+        """A user's session is one conversation over several requests (traces)."""
+        turns = store.sql(
+            "SELECT conversation_id, count(DISTINCT trace_id) AS traces FROM llm_calls "
+            "WHERE kind = 'llm' GROUP BY ALL ORDER BY traces DESC"
+        )
+        assert turns["traces"].iloc[0] > 1

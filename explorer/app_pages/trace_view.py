@@ -55,9 +55,10 @@ if tree["orphan"].any():
 llm_spans = app_state.query(queries.trace_llm_spans, trace_id)
 if not llm_spans.empty:
     llm_total = queries.trace_llm_totals(llm_spans)
+    llm_tokens = llm_total["total_tokens"]
     with st.expander(
         f"LLM: {llm_total['calls']} model calls · "
-        + ("tokens unknown" if llm_total["total_tokens"] is None else f"{int(llm_total['total_tokens']):,} tokens")
+        + ("tokens unknown" if llm_tokens is None else f"{int(llm_tokens):,} tokens")
         + " · "
         + ("cost unknown" if llm_total["cost_usd"] is None else f"${llm_total['cost_usd']:,.4f}")
         + (f" · {llm_total['unknown_usage']} without usage" if llm_total["unknown_usage"] else ""),
@@ -69,8 +70,9 @@ if not llm_spans.empty:
             hide_index=True,
             key="llm_spans",
             column_order=[
-                "span", "kind", "model", "input_tokens", "output_tokens", "cached_input_tokens", "total_tokens",
-                "cost_usd", "ttft_ms", "agent_name", "tool_name", "error_type", "nested", "convention", "span_id",
+                "span", "kind", "model", "input_tokens", "output_tokens", "cached_input_tokens",
+                "total_tokens", "cost_usd", "ttft_ms", "agent_name", "tool_name", "error_type", "nested",
+                "convention", "span_id",
             ],
             column_config={
                 "cost_usd": st.column_config.NumberColumn("cost USD", format="%.5f"),

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from explorer.queries._sql import LEVELS, PERCENTILES, Services, TimeLike, now_utc
 from explorer.queries.alerts import alert_events, alert_windows
+from explorer.queries.compare import CompareScope, compare_attributes
 from explorer.queries.content import search_content
+from explorer.queries.critical import CriticalGroup, critical_path_spans, critical_path_summary
 from explorer.queries.facts import (
     list_operations,
     list_services,
@@ -54,6 +56,7 @@ from explorer.queries.profiles import (
     profile_spans,
 )
 from explorer.queries.sessions import session_traces, sessions
+from explorer.queries.structure import StructureOrder, compare_structure
 from explorer.queries.trace import (
     SpanDetail,
     log_summary,
@@ -69,9 +72,12 @@ from explorer.tree import collapse_subtrees, critical_path
 __all__ = [
     "LEVELS",
     "PERCENTILES",
+    "CompareScope",
+    "CriticalGroup",
     "LatencyGroup",
     "Services",
     "SpanDetail",
+    "StructureOrder",
     "TimeLike",
     "TraceFilter",
     "TraceOrder",
@@ -80,8 +86,12 @@ __all__ = [
     "alert_windows",
     "call_tree",
     "collapse_subtrees",
+    "compare_attributes",
+    "compare_structure",
     "conversation",
     "critical_path",
+    "critical_path_spans",
+    "critical_path_summary",
     "failing_operations",
     "histogram_buckets",
     "histogram_quantiles",

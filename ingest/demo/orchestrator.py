@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ingest.demo import content, textwork
 from ingest.demo.llm import LLMClient, LLMTimeout
@@ -31,6 +31,9 @@ from ingest.demo.web import FAULT_KEY_HEADER, CallError, HttpClient, JsonApp, Re
 from ingest.sdk.components import ObservableComponent
 from ingest.sdk.profiler import PerformanceProfiler
 
+if TYPE_CHECKING:
+    from ingest.sdk.provider import ObservabilityProvider
+
 
 class ToolFailed(Exception):
     """A tool call failed for good (not retryable, or out of attempts)."""
@@ -43,7 +46,7 @@ class ResearchFailed(Exception):
 class MemoryStore(ObservableComponent):
     """Conversation and user-profile memory (a key-value store) and a semantic index, as one component."""
 
-    def __init__(self, provider: Any, scenario: Scenario) -> None:
+    def __init__(self, provider: ObservabilityProvider, scenario: Scenario) -> None:
         super().__init__("memory", provider)
         self.scenario = scenario
         self._data: dict[str, str] = {}
@@ -85,7 +88,7 @@ class MemoryStore(ObservableComponent):
 class Orchestrator:
     """The agent service (see the module docstring)."""
 
-    def __init__(self, provider: Any, scenario: Scenario, tool_url: str, *, workers: int = 48) -> None:
+    def __init__(self, provider: ObservabilityProvider, scenario: Scenario, tool_url: str, *, workers: int = 48) -> None:
         self.scenario = scenario
         self.tool_url = tool_url
         self.tracer = provider.get_tracer("orchestrator")

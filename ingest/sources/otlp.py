@@ -15,6 +15,7 @@ are what ``json_format`` already accepts.
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -28,8 +29,9 @@ from google.protobuf.message import DecodeError, Message
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+from opentelemetry.proto.common.v1 import common_pb2
 
-from ingest.errors import IngestError
+from ingest.errors import InputError
 from ingest.store import schema
 from ingest.store.encoding import MapColumn, MetricRows, attribute_text, hex_array, table_from_columns
 
@@ -72,10 +74,6 @@ MAX_JSON_DEPTH = 100
 _INT_FIELDS = ("startTimeUnixNano", "endTimeUnixNano", "timeUnixNano", "observedTimeUnixNano", "asInt", "count")
 
 
-class InputError(IngestError, ValueError):
-    """Input that is not valid OTLP (or Jaeger) data; the message says what and where."""
-
-
 def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
     """``repr(value)`` cut to about ``limit`` characters, saying how long it was, for error messages."""
     if isinstance(value, str | bytes) and len(value) > limit:
@@ -85,9 +83,10 @@ def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
 
 
 def cap_quoted(message: str, limit: int = QUOTE_LIMIT) -> str:
-    """``message`` with every run longer than ``limit`` characters cut (values quoted by other libraries)."""
+    """``message`` with every run of ``limit`` + 20 characters or more cut to ``limit`` (values quoted by
+    other libraries; what :func:`quote` already cut stays as it is)."""
     return re.sub(
-        rf"[^\s:,;()]{{{limit + 1},}}",
+        rf"[^\s:,;()]{{{limit + 20},}}",
         lambda m: f"{m.group(0)[:limit]}... ({len(m.group(0)):,} characters)",
         message,
     )
@@ -144,28 +143,32 @@ def any_value_text(value: Any) -> str | None:
     return attribute_text(any_value(value))
 
 
-def json_any_value(value: Any) -> Any:
-    """The Python value of an OTLP JSON ``AnyValue`` object (int64 strings become ints, bytes decode)."""
+def json_any_value_text(value: Any) -> str | None:
+    """The store text of one OTLP JSON ``AnyValue`` object, read by protobuf's JSON rules as the exact path is.
+
+    The fast path's decoder for the AnyValues it does not cut itself (arrays, kvlists, escapes, bytes,
+    odd types): going through protobuf keeps the two paths from disagreeing on what a value means.
+    Raises :class:`InputError` for what protobuf refuses (``{"boolValue": "yes"}``, an int past int64).
+    """
+    if type(value) is dict and len(value) == 1 and type(value.get("stringValue")) is str:
+        text = value["stringValue"]  # the common case (a string with escapes), without protobuf
+        if text.isascii() or not _has_lone_surrogate(text):
+            return text
     if not isinstance(value, dict):
-        msg = f"an AnyValue must be an object like {{'stringValue': ...}}, got {type(value).__name__}"
+        msg = f"an AnyValue must be an object like {{'stringValue': ...}}, got {_json_kind(value)}"
         raise InputError(msg)
-    for kind, raw in value.items():
-        if kind == "stringValue":
-            return raw if isinstance(raw, str) else str(raw)
-        if kind == "intValue":
-            return int(strict_int(raw, "intValue"))
-        if kind == "doubleValue":
-            return float(raw)
-        if kind == "boolValue":
-            return raw if isinstance(raw, bool) else str(raw).lower() == "true"
-        if kind == "bytesValue":
-            return base64.b64decode(raw)
-        if kind in ("arrayValue", "kvlistValue"):
-            items = raw.get("values", []) if isinstance(raw, dict) else raw
-            if kind == "arrayValue":
-                return [json_any_value(v) for v in items]
-            return {kv.get("key", ""): json_any_value(kv.get("value", {})) for kv in items}
-    return None
+    message = common_pb2.AnyValue()
+    try:
+        json_format.ParseDict(_fix_any(value, ""), message, ignore_unknown_fields=True, max_recursion_depth=MAX_JSON_DEPTH)
+    except json_format.ParseError as exc:
+        raise InputError(cap_quoted(str(exc))) from None
+    except RecursionError:
+        msg = f"an AnyValue is nested too deeply (OTLP JSON values may nest at most {MAX_JSON_DEPTH} levels)"
+        raise InputError(msg) from None
+    except (SystemError, UnicodeError) as exc:  # a lone surrogate (see request_from_json)
+        msg = "an AnyValue string holds a lone UTF-16 surrogate, which is not valid Unicode"
+        raise InputError(msg) from exc
+    return any_value_text(message)
 
 
 # --------------------------------------------------------------------------- columns
@@ -694,7 +697,23 @@ def request_from_json(obj: Any, signal: str | None = None) -> tuple[str, Any]:
     except RecursionError:
         msg = f"{key} is nested too deeply to decode (OTLP JSON values may nest at most {MAX_JSON_DEPTH} levels)"
         raise InputError(msg) from None
+    except (SystemError, UnicodeError) as exc:
+        # A lone UTF-16 surrogate (JSON "\ud800", or its bytes that Python's JSON reader lets through)
+        # in a key or string: protobuf cannot hold it, and upb reports it as a SystemError.
+        if not _has_lone_surrogate(obj):
+            raise
+        msg = "a string holds a lone UTF-16 surrogate (\\ud800-\\udfff without its pair), which is not valid Unicode"
+        raise InputError(msg) from exc
     return signal, request
+
+
+def _has_lone_surrogate(obj: Any) -> bool:
+    """Whether any key or string in a parsed JSON value cannot be encoded as UTF-8."""
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _json_kind(value: Any) -> str:

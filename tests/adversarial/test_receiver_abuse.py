@@ -10,7 +10,10 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 import zlib
@@ -23,8 +26,10 @@ from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from ingest.errors import ConfigurationError, StoreError
+from ingest.sources.importer import Importer
 from ingest.sources.otlp import request_from_json
 from ingest.sources.receiver import MAX_GZIP_MEMBERS, Limits, Receiver
+from ingest.store.rejects import read_rejected
 from tests.otlp_samples import otlp_spans, sdk_spans, to_otlp_json
 
 PB = "application/x-protobuf"
@@ -467,17 +472,19 @@ def _drip(served: Served, prefix: bytes, drip: bytes, *, count: int = 200, pause
 class TestSlowAndManyClients:
     def test_a_slowloris_header_drip_is_cut_off(self, served: Served) -> None:
         """Headers a byte at a time never time out per recv; the request's deadline (1 s here) ends it."""
-        done = threading.Event()
-        answers: list[bytes] = []
+        outcome: list[BaseException | bytes] = []
 
         def attack() -> None:
-            answers.append(_drip(served, b"POST /v1/traces HTTP/1.1\r\n", b"X-Slow: aaaaaaaa\r\n"))
-            done.set()
+            try:
+                outcome.append(_drip(served, b"POST /v1/traces HTTP/1.1\r\n", b"X-Slow: aaaaaaaa\r\n"))
+            except BaseException as exc:  # pytest.fail in a thread: reported below
+                outcome.append(exc)
 
         thread = threading.Thread(target=attack)
         thread.start()
         served.still_serving()  # while the drip goes on
         thread.join()
+        assert outcome == [b""]  # closed without an answer (the stdlib's "Request timed out")
         served.stop_and_check()
 
     def test_a_slow_body_gets_a_408_and_the_connection_closed(self, served: Served) -> None:
@@ -509,15 +516,19 @@ class TestSlowAndManyClients:
         finally:
             served.stop_and_check()
 
-    def test_decoding_past_the_slots_gets_a_503_with_retry_after(self, tmp_path: Path, good: bytes) -> None:
+    def test_decoding_past_the_budget_gets_a_503_with_retry_after(self, tmp_path: Path, good: bytes) -> None:
+        """Decoding memory is weighed by body size: a full budget refuses, a small request fits beside a big one."""
         served = make(tmp_path, good, max_concurrent_decodes=1)
+        budget = served.receiver.decode_budget
         try:
-            served.receiver.decode_slots.acquire()  # another request is being decoded
+            assert budget.reserve(budget.limit, timeout=1)  # full-size requests are being decoded
             status, headers, body = post(served, good)
             assert status == 503 and headers["Retry-After"] == "1"
-            assert "1 requests are being decoded (--max-concurrent-decodes)" in message(body)
-            served.receiver.decode_slots.release()
-            served.still_serving()
+            assert "decoding as much as --max-concurrent-decodes 1 full-size requests take" in message(body)
+            budget.release(budget.limit)
+            assert budget.reserve(budget.limit - 28 * len(good), timeout=1)  # all but room for this one
+            served.still_serving(attempts=1)
+            budget.release(budget.limit - 28 * len(good))
         finally:
             served.stop_and_check()
 
@@ -639,7 +650,7 @@ class TestLimits:
     def test_the_decodes_at_once_follow_from_the_memory_budget(self) -> None:
         assert Limits.resolve().max_concurrent_decodes == 1  # 1024 MB, 20 MB bodies
         limits = Limits.resolve(max_body=4 << 20, memory_mb=1024)
-        assert limits.max_concurrent_decodes == 5 and limits.bound_mb <= 1024
+        assert limits.max_concurrent_decodes == 6 and limits.bound_mb <= 1024
         assert Limits.resolve(max_concurrent_decodes=3).max_concurrent_decodes == 3
 
     def test_a_budget_too_small_for_one_request_is_refused_at_start(
@@ -659,3 +670,63 @@ class TestLimits:
         assert Limits.resolve(max_connections=5).max_connections == 5
         with pytest.raises(ConfigurationError, match="read_timeout_s must be positive"):
             Limits.resolve(read_timeout=0)
+
+
+class TestTheImporterFollowsTheSameRules:
+    def test_a_span_ending_before_it_starts_is_rejected_by_the_import_too(
+        self, tmp_path: Path, request_json: dict
+    ) -> None:
+        """The fast JSON Lines path hands such a line to the exact path, which rejects it, never clamps."""
+        obj, span = _span_json(request_json)
+        span["endTimeUnixNano"] = str(int(span["startTimeUnixNano"]) - 1)
+        source = tmp_path / "spans.jsonl"
+        source.write_text(json.dumps(request_json) + "\n" + json.dumps(obj) + "\n")
+        [report] = Importer(tmp_path / "store", progress=False, durable=False).import_paths([source])
+        assert report.written == {"spans": SPANS_PER_REQUEST}
+        [record] = [
+            r for path in (tmp_path / "store" / "_rejected").glob("*.jsonl") for r in read_rejected(path)
+        ]
+        assert record["line"] == 2 and "before startTimeUnixNano" in record["reason"]
+        assert all(row["duration_ns"] >= 0 for row in spans_in(tmp_path / "store"))
+
+    def test_lenient_integers_are_rejected_by_the_import_too(
+        self, tmp_path: Path, request_json: dict
+    ) -> None:
+        obj, span = _span_json(request_json)
+        span["startTimeUnixNano"] = "1_700_000_000_000_000_000"
+        source = tmp_path / "spans.jsonl"
+        source.write_text(json.dumps(obj) + "\n")
+        [report] = Importer(tmp_path / "store", progress=False, durable=False).import_paths([source])
+        assert report.written == {}
+        [record] = [
+            r for path in (tmp_path / "store" / "_rejected").glob("*.jsonl") for r in read_rejected(path)
+        ]
+        assert "startTimeUnixNano '1_700_000_000_000_000_000' is not an integer" in record["reason"]
+
+
+@pytest.mark.slow
+def test_the_abuse_bench_runs_small_and_loses_nothing() -> None:
+    """bench/receiver_abuse.py with one client of each kind for a few seconds: exit 0, spans sent = stored."""
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "bench/receiver_abuse.py",
+            "--clients",
+            "16",
+            "--seconds",
+            "3",
+            "--baseline-seconds",
+            "1",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+    sent, stored = re.search(
+        r"well-behaved spans sent ([\d,]+), stored ([\d,]+) \(equal\)", result.stdout
+    ).groups()
+    assert sent == stored and int(sent.replace(",", "")) > 0
+    assert re.search(r"server peak RSS [\d,]+ MB .*documented bound 918 MB", result.stdout)
