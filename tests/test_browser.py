@@ -287,6 +287,8 @@ class TestTracesScatter:
             page.get_by_text("Back to the search").click()
             page.wait_for_url("**/traces?*", timeout=60_000)
             assert "service=payment" in page.url and "status=error" in page.url
+        finally:
+            page.close()
 
 
 class TestWhySlowDeepLink:
