@@ -633,7 +633,7 @@ def count_items(signal: str, request: Any) -> int:
 # --------------------------------------------------------------------------- parsing
 
 
-def parse_protobuf(signal: str, body: bytes) -> Any:
+def parse_protobuf(signal: str, body: bytes | bytearray) -> Any:
     """Decode a binary ``Export*ServiceRequest``; raises :class:`InputError` naming the signal."""
     request_class = SIGNALS[signal][2]
     try:
