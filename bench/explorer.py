@@ -7,6 +7,8 @@ path costs ~20 µs a span, too slow for a million) and reuses it on later runs. 
 median time of running all its query functions cold (no Streamlit cache), and for the trace view the
 10k-span tree, critical path and waterfall figure. The baseline, measured in the same run, is a bare
 DuckDB full scan of the span columns the pages read (``count(*), sum(duration_ns)`` over every file).
+About 10% of the spans are LLM calls in four GenAI conventions (OTel GenAI current and older, OpenInference,
+OpenLLMetry), 5% of them without usage and one model unpriced, so the LLM queries have work to do.
 Targets (docs/benchmarks.md): every page under 1 s on 1M spans, the 10k-span trace view under 2 s.
 """
 
@@ -30,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from explorer import figures, open_store, queries
 from explorer.alert_history import alert_history
 from explorer.sql_guard import EXAMPLES, GuardedSQL
-from ingest import schema
+from ingest.store import schema
 from ingest.store.encoding import hex_array, table_from_columns
 from ingest.store.writer import StoreWriter
 
@@ -124,7 +126,85 @@ def _span_chunk(rng: np.random.Generator, first_trace: int, traces: int) -> pa.T
         ),
         "scope_name": pa.array(np.full(n, "bench")),
     }
-    return table_from_columns("spans", columns, n)
+    table = table_from_columns("spans", columns, n)
+    return _with_genai(rng, table, op == 5, trace_idx + first_trace)
+
+
+#: GenAI spans of the bench store: the ``llm.call`` spans (about 10% of all spans) in four conventions.
+GENAI_MODELS = np.array(["gpt-4o-mini", "gpt-4o", "claude-3-5-sonnet-20241022", "gpt-4.1", "acme-local-7b"])
+GENAI_CONVENTIONS: dict[str, list[str]] = {
+    "otel-genai": [
+        "gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model", "gen_ai.response.model",
+        "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", "gen_ai.usage.cache_read.input_tokens",
+        "gen_ai.agent.name", "gen_ai.conversation.id",
+    ],
+    "otel-genai-legacy": [
+        "gen_ai.operation.name", "gen_ai.system", "gen_ai.request.model", "gen_ai.response.model",
+        "gen_ai.usage.prompt_tokens", "gen_ai.usage.completion_tokens",
+    ],
+    "openinference": [
+        "openinference.span.kind", "llm.provider", "llm.model_name", "llm.token_count.prompt",
+        "llm.token_count.completion", "llm.token_count.total", "session.id", "user.id",
+    ],
+    "openllmetry": [
+        "llm.request.type", "gen_ai.system", "gen_ai.request.model", "gen_ai.response.model",
+        "gen_ai.usage.prompt_tokens", "gen_ai.usage.completion_tokens", "llm.usage.total_tokens",
+        "traceloop.association.properties.session_id",
+    ],
+}
+
+
+def _with_genai(rng: np.random.Generator, table: pa.Table, llm: np.ndarray, trace: np.ndarray) -> pa.Table:
+    """Replace the attributes of the ``llm`` rows by GenAI ones, each trace in one of four conventions;
+    2% of the calls fail without usage and 3% are streamed without usage."""
+    rows = np.flatnonzero(llm)
+    n = len(rows)
+    convention = trace[rows] % len(GENAI_CONVENTIONS)
+    model = GENAI_MODELS[rng.choice(len(GENAI_MODELS), size=n, p=[0.45, 0.25, 0.15, 0.1, 0.05])]
+    provider = np.where(np.char.startswith(model, "claude"), "anthropic", "openai")
+    provider = np.where(model == "acme-local-7b", "acme", provider)
+    input_tokens = rng.integers(50, 8000, n)
+    output_tokens = rng.integers(5, 1200, n)
+    unknown = rng.random(n) < 0.05
+    tokens_in = np.where(unknown, None, input_tokens.astype(str)).astype(object)
+    tokens_out = np.where(unknown, None, output_tokens.astype(str)).astype(object)
+    total = np.where(unknown, None, (input_tokens + output_tokens).astype(str)).astype(object)
+    cached = np.where(unknown, None, (input_tokens // 3).astype(str)).astype(object)
+    agent = np.array(["planner", "researcher", "writer"])[trace[rows] % 3].astype(object)
+    session = np.char.add("sess-", (trace[rows] // 5).astype(str)).astype(object)
+    values = {
+        "gen_ai.operation.name": np.full(n, "chat", dtype=object),
+        "gen_ai.provider.name": provider.astype(object),
+        "gen_ai.system": provider.astype(object),
+        "llm.provider": provider.astype(object),
+        "gen_ai.request.model": model.astype(object),
+        "gen_ai.response.model": model.astype(object),
+        "llm.model_name": model.astype(object),
+        "gen_ai.usage.input_tokens": tokens_in,
+        "gen_ai.usage.output_tokens": tokens_out,
+        "gen_ai.usage.prompt_tokens": tokens_in,
+        "gen_ai.usage.completion_tokens": tokens_out,
+        "gen_ai.usage.cache_read.input_tokens": cached,
+        "llm.token_count.prompt": tokens_in,
+        "llm.token_count.completion": tokens_out,
+        "llm.token_count.total": total,
+        "llm.usage.total_tokens": total,
+        "gen_ai.agent.name": agent,
+        "gen_ai.conversation.id": session,
+        "session.id": session,
+        "user.id": np.char.add("user-", (trace[rows] % 97).astype(str)).astype(object),
+        "traceloop.association.properties.session_id": session,
+        "openinference.span.kind": np.full(n, "LLM", dtype=object),
+        "llm.request.type": np.full(n, "chat", dtype=object),
+    }
+    pieces = [table.filter(pa.array(~llm))]
+    llm_rows = table.take(pa.array(rows))
+    for number, keys in enumerate(GENAI_CONVENTIONS.values()):
+        pick = np.flatnonzero(convention == number)
+        part = llm_rows.take(pa.array(pick))
+        attributes = _map(keys, [values[key][pick] for key in keys])
+        pieces.append(part.set_column(part.schema.get_field_index("attributes"), "attributes", attributes))
+    return pa.concat_tables(pieces)
 
 
 def _big_trace(rng: np.random.Generator) -> tuple[pa.Table, str]:
@@ -295,6 +375,7 @@ def main() -> int:
         queries.span_profile(store, trace_id=trace_id, span_id=tree.span_id.iloc[0])
 
     tree = queries.trace_tree(store, trace_id)
+    llm_trace = queries.llm_usage(store, by="trace", order="cost", limit=1)["group"].iloc[0]
 
     def waterfall_only() -> None:
         figures.waterfall(tree)
@@ -348,6 +429,38 @@ def main() -> int:
     def baseline() -> None:
         store.sql("SELECT count(*), sum(duration_ns) FROM spans")
 
+    def llm_page() -> None:
+        queries.llm_totals(store)
+        queries.llm_usage(store, by="model")
+        queries.llm_usage_over_time(store, by="model", buckets=60)
+        queries.llm_usage(store, by="trace", order="cost", limit=10)
+        queries.llm_usage(store, by="trace", order="llm_time", limit=10)
+        queries.unpriced_models(store)
+        queries.llm_calls(store, include_nested=False, limit=200)
+
+    def llm_by(by: str) -> Callable[[], object]:
+        return lambda: queries.llm_usage(store, by=by)
+
+    def llm_hour() -> None:
+        queries.llm_totals(store, **hour)
+        queries.llm_usage(store, by="model", **hour)
+        queries.llm_usage_over_time(store, by="model", **hour)
+
+    def llm_trace_view() -> None:
+        queries.trace_llm_totals(queries.trace_llm_spans(store, llm_trace))
+
+    def llm_first_query() -> None:
+        with open_store(root) as fresh:  # a new Store: the per-file cache of GenAI rows is built here
+            queries.llm_totals(fresh)
+
+    def traces_by_cost() -> None:
+        queries.search_traces(store, order="cost", limit=200)
+        queries.search_traces(store, min_cost_usd=0.05, limit=200)
+
+    def latency_by_model() -> None:
+        queries.latency_percentiles(store, group_by="model")
+        queries.red_summary(store, group_by="model")
+
     def overview_hour() -> None:
         queries.red_summary(store, **hour)
         queries.alert_summary(store, **hour)
@@ -369,6 +482,17 @@ def main() -> int:
         ("Logs", logs, 1.0),
         ("Metrics", metrics, 1.0),
         ("SQL (example query)", sql, 1.0),
+        ("LLM: first query on a newly opened store (cache build)", llm_first_query, None),
+        ("LLM calls page (all 7 days, 7 queries)", llm_page, 1.0),
+        ("LLM calls page (last hour)", llm_hour, 1.0),
+        ("llm_usage by model", llm_by("model"), 1.0),
+        ("llm_usage by agent", llm_by("agent"), 1.0),
+        ("llm_usage by session", llm_by("session"), 1.0),
+        ("llm_usage by trace", llm_by("trace"), 1.0),
+        ("llm_usage by attribute key", llm_by("gen_ai.conversation.id"), 1.0),
+        ("Trace view LLM table (one trace)", llm_trace_view, 1.0),
+        ("Traces by LLM cost / min cost", traces_by_cost, 1.0),
+        ("Latency and RED by model", latency_by_model, 1.0),
     ]
     print(f"store: {spans:,} spans, {root}; median of {args.runs} runs each (cold: no Streamlit cache)")
     base = None

@@ -17,7 +17,8 @@ import importlib
 from typing import Any
 
 from explorer.alert_history import alert_history
-from explorer.errors import ExplorerError, QueryError, StoreNotFoundError, TraceNotFoundError
+from explorer.errors import ExplorerError, PricesError, QueryError, StoreNotFoundError, TraceNotFoundError
+from explorer.genai import Prices, load_prices
 from explorer.otlp_export import trace_to_otlp, trace_to_otlp_json
 from explorer.queries import (
     alert_events,
@@ -57,6 +58,15 @@ from explorer.queries import (
     trace_logs,
     trace_timeline,
     trace_tree,
+)
+from explorer.queries.llm import (
+    llm_calls,
+    llm_totals,
+    llm_usage,
+    llm_usage_over_time,
+    trace_llm_spans,
+    trace_llm_totals,
+    unpriced_models,
 )
 from explorer.sql_guard import GuardedSQL
 from explorer.store import Store, open_store
@@ -131,8 +141,32 @@ __all__ = sorted(
     ]
 )
 
+# LLM calls (explorer/queries/llm.py, explorer/genai.py), appended so other names merge cleanly.
+__all__ = sorted(
+    [
+        *__all__,
+        "Prices",
+        "PricesError",
+        "llm_calls",
+        "llm_totals",
+        "llm_usage",
+        "llm_usage_over_time",
+        "load_prices",
+        "trace_llm_spans",
+        "trace_llm_totals",
+        "unpriced_models",
+        "llm_usage_chart",
+        "llm_usage_bars",
+    ]
+)
+_LLM_FIGURES = ("llm_usage_bars", "llm_usage_chart")  # explorer.llm_figures, loaded on first use as well
+
 
 def __getattr__(name: str) -> Any:
+    if name in _LLM_FIGURES:
+        value = getattr(importlib.import_module("explorer.llm_figures"), name)
+        globals()[name] = value
+        return value
     if name in _FIGURES:
         value = getattr(importlib.import_module("explorer.figures"), name)
         globals()[name] = value

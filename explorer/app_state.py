@@ -53,6 +53,7 @@ PAGES = {
     "logs": "app_pages/logs.py",
     "metrics": "app_pages/metrics.py",
     "sql": "app_pages/sql.py",
+    "llm": "app_pages/llm.py",
 }
 
 
@@ -77,9 +78,17 @@ def default_store(argv: list[str] | None = None) -> tuple[Path, str]:
     return SAMPLE_STORE, "sample store"
 
 
+def prices_argument(argv: list[str] | None = None) -> str | None:
+    """The ``--prices FILE`` given after ``--`` on the ``streamlit run`` command line (LLM cost), if any."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--prices", default=None)
+    known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    return known.prices
+
+
 @st.cache_resource(show_spinner=False)
 def _open(path: str) -> Store:
-    return Store(path)
+    return Store(path, prices=prices_argument())
 
 
 @st.cache_resource(show_spinner=False)

@@ -1,10 +1,12 @@
-"""``python -m explorer``: the terminal view of a store (ad-hoc SQL, trace trees)."""
+"""``python -m explorer``: the terminal view of a store (ad-hoc SQL, trace trees, LLM usage)."""
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 
 import pandas as pd
 
@@ -74,6 +76,51 @@ def _cmd_export(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
+def _since(value: str | None, store: Store) -> object:
+    """``--since``: an ISO date/time, or a duration (``90s``, ``30m``, ``6h``, ``7d``) back from the newest span."""
+    if not value:
+        return None
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", value)
+    if match is None:
+        return value  # an ISO timestamp; the query layer says what is wrong with a bad one
+    seconds = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+    from explorer.queries import time_bounds
+
+    _first, last = time_bounds(store)
+    if last is None:
+        return None
+    return last - timedelta(seconds=seconds) + timedelta(microseconds=1)
+
+
+def _cmd_llm(store: Store, args: argparse.Namespace) -> int:
+    from explorer.queries.llm import llm_totals, llm_usage
+
+    start = _since(args.since, store)
+    usage = llm_usage(store, by=args.by, start=start, end=args.until or None, order=args.order, limit=args.limit)
+    usage = usage.drop(columns=["first_call", "last_call", "llm_time_ms"]).rename(columns={"group": args.by})
+    if args.format == "csv":
+        print(usage.to_csv(index=False), end="")
+        return 0
+    if args.format == "json":
+        print(usage.to_json(orient="records", indent=2, date_format="iso"))
+        return 0
+    totals = llm_totals(store, start=start, end=args.until or None)
+    if not totals["calls"]:
+        print("no LLM calls in this store" + (" for this time range" if start or args.until else ""))
+        return 0
+    tokens = "unknown" if totals["total_tokens"] is None else f"{int(totals['total_tokens']):,}"
+    cost = "unknown" if totals["cost_usd"] is None else f"${totals['cost_usd']:,.4f}"
+    print(
+        f"{totals['calls']:,} LLM calls, {totals['errors']:,} errors, {tokens} tokens, {cost}"
+        + (f"; {totals['unknown_usage']:,} calls with unknown usage" if totals["unknown_usage"] else "")
+        + (f"; {totals['unpriced_calls']:,} unpriced calls (cost unknown)" if totals["unpriced_calls"] else "")
+    )
+    shown = usage.astype(object).where(usage.notna(), "unknown")
+    with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 250):
+        print(shown.to_string(index=False, float_format=lambda v: f"{v:,.4f}"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m explorer", description=__doc__)
     store_option = argparse.ArgumentParser(add_help=False)
@@ -100,6 +147,24 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("trace_id", help="32-hex-digit trace id")
     export.add_argument("-o", "--output", default="-", help="file to write (default: standard output)")
     export.set_defaults(run=_cmd_export)
+    llm = commands.add_parser(
+        "llm", parents=[store_option], help="LLM calls: calls, errors, tokens, cost and latency per model, agent, ..."
+    )
+    llm.add_argument(
+        "--by",
+        default="model",
+        help="model (default), request_model, provider, service, agent, session, user, conversation, trace, "
+        "operation, kind, convention, or an attribute key",
+    )
+    llm.add_argument("--since", help="a duration back from the newest span (30m, 6h, 7d) or an ISO date/time")
+    llm.add_argument("--until", help="an ISO date/time (default: no end)")
+    llm.add_argument("--order", default="cost", choices=["cost", "tokens", "calls", "slowest", "errors", "llm_time"])
+    llm.add_argument("--limit", type=int, default=50, help="rows (default 50)")
+    llm.add_argument("--format", default="table", choices=["table", "csv", "json"])
+    llm.add_argument(
+        "--prices", metavar="FILE", help="a prices CSV that extends the shipped list (default: $LANGSWARM_PRICES)"
+    )
+    llm.set_defaults(run=_cmd_llm)
     return parser
 
 
@@ -107,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with open_store(args.store) as store:
+        with open_store(args.store, prices=getattr(args, "prices", None)) as store:
             return args.run(store, args)
     except ExplorerError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -17,3 +17,7 @@ class TraceNotFoundError(ExplorerError, LookupError):
 
 class QueryError(ExplorerError, ValueError):
     """A query was refused or failed; the message says why and what to change."""
+
+
+class PricesError(ExplorerError, ValueError):
+    """A prices file (the LLM cost table) cannot be read; the message names the file and line."""

@@ -11,6 +11,7 @@ import duckdb
 import pandas as pd
 
 from explorer.errors import StoreNotFoundError, TraceNotFoundError
+from explorer.genai import LLMRowCache, Prices, resolve_prices
 from explorer.tree import order_tree
 from ingest.store import schema
 from ingest.store.lock import read_lock
@@ -19,13 +20,16 @@ TABLES = tuple(schema.TABLES)
 
 
 class Store:
-    """A telemetry store opened read-only: views ``spans``, ``logs``, ``metrics``, ``profiles``, ``alerts``.
+    """A telemetry store opened read-only: views ``spans``, ``logs``, ``metrics``, ``profiles``, ``alerts``,
+    and ``llm_calls`` (one row per GenAI span, :mod:`explorer.genai`).
 
     Views read ``<root>/<table>/**/*.parquet`` at query time, so files written after opening are
     seen by the next query. A table with no file yet is an empty view with the table's columns.
+    ``prices`` (a file, files, or a :class:`~explorer.genai.Prices`) extends the shipped LLM price
+    list; default ``$LANGSWARM_PRICES``.
     """
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, prices: Prices | str | os.PathLike[str] | None = None) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             msg = f"store directory {str(self.root)!r} does not exist; pass --store DIR or set LANGSWARM_TELEMETRY_DIR"
@@ -33,8 +37,10 @@ class Store:
         self.con = duckdb.connect(":memory:")
         self._lock = threading.RLock()
         self._present: dict[str, bool] = {}
+        self.prices = resolve_prices(prices)
         create_empty_tables(self.con)
         self.refresh()
+        self._llm = LLMRowCache(self.con, self.root, self.prices)
 
     def refresh(self) -> None:
         """(Re)create the views; a table that gained its first file since opening becomes a Parquet view."""
@@ -50,6 +56,8 @@ class Store:
         # The store's shared read lock: a concurrent `ingest compact` swaps files only between queries,
         # so no query sees a span twice or misses one.
         with self._lock, read_lock(self.root):
+            if "llm_calls" in query or "_llm." in query:
+                self._llm.sync()  # the rows of new span files (decoding attribute maps is the costly part)
             cursor = self.con.execute(query, params)
             zoned = [d[0] for d in cursor.description if str(d[1]).startswith(("TIMESTAMPTZ", "TIMESTAMP WITH"))]
             frame = cursor.df()
@@ -116,8 +124,11 @@ def point_views(con: duckdb.DuckDBPyConnection, root: Path, present: dict[str, b
         present[table] = has_files
 
 
-def open_store(path: str | os.PathLike[str] | None = None) -> Store:
-    """Open the store at ``path`` (default: ``$LANGSWARM_TELEMETRY_DIR``, else ``./telemetry``)."""
+def open_store(
+    path: str | os.PathLike[str] | None = None, *, prices: Prices | str | os.PathLike[str] | None = None
+) -> Store:
+    """Open the store at ``path`` (default: ``$LANGSWARM_TELEMETRY_DIR``, else ``./telemetry``); ``prices``
+    extends the LLM price list (default ``$LANGSWARM_PRICES``)."""
     from ingest.store.writer import resolve_store_path
 
-    return Store(resolve_store_path(path))
+    return Store(resolve_store_path(path), prices=prices)

@@ -34,6 +34,7 @@ pages = {
             app_state.PAGES["trace"], title="Trace view", icon=":material/waterfall_chart:", url_path="trace"
         ),
         st.Page(app_state.PAGES["latency"], title="Latency", icon=":material/timer:", url_path="latency"),
+        st.Page(app_state.PAGES["llm"], title="LLM calls", icon=":material/smart_toy:", url_path="llm"),
         st.Page(
             app_state.PAGES["profiles"],
             title="Profile hotspots",

@@ -5,6 +5,7 @@ Starts the server itself on a free port and stops it; screenshots go to tests/ar
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -47,14 +48,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server():
-    """`streamlit run explorer` on the fixture store; yields its base URL, stops it afterwards."""
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"{CHROMIUM} is not installed (make test installs it)")
-    facts = shared_store()
+@contextlib.contextmanager
+def _streamlit(store: Path):
+    """`streamlit run explorer` on ``store`` on a free port; yields its base URL, stops it afterwards."""
     port = _free_port()
-    env = {**os.environ, "LANGSWARM_TELEMETRY_DIR": str(facts.root)}
+    env = {**os.environ, "LANGSWARM_TELEMETRY_DIR": str(store)}
     command = [
         sys.executable,
         "-m",
@@ -87,7 +85,7 @@ def server():
                 time.sleep(0.1)
         else:
             pytest.fail("streamlit did not answer /_stcore/health")
-        yield base, facts
+        yield base
     finally:
         process.terminate()
         try:
@@ -95,6 +93,25 @@ def server():
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def server():
+    """The app on the fixture store: (base URL, store facts)."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f"{CHROMIUM} is not installed (make test installs it)")
+    facts = shared_store()
+    with _streamlit(facts.root) as base:
+        yield base, facts
+
+
+@pytest.fixture(scope="module")
+def sample_server():
+    """The app on the committed sample store (it has LLM calls of the demo's agents)."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f"{CHROMIUM} is not installed (make test installs it)")
+    with _streamlit(ROOT / "sample_data") as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +172,19 @@ class TestEveryPage:
             assert page.locator(ERRORS).count() == 0
         finally:
             page.close()
+
+
+class TestLLMPage:
+    def test_llm_page_on_the_sample_store(self, sample_server, browser):
+        """The LLM calls page draws its tokens/cost chart and tables, with only the unknown-usage warning."""
+        page = _open(browser, f"{sample_server}/llm", '[data-testid="stPlotlyChart"] .main-svg', "page-llm")
+        try:
+            assert page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]').count() == 0
+            assert page.locator("h1").first.inner_text().strip() == "LLM calls"
+            warnings = page.locator('[data-testid="stAlertContentWarning"]')
+            assert warnings.count() == 1 and "unknown usage" in warnings.first.inner_text()
+            assert page.locator('[data-testid="stDataFrame"]').count() >= 4
+            assert page.locator('[data-testid="stMetricValue"]').first.inner_text().replace(",", "").isdigit()
+        finally:
+            page.close()
+

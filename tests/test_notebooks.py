@@ -18,7 +18,8 @@ import explorer
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 SAMPLE = ROOT / "sample_data"
-REQUIRED = {"01-post-mortem", "02-latency", "03-profile-hotspots", "04-alerts-and-thresholds", "05-sql-cookbook"}
+REQUIRED = {"01-post-mortem", "02-latency", "03-profile-hotspots", "04-alerts-and-thresholds", "05-sql-cookbook",
+            "06-llm-usage"}
 #: Modules of the explorer a notebook may import from: the package's public names, and alert replay.
 PUBLIC_MODULES = {"explorer": set(explorer.__all__), "explorer.alert_history": {"alert_history"}}
 

@@ -40,7 +40,7 @@ class TestLayering:
             *(f"queries/{path.name}" for path in sorted((EXPLORER / "queries").glob("*.py"))),
             "tree.py",
             "figures.py",
-            "sql_guard.py",
+            *(f"sql_guard/{path.name}" for path in sorted((EXPLORER / "sql_guard").glob("*.py"))),
             "otlp_export.py",
             "store.py",
         ],

@@ -25,6 +25,21 @@ c2.metric("Operations", f"{len(red):,}")
 c3.metric("Error rate", f"{(errors / spans * 100 if spans else 0):.2f} %")
 c4.metric("Alerts fired", f"{firing:,}")
 
+llm = app_state.query(queries.llm_totals, service=f.service, **f.window())
+if llm["calls"]:
+    l1, l2, l3, l4 = st.columns(4)
+    l1.metric("LLM calls", f"{llm['calls']:,}", help=f"{llm['models']} models, {llm['traces']:,} traces")
+    l2.metric("LLM tokens", "unknown" if llm["total_tokens"] is None else f"{int(llm['total_tokens']):,}")
+    l3.metric("LLM cost", "unknown" if llm["cost_usd"] is None else f"${llm['cost_usd']:,.2f}")
+    l4.metric("LLM error rate", f"{(llm['error_rate'] or 0) * 100:.2f} %")
+    unknown = [
+        f"{llm['unknown_usage']:,} calls without usage" if llm["unknown_usage"] else "",
+        f"{llm['unpriced_calls']:,} unpriced calls" if llm["unpriced_calls"] else "",
+    ]
+    if any(unknown):
+        st.caption("Not in the token and cost sums: " + ", ".join(u for u in unknown if u) + ".")
+    st.page_link(app_state.PAGES["llm"], label="LLM calls: per model, agent, trace →")
+
 
 def _with_links(frame, **extra):
     return frame.assign(

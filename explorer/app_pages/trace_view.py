@@ -52,6 +52,35 @@ if tree["orphan"].any():
         f"{int(tree['orphan'].sum())} span(s) have a parent that is not in the store; they are shown as roots."
     )
 
+llm_spans = app_state.query(queries.trace_llm_spans, trace_id)
+if not llm_spans.empty:
+    llm_total = queries.trace_llm_totals(llm_spans)
+    with st.expander(
+        f"LLM: {llm_total['calls']} model calls · "
+        + ("tokens unknown" if llm_total["total_tokens"] is None else f"{int(llm_total['total_tokens']):,} tokens")
+        + " · "
+        + ("cost unknown" if llm_total["cost_usd"] is None else f"${llm_total['cost_usd']:,.4f}")
+        + (f" · {llm_total['unknown_usage']} without usage" if llm_total["unknown_usage"] else ""),
+        expanded=True,
+    ):
+        names = tree.set_index("span_id")["name"]
+        st.dataframe(
+            llm_spans.assign(span=[names.get(s, s) for s in llm_spans["span_id"]]),
+            hide_index=True,
+            key="llm_spans",
+            column_order=[
+                "span", "kind", "model", "input_tokens", "output_tokens", "cached_input_tokens", "total_tokens",
+                "cost_usd", "ttft_ms", "agent_name", "tool_name", "error_type", "nested", "convention", "span_id",
+            ],
+            column_config={
+                "cost_usd": st.column_config.NumberColumn("cost USD", format="%.5f"),
+                "ttft_ms": st.column_config.NumberColumn("first token ms", format="%.1f"),
+                "nested": st.column_config.CheckboxColumn(
+                    "nested", help="wrapped by another model call span (the same call): counted once"
+                ),
+            },
+        )
+
 with st.expander("View options", expanded=False):
     o1, o2, o3 = st.columns(3)
     show_critical = o1.toggle("Outline the critical path", value=True, key="show_critical")

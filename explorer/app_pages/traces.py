@@ -27,7 +27,10 @@ status = c3.selectbox(
     bind="query-params",
     help="error: the trace has an error span; ok: it has none",
 )
-order = c4.selectbox("Order", ["recent", "slowest", "errors"], key="order")
+has_llm = bool(app_state.query(queries.llm_totals, service=f.service, **f.window())["calls"])
+order = c4.selectbox(
+    "Order", ["recent", "slowest", "errors", *(["cost", "tokens"] if has_llm else [])], key="order"
+)
 c5, c6, c7, c8 = st.columns(4)
 min_ms = c5.number_input(
     "Min duration (ms)",
@@ -45,6 +48,11 @@ c9, c10, c11 = st.columns([2, 2, 1])
 log_text = c9.text_input("Text in the trace's logs", key="log_text", bind="query-params")
 trace_prefix = c10.text_input("Trace id (or prefix)", key="trace_prefix")
 limit = c11.number_input("Max results", min_value=10, max_value=5000, value=200, step=50, key="limit")
+min_cost = min_tokens = None
+if has_llm:
+    l1, l2, _ = st.columns([1, 1, 2])
+    min_cost = l1.number_input("Min LLM cost (USD)", min_value=0.0, value=None, format="%.4f", key="min_cost")
+    min_tokens = l2.number_input("Min LLM tokens", min_value=0, value=None, step=1000, key="min_tokens")
 
 services = f.services + ((service.strip(),) if service and service.strip() else ())
 search = {
@@ -57,12 +65,16 @@ search = {
     "correlation_id": correlation or None,
     "log_text": log_text or None,
     "trace_id": trace_prefix or None,
+    "min_cost_usd": min_cost,
+    "min_tokens": None if min_tokens is None else int(min_tokens),
     **f.window(),
 }
 if service and f.services and service.strip() not in f.services:
     st.caption("The service typed here is combined with the sidebar's services (either may match).")
 try:
-    results = app_state.query(queries.search_traces, order=order, limit=int(limit), **search)
+    results = app_state.query(
+        queries.search_traces, order=order, limit=int(limit), with_llm=has_llm, **search
+    )
     histogram = app_state.query(queries.trace_duration_histogram, **search)
 except QueryError as exc:
     st.error(str(exc))
@@ -90,12 +102,15 @@ else:
             "duration_ms",
             "span_count",
             "error_count",
+            *(["total_tokens", "cost_usd"] if has_llm else []),
             "services",
             "trace_id",
         ],
         column_config={
             "open": app_state.TRACE_LINK,
             "duration_ms": st.column_config.NumberColumn("duration ms", format="%.3f"),
+            "total_tokens": st.column_config.NumberColumn("LLM tokens"),
+            "cost_usd": st.column_config.NumberColumn("LLM cost USD", format="%.4f"),
             "start_time": st.column_config.DatetimeColumn("start (UTC)", format="YYYY-MM-DD HH:mm:ss.SSS"),
         },
     )

@@ -25,6 +25,15 @@ from explorer.queries.latency import (
     latency_percentiles,
     percentiles_over_time,
 )
+from explorer.queries.llm import (
+    llm_calls,
+    llm_totals,
+    llm_usage,
+    llm_usage_over_time,
+    trace_llm_spans,
+    trace_llm_totals,
+    unpriced_models,
+)
 from explorer.queries.logs import list_loggers, search_logs
 from explorer.queries.metrics import (
     histogram_buckets,
@@ -100,3 +109,15 @@ __all__ = [
     "trace_timeline",
     "trace_tree",
 ]
+
+#: The LLM-call queries (explorer/queries/llm.py), kept apart so other modules' names merge cleanly.
+_LLM = (
+    "llm_calls",
+    "llm_totals",
+    "llm_usage",
+    "llm_usage_over_time",
+    "trace_llm_spans",
+    "trace_llm_totals",
+    "unpriced_models",
+)
+__all__ = sorted([*__all__, *_LLM])

@@ -8,6 +8,7 @@ from typing import Literal
 import pandas as pd
 
 from explorer.errors import QueryError
+from explorer.genai import group_expression
 from explorer.queries._sql import (
     Services,
     TimeLike,
@@ -52,8 +53,11 @@ def _latency_where(
 
 
 def _group(group_by: str) -> str:
+    extra = group_expression(group_by) if isinstance(group_by, str) else None  # "model", "attr:KEY"
+    if extra is not None:
+        return extra
     if group_by not in _GROUPS:
-        msg = f"group_by must be one of {', '.join(_GROUPS)}, got {group_by!r}"
+        msg = f"group_by must be one of {', '.join(_GROUPS)}, model or attr:KEY, got {group_by!r}"
         raise QueryError(msg)
     return _GROUPS[group_by]
 

@@ -4,24 +4,42 @@ from __future__ import annotations
 
 import pandas as pd
 
+from explorer.errors import QueryError
+from explorer.genai import group_expression
 from explorer.queries._sql import Services, TimeLike, _frame, _limit, _services, _split_quantiles, _ts, _Where
 from explorer.store import Store
 
 
 def red_summary(
-    store: Store, *, service: Services = None, start: TimeLike = None, end: TimeLike = None, limit: int = 500
+    store: Store,
+    *,
+    service: Services = None,
+    start: TimeLike = None,
+    end: TimeLike = None,
+    limit: int = 500,
+    group_by: str = "operation",
 ) -> pd.DataFrame:
     """Rate, errors and duration percentiles per service and operation (the RED method).
 
     ``rate_per_s`` divides by the chosen window, or by the data's own time span when no window is given.
+    ``group_by="model"`` (the GenAI model a span names) or ``"attr:KEY"`` puts that in the ``operation``
+    column instead of the span name, keeping only spans that have it.
     """
     where = _Where()
     where.services(service)
     where.time("start_time", start, end)
+    operation = "name"
+    if group_by != "operation":
+        operation = group_expression(group_by) or ""
+        if not operation:
+            msg = f"group_by must be operation, model or attr:KEY, got {group_by!r}"
+            raise QueryError(msg)
+        where.add(f"{operation} NOT IN ('(no model)', '(not set)')")
     lo, hi = _ts(start, "start"), _ts(end, "end")
     window = (hi - lo).total_seconds() if lo is not None and hi is not None else None
     sql = f"""
-        WITH f AS (SELECT service_name, name, start_time, duration_ns, status_code FROM spans WHERE {where.sql()}),
+        WITH f AS (SELECT service_name, {operation} AS name, start_time, duration_ns, status_code
+                   FROM spans WHERE {where.sql()}),
         w AS (SELECT greatest(coalesce($window, epoch(max(start_time)) - epoch(min(start_time))), 1.0) AS secs FROM f)
         SELECT service_name, name AS operation, count(*) AS spans,
                count_if(status_code = 'ERROR')::BIGINT AS errors,

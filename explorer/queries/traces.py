@@ -11,12 +11,18 @@ from explorer.errors import QueryError
 from explorer.queries._sql import Services, TimeLike, _frame, _histogram, _limit, _Where
 from explorer.store import Store
 
-TraceOrder = Literal["recent", "slowest", "errors"]
+TraceOrder = Literal["recent", "slowest", "errors", "cost", "tokens"]
 _ORDERS: dict[str, str] = {
     "recent": "start_time DESC, trace_id",
     "slowest": "duration_ns DESC, trace_id",
     "errors": "error_count DESC, start_time DESC, trace_id",
+    "cost": "cost_usd DESC NULLS LAST, start_time DESC, trace_id",
+    "tokens": "total_tokens DESC NULLS LAST, start_time DESC, trace_id",
 }
+#: Model-call totals per trace from the ``llm_calls`` view (a call wrapped by another counts once).
+_LLM_PER_TRACE = """SELECT trace_id, count(*) AS llm_calls, sum(total_tokens)::BIGINT AS total_tokens,
+           sum(cost_usd) AS cost_usd
+    FROM llm_calls WHERE kind IN ('llm', 'embedding') AND NOT nested GROUP BY trace_id"""
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,8 @@ class TraceFilter:
     correlation_id: str | None = None
     log_text: str | None = None
     trace_id: str | None = None
+    min_cost_usd: float | None = None
+    min_tokens: int | None = None
 
     def _attribute(self) -> tuple[str, str] | None:
         if self.attribute is None or self.attribute == "":
@@ -83,6 +91,13 @@ class TraceFilter:
             selectors.append(
                 "SELECT trace_id FROM logs WHERE trace_id IS NOT NULL AND contains(lower(body), $log_text)"
             )
+        if self.min_cost_usd is not None or self.min_tokens is not None:
+            params["min_cost_usd"] = float(self.min_cost_usd or 0)
+            params["min_tokens"] = int(self.min_tokens or 0)
+            selectors.append(
+                f"SELECT trace_id FROM ({_LLM_PER_TRACE}) WHERE coalesce(cost_usd, 0) >= $min_cost_usd "
+                "AND coalesce(total_tokens, 0) >= $min_tokens"
+            )
         having = []
         if self.status == "error":
             having.append("error_count > 0")
@@ -127,12 +142,17 @@ def search_traces(
     correlation_id: str | None = None,
     log_text: str | None = None,
     trace_id: str | None = None,
+    min_cost_usd: float | None = None,
+    min_tokens: int | None = None,
     order: TraceOrder = "recent",
     limit: int = 100,
+    with_llm: bool = False,
 ) -> pd.DataFrame:
     """Traces matching every given criterion, with root name/service, start, duration, span and error counts.
 
-    ``matches`` is the number of matching traces before ``limit``.
+    ``matches`` is the number of matching traces before ``limit``. With ``with_llm`` (implied by the cost
+    and token filters and orders) each trace also has ``llm_calls``, ``total_tokens`` and ``cost_usd``
+    (NULL: no model call, or none reported usage / had a price).
     """
     if order not in _ORDERS:
         msg = f"order must be one of {', '.join(_ORDERS)}, got {order!r}"
@@ -149,10 +169,14 @@ def search_traces(
         correlation_id=correlation_id,
         log_text=log_text,
         trace_id=trace_id,
+        min_cost_usd=min_cost_usd,
+        min_tokens=min_tokens,
     ).cte()
+    llm = with_llm or order in ("cost", "tokens") or min_cost_usd is not None or min_tokens is not None
+    ranked = f"traces LEFT JOIN ({_LLM_PER_TRACE}) USING (trace_id)" if llm else "traces"
     sql = f"""WITH {cte},
         page AS MATERIALIZED (
-            SELECT *, count(*) OVER () AS matches FROM traces ORDER BY {_ORDERS[order]} LIMIT $limit
+            SELECT *, count(*) OVER () AS matches FROM {ranked} ORDER BY {_ORDERS[order]} LIMIT $limit
         ),
         details AS (
             SELECT trace_id,
@@ -163,7 +187,7 @@ def search_traces(
             FROM spans WHERE trace_id IN (SELECT trace_id FROM page) GROUP BY trace_id
         )
         SELECT trace_id, root_name, root_service, start_time, duration_ns / 1e6 AS duration_ms, span_count,
-               error_count, services, matches
+               error_count, services,{" llm_calls, total_tokens, cost_usd," if llm else ""} matches
         FROM page LEFT JOIN details USING (trace_id) ORDER BY {_ORDERS[order]}"""
     return _frame(store, sql, {**params, "limit": _limit(limit)})
 

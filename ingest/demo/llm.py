@@ -2,7 +2,9 @@
 
 Each call is a CLIENT span ``chat <model>`` with ``gen_ai.operation.name``, ``gen_ai.system`` (and its
 successor ``gen_ai.provider.name``), ``gen_ai.request.model``, ``gen_ai.usage.input_tokens``,
-``gen_ai.usage.output_tokens`` and the response attributes, plus the semconv metrics
+``gen_ai.usage.output_tokens``, ``gen_ai.usage.cache_read.input_tokens``, ``gen_ai.agent.name``,
+``gen_ai.conversation.id`` (the user's session: its turns are one conversation), a ``gen_ai.first_token``
+event when the first token arrives, and the response attributes, plus the semconv metrics
 ``gen_ai.client.operation.duration`` and ``gen_ai.client.token.usage``. The reply's tokens and latency
 come from the :class:`~ingest.demo.scenario.Scenario`; the latency is slept (scaled), not faked.
 """
@@ -56,7 +58,7 @@ class LLMClient:
         return self._windows[system].quantile(0.95)
 
     def chat(self, index: int, call: str, agent: str, model: str, *, input_tokens: int, max_tokens: int,
-             temperature: float, fallback_from: str | None = None) -> LLMCall:
+             temperature: float, fallback_from: str | None = None, conversation_id: str | None = None) -> LLMCall:
         """One chat completion; raises :class:`LLMTimeout` when the provider hangs past the timeout."""
         s = self.scenario
         outcome = s.llm(index, call, model, input_tokens=input_tokens, max_tokens=max_tokens)
@@ -69,11 +71,14 @@ class LLMClient:
             "gen_ai.request.max_tokens": max_tokens,
             "gen_ai.request.temperature": temperature,
             "gen_ai.agent.name": agent,
+            "gen_ai.output.type": "text",
             "server.address": _HOSTS[system],
             "server.port": 443,
         }
         if fallback_from is not None:
             attributes["langswarm.llm.fallback_from"] = fallback_from
+        if conversation_id is not None:
+            attributes["gen_ai.conversation.id"] = conversation_id
         base = {"gen_ai.operation.name": "chat", "gen_ai.system": system, "gen_ai.request.model": model}
         started = time.perf_counter()
         with self.tracer.start_span(f"chat {model}", attributes, kind="client") as span:
@@ -90,7 +95,10 @@ class LLMClient:
                 )
                 msg = f"{system} {model}: no response within the {outcome.latency_s:.0f}s client timeout"
                 raise LLMTimeout(msg)
-            time.sleep(s.real(outcome.latency_s))
+            ttft = min(outcome.ttft_s or 0.0, outcome.latency_s)
+            time.sleep(s.real(ttft))
+            span.add_event("gen_ai.first_token")  # streamed: the first token arrived (the view's ttft_ms)
+            time.sleep(s.real(outcome.latency_s - ttft))
             elapsed = time.perf_counter() - started
             span.set_attributes({
                 "gen_ai.response.model": _RESPONSE_MODELS.get(model, model),
@@ -98,9 +106,8 @@ class LLMClient:
                 "gen_ai.response.finish_reasons": [outcome.finish_reason],
                 "gen_ai.usage.input_tokens": outcome.input_tokens,
                 "gen_ai.usage.output_tokens": outcome.output_tokens,
+                "gen_ai.usage.cache_read.input_tokens": outcome.cached_input_tokens,
             })
-            if outcome.cached_input_tokens:
-                span.set_attribute("gen_ai.usage.cache_read.input_tokens", outcome.cached_input_tokens)
         self._observe(system, elapsed)
         response = {**base, "gen_ai.response.model": _RESPONSE_MODELS.get(model, model)}
         self.duration.observe(elapsed, response)

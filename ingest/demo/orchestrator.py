@@ -164,6 +164,7 @@ class Orchestrator:
             "gen_ai.agent.name": "orchestrator",
             "enduser.id": plan.user_id,
             "session.id": plan.session_id,
+            "gen_ai.conversation.id": plan.session_id,
             "langswarm.tenant": plan.tenant,
             "langswarm.request.mode": plan.mode,
             "langswarm.request.topic": plan.topic,
@@ -194,17 +195,19 @@ class Orchestrator:
             avoid = set(self._avoid.get(plan.index, ()))
         if MODELS[model].system in avoid:
             return self.llm.chat(plan.index, f"{agent}:{step}:fallback", agent, fallback, input_tokens=tokens,
-                                 max_tokens=max_tokens, temperature=temperature, fallback_from=model)
+                                 max_tokens=max_tokens, temperature=temperature, fallback_from=model,
+                                 conversation_id=plan.session_id)
         try:
             return self.llm.chat(plan.index, f"{agent}:{step}", agent, model, input_tokens=tokens,
-                                 max_tokens=max_tokens, temperature=temperature)
+                                 max_tokens=max_tokens, temperature=temperature, conversation_id=plan.session_id)
         except LLMTimeout as exc:
             with self._avoid_lock:
                 self._avoid.setdefault(plan.index, set()).add(MODELS[model].system)
             self.logger.warning("LLM call timed out; falling back to another model", agent=agent, model=model,
                                 fallback_model=fallback, error=str(exc))
             return self.llm.chat(plan.index, f"{agent}:{step}:fallback", agent, fallback, input_tokens=tokens,
-                                 max_tokens=max_tokens, temperature=temperature, fallback_from=model)
+                                 max_tokens=max_tokens, temperature=temperature, fallback_from=model,
+                                 conversation_id=plan.session_id)
 
     # -- the agents ---------------------------------------------------------------------------------------
     def planner(self, plan: RequestPlan) -> list[dict[str, object]]:

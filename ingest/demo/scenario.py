@@ -147,6 +147,7 @@ class LLMCall:
     finish_reason: str
     response_id: str
     cached_input_tokens: int = 0
+    ttft_s: float | None = None  # modelled time to the first token; None when the call timed out
 
 
 @dataclass(frozen=True)
@@ -249,7 +250,7 @@ class Scenario:
         if hangs or latency > LLM_TIMEOUT_S:
             return LLMCall(model, input_tokens, 0, LLM_TIMEOUT_S, True, "timeout", _hex_id(r, "chatcmpl-"), cached)
         finish = "length" if output >= max_tokens else "stop"
-        return LLMCall(model, input_tokens, output, latency, False, finish, _hex_id(r, "chatcmpl-"), cached)
+        return LLMCall(model, input_tokens, output, latency, False, finish, _hex_id(r, "chatcmpl-"), cached, ttft)
 
     def prompt_tokens(self, index: int, agent: str, step: int = 0) -> int:
         """Input tokens of an agent's prompt (system prompt + question + context)."""

@@ -1,6 +1,6 @@
 """The guarded SQL worker: a process that owns the sandboxed DuckDB connection of one :class:`GuardedSQL`.
 
-Started as ``python -m explorer.sql_worker`` by :mod:`explorer.sql_guard`, in the store directory, and
+Started as ``python -m explorer.sql_guard.worker`` by :mod:`explorer.sql_guard`, in the store directory, and
 spoken to over its standard input and output (8-byte length, then the bytes): the first request
 configures it, each later one runs a query and gets a JSON header plus the rows as Arrow IPC.
 
@@ -28,7 +28,8 @@ import duckdb
 import pyarrow as pa
 
 from explorer.errors import QueryError
-from explorer.sql_guard import checked_sql
+from explorer.genai import DEFAULT_PRICES, Prices, install_llm_view, load_prices
+from explorer.sql_guard.statements import checked_sql
 from explorer.store import create_empty_tables, point_views
 
 #: Memory the process may use beyond DuckDB's own limit: Python, pyarrow, the parser, the result batches.
@@ -117,9 +118,12 @@ def _unavailable(reason: str) -> str:
     return f"Landlock not applied ({reason}): only DuckDB's sandbox and the statement check apply"
 
 
-def open_sandbox(root: Path, *, timeout_s: float, memory_mb: int, threads: int) -> duckdb.DuckDBPyConnection:
+def open_sandbox(
+    root: Path, *, timeout_s: float, memory_mb: int, threads: int, prices: Prices | None = None
+) -> duckdb.DuckDBPyConnection:
     """The guarded connection over the store at ``root`` (the working directory must be ``root``:
-    the views read ``spans/**/*.parquet``, so no view definition holds the store's absolute path)."""
+    the views read ``spans/**/*.parquet``, so no view definition holds the store's absolute path).
+    ``prices`` feeds the ``llm_calls`` view's cost, as in the app's Store (default: the shipped list)."""
     con = duckdb.connect(
         ":memory:",
         config={
@@ -135,6 +139,7 @@ def open_sandbox(root: Path, *, timeout_s: float, memory_mb: int, threads: int) 
     # Empty typed tables for tables without files, made before the sandbox closes (they need Arrow scans).
     create_empty_tables(con)
     point_views(con, Path("."), {})
+    install_llm_view(con, prices if prices is not None else load_prices([DEFAULT_PRICES]))
     con.execute("SET allowed_directories = ?", [[str(root) + os.sep]])
     con.execute("SET enable_external_access = false")
     con.execute("SET python_enable_replacements = false")
@@ -195,6 +200,7 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
         return
     root = Path(config["root"])
     memory_mb = int(config["memory_mb"])
+    prices = load_prices(config.get("prices") or [DEFAULT_PRICES])  # read before the sandbox closes
     # The cap counts from what the process has mapped already (the imported libraries reserve ~1 GB of
     # address space they may never touch), so it bounds what queries add: DuckDB's limit plus headroom.
     mapped = _data_size()
@@ -204,7 +210,11 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
     protection = forbid_writes()  # before any other thread starts: DuckDB's pool, the watchdog
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     con = open_sandbox(
-        root, timeout_s=float(config["timeout_s"]), memory_mb=memory_mb, threads=int(config["threads"])
+        root,
+        timeout_s=float(config["timeout_s"]),
+        memory_mb=memory_mb,
+        threads=int(config["threads"]),
+        prices=prices,
     )
     baseline = state(con)
     _send(out, {"ok": True, "write_protection": protection})
