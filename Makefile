@@ -6,7 +6,7 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.t
 STORE ?=
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: explore test install install-dev chromium compiler bench sample clean
+.PHONY: explore test test-sanitize install install-dev chromium compiler bench sample clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,27 @@ chromium:
 ## test: create .venv, install dev extras and Chromium, run the whole suite
 test: install-dev chromium
 	$(PY) -m pytest
+
+# The compiled readers under AddressSanitizer + UndefinedBehaviorSanitizer: built apart (the
+# installed, optimised modules stay as they are), loaded by the tests through LANGSWARM_SANITIZED_EXT,
+# with libasan preloaded into the (uninstrumented) interpreter. Leak detection is off: CPython keeps
+# its interned objects at exit. Any report aborts the run.
+SANITIZE_DIR := build/sanitize/ingest
+SANITIZE_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_EXAMPLES ?= 60
+
+## test-sanitize: the fuzz and reader tests against ASan/UBSan builds of the two C modules
+test-sanitize: install-dev
+	@inc=$$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['include'])"); \
+	suffix=$$($(PY) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))"); \
+	for src in ingest/sources/_jsonarrow.c ingest/store/_spanpack.c; do \
+		out=$(SANITIZE_DIR)/$$(basename $$(dirname $$src)); mkdir -p $$out; \
+		cc -shared -fPIC $(SANITIZE_FLAGS) -I$$inc $$src -o $$out/$$(basename $$src .c)$$suffix || exit 1; \
+	done
+	LD_PRELOAD=$$(cc -print-file-name=libasan.so) \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	LANGSWARM_SANITIZED_EXT=$(SANITIZE_DIR) LANGSWARM_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+		$(PY) -m pytest -q -p no:cacheprovider --capture=sys tests/fuzz tests/test_jsonarrow.py tests/test_spanpack.py
 
 ## bench: print every benchmark's figures (see docs/benchmarks.md)
 bench: install-dev

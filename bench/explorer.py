@@ -455,10 +455,14 @@ def main() -> int:
 
     def traces_by_cost() -> None:
         queries.search_traces(store, order="cost", limit=200)
+
+    def traces_min_cost() -> None:
         queries.search_traces(store, min_cost_usd=0.05, limit=200)
 
     def latency_by_model() -> None:
         queries.latency_percentiles(store, group_by="model")
+
+    def red_by_model() -> None:
         queries.red_summary(store, group_by="model")
 
     def overview_hour() -> None:
@@ -491,8 +495,10 @@ def main() -> int:
         ("llm_usage by trace", llm_by("trace"), 1.0),
         ("llm_usage by attribute key", llm_by("gen_ai.conversation.id"), 1.0),
         ("Trace view LLM table (one trace)", llm_trace_view, 1.0),
-        ("Traces by LLM cost / min cost", traces_by_cost, 1.0),
-        ("Latency and RED by model", latency_by_model, 1.0),
+        ("Traces ordered by LLM cost", traces_by_cost, 1.0),
+        ("Traces with LLM cost >= $0.05", traces_min_cost, 1.0),
+        ("Latency percentiles by model", latency_by_model, 1.0),
+        ("RED summary by model", red_by_model, 1.0),
     ]
     print(f"store: {spans:,} spans, {root}; median of {args.runs} runs each (cold: no Streamlit cache)")
     base = None

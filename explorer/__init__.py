@@ -26,7 +26,11 @@ from explorer.queries import (
     alert_windows,
     call_tree,
     collapse_subtrees,
+    compare_attributes,
+    compare_structure,
     critical_path,
+    critical_path_spans,
+    critical_path_summary,
     failing_operations,
     histogram_buckets,
     histogram_quantiles,
@@ -59,6 +63,8 @@ from explorer.queries import (
     trace_timeline,
     trace_tree,
 )
+from explorer.queries.content import search_content
+from explorer.queries.graph import service_graph
 from explorer.queries.llm import (
     llm_calls,
     llm_totals,
@@ -68,6 +74,8 @@ from explorer.queries.llm import (
     trace_llm_totals,
     unpriced_models,
 )
+from explorer.queries.messages import conversation, messages, tool_call
+from explorer.queries.sessions import session_traces, sessions
 from explorer.sql_guard import GuardedSQL
 from explorer.store import Store, open_store
 from explorer.tree import order_tree
@@ -75,6 +83,7 @@ from explorer.tree import order_tree
 # Figure functions: imported on first use so `import explorer` does not load plotly.
 _FIGURES = (
     "alert_timeline",
+    "attribute_shares",
     "duration_histogram",
     "fired_chart",
     "histogram_heatmap",
@@ -101,7 +110,11 @@ __all__ = sorted(
         "alert_windows",
         "call_tree",
         "collapse_subtrees",
+        "compare_attributes",
+        "compare_structure",
         "critical_path",
+        "critical_path_spans",
+        "critical_path_summary",
         "failing_operations",
         "histogram_buckets",
         "histogram_quantiles",
@@ -157,12 +170,24 @@ __all__ = sorted(
         "unpriced_models",
         "llm_usage_chart",
         "llm_usage_bars",
+        "call_graph",
+        "conversation",
+        "messages",
+        "search_content",
+        "service_graph",
+        "session_traces",
+        "sessions",
+        "tool_call",
     ]
 )
 _LLM_FIGURES = ("llm_usage_bars", "llm_usage_chart")  # explorer.llm_figures, loaded on first use as well
 
 
 def __getattr__(name: str) -> Any:
+    if name == "call_graph":  # explorer.graph_figure, loaded on first use as well
+        value = importlib.import_module("explorer.graph_figure").call_graph
+        globals()[name] = value
+        return value
     if name in _LLM_FIGURES:
         value = getattr(importlib.import_module("explorer.llm_figures"), name)
         globals()[name] = value

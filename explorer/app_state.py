@@ -24,7 +24,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer import queries
-from explorer.errors import ExplorerError
+from explorer.errors import ExplorerError, PricesError
 from explorer.sql_guard import GuardedSQL
 from explorer.store import Store
 from ingest.store.writer import DEFAULT_STORE, STORE_ENV
@@ -48,12 +48,15 @@ PAGES = {
     "traces": "app_pages/traces.py",
     "trace": "app_pages/trace_view.py",
     "latency": "app_pages/latency.py",
+    "why_slow": "app_pages/why_slow.py",
     "profiles": "app_pages/profiles.py",
     "alerts": "app_pages/alerts.py",
     "logs": "app_pages/logs.py",
     "metrics": "app_pages/metrics.py",
     "sql": "app_pages/sql.py",
     "llm": "app_pages/llm.py",
+    "sessions": "app_pages/sessions.py",
+    "graph": "app_pages/graph.py",
 }
 
 
@@ -118,6 +121,9 @@ def get_store() -> Store | None:
         return None
     try:
         return _open(str(Path(path).resolve()))
+    except PricesError as exc:  # --prices / LANGSWARM_PRICES: say which file and line, not "no store"
+        st.error(f"Cannot read the LLM prices: {exc}")
+        st.stop()
     except ExplorerError:
         return None
 

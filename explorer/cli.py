@@ -1,8 +1,10 @@
-"""``python -m explorer``: the terminal view of a store (ad-hoc SQL, trace trees, LLM usage)."""
+"""``python -m explorer``: the terminal view of a store (ad-hoc SQL, trace trees, conversations, sessions, LLM
+usage)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from collections.abc import Sequence
@@ -60,7 +62,81 @@ def _cmd_sql(store: Store, args: argparse.Namespace) -> int:
 
 
 def _cmd_trace(store: Store, args: argparse.Namespace) -> int:
-    print(render_trace(store.trace(args.trace_id)))
+    tree = store.trace(args.trace_id)
+    print(render_trace(tree))
+    if args.messages:
+        from explorer.queries._sql import _as_dict
+        from explorer.queries.messages import is_llm_span, messages
+
+        for row in tree.itertuples(index=False):
+            if is_llm_span(_as_dict(row.attributes)):
+                print(f"\n== {row.name} [{row.service_name}] span {row.span_id}")
+                print(render_messages(messages(store, args.trace_id, row.span_id), width=args.width))
+    if args.logs:
+        from explorer.queries.trace import log_summary, trace_logs
+
+        logs = trace_logs(store, args.trace_id)
+        print(f"\n== {len(logs)} log records")
+        for log in logs.to_dict("records"):
+            level = log.get("severity_text") if isinstance(log.get("severity_text"), str) else "-"
+            print(f"{log['timestamp']:%H:%M:%S.%f}  {level:<5}  {log_summary(log, width=args.width)}")
+    return 0
+
+
+def render_messages(frame: pd.DataFrame, *, width: int = 2000) -> str:
+    """A conversation (``explorer.queries.messages``) as text: one block per message, tool calls indented."""
+    lines = []
+    for row in frame.itertuples(index=False):
+        if not row.recorded:
+            lines.append(f"  ({row.direction}) {row.content}")
+            continue
+        head = f"  [{row.direction} {row.role}]"
+        if row.tool_call_id:
+            head += f" result of {row.tool_call_id}"
+        if row.finish_reason:
+            head += f" finish={row.finish_reason}"
+        lines.append(head)
+        if row.content:
+            text = str(row.content)
+            text = text if len(text) <= width else text[: width - 1] + "…"
+            lines.extend("    " + part for part in text.splitlines() or [""])
+        for call in row.tool_calls:
+            lines.append(f"    -> {call.get('name')}({call.get('arguments')}) id={call.get('id')}")
+    return "\n".join(lines)
+
+
+def _cmd_sessions(store: Store, args: argparse.Namespace) -> int:
+    from explorer.queries.sessions import session_traces, sessions
+
+    if args.session_id:
+        frame = session_traces(store, args.session_id, limit=args.limit)
+        columns = [
+            "turn",
+            "trace_id",
+            "start_time",
+            "duration_ms",
+            "llm_calls",
+            "input_tokens",
+            "output_tokens",
+            "errors",
+            "input",
+            "answer",
+        ]
+    else:
+        frame = sessions(store, user_id=args.user, limit=args.limit)
+        columns = [
+            "session_id",
+            "user_id",
+            "first_time",
+            "last_time",
+            "turns",
+            "llm_calls",
+            "total_tokens",
+            "errors",
+            "duration_ms",
+        ]
+    with pd.option_context("display.max_columns", None, "display.width", 200, "display.max_colwidth", 60):
+        print(frame[columns].to_string(index=False) if not frame.empty else "(no sessions)")
     return 0
 
 
@@ -76,8 +152,102 @@ def _cmd_export(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_ms(text: str) -> float:
+    """Milliseconds from ``2s``, ``1.5 s``, ``250ms``, ``90us`` or a bare number (milliseconds)."""
+    value = text.strip().lower().replace(" ", "")
+    for suffix, factor in (("ms", 1.0), ("us", 1e-3), ("µs", 1e-3), ("ns", 1e-6), ("s", 1e3), ("m", 60e3)):
+        if value.endswith(suffix):
+            value, scale = value[: -len(suffix)], factor
+            break
+    else:
+        scale = 1.0
+    try:
+        return float(value) * scale
+    except ValueError:
+        msg = f"{text!r} is not a duration; write e.g. 2s, 250ms or 1500 (milliseconds)"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
+def _why_frames(store: Store, args: argparse.Namespace) -> dict[str, pd.DataFrame]:
+    """The three why-slow views the ``why`` command prints, from the same query functions as the page."""
+    from explorer.queries import compare_attributes, compare_structure, critical_path_summary
+
+    condition = {
+        "slower_than_ms": args.slower_than,
+        "percentile": None if args.percentile is None else args.percentile / 100,
+        "errors": args.errors,
+        "predicate": args.where,
+    }
+    if not any(v for v in condition.values() if v is not None):
+        condition["percentile"] = 0.95
+    frames: dict[str, pd.DataFrame] = {}
+    if args.view in ("all", "attributes"):
+        frames["attributes"] = compare_attributes(
+            store, operation=args.operation, scope=args.scope, values=args.values, limit=args.top, **condition
+        )
+    if args.view in ("all", "structure"):
+        frames["structure"] = compare_structure(
+            store, operation=args.operation, slow=args.traces, fast=args.traces, limit=args.top
+        )
+    if args.view in ("all", "critical"):
+        threshold = frames["attributes"].attrs.get("threshold_ms") if "attributes" in frames else None
+        frames["critical_path"] = critical_path_summary(
+            store, operation=args.operation, min_duration_ms=threshold, limit=args.top
+        )
+    return frames
+
+
+_WHY_COLUMNS = {
+    "attributes": ["rank", "key", "value", "selection_share", "baseline_share", "diff", "selection_count",
+                   "baseline_count", "kind", "example_trace_id"],
+    "structure": ["path", "self_diff_ms", "count_diff", "slow_count", "fast_count", "slow_self_ms",
+                  "fast_self_ms", "total_diff_ms", "example_trace_id"],
+    "critical_path": ["service_name", "name", "share", "on_path_pct", "mean_ms", "p95_ms", "traces",
+                      "example_trace_id"],
+}
+
+
+def _cmd_why(store: Store, args: argparse.Namespace) -> int:
+    frames = _why_frames(store, args)
+    if args.format == "json":
+        out = {}
+        for name, frame in frames.items():
+            out[name] = {
+                "message": frame.attrs.get("message", ""),
+                "rows": json.loads(frame.to_json(orient="records", date_format="iso")),
+                **{k: v for k, v in frame.attrs.items() if k != "message"},
+            }
+        print(json.dumps(out, indent=2, ensure_ascii=False, default=str))
+        return 0
+    for name, frame in frames.items():
+        if args.format == "csv":
+            print(f"# {name}")
+            frame.to_csv(sys.stdout, index=False)
+            print()
+            continue
+        attrs = frame.attrs
+        title = {
+            "attributes": f"Attributes: {attrs.get('selection', 0):,} spans {attrs.get('condition', '')} vs "
+            f"{attrs.get('baseline', 0):,} others",
+            "structure": f"Structure: {attrs.get('slow', 0)} slowest vs {attrs.get('fast', 0)} typical "
+            f"traces",
+            "critical_path": f"Critical path of {attrs.get('traces', 0):,} traces",
+        }[name]
+        print(f"== {title}")
+        if attrs.get("message"):
+            print(attrs["message"])
+        else:
+            shown = frame[[c for c in _WHY_COLUMNS[name] if c in frame.columns or c == "path"]]
+            options = ("display.max_colwidth", 90, "display.width", 250, "display.max_columns", None)
+            with pd.option_context(*options):
+                print(shown.to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
+        print()
+    return 0
+
+
 def _since(value: str | None, store: Store) -> object:
-    """``--since``: an ISO date/time, or a duration (``90s``, ``30m``, ``6h``, ``7d``) back from the newest span."""
+    """``--since``: an ISO date/time, or a duration (``90s``, ``30m``, ``6h``, ``7d``) back from the
+    newest span."""
     if not value:
         return None
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", value)
@@ -96,7 +266,8 @@ def _cmd_llm(store: Store, args: argparse.Namespace) -> int:
     from explorer.queries.llm import llm_totals, llm_usage
 
     start = _since(args.since, store)
-    usage = llm_usage(store, by=args.by, start=start, end=args.until or None, order=args.order, limit=args.limit)
+    end = args.until or None
+    usage = llm_usage(store, by=args.by, start=start, end=end, order=args.order, limit=args.limit)
     usage = usage.drop(columns=["first_call", "last_call", "llm_time_ms"]).rename(columns={"group": args.by})
     if args.format == "csv":
         print(usage.to_csv(index=False), end="")
@@ -104,7 +275,7 @@ def _cmd_llm(store: Store, args: argparse.Namespace) -> int:
     if args.format == "json":
         print(usage.to_json(orient="records", indent=2, date_format="iso"))
         return 0
-    totals = llm_totals(store, start=start, end=args.until or None)
+    totals = llm_totals(store, start=start, end=end)
     if not totals["calls"]:
         print("no LLM calls in this store" + (" for this time range" if start or args.until else ""))
         return 0
@@ -113,7 +284,7 @@ def _cmd_llm(store: Store, args: argparse.Namespace) -> int:
     print(
         f"{totals['calls']:,} LLM calls, {totals['errors']:,} errors, {tokens} tokens, {cost}"
         + (f"; {totals['unknown_usage']:,} calls with unknown usage" if totals["unknown_usage"] else "")
-        + (f"; {totals['unpriced_calls']:,} unpriced calls (cost unknown)" if totals["unpriced_calls"] else "")
+        + (f"; {totals['unpriced_calls']:,} unpriced calls (no price)" if totals["unpriced_calls"] else "")
     )
     shown = usage.astype(object).where(usage.notna(), "unknown")
     with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 250):
@@ -142,13 +313,49 @@ def build_parser() -> argparse.ArgumentParser:
     sql.set_defaults(run=_cmd_sql)
     trace = commands.add_parser("trace", parents=[store_option], help="print one trace as an indented tree")
     trace.add_argument("trace_id", help="32-hex-digit trace id")
+    trace.add_argument("--messages", action="store_true", help="print the conversation of every LLM span")
+    trace.add_argument("--logs", action="store_true", help="print the trace's log records (event names too)")
+    trace.add_argument(
+        "--width", type=int, default=2000, help="cut each message or log line at this many characters"
+    )
     trace.set_defaults(run=_cmd_trace)
+    sessions = commands.add_parser(
+        "sessions",
+        parents=[store_option],
+        help="list sessions (session.id / gen_ai.conversation.id), or one session's turns",
+    )
+    sessions.add_argument("session_id", nargs="?", help="show this session's turns instead of the list")
+    sessions.add_argument("--user", default=None, help="only sessions of this user id")
+    sessions.add_argument("--limit", type=int, default=50, help="rows to print (default 50)")
+    sessions.set_defaults(run=_cmd_sessions)
     export = commands.add_parser("export", parents=[store_option], help="write one trace as OTLP JSON")
     export.add_argument("trace_id", help="32-hex-digit trace id")
     export.add_argument("-o", "--output", default="-", help="file to write (default: standard output)")
     export.set_defaults(run=_cmd_export)
+    why = commands.add_parser(
+        "why",
+        parents=[store_option],
+        help="why were an operation's spans slow or failing: attributes, structure, critical path",
+    )
+    why.add_argument("--operation", required=True, help="span name, e.g. 'POST /v1/chat'")
+    chosen = why.add_mutually_exclusive_group()
+    chosen.add_argument("--slower-than", type=parse_ms, metavar="DURATION", help="e.g. 2s, 250ms")
+    chosen.add_argument(
+        "--percentile", type=float, metavar="P", help="slower than the P-th percentile (the default, 95)"
+    )
+    chosen.add_argument("--errors", action="store_true", help="spans with status ERROR")
+    chosen.add_argument("--where", metavar="SQL", help="a condition over spans columns: \"kind = 'CLIENT'\"")
+    why.add_argument("--scope", choices=["trace", "span"], default="trace", help="whole traces or spans")
+    why.add_argument("--view", choices=["all", "attributes", "structure", "critical"], default="all")
+    why.add_argument("--traces", type=int, default=100, help="slowest and typical traces (default 100 each)")
+    why.add_argument("--top", type=int, default=10, help="keys / paths / operations shown (default 10)")
+    why.add_argument("--values", type=int, default=3, help="values shown per attribute key (default 3)")
+    why.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    why.set_defaults(run=_cmd_why)
     llm = commands.add_parser(
-        "llm", parents=[store_option], help="LLM calls: calls, errors, tokens, cost and latency per model, agent, ..."
+        "llm",
+        parents=[store_option],
+        help="LLM calls: calls, errors, tokens, cost and latency per model, agent, ...",
     )
     llm.add_argument(
         "--by",
@@ -158,11 +365,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     llm.add_argument("--since", help="a duration back from the newest span (30m, 6h, 7d) or an ISO date/time")
     llm.add_argument("--until", help="an ISO date/time (default: no end)")
-    llm.add_argument("--order", default="cost", choices=["cost", "tokens", "calls", "slowest", "errors", "llm_time"])
+    llm.add_argument(
+        "--order", default="cost", choices=["cost", "tokens", "calls", "slowest", "errors", "llm_time"]
+    )
     llm.add_argument("--limit", type=int, default=50, help="rows (default 50)")
     llm.add_argument("--format", default="table", choices=["table", "csv", "json"])
     llm.add_argument(
-        "--prices", metavar="FILE", help="a prices CSV that extends the shipped list (default: $LANGSWARM_PRICES)"
+        "--prices",
+        metavar="FILE",
+        help="a prices CSV that extends the shipped list (default: $LANGSWARM_PRICES)",
     )
     llm.set_defaults(run=_cmd_llm)
     return parser

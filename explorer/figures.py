@@ -517,3 +517,39 @@ def fired_chart(
             )
         )
     return figure
+
+
+def attribute_shares(compared: pd.DataFrame, key: str, *, title: str | None = None) -> go.Figure:
+    """One key of :func:`~explorer.queries.compare_attributes`: each value's share of the selection and
+    of the baseline, side by side (horizontal bars, largest difference on top)."""
+    rows = compared[(compared["key"] == key) & compared["selection_share"].notna()]
+    title = title or f"{key}: selection vs baseline"
+    if rows.empty:
+        return _empty(title, f"No values of {key} to compare")
+    rows = rows.iloc[::-1]
+    labels = [str(v) for v in rows["value"]]
+    figure = go.Figure()
+    for column, name, color, counts in (
+        ("baseline_share", "baseline", "#9e9e9e", "baseline_count"),
+        ("selection_share", "selection", "#d62728", "selection_count"),
+    ):
+        figure.add_trace(
+            go.Bar(
+                y=labels,
+                x=rows[column].astype(float) * 100,
+                name=name,
+                orientation="h",
+                marker_color=color,
+                customdata=rows[counts],
+                hovertemplate="%{y}: %{x:.1f}% (%{customdata} units)<extra>" + name + "</extra>",
+            )
+        )
+    figure.update_layout(
+        title=title,
+        barmode="group",
+        height=max(220, 60 + 40 * len(rows)),
+        xaxis_title="share of the group (%)",
+        margin={"l": 10, "r": 10, "t": 50, "b": 40},
+        legend={"orientation": "h", "y": -0.25},
+    )
+    return figure

@@ -61,7 +61,7 @@ def _number(raw: str, column: str, where: str, *, optional: bool = False) -> flo
 
 
 def read_prices_file(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Rows of one prices CSV (``#`` lines are comments); PricesError naming the file and line if malformed."""
+    """Rows of one prices CSV (``#`` lines are comments); PricesError naming file and line if malformed."""
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
@@ -142,8 +142,11 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype({k: v for k, v in columns.items() if v == "float64"})
 
 
-def prices_files(prices: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None) -> list[str]:
-    """The files to read, shipped first: ``prices`` if given, else ``$LANGSWARM_PRICES`` (paths split by ``os.pathsep``)."""
+def prices_files(
+    prices: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+) -> list[str]:
+    """The files to read, shipped first: ``prices`` if given, else ``$LANGSWARM_PRICES`` (paths split
+    by ``os.pathsep``)."""
     if prices is None or prices == "":
         env = os.environ.get(PRICES_ENV, "")
         extra: list[str] = [p for p in env.split(os.pathsep) if p.strip()]
@@ -199,18 +202,25 @@ CONTEXT_KEYS = (
 MAX_KEPT_VALUE = 256
 
 
-#: The model a span names, in any convention (response model first), for grouping plain span queries.
-SPAN_MODEL_SQL = (
-    "coalesce(attributes['gen_ai.response.model'], attributes['gen_ai.request.model'], "
-    "attributes['llm.model_name'], attributes['embedding.model_name'], "
-    "json_extract_string(attributes['llm.invocation_parameters'], '$.model'), '(no model)')"
+#: Spans joined to the model ``llm_calls`` read for them (only GenAI spans stay): the FROM clause of a
+#: span query grouped by model, a join on the ids, so no attribute map of ``spans`` is decoded.
+SPANS_WITH_MODEL_SQL = (
+    "spans JOIN (SELECT trace_id AS _t, span_id AS _s, any_value(model) AS _model FROM llm_calls "
+    "WHERE model IS NOT NULL GROUP BY ALL) ON _t = trace_id AND _s = span_id"
 )
 
 
+def spans_source(group_by: str) -> str:
+    """The FROM clause of a span query grouped by ``group_by``: ``spans``, joined to the models for
+    ``model``."""
+    return SPANS_WITH_MODEL_SQL if group_by == "model" else "spans"
+
+
 def group_expression(group_by: str) -> str | None:
-    """SQL for grouping spans by ``model`` or by an attribute (``attr:KEY``); None for other values."""
+    """SQL for grouping spans by ``model`` (over :func:`spans_source`) or by an attribute (``attr:KEY``);
+    None for other values."""
     if group_by == "model":
-        return SPAN_MODEL_SQL
+        return "_model"
     if group_by.startswith("attr:"):
         key = group_by.removeprefix("attr:")
         if not re.fullmatch(r"[A-Za-z0-9_.:/@-]{1,200}", key):
@@ -331,7 +341,7 @@ WHERE list_has_any(map_keys(attributes), {context_keys})
 # price (longest matching prefix), the parent (a model call wrapped by another one is ``nested``), and
 # the trace's session, user and conversation.
 LLM_CALLS_SQL = """
-CREATE OR REPLACE VIEW llm_calls AS
+CREATE OR REPLACE VIEW {name} AS
 WITH calls AS MATERIALIZED (
     SELECT * FROM _llm.span_rows
     QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY end_time DESC NULLS LAST) = 1
@@ -415,8 +425,8 @@ def install_prices(con: duckdb.DuckDBPyConnection, prices: Prices) -> None:
     con.register("_prices_frame", frame)
     try:
         con.execute(
-            "CREATE OR REPLACE TABLE _llm.prices AS SELECT model::VARCHAR AS model, provider::VARCHAR AS provider, "
-            "input::DOUBLE AS input, output::DOUBLE AS output, cached_input::DOUBLE AS cached_input, "
+            "CREATE OR REPLACE TABLE _llm.prices AS SELECT model::VARCHAR AS model, "
+            "provider::VARCHAR AS provider, input::DOUBLE AS input, output::DOUBLE AS output, cached_input::DOUBLE AS cached_input, "
             "TRY_CAST(checked AS DATE) AS checked, source::VARCHAR AS source FROM _prices_frame"
         )
     finally:
@@ -429,12 +439,20 @@ def install_llm_view(con: duckdb.DuckDBPyConnection, prices: Prices) -> None:
     install_prices(con, prices)
     con.execute(f"CREATE OR REPLACE VIEW _llm.span_rows AS {span_rows_sql('spans')}")
     con.execute(f"CREATE OR REPLACE VIEW _llm.trace_context AS {trace_context_sql('spans')}")
-    con.execute(LLM_CALLS_SQL)
+    con.execute(LLM_CALLS_SQL.replace("{name}", "llm_calls"))
+
+
+#: The span columns stage 1 reads (the rest, e.g. links and resource attributes, are not copied).
+_STAGE1_COLUMNS = (
+    "trace_id, span_id, parent_span_id, service_name, name, scope_name, start_time, end_time, duration_ns, "
+    "status_code, status_message, events, attributes, date, _file"
+)
 
 
 class LLMRowCache:
     """The Store's cached form: stage 1 kept in tables per Parquet file of ``spans``, so a query of
-    ``llm_calls`` decodes the attribute maps of new files only (decoding them is most of the cost).
+    ``llm_calls`` decodes the attribute maps of new files only (decoding them is most of the cost), and
+    stage 2 kept in ``_llm.calls``, rebuilt from the cached rows when a file came or went.
 
     :meth:`sync` adds the rows of files that appeared and drops those of files that went (compaction
     replaces files); call it under the store's read lock, before a query that reads ``llm_calls``.
@@ -449,14 +467,14 @@ class LLMRowCache:
         con.execute(
             f"CREATE OR REPLACE TABLE _llm.span_rows_by_file AS {span_rows_sql(empty, '_file, ')} LIMIT 0"
         )
-        con.execute(
-            f"CREATE OR REPLACE TABLE _llm.trace_context_by_file AS {trace_context_sql(empty, '_file, ')} LIMIT 0"
-        )
-        con.execute("CREATE OR REPLACE VIEW _llm.span_rows AS SELECT * EXCLUDE (_file) FROM _llm.span_rows_by_file")
-        con.execute(
-            "CREATE OR REPLACE VIEW _llm.trace_context AS SELECT * EXCLUDE (_file) FROM _llm.trace_context_by_file"
-        )
-        con.execute(LLM_CALLS_SQL)
+        context = trace_context_sql(empty, "_file, ")
+        con.execute(f"CREATE OR REPLACE TABLE _llm.trace_context_by_file AS {context} LIMIT 0")
+        for view in ("span_rows", "trace_context"):
+            con.execute(f"CREATE OR REPLACE VIEW _llm.{view} AS SELECT * EXCLUDE (_file) FROM _llm.{view}_by_file")
+        # Stage 2 too is kept (rebuilt when a file came or went), so a query of llm_calls reads a table.
+        con.execute(LLM_CALLS_SQL.replace("{name}", "_llm.calls_live"))
+        con.execute("CREATE OR REPLACE TABLE _llm.calls AS SELECT * FROM _llm.calls_live LIMIT 0")
+        con.execute("CREATE OR REPLACE VIEW llm_calls AS SELECT * FROM _llm.calls")
 
     def sync(self) -> None:
         """Bring the cached rows in line with the span files on disk now."""
@@ -476,17 +494,18 @@ class LLMRowCache:
             files = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in sorted(new)) + "]"
             wanted = _list(tuple(dict.fromkeys(MARKERS + CONTEXT_KEYS)))
             self.con.execute(
-                f"CREATE OR REPLACE TEMP TABLE _llm_new AS SELECT * FROM read_parquet({files}, "
-                f"hive_partitioning = true, union_by_name = true, filename = '_file') "
+                f"CREATE OR REPLACE TEMP TABLE _llm_new AS SELECT {_STAGE1_COLUMNS} "
+                f"FROM read_parquet({files}, hive_partitioning = true, union_by_name = true, filename = '_file') "
                 f"WHERE list_has_any(map_keys(attributes), {wanted})"
             )
             try:
                 self.con.execute(
                     f"INSERT INTO _llm.span_rows_by_file BY NAME {span_rows_sql('_llm_new', '_file, ')}"
                 )
-                self.con.execute(
-                    f"INSERT INTO _llm.trace_context_by_file BY NAME {trace_context_sql('_llm_new', '_file, ')}"
-                )
+                context = trace_context_sql("_llm_new", "_file, ")
+                self.con.execute(f"INSERT INTO _llm.trace_context_by_file BY NAME {context}")
             finally:
                 self.con.execute("DROP TABLE IF EXISTS _llm_new")
+        if gone or new:
+            self.con.execute("CREATE OR REPLACE TABLE _llm.calls AS SELECT * FROM _llm.calls_live")
         self._files = current

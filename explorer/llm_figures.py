@@ -26,7 +26,7 @@ def _empty(title: str) -> go.Figure:
 
 
 def llm_usage_chart(series: pd.DataFrame, *, title: str = "Tokens and cost over time") -> go.Figure:
-    """Stacked tokens per group (top) and cost per group (bottom) per bucket of :func:`llm_usage_over_time`."""
+    """Stacked tokens (top) and cost (bottom) per group per bucket of :func:`llm_usage_over_time`."""
     if series.empty:
         return _empty(title)
     figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
@@ -42,7 +42,9 @@ def llm_usage_chart(series: pd.DataFrame, *, title: str = "Tokens and cost over 
     return figure
 
 
-def llm_usage_bars(usage: pd.DataFrame, *, value: str = "cost_usd", top: int = 15, title: str | None = None) -> go.Figure:
+def llm_usage_bars(
+    usage: pd.DataFrame, *, value: str = "cost_usd", top: int = 15, title: str | None = None
+) -> go.Figure:
     """Horizontal bars of one column of :func:`llm_usage` (cost by default) per group, largest first."""
     label = title or f"{value} per group"
     if usage.empty:

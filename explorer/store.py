@@ -29,7 +29,9 @@ class Store:
     list; default ``$LANGSWARM_PRICES``.
     """
 
-    def __init__(self, root: str | os.PathLike[str], *, prices: Prices | str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], *, prices: Prices | str | os.PathLike[str] | None = None
+    ) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             msg = f"store directory {str(self.root)!r} does not exist; pass --store DIR or set LANGSWARM_TELEMETRY_DIR"

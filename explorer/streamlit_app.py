@@ -36,11 +36,16 @@ pages = {
         st.Page(app_state.PAGES["latency"], title="Latency", icon=":material/timer:", url_path="latency"),
         st.Page(app_state.PAGES["llm"], title="LLM calls", icon=":material/smart_toy:", url_path="llm"),
         st.Page(
+            app_state.PAGES["why_slow"], title="Why slow?", icon=":material/psychology_alt:", url_path="why-slow"
+        ),
+        st.Page(
             app_state.PAGES["profiles"],
             title="Profile hotspots",
             icon=":material/local_fire_department:",
             url_path="profiles",
         ),
+        st.Page(app_state.PAGES["sessions"], title="Sessions", icon=":material/forum:", url_path="sessions"),
+        st.Page(app_state.PAGES["graph"], title="Graph", icon=":material/hub:", url_path="graph"),
     ],
     "Signals": [
         st.Page(

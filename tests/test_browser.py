@@ -39,6 +39,7 @@ PAGES = {
     "logs": '[data-testid="stPlotlyChart"] .main-svg',
     "metrics": '[data-testid="stPlotlyChart"] .main-svg',
     "sql": '[data-testid="stDataFrame"]',
+    "why-slow": '[data-testid="stDataFrame"]',
 }
 
 
@@ -147,6 +148,7 @@ class TestEveryPage:
         base, facts = server
         url = f"{base}/" + ("" if path == "overview" else path)  # the default page lives at /
         url += f"?trace_id={facts.checkout_trace_id}" if path == "trace" else ""
+        url += "?why_operation=POST+%2Fcheckout" if path == "why-slow" else ""
         page = _open(browser, url, PAGES[path], f"page-{path}")
         try:
             errors = page.locator(ERRORS)
@@ -170,6 +172,20 @@ class TestEveryPage:
             )
             assert bars == 2000
             assert page.locator(ERRORS).count() == 0
+        finally:
+            page.close()
+
+
+class TestWhySlowDeepLink:
+    def test_the_url_sets_operation_and_selection(self, server, browser):
+        """A why-slow URL with operation, condition and threshold opens on that selection."""
+        base, _ = server
+        url = f"{base}/why-slow?why_operation=POST+%2Fcheckout&why_condition=slower+than+%28ms%29&why_ms=50"
+        page = _open(browser, url, '[data-testid="stDataFrame"]', "why-slow-deep-link")
+        try:
+            assert page.locator(ERRORS).count() == 0
+            texts = " ".join(page.locator('[data-testid="stMarkdownContainer"]').all_inner_texts())
+            assert "slower than 50.0 ms" in texts
         finally:
             page.close()
 

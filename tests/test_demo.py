@@ -205,6 +205,34 @@ class TestGenAI:
                                     max_tokens=max_tokens)
             assert (row.input_tokens, row.output_tokens) == (expected.input_tokens, expected.output_tokens)
 
+    def test_a_share_of_calls_records_content_in_both_shapes(self, store):
+        """About CAPTURE_SHARE of the chat calls carry messages, as span attributes or as an empty-body event log;
+        the explorer reads both, with the researcher's tool call and its result, and sessions span several turns."""
+        from explorer import queries
+        from ingest.demo.content import CAPTURE_SHARE, EVENT_NAME
+
+        chats = store.sql(
+            """SELECT trace_id, span_id, attributes['gen_ai.input.messages'] IS NOT NULL AS on_span
+               FROM spans WHERE name LIKE 'chat %' AND status_code <> 'ERROR'"""
+        )
+        events = store.sql(
+            "SELECT DISTINCT span_id FROM logs WHERE attributes['event.name'] = ? AND body = ''", [EVENT_NAME]
+        )
+        shares = (chats["on_span"].mean(), chats["span_id"].isin(events["span_id"]).mean())
+        assert all(CAPTURE_SHARE / 4 < share < CAPTURE_SHARE for share in shares), shares
+        sample = chats[chats["span_id"].isin(events["span_id"])].iloc[0]
+        frame = queries.messages(store, sample.trace_id, sample.span_id)
+        assert set(frame.source) == {"log"} and list(frame.role[:2]) == ["system", "user"]
+        researched = store.sql(
+            """SELECT trace_id, span_id FROM spans WHERE attributes['gen_ai.agent.name'] = 'researcher'
+                 AND attributes['gen_ai.input.messages'] IS NOT NULL LIMIT 1"""
+        ).iloc[0]
+        frame = queries.messages(store, researched.trace_id, researched.span_id)
+        assert list(frame.role) == ["system", "user", "assistant", "tool", "assistant"]
+        assert "query" in frame.tool_calls.iloc[2][0]["arguments"]
+        multi = queries.sessions(store, limit=1000)
+        assert (multi.turns > 1).any()
+
     def test_genai_metrics(self, store):
         """gen_ai.client.token.usage (input and output) and gen_ai.client.operation.duration are histograms."""
         kinds = store.sql(
@@ -285,3 +313,31 @@ class TestScenario:
         with pytest.raises(ConfigurationError, match="small, medium or a positive number"):
             scale_requests(bad)
         assert scale_requests("medium") == SCALES["medium"] and scale_requests("42") == 42
+
+
+class TestGenAIConventions:
+    def test_llm_calls_read_the_demo_in_current_conventions(self, store):
+        """Every chat span has provider, request/response model, agent, conversation and usage incl. cached
+        tokens; only timed-out calls lack usage; the first token is an event; llm_calls prices every call."""
+        from explorer import llm_calls, llm_totals
+
+        calls = llm_calls(store, kinds=["llm"], limit=100_000)
+        assert len(calls) > 100 and set(calls["convention"]) == {"langswarm"}
+        assert set(calls["provider"]) == {"openai", "anthropic"}
+        assert calls[["request_model", "model", "agent_name", "conversation_id", "session_id"]].notna().all().all()
+        answered = calls[~calls["is_error"]]
+        assert not answered["usage_unknown"].any() and answered["cached_input_tokens"].notna().all()
+        assert (answered["cached_input_tokens"] > 0).any() and answered["ttft_ms"].notna().all()
+        assert (answered["ttft_ms"] <= answered["duration_ms"]).all()
+        assert set(calls[calls["is_error"]]["error_type"]) <= {"timeout"}
+        assert llm_totals(store)["unpriced_calls"] == 0
+        tools = llm_calls(store, kinds=["tool"], limit=100_000)
+        assert len(tools) > 0 and tools["tool_name"].notna().all() and tools["agent_name"].notna().all()
+
+    def test_a_conversation_spans_several_turns(self, store):
+        """A user's session is one conversation over several requests (traces)."""
+        turns = store.sql(
+            "SELECT conversation_id, count(DISTINCT trace_id) AS traces FROM llm_calls "
+            "WHERE kind = 'llm' GROUP BY ALL ORDER BY traces DESC"
+        )
+        assert turns["traces"].iloc[0] > 1

@@ -38,7 +38,7 @@ from tests import genai_fixtures
 
 SETS = genai_fixtures.sets()
 
-#: The price rows the answered models must match (exact or by prefix), written out so the prefix rule is tested.
+#: The price rows the answered models must match (exact or by prefix), written out to test the prefix rule.
 PRICE_OF = {
     "gpt-4o-mini-2024-07-18": "gpt-4o-mini",
     "gpt-4o-mini": "gpt-4o-mini",
@@ -93,8 +93,9 @@ def _expected_calls(name: str) -> list[dict[str, Any]]:
         if known:
             price = prices.loc[PRICE_OF[model]]
             hit = cached or 0
-            cached_price = price["cached_input"] if price["cached_input"] == price["cached_input"] else price["input"]
-            cost = ((input_tokens - hit) * price["input"] + hit * cached_price + (output_tokens or 0) * price["output"]) / 1e6
+            cached_price = price["cached_input"] if not pd.isna(price["cached_input"]) else price["input"]
+            uncached = (input_tokens - hit) * price["input"] + hit * cached_price
+            cost = (uncached + (output_tokens or 0) * price["output"]) / 1e6
         rows.append(
             {
                 "trace_id": trace["trace_id"],
@@ -166,7 +167,7 @@ def _close(actual: dict[str, dict[str, Any]], expected: dict[str, dict[str, Any]
 
 @pytest.mark.parametrize("name", SETS)
 def test_usage_by_trace_equals_ground_truth(stores: dict[str, Store], name: str) -> None:
-    """Per trace: calls, errors, input/output tokens, unknown usage and cost equal what the server answered."""
+    """Per trace: calls, errors, input/output tokens, unknown usage and cost as the server answered."""
     _close(_actual_by(stores[name], "trace"), _expected_by(name, "trace_id"))
 
 
@@ -178,7 +179,7 @@ def test_usage_by_model_equals_ground_truth(stores: dict[str, Store], name: str)
 
 @pytest.mark.parametrize("name", SETS)
 def test_cached_tokens_where_recorded(stores: dict[str, Store], name: str) -> None:
-    """Cached input tokens per chat call as the server answered them, or NULL where the instrumentation drops them."""
+    """Cached input tokens per chat call as the server answered, NULL where the instrumentation drops them."""
     rows = llm_calls(stores[name], kinds=["llm"], include_nested=False, order="start")
     expected = sorted(
         (r["trace_id"], r["input_tokens"] or -1, r["cached"])
@@ -236,7 +237,7 @@ def test_conventions_are_named(stores: dict[str, Store]) -> None:
 
 
 def test_mixed_trace_counts_each_call_once(stores: dict[str, Store]) -> None:
-    """Two conventions wrap every call of the mixed set: one row each, the inner one nested, totals not doubled."""
+    """Two conventions wrap every call of the mixed set: a row each, the inner one nested, totals not doubled."""
     name = "mixed-openinference-openllmetry"
     store = stores[name]
     rows = llm_calls(store)
@@ -260,9 +261,8 @@ def test_session_user_and_conversation_come_from_the_trace(stores: dict[str, Sto
                 expected[trace["session_id"] or "(no session)"] += 1
         assert dict(zip(frame["group"], frame["calls"], strict=True)) == expected
     conversations = set(llm_calls(stores["otel-openai-v2-2.4b0"])["conversation_id"].dropna())
-    assert conversations == {
-        t["conversation_id"] for t in genai_fixtures.manifest("otel-openai-v2-2.4b0")["traces"] if t["conversation_id"]
-    }
+    traces = genai_fixtures.manifest("otel-openai-v2-2.4b0")["traces"]
+    assert conversations == {t["conversation_id"] for t in traces if t["conversation_id"]}
 
 
 def test_guarded_sql_page_has_the_same_view(stores: dict[str, Store]) -> None:
@@ -329,11 +329,14 @@ def test_unpriced_model_has_null_cost_and_is_listed(tmp_path: Path) -> None:
     ]
 
 
-def test_user_prices_override_by_argument_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_user_prices_override_by_argument_and_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A user file prices a new model and replaces a shipped row; prefix matching uses it too."""
     root = _span_store(tmp_path / "store", "acme-llm-7-2025-01-01")
     prices = tmp_path / "prices.csv"
-    prices.write_text("# mine\nmodel,input,output,cached_input\nacme-llm-7,2,10,\ngpt-4o,1,1,1\n", encoding="utf-8")
+    rows = "# mine\nmodel,input,output,cached_input\nacme-llm-7,2,10,\ngpt-4o,1,1,1\n"
+    prices.write_text(rows, encoding="utf-8")
     by_argument = llm_calls(Store(root, prices=prices)).iloc[0]
     assert (by_argument["price_model"], by_argument["cost_usd"]) == ("acme-llm-7", pytest.approx(0.007))
     monkeypatch.setenv(PRICES_ENV, str(prices))
@@ -353,7 +356,9 @@ def test_user_prices_override_by_argument_and_environment(tmp_path: Path, monkey
         ("model,input,output\ngpt-x,-1,1\n", 2, "negative"),
     ],
 )
-def test_malformed_prices_file_names_file_and_line(tmp_path: Path, text: str, line: int, message: str) -> None:
+def test_malformed_prices_file_names_file_and_line(
+    tmp_path: Path, text: str, line: int, message: str
+) -> None:
     """Each kind of mistake stops with PricesError '<file>:<line>: ...'."""
     bad = tmp_path / "bad.csv"
     bad.write_text(text, encoding="utf-8")
@@ -383,7 +388,7 @@ def test_empty_store_has_an_empty_view(tmp_path: Path) -> None:
 
 
 def test_latency_and_red_group_by_model(stores: dict[str, Store]) -> None:
-    """OpenInference's ChatCompletion and OpenLLMetry's openai.chat spans split per model, not per span name."""
+    """OpenInference's ChatCompletion and OpenLLMetry's openai.chat spans split per model, not span name."""
     from explorer import latency_percentiles, red_summary
 
     store = stores["mixed-openinference-openllmetry"]
@@ -402,8 +407,10 @@ def test_latency_and_red_group_by_model(stores: dict[str, Store]) -> None:
 # --------------------------------------------------------------------------- CLI
 
 
-def test_cli_llm_table_csv_json_and_empty(stores: dict[str, Store], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """``python -m explorer llm``: totals and a table, CSV and JSON equal llm_usage, an empty store says so."""
+def test_cli_llm_table_csv_json_and_empty(
+    stores: dict[str, Store], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``python -m explorer llm``: totals and a table, CSV and JSON equal llm_usage; an empty store says so."""
     import json
 
     from explorer.cli import main
@@ -428,8 +435,10 @@ def test_cli_llm_table_csv_json_and_empty(stores: dict[str, Store], tmp_path: Pa
     assert capsys.readouterr().out.strip() == "no LLM calls in this store"
 
 
-def test_cli_llm_since_and_prices(stores: dict[str, Store], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """``--since`` counts back from the newest span; ``--prices`` reprices; a bad prices file exits 2 naming the line."""
+def test_cli_llm_since_and_prices(
+    stores: dict[str, Store], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--since`` counts back from the newest span; ``--prices`` reprices; a bad file exits 2 naming the line."""
     from explorer.cli import main
 
     store = stores["openinference-0.1.66"]
@@ -466,3 +475,23 @@ def test_cookbook_llm_recipes_return_rows_on_the_sample_store() -> None:
         for statement in statements:
             assert len(store.sql(statement)) > 0, statement
             assert len(guard.run(statement).frame) > 0, statement
+
+
+def test_store_cache_follows_new_and_compacted_files(tmp_path: Path) -> None:
+    """The Store's cached llm_calls rows follow the files: a new file adds its calls, a compaction that
+    replaces files neither loses nor doubles them, and the guarded worker agrees."""
+    from ingest.store.compact import Compactor
+
+    root = _span_store(tmp_path, "gpt-4o")
+    store = open_store(root)
+    assert len(llm_calls(store)) == 1
+    _span_store(root, "gpt-4o-mini")  # a second exporter run: a second file
+    assert sorted(llm_calls(store)["model"]) == ["gpt-4o", "gpt-4o-mini"]
+    before = sorted(p.name for p in root.glob("spans/**/*.parquet"))
+    Compactor(root).run(["spans"])
+    assert sorted(p.name for p in root.glob("spans/**/*.parquet")) != before
+    store.refresh()
+    assert sorted(llm_calls(store)["model"]) == ["gpt-4o", "gpt-4o-mini"]
+    assert llm_totals(store)["input_tokens"] == 2000
+    with GuardedSQL(store) as guard:
+        assert guard.run("SELECT count(*) AS n FROM llm_calls").frame["n"][0] == 2

@@ -83,7 +83,9 @@ def test_llm_page_group_by_agent(monkeypatch: pytest.MonkeyPatch) -> None:
     assert groups == set(llm_usage(open_store(SAMPLE), by="agent")["group"])
 
 
-def test_llm_page_on_recorded_fixtures_names_conventions(monkeypatch: pytest.MonkeyPatch, mixed_store: Path) -> None:
+def test_llm_page_on_recorded_fixtures_names_conventions(
+    monkeypatch: pytest.MonkeyPatch, mixed_store: Path
+) -> None:
     at = _app(monkeypatch, mixed_store, "llm")
     at.segmented_control(key="llm_by").set_value("convention").run()
     assert set(_table(at, "llm_usage")["group"]) == {"openllmetry", "otel-genai"}
@@ -96,7 +98,9 @@ def test_llm_page_on_an_empty_store(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert any("No LLM calls" in i.value for i in at.info)
 
 
-def test_overview_shows_llm_totals_only_with_genai_spans(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_overview_shows_llm_totals_only_with_genai_spans(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     at = _app(monkeypatch, SAMPLE, "overview")
     assert _metric(at, "LLM calls") == f"{llm_totals(open_store(SAMPLE))['calls']:,}"
     empty = _app(monkeypatch, build_empty_store(tmp_path / "empty"), "overview")
@@ -105,16 +109,16 @@ def test_overview_shows_llm_totals_only_with_genai_spans(monkeypatch: pytest.Mon
 
 def test_trace_view_lists_model_tokens_and_cost(monkeypatch: pytest.MonkeyPatch, mixed_store: Path) -> None:
     """The mixed trace: two spans per call in the table, the totals count the call once."""
-    trace = next(
-        t for t in genai_fixtures.manifest("mixed-openinference-openllmetry")["traces"] if t["label"] == "chat-turn-2"
-    )
+    traces = genai_fixtures.manifest("mixed-openinference-openllmetry")["traces"]
+    trace = next(t for t in traces if t["label"] == "chat-turn-2")
     at = _app(monkeypatch, mixed_store, "trace_view", trace_id=trace["trace_id"])
     table = _table(at, "llm_spans")
     call = trace["calls"][0]
     assert sorted(table["input_tokens"].tolist()) == [call["input_tokens"]] * 2
     assert table["nested"].sum() == 1
     label = at.expander[0].label
-    assert label.startswith("LLM: 1 model calls") and f"{call['input_tokens'] + call['output_tokens']:,} tokens" in label
+    assert label.startswith("LLM: 1 model calls")
+    assert f"{call['input_tokens'] + call['output_tokens']:,} tokens" in label
 
 
 def test_traces_page_orders_by_cost(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -126,3 +130,17 @@ def test_traces_page_orders_by_cost(monkeypatch: pytest.MonkeyPatch) -> None:
     at.number_input(key="min_tokens").set_value(20000).run()
     tokens = _table(at, "trace_results")["total_tokens"]
     assert (tokens >= 20000).all() and len(tokens) > 0
+
+
+def test_a_malformed_prices_file_is_an_error_naming_the_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`LANGSWARM_PRICES` naming a bad file: the app says which file and line, not "no store"."""
+    bad = tmp_path / "prices.csv"
+    bad.write_text("model,input,output\ngpt-4o,two,1\n", encoding="utf-8")
+    monkeypatch.setenv("LANGSWARM_PRICES", str(bad))
+    monkeypatch.setenv("LANGSWARM_TELEMETRY_DIR", str(build_empty_store(tmp_path / "store")))
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    assert not at.exception
+    assert any(f"{bad}:2:" in e.value for e in at.error), [e.value for e in at.error]

@@ -99,3 +99,8 @@ def test_notebook_runs_against_the_sample_store(path):
     figures = sum("application/vnd.plotly.v1+json" in o.get("data", {})
                   for cell in notebook.cells for o in cell.get("outputs", []))
     assert figures > 0 or path.stem == "05-sql-cookbook"
+
+
+def test_the_why_slow_notebook_exists():
+    """Issue 15's walk through the sample incident is among the notebooks the suite runs."""
+    assert (ROOT / "notebooks" / "07-why-slow.ipynb") in NOTEBOOKS

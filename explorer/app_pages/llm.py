@@ -13,8 +13,9 @@ f = app_state.filters()
 totals = app_state.query(queries.llm_totals, service=f.service, **f.window())
 if not totals["calls"]:
     st.info(
-        "No LLM calls in this store for the chosen time range and services. The page reads GenAI spans of the "
-        "OpenTelemetry GenAI conventions, OpenInference and OpenLLMetry (docs/store-schema.md, `llm_calls`)."
+        "No LLM calls in this store for the chosen time range and services. The page reads GenAI spans "
+        "of the OpenTelemetry GenAI conventions, OpenInference and OpenLLMetry (docs/store-schema.md, "
+        "`llm_calls`)."
     )
     st.stop()
 
@@ -69,7 +70,9 @@ st.plotly_chart(llm_figures.llm_usage_chart(series), key="llm_over_time")
 
 USAGE_COLUMNS = {
     "group": st.column_config.TextColumn(GROUPS[by].lower()),
-    "error_rate": st.column_config.ProgressColumn("error rate", format="percent", min_value=0.0, max_value=1.0),
+    "error_rate": st.column_config.ProgressColumn(
+        "error rate", format="percent", min_value=0.0, max_value=1.0
+    ),
     "cost_usd": st.column_config.NumberColumn("cost USD", format="%.4f"),
     "unknown_usage": st.column_config.NumberColumn("unknown usage", help="calls without reported usage"),
     "unpriced_calls": st.column_config.NumberColumn("unpriced", help="calls of a model with no price"),
@@ -96,13 +99,17 @@ TRACE_COLUMNS = {
     "llm_time_ms": st.column_config.NumberColumn("time in calls ms", format="%.0f"),
     "first_call": st.column_config.DatetimeColumn("first call (UTC)", format="YYYY-MM-DD HH:mm:ss"),
 }
-TRACE_ORDER = ["open", "calls", "total_tokens", "cost_usd", "llm_time_ms", "errors", "unknown_usage", "first_call"]
+TRACE_ORDER = [
+    "open", "calls", "total_tokens", "cost_usd", "llm_time_ms", "errors", "unknown_usage", "first_call"
+]
 left, right = st.columns(2)
 for column, order, title, key in (
     (left, "cost", "Most expensive traces", "expensive_traces"),
     (right, "llm_time", "Traces waiting longest on models", "slow_traces"),
 ):
-    traces = app_state.query(queries.llm_usage, by="trace", order=order, limit=10, service=f.service, **f.window())
+    traces = app_state.query(
+        queries.llm_usage, by="trace", order=order, limit=10, service=f.service, **f.window()
+    )
     traces = traces.assign(open=[app_state.trace_link(t) for t in traces["group"]])
     with column:
         st.subheader(title)
@@ -120,7 +127,9 @@ call_order = o1.selectbox("Order", ["recent", "cost", "tokens", "slowest"], key=
 calls = app_state.query(
     queries.llm_calls, service=f.service, order=call_order, limit=200, include_nested=False, **f.window()
 )
-calls = calls.assign(open=[app_state.trace_link(t, s) for t, s in zip(calls["trace_id"], calls["span_id"], strict=True)])
+calls = calls.assign(
+    open=[app_state.trace_link(t, s) for t, s in zip(calls["trace_id"], calls["span_id"], strict=True)]
+)
 o2.caption(
     "Model calls, tools and agent steps as the `llm_calls` view reads them (a call seen by two "
     "instrumentations is shown once). Empty tokens mean unknown usage."
@@ -130,8 +139,8 @@ st.dataframe(
     hide_index=True,
     key="llm_call_rows",
     column_order=[
-        "open", "start_time", "kind", "name", "model", "provider", "agent_name", "input_tokens", "output_tokens",
-        "cost_usd", "duration_ms", "ttft_ms", "error_type", "convention", "service_name",
+        "open", "start_time", "kind", "name", "model", "provider", "agent_name", "input_tokens",
+        "output_tokens", "cost_usd", "duration_ms", "ttft_ms", "error_type", "convention", "service_name",
     ],
     column_config={
         "open": app_state.TRACE_LINK,

@@ -1,4 +1,7 @@
-"""Logs: search by level, logger, text, correlation id and trace; jump to the trace."""
+"""Logs: search by level, logger, text (body, event name, attributes), event name, correlation id and trace;
+content search across logs and span prompts/responses; jump to the trace."""
+
+import json
 
 import streamlit as st
 
@@ -19,11 +22,14 @@ logger = c2.selectbox(
     key="logger",
     format_func=lambda name: name or "any",
 )
-text = c3.text_input("Text in the body", key="log_q", bind="query-params")
-c4, c5, c6 = st.columns([2, 2, 1])
+text = c3.text_input("Text in the body, event name or attributes", key="log_q", bind="query-params")
+c4, c5, c6, c7 = st.columns([2, 2, 2, 1])
 correlation = c4.text_input("Correlation id", key="correlation_id", bind="query-params")
 trace_id = c5.text_input("Trace id", key="log_trace", bind="query-params")
-limit = c6.number_input("Max rows", min_value=10, max_value=20_000, value=500, step=100, key="log_limit")
+event_name = c6.text_input(
+    "Event name", key="log_event", help="e.g. gen_ai.client.inference.operation.details"
+)
+limit = c7.number_input("Max rows", min_value=10, max_value=20_000, value=500, step=100, key="log_limit")
 
 logs = app_state.query(
     queries.search_logs,
@@ -33,6 +39,7 @@ logs = app_state.query(
     text=text or None,
     correlation_id=correlation or None,
     trace_id=trace_id or None,
+    event_name=event_name.strip() or None,
     limit=int(limit),
     **f.window(),
 )
@@ -41,8 +48,11 @@ st.markdown(
 )
 st.plotly_chart(figures.log_volume(logs), key="log_volume")
 st.dataframe(
-    logs.drop(columns=["attributes"]).assign(
-        open=[app_state.trace_link(t, s) for t, s in zip(logs["trace_id"], logs["span_id"], strict=True)]
+    logs.assign(
+        open=[app_state.trace_link(t, s) for t, s in zip(logs["trace_id"], logs["span_id"], strict=True)],
+        attributes=[
+            json.dumps(dict(a), ensure_ascii=False) if a is not None else "" for a in logs["attributes"]
+        ],
     ),
     hide_index=True,
     key="log_table",
@@ -52,7 +62,9 @@ st.dataframe(
         "severity_text",
         "service_name",
         "logger_name",
+        "event_name",
         "body",
+        "attributes",
         "correlation_id",
         "open",
         "trace_id",
@@ -62,3 +74,20 @@ st.dataframe(
         "timestamp": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm:ss.SSS"),
     },
 )
+
+if text.strip() and st.toggle(
+    "Also search prompts, responses and tool arguments in spans", key="log_content"
+):
+    hits = app_state.query(
+        queries.search_content, text, service=f.service, logs=False, limit=200, **f.window()
+    )
+    st.markdown(f"**{len(hits):,} spans** with the text in their content attributes")
+    st.dataframe(
+        hits.assign(
+            open=[app_state.trace_link(t, s) for t, s in zip(hits["trace_id"], hits["span_id"], strict=True)]
+        ),
+        hide_index=True,
+        key="content_table",
+        column_order=["time", "service_name", "name", "found_in", "snippet", "open"],
+        column_config={"open": app_state.TRACE_LINK},
+    )

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from explorer import app_state, figures, queries
+from explorer import app_chat, app_state, figures, queries
 from explorer.errors import TraceNotFoundError
 from explorer.otlp_export import trace_to_otlp_json
 
@@ -55,9 +55,10 @@ if tree["orphan"].any():
 llm_spans = app_state.query(queries.trace_llm_spans, trace_id)
 if not llm_spans.empty:
     llm_total = queries.trace_llm_totals(llm_spans)
+    llm_tokens = llm_total["total_tokens"]
     with st.expander(
         f"LLM: {llm_total['calls']} model calls · "
-        + ("tokens unknown" if llm_total["total_tokens"] is None else f"{int(llm_total['total_tokens']):,} tokens")
+        + ("tokens unknown" if llm_tokens is None else f"{int(llm_tokens):,} tokens")
         + " · "
         + ("cost unknown" if llm_total["cost_usd"] is None else f"${llm_total['cost_usd']:,.4f}")
         + (f" · {llm_total['unknown_usage']} without usage" if llm_total["unknown_usage"] else ""),
@@ -69,8 +70,9 @@ if not llm_spans.empty:
             hide_index=True,
             key="llm_spans",
             column_order=[
-                "span", "kind", "model", "input_tokens", "output_tokens", "cached_input_tokens", "total_tokens",
-                "cost_usd", "ttft_ms", "agent_name", "tool_name", "error_type", "nested", "convention", "span_id",
+                "span", "kind", "model", "input_tokens", "output_tokens", "cached_input_tokens",
+                "total_tokens", "cost_usd", "ttft_ms", "agent_name", "tool_name", "error_type", "nested",
+                "convention", "span_id",
             ],
             column_config={
                 "cost_usd": st.column_config.NumberColumn("cost USD", format="%.5f"),
@@ -172,6 +174,7 @@ st.markdown(
     f"{figures.format_ms(span['duration_ns'] / 1e6)} · status **{span['status_code']}**"
     + (f" — {span['status_message']}" if isinstance(span.get("status_message"), str) else "")
 )
+app_chat.span_panel(trace_id, picked, detail)
 tabs = st.tabs(["Attributes", "Events", "Exception", "Links", "Resource", "Profile"])
 with tabs[0]:
     if detail.attributes:
@@ -234,6 +237,7 @@ with tabs[5]:
             query_params={"trace_id": trace_id, "span_id": picked},
         )
 
+app_chat.trace_graph(trace_id)
 st.subheader("Timeline: spans and logs")
 logs = app_state.query(queries.trace_logs, trace_id)
 timeline = queries.trace_timeline(tree, logs)

@@ -1,4 +1,5 @@
-"""Traces: search by service, operation, status, whole-trace duration, attribute, correlation id, log text."""
+"""Traces: search by service, operation, status, whole-trace duration, attribute, correlation id, log text,
+text in prompts/responses."""
 
 import streamlit as st
 
@@ -44,8 +45,14 @@ attribute = c7.text_input(
     "Attribute key=value", key="attribute", bind="query-params", placeholder="http.route=/checkout"
 )
 correlation = c8.text_input("Correlation id", key="correlation_id", bind="query-params")
-c9, c10, c11 = st.columns([2, 2, 1])
+c9, c12, c10, c11 = st.columns([2, 2, 2, 1])
 log_text = c9.text_input("Text in the trace's logs", key="log_text", bind="query-params")
+content_text = c12.text_input(
+    "Text in prompts / responses",
+    key="content_text",
+    bind="query-params",
+    help="Prompts, answers and tool arguments recorded by any GenAI instrumentation (spans and log events)",
+)
 trace_prefix = c10.text_input("Trace id (or prefix)", key="trace_prefix")
 limit = c11.number_input("Max results", min_value=10, max_value=5000, value=200, step=50, key="limit")
 min_cost = min_tokens = None
@@ -64,6 +71,7 @@ search = {
     "attribute": attribute or None,
     "correlation_id": correlation or None,
     "log_text": log_text or None,
+    "content_text": content_text or None,
     "trace_id": trace_prefix or None,
     "min_cost_usd": min_cost,
     "min_tokens": None if min_tokens is None else int(min_tokens),

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from explorer.queries._sql import LEVELS, PERCENTILES, Services, TimeLike, now_utc
 from explorer.queries.alerts import alert_events, alert_windows
+from explorer.queries.compare import CompareScope, compare_attributes
+from explorer.queries.content import search_content
+from explorer.queries.critical import CriticalGroup, critical_path_spans, critical_path_summary
 from explorer.queries.facts import (
     list_operations,
     list_services,
@@ -18,6 +21,7 @@ from explorer.queries.facts import (
     telemetry_health,
     time_bounds,
 )
+from explorer.queries.graph import service_graph
 from explorer.queries.latency import (
     LatencyGroup,
     latency_histogram,
@@ -35,6 +39,7 @@ from explorer.queries.llm import (
     unpriced_models,
 )
 from explorer.queries.logs import list_loggers, search_logs
+from explorer.queries.messages import conversation, is_llm_span, is_tool_span, messages, tool_call, tool_io
 from explorer.queries.metrics import (
     histogram_buckets,
     histogram_quantiles,
@@ -50,8 +55,11 @@ from explorer.queries.profiles import (
     profile_operations,
     profile_spans,
 )
+from explorer.queries.sessions import session_traces, sessions
+from explorer.queries.structure import StructureOrder, compare_structure
 from explorer.queries.trace import (
     SpanDetail,
+    log_summary,
     span_detail,
     span_profile,
     trace_logs,
@@ -64,9 +72,12 @@ from explorer.tree import collapse_subtrees, critical_path
 __all__ = [
     "LEVELS",
     "PERCENTILES",
+    "CompareScope",
+    "CriticalGroup",
     "LatencyGroup",
     "Services",
     "SpanDetail",
+    "StructureOrder",
     "TimeLike",
     "TraceFilter",
     "TraceOrder",
@@ -75,16 +86,25 @@ __all__ = [
     "alert_windows",
     "call_tree",
     "collapse_subtrees",
+    "compare_attributes",
+    "compare_structure",
+    "conversation",
     "critical_path",
+    "critical_path_spans",
+    "critical_path_summary",
     "failing_operations",
     "histogram_buckets",
     "histogram_quantiles",
+    "is_llm_span",
+    "is_tool_span",
     "latency_histogram",
     "latency_outliers",
     "latency_percentiles",
     "list_loggers",
     "list_operations",
     "list_services",
+    "log_summary",
+    "messages",
     "metric_catalog",
     "metric_label_keys",
     "metric_series",
@@ -95,15 +115,21 @@ __all__ = [
     "profile_operations",
     "profile_spans",
     "red_summary",
+    "search_content",
     "search_logs",
     "search_traces",
+    "service_graph",
     "service_versions",
+    "session_traces",
+    "sessions",
     "slowest_operations",
     "span_detail",
     "span_profile",
     "store_overview",
     "telemetry_health",
     "time_bounds",
+    "tool_call",
+    "tool_io",
     "trace_duration_histogram",
     "trace_logs",
     "trace_timeline",

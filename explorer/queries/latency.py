@@ -8,7 +8,7 @@ from typing import Literal
 import pandas as pd
 
 from explorer.errors import QueryError
-from explorer.genai import group_expression
+from explorer.genai import group_expression, spans_source
 from explorer.queries._sql import (
     Services,
     TimeLike,
@@ -77,7 +77,8 @@ def latency_histogram(
     """Span-duration histogram per group, bins shared by all groups: [group, lo_ms, hi_ms, count]."""
     where = _latency_where(service, operation, start, end, versions)
     with_vals = (
-        f"WITH vals AS (SELECT {_group(group_by)} AS grp, duration_ns AS d FROM spans WHERE {where.sql()})"
+        f"WITH vals AS (SELECT {_group(group_by)} AS grp, duration_ns AS d FROM {spans_source(group_by)} "
+        f"WHERE {where.sql()})"
     )
     return _histogram(store, with_vals, where.params, bins=bins, log_scale=log_scale)
 
@@ -98,7 +99,7 @@ def latency_percentiles(
     sql = f"""SELECT {_group(group_by)} AS "group", count(*) AS spans, avg(duration_ns) / 1e6 AS mean_ms,
                      quantile_cont(duration_ns, [0.5, 0.9, 0.95, 0.99]) AS q, max(duration_ns) / 1e6 AS max_ms,
                      count_if(status_code = 'ERROR')::BIGINT AS errors
-              FROM spans WHERE {where.sql()} GROUP BY ALL ORDER BY spans DESC LIMIT $limit"""
+              FROM {spans_source(group_by)} WHERE {where.sql()} GROUP BY ALL ORDER BY spans DESC LIMIT $limit"""
     frame = _frame(store, sql, {**where.params, "limit": _limit(limit)})
     return _split_quantiles(frame, "q", ("p50_ms", "p90_ms", "p95_ms", "p99_ms"))
 

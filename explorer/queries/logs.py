@@ -18,11 +18,16 @@ def search_logs(
     text: str | None = None,
     correlation_id: str | None = None,
     trace_id: str | None = None,
+    event_name: str | None = None,
     start: TimeLike = None,
     end: TimeLike = None,
     limit: int = 500,
 ) -> pd.DataFrame:
-    """Log records matching every criterion, newest first; ``min_level`` is a name (WARN) or a severity number."""
+    """Log records matching every criterion, newest first; ``min_level`` is a name (WARN) or a severity number.
+
+    ``text`` matches the body, the event name or any attribute value (case-insensitive); ``event_name`` is
+    the record's event name (the ``event_name`` field, else the ``event.name`` attribute of the Events API).
+    """
     where = _Where()
     where.services(service)
     where.time("timestamp", start, end)
@@ -38,12 +43,20 @@ def search_logs(
     if logger:
         where.add("logger_name = $logger", logger=logger)
     if text:
-        where.add("contains(lower(body), $text)", text=text.lower())
+        # the body, the event name and every attribute value: GenAI events keep their content in attributes
+        where.add(
+            "(contains(lower(body), $text) OR contains(lower(coalesce(event_name, '')), $text)"
+            " OR len(list_filter(map_values(attributes), lambda v: contains(lower(v), $text))) > 0)",
+            text=text.lower(),
+        )
+    if event_name:
+        where.add("coalesce(event_name, attributes['event.name']) = $event_name", event_name=event_name)
     if correlation_id:
         where.add("attributes['correlation_id'] = $correlation_id", correlation_id=correlation_id)
     if trace_id:
         where.add("trace_id = $trace_id", trace_id=trace_id.strip().lower())
-    sql = f"""SELECT timestamp, severity_text, severity_number, service_name, logger_name, body, trace_id, span_id,
+    sql = f"""SELECT timestamp, severity_text, severity_number, service_name, logger_name,
+                     coalesce(event_name, attributes['event.name']) AS event_name, body, trace_id, span_id,
                      attributes['correlation_id'] AS correlation_id, attributes
               FROM logs WHERE {where.sql()} ORDER BY timestamp DESC LIMIT $limit"""
     return _frame(store, sql, {**where.params, "limit": _limit(limit)})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from explorer.errors import QueryError
-from explorer.genai import group_expression
+from explorer.genai import group_expression, spans_source
 from explorer.queries._sql import Services, TimeLike, _frame, _limit, _services, _split_quantiles, _ts, _Where
 from explorer.store import Store
 
@@ -34,12 +34,13 @@ def red_summary(
         if not operation:
             msg = f"group_by must be operation, model or attr:KEY, got {group_by!r}"
             raise QueryError(msg)
-        where.add(f"{operation} NOT IN ('(no model)', '(not set)')")
+        if group_by != "model":
+            where.add(f"{operation} != '(not set)'")
     lo, hi = _ts(start, "start"), _ts(end, "end")
     window = (hi - lo).total_seconds() if lo is not None and hi is not None else None
     sql = f"""
         WITH f AS (SELECT service_name, {operation} AS name, start_time, duration_ns, status_code
-                   FROM spans WHERE {where.sql()}),
+                   FROM {spans_source(group_by)} WHERE {where.sql()}),
         w AS (SELECT greatest(coalesce($window, epoch(max(start_time)) - epoch(min(start_time))), 1.0) AS secs FROM f)
         SELECT service_name, name AS operation, count(*) AS spans,
                count_if(status_code = 'ERROR')::BIGINT AS errors,

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from explorer.errors import QueryError
-from explorer.queries._sql import _as_dict, _as_list, _frame, _limit
+from explorer.queries._sql import _as_dict, _as_list, _frame, _is_null, _limit
 from explorer.store import Store
 from explorer.tree import critical_path
 
@@ -116,7 +116,8 @@ def span_detail(tree: pd.DataFrame, span_id: str) -> SpanDetail:
 
 def trace_logs(store: Store, trace_id: str, *, limit: int = 5000) -> pd.DataFrame:
     """The log records of a trace in time order."""
-    sql = """SELECT timestamp, severity_text, severity_number, service_name, logger_name, body, span_id, attributes
+    sql = """SELECT timestamp, severity_text, severity_number, service_name, logger_name,
+                    coalesce(event_name, attributes['event.name']) AS event_name, body, span_id, attributes
              FROM logs WHERE trace_id = $trace_id ORDER BY timestamp LIMIT $limit"""
     return _frame(store, sql, {"trace_id": trace_id.strip().lower(), "limit": _limit(limit)})
 
@@ -147,7 +148,7 @@ def trace_timeline(tree: pd.DataFrame, logs: pd.DataFrame) -> pd.DataFrame:
                 {
                     "offset_ms": (logs["timestamp"].astype("int64") - t0) / 1e6,
                     "kind": "log",
-                    "what": logs["body"].fillna("∅"),
+                    "what": [log_summary(row) for row in logs.to_dict("records")],
                     "service_name": logs["service_name"],
                     "span_id": logs["span_id"],
                     "level": logs["severity_text"],
@@ -155,6 +156,21 @@ def trace_timeline(tree: pd.DataFrame, logs: pd.DataFrame) -> pd.DataFrame:
             )
         )
     return pd.concat(parts, ignore_index=True).sort_values("offset_ms", kind="stable").reset_index(drop=True)
+
+
+def log_summary(log: dict[str, Any], width: int = 300) -> str:
+    """One line for a log record: ``[event name] body``, or for an empty body the event name and its
+    attributes (GenAI events keep their content there), cut at ``width`` characters."""
+    body = log.get("body")
+    name = log.get("event_name")
+    name = None if _is_null(name) else str(name)
+    if not _is_null(body) and str(body) != "":
+        text = f"[{name}] {body}" if name else str(body)
+    else:
+        attributes = {k: v for k, v in _as_dict(log.get("attributes")).items() if k != "event.name"}
+        shown = ", ".join(f"{k}={v}" for k, v in attributes.items())
+        text = " ".join(part for part in (f"[{name}]" if name else "", shown) if part) or "∅"
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def span_profile(store: Store, *, trace_id: str, span_id: str, limit: int = 500) -> pd.DataFrame:

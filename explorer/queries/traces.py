@@ -9,6 +9,7 @@ import pandas as pd
 
 from explorer.errors import QueryError
 from explorer.queries._sql import Services, TimeLike, _frame, _histogram, _limit, _Where
+from explorer.queries.content import json_escaped, span_content_filter_sql
 from explorer.store import Store
 
 TraceOrder = Literal["recent", "slowest", "errors", "cost", "tokens"]
@@ -43,6 +44,7 @@ class TraceFilter:
     trace_id: str | None = None
     min_cost_usd: float | None = None
     min_tokens: int | None = None
+    content_text: str | None = None
 
     def _attribute(self) -> tuple[str, str] | None:
         if self.attribute is None or self.attribute == "":
@@ -98,6 +100,20 @@ class TraceFilter:
                 f"SELECT trace_id FROM ({_LLM_PER_TRACE}) WHERE coalesce(cost_usd, 0) >= $min_cost_usd "
                 "AND coalesce(total_tokens, 0) >= $min_tokens"
             )
+        if self.content_text:
+            # prompts, responses and tool arguments: span content attributes, GenAI log bodies and attributes
+            needle = self.content_text.strip().lower()
+            spans_in, logs_in = _Where(), _Where()
+            spans_in.time("start_time", self.start, self.end)
+            logs_in.time("timestamp", self.start, self.end)
+            params.update(spans_in.params | logs_in.params, content=needle, content_json=json_escaped(needle))
+            selectors.append(
+                f"SELECT trace_id FROM spans WHERE {spans_in.sql()} "
+                f"AND {span_content_filter_sql('$content', '$content_json' if json_escaped(needle) != needle else None)} "
+                f"UNION SELECT trace_id FROM logs WHERE trace_id IS NOT NULL AND {logs_in.sql()} "
+                "AND (contains(lower(body), $content) OR len(list_filter(map_values(attributes), "
+                "lambda v: contains(lower(v), $content) OR contains(lower(v), $content_json))) > 0)"
+            )
         having = []
         if self.status == "error":
             having.append("error_count > 0")
@@ -144,6 +160,7 @@ def search_traces(
     trace_id: str | None = None,
     min_cost_usd: float | None = None,
     min_tokens: int | None = None,
+    content_text: str | None = None,
     order: TraceOrder = "recent",
     limit: int = 100,
     with_llm: bool = False,
@@ -152,7 +169,8 @@ def search_traces(
 
     ``matches`` is the number of matching traces before ``limit``. With ``with_llm`` (implied by the cost
     and token filters and orders) each trace also has ``llm_calls``, ``total_tokens`` and ``cost_usd``
-    (NULL: no model call, or none reported usage / had a price).
+    (NULL: no model call, or none reported usage / had a price). ``content_text`` finds traces by text in
+    prompts, responses and tool arguments (span content attributes and log records, any GenAI convention).
     """
     if order not in _ORDERS:
         msg = f"order must be one of {', '.join(_ORDERS)}, got {order!r}"
@@ -171,6 +189,7 @@ def search_traces(
         trace_id=trace_id,
         min_cost_usd=min_cost_usd,
         min_tokens=min_tokens,
+        content_text=content_text,
     ).cte()
     llm = with_llm or order in ("cost", "tokens") or min_cost_usd is not None or min_tokens is not None
     ranked = f"traces LEFT JOIN ({_LLM_PER_TRACE}) USING (trace_id)" if llm else "traces"

@@ -160,7 +160,7 @@ def state(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     }
 
 
-class ResultTooLarge(Exception):
+class _ResultTooLarge(Exception):
     """The rows read so far already weigh more than the result limit."""
 
 
@@ -175,7 +175,7 @@ def run(con: duckdb.DuckDBPyConnection, sql: str, max_rows: int, max_bytes: int)
         rows += batch.num_rows
         size += batch.nbytes
         if size > max_bytes:
-            raise ResultTooLarge(f"{size / 2**20:,.0f} MB in the first {rows:,} rows")
+            raise _ResultTooLarge(f"{size / 2**20:,.0f} MB in the first {rows:,} rows")
         if rows > max_rows:
             break
     table = pa.Table.from_batches(batches, schema=reader.schema)
@@ -226,7 +226,7 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
         except QueryError as exc:
             _send(out, {"ok": False, "kind": "refused", "message": str(exc)})
             continue
-        except ResultTooLarge as exc:
+        except _ResultTooLarge as exc:
             _send(out, {"ok": False, "kind": "result", "message": str(exc)})
             continue
         except (duckdb.Error, pa.ArrowException, MemoryError, OSError) as exc:

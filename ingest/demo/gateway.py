@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ingest.demo.scenario import GATEWAY_TIMEOUT_S, WINDOW_S, Scenario
 from ingest.demo.telemetry import Rolling
 from ingest.demo.web import FAULT_KEY_HEADER, CallError, HttpClient, JsonApp, Request, Response
 
+if TYPE_CHECKING:
+    from ingest.sdk.provider import ObservabilityProvider
+
 
 class Gateway:
     """The gateway service (see the module docstring)."""
 
-    def __init__(self, provider: Any, scenario: Scenario, orchestrator_url: str) -> None:
+    def __init__(self, provider: ObservabilityProvider, scenario: Scenario, orchestrator_url: str) -> None:
         self.scenario = scenario
         self.orchestrator_url = orchestrator_url
         self.tracer = provider.get_tracer("gateway")

@@ -12,10 +12,14 @@ come from the :class:`~ingest.demo.scenario.Scenario`; the latency is slept (sca
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
+from ingest.demo import content
 from ingest.demo.scenario import WINDOW_S, LLMCall, Scenario
 from ingest.demo.telemetry import Rolling
+
+if TYPE_CHECKING:
+    from ingest.sdk.provider import ObservabilityProvider
 
 #: The semconv's advisory bucket boundaries.
 DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
@@ -34,7 +38,7 @@ class LLMTimeout(TimeoutError):
 class LLMClient:
     """Chat completions against the scenario's simulated providers, with spans, metrics and logs."""
 
-    def __init__(self, provider: Any, scenario: Scenario) -> None:
+    def __init__(self, provider: ObservabilityProvider, scenario: Scenario) -> None:
         self.scenario = scenario
         self.tracer = provider.get_tracer("gen_ai.client")
         self.logger = provider.get_logger("gen_ai.client")
@@ -58,7 +62,8 @@ class LLMClient:
         return self._windows[system].quantile(0.95)
 
     def chat(self, index: int, call: str, agent: str, model: str, *, input_tokens: int, max_tokens: int,
-             temperature: float, fallback_from: str | None = None, conversation_id: str | None = None) -> LLMCall:
+             temperature: float, fallback_from: str | None = None,
+             conversation_id: str | None = None) -> LLMCall:
         """One chat completion; raises :class:`LLMTimeout` when the provider hangs past the timeout."""
         s = self.scenario
         outcome = s.llm(index, call, model, input_tokens=input_tokens, max_tokens=max_tokens)
@@ -108,6 +113,7 @@ class LLMClient:
                 "gen_ai.usage.output_tokens": outcome.output_tokens,
                 "gen_ai.usage.cache_read.input_tokens": outcome.cached_input_tokens,
             })
+            content.record(span, self.logger, s, index, call, agent)  # for a share of calls, as opt-in capture does
         self._observe(system, elapsed)
         response = {**base, "gen_ai.response.model": _RESPONSE_MODELS.get(model, model)}
         self.duration.observe(elapsed, response)

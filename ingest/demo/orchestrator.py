@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ingest.demo import textwork
+from ingest.demo import content, textwork
 from ingest.demo.llm import LLMClient, LLMTimeout
 from ingest.demo.scenario import (
     AGENT_MODELS,
@@ -31,6 +31,9 @@ from ingest.demo.web import FAULT_KEY_HEADER, CallError, HttpClient, JsonApp, Re
 from ingest.sdk.components import ObservableComponent
 from ingest.sdk.profiler import PerformanceProfiler
 
+if TYPE_CHECKING:
+    from ingest.sdk.provider import ObservabilityProvider
+
 
 class ToolFailed(Exception):
     """A tool call failed for good (not retryable, or out of attempts)."""
@@ -43,7 +46,7 @@ class ResearchFailed(Exception):
 class MemoryStore(ObservableComponent):
     """Conversation and user-profile memory (a key-value store) and a semantic index, as one component."""
 
-    def __init__(self, provider: Any, scenario: Scenario) -> None:
+    def __init__(self, provider: ObservabilityProvider, scenario: Scenario) -> None:
         super().__init__("memory", provider)
         self.scenario = scenario
         self._data: dict[str, str] = {}
@@ -85,7 +88,7 @@ class MemoryStore(ObservableComponent):
 class Orchestrator:
     """The agent service (see the module docstring)."""
 
-    def __init__(self, provider: Any, scenario: Scenario, tool_url: str, *, workers: int = 48) -> None:
+    def __init__(self, provider: ObservabilityProvider, scenario: Scenario, tool_url: str, *, workers: int = 48) -> None:
         self.scenario = scenario
         self.tool_url = tool_url
         self.tracer = provider.get_tracer("orchestrator")
@@ -260,7 +263,8 @@ class Orchestrator:
             "gen_ai.operation.name": "execute_tool",
             "gen_ai.tool.name": step.tool,
             "gen_ai.tool.type": "function",
-            "gen_ai.tool.call.id": f"call_{plan.index:05d}_{step.index}",
+            "gen_ai.tool.call.id": content.call_id(plan.index, step.index),
+            **content.tool_arguments(s, plan.index, step.index),
         }
         with self.tracer.start_span(f"execute_tool {step.tool}", attributes) as span:
             for attempt in range(1, TOOL_ATTEMPTS + 1):

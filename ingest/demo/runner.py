@@ -213,7 +213,7 @@ def _health_loops(providers: dict[str, Any], scenario: Scenario, servers: list[S
     tool_url, orchestrator_url = servers[0].url, servers[1].url
     p95_limit = next(r.threshold for r in alert_rules(scenario.time_scale) if r.metric_name == "llm_latency_p95_seconds")
 
-    def http_check(provider: Any, url: str) -> Callable[[], dict[str, Any]]:
+    def http_check(provider: ObservabilityProvider, url: str) -> Callable[[], dict[str, Any]]:
         client = HttpClient(provider, "health_client")
 
         def check() -> dict[str, Any]:

@@ -9,7 +9,7 @@ API answers 502 to most calls and hangs on some; the service then answers 502, o
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ingest.demo import textwork
 from ingest.demo.scenario import WINDOW_S, Scenario
@@ -17,11 +17,14 @@ from ingest.demo.telemetry import Rolling
 from ingest.demo.web import FAULT_KEY_HEADER, JsonApp, Request, Response
 from ingest.sdk.profiler import PerformanceProfiler
 
+if TYPE_CHECKING:
+    from ingest.sdk.provider import ObservabilityProvider
+
 
 class ToolService:
     """The tool service (see the module docstring)."""
 
-    def __init__(self, provider: Any, scenario: Scenario) -> None:
+    def __init__(self, provider: ObservabilityProvider, scenario: Scenario) -> None:
         self.scenario = scenario
         self.tracer = provider.get_tracer("tools")
         self.logger = provider.get_logger("tools")

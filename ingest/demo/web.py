@@ -19,11 +19,14 @@ import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from socketserver import ThreadingMixIn
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 from ingest.sdk.distributed import inject_headers
 from ingest.sdk.middleware import ObservabilityWSGIMiddleware
+
+if TYPE_CHECKING:
+    from ingest.sdk.provider import ObservabilityProvider
 
 #: Simulation-control header (like Envoy's ``x-envoy-fault-*``): tells a service which scenario entry
 #: decides its behaviour for this call, so a run is reproducible whatever order threads run in.
@@ -108,7 +111,7 @@ class _QuietHandler(WSGIRequestHandler):
 class Server:
     """A running service: ``url`` and ``stop()``."""
 
-    def __init__(self, name: str, app: Callable[..., Any], provider: Any) -> None:
+    def __init__(self, name: str, app: Callable[..., Any], provider: ObservabilityProvider) -> None:
         self.name = name
         wrapped = ObservabilityWSGIMiddleware(app, provider)
         self._server = _Server(("127.0.0.1", 0), _QuietHandler)
@@ -143,7 +146,7 @@ class CallError(Exception):
 class HttpClient:
     """JSON over HTTP with a CLIENT span per call and the trace context + correlation id injected."""
 
-    def __init__(self, provider: Any, component: str = "http.client") -> None:
+    def __init__(self, provider: ObservabilityProvider, component: str = "http.client") -> None:
         self.tracer = provider.get_tracer(component)
 
     def call(

@@ -28,19 +28,18 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 
-from ingest.errors import ConfigurationError, IngestError
+from ingest.errors import AlertDeliveryError, ConfigurationError
 from ingest.sdk.correlation import get_correlation_id
 from ingest.store.encoding import attribute_text, map_column, table_from_columns
 
+if TYPE_CHECKING:
+    from ingest.sdk.provider import ObservabilityProvider
+
 _log = logging.getLogger(__name__)
-
-
-class AlertDeliveryError(IngestError):
-    """An alert handler could not deliver an alert (e.g. the webhook answered with an error)."""
 
 
 class AlertSeverity(Enum):
@@ -262,7 +261,7 @@ class AlertManager:
 
     def __init__(
         self,
-        observability_provider: Any,
+        observability_provider: ObservabilityProvider,
         *,
         component: str = "alerting",
         metrics_source: Callable[[], Awaitable[Mapping[str, Any]]] | None = None,

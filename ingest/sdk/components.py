@@ -19,9 +19,12 @@ import functools
 import inspect
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ingest.sdk.noop import NoOpLogger, NoOpMetrics, NoOpTracer
+
+if TYPE_CHECKING:
+    from ingest.sdk.provider import ObservabilityProvider
 
 F = TypeVar("F", bound=Callable[..., Any])
 _MAX_PARAM_CHARS = 256
@@ -156,7 +159,7 @@ class ObservableComponent:
 
     observe_operation = _ObserveOperation()
 
-    def __init__(self, component_name: str, observability_provider: Any | None = None) -> None:
+    def __init__(self, component_name: str, observability_provider: ObservabilityProvider | None = None) -> None:
         self.component_name = component_name
         self.observability = observability_provider
         if observability_provider is not None:

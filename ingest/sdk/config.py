@@ -27,6 +27,9 @@ LOG_FORMATS = ("json", "text")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}
 SPAN_PROCESSORS = ("batch", "simple")
+COMPRESSIONS = ("none", "gzip", "deflate")
+#: OTLP request settings every signal shares; ``logging``/``metrics`` inherit ``tracing``'s when unset.
+OTLP_SHARED_KEYS = ("headers", "compression", "export_timeout_millis")
 CONSOLE_STREAMS = ("stderr", "stdout")
 
 _SIZE_UNITS = {"": 1, "B": 1, "KB": 1024, "K": 1024, "MB": 1024**2, "M": 1024**2, "GB": 1024**3, "G": 1024**3}
@@ -240,6 +243,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "include_kubernetes_metadata": Key(_bool, False),
         "exporter": Key(_exporters, "parquet"),
         "endpoint": Key(_optional(_url), None, ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")),
+        "headers": Key(_optional(_string_map), None),
+        "compression": Key(_optional(_choice(COMPRESSIONS)), None),
+        "export_timeout_millis": Key(_optional(_number(minimum=1, integer=True)), None),
         "capture_stdlib": Key(_bool, False),
         "max_queue_size": Key(_number(minimum=1, integer=True), 32768),
         "max_export_batch_size": Key(_number(minimum=1, integer=True), 4096),
@@ -255,6 +261,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
             _optional(_url), None, ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
         ),
         "headers": Key(_string_map, {}),
+        "compression": Key(_optional(_choice(COMPRESSIONS)), None),
         "span_processor": Key(_choice(SPAN_PROCESSORS), "batch"),
         "max_queue_size": Key(_number(minimum=1, integer=True), 32768),
         "max_export_batch_size": Key(_number(minimum=1, integer=True), 4096),
@@ -268,6 +275,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "endpoint": Key(
             _optional(_url), None, ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
         ),
+        "headers": Key(_optional(_string_map), None),
+        "compression": Key(_optional(_choice(COMPRESSIONS)), None),
+        "export_timeout_millis": Key(_optional(_number(minimum=1, integer=True)), None),
         "prometheus_endpoint": Key(_optional(_path_prefix), None),
         "prometheus_host": Key(_string, "127.0.0.1", ("LANGSWARM_PROMETHEUS_HOST",)),
         "prometheus_port": Key(
@@ -385,4 +395,8 @@ def _cross_checks(cfg: dict[str, Any]) -> None:
         s = cfg[section]
         if "otlp" in s["exporter"] and s["endpoint"] is None:
             s["endpoint"] = "http://localhost:4318"
+    for section in ("logging", "metrics"):
+        for key in OTLP_SHARED_KEYS:
+            if cfg[section][key] is None:
+                cfg[section][key] = copy.deepcopy(cfg["tracing"][key])
 

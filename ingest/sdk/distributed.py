@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import baggage, propagate
 from opentelemetry import context as context_api
@@ -33,7 +33,7 @@ from opentelemetry.propagators.textmap import (
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from ingest.errors import ConfigurationError, IngestError
+from ingest.errors import ConfigurationError, RemoteCallError
 from ingest.sdk.correlation import (
     BAGGAGE_KEY,
     current_correlation_id,
@@ -42,6 +42,9 @@ from ingest.sdk.correlation import (
     reset_correlation_id,
     set_correlation_id,
 )
+
+if TYPE_CHECKING:
+    from ingest.sdk.provider import ObservabilityProvider
 
 CORRELATION_HEADER = "x-correlation-id"
 PROPAGATOR = CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
@@ -105,10 +108,6 @@ def install_correlation_propagator() -> None:
         propagate.set_global_textmap(CorrelationPropagator(current))
 
 
-class RemoteCallError(IngestError):
-    """A cross-service HTTP call failed (connection error or non-2xx status); the message names the URL."""
-
-
 def inject_headers(
     headers: MutableMapping[str, str] | None = None, *, correlation_id: str | None = None
 ) -> MutableMapping[str, str]:
@@ -156,7 +155,7 @@ class DistributedObservability:
 
     def __init__(
         self,
-        observability_provider: Any,
+        observability_provider: ObservabilityProvider,
         service_endpoints: Mapping[str, str] | None = None,
         *,
         timeout_s: float = 10.0,

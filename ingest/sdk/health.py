@@ -12,9 +12,12 @@ import asyncio
 import inspect
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ingest.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from ingest.sdk.provider import ObservabilityProvider
 
 CheckResult = dict[str, Any] | bool
 
@@ -22,7 +25,7 @@ CheckResult = dict[str, Any] | bool
 class HealthCheckManager:
     """Runs health checks with observability (the guide's class, with the tracer it forgot to set)."""
 
-    def __init__(self, observability_provider: Any, *, timeout_s: float | None = 30.0) -> None:
+    def __init__(self, observability_provider: ObservabilityProvider, *, timeout_s: float | None = 30.0) -> None:
         self.observability = observability_provider
         self.logger = observability_provider.get_logger("health")
         self.tracer = observability_provider.get_tracer("health")

@@ -23,9 +23,11 @@ from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry._logs import SeverityNumber
 
+from ingest.errors import TelemetryValueError
+from ingest.sdk._values import PLAIN_TYPES as _PLAIN
+from ingest.sdk._values import attribute_value
 from ingest.sdk.correlation import CORRELATION_ATTRIBUTE, get_correlation_id
 from ingest.sdk.processors import TelemetryCounters
-from ingest.store.encoding import attribute_text
 
 TRUNCATED = "langswarm.log.truncated"
 ORIGINAL_SIZE = "langswarm.log.original_size"
@@ -41,7 +43,6 @@ LEVELS: dict[str, tuple[int, SeverityNumber, str]] = {
 }
 _ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL", "EXCEPTION": "ERROR"}
 _BY_NUMBER = {v[0]: k for k, v in LEVELS.items()}
-_PLAIN = frozenset((str, bool, int, float))
 
 
 def level_name(level: str | int) -> str:
@@ -59,18 +60,7 @@ def level_name(level: str | int) -> str:
         if name in LEVELS:
             return name
     msg = f"log level {level!r} is not valid; allowed: {', '.join(LEVELS)} (any case), WARN, FATAL or a number"
-    raise ValueError(msg)
-
-
-def _field_value(value: Any) -> Any:
-    kind = type(value)
-    if kind in _PLAIN:
-        return value
-    if kind in (list, tuple):
-        kinds = {type(v) for v in value}
-        if len(kinds) <= 1 and kinds <= _PLAIN:
-            return list(value)
-    return attribute_text(value)
+    raise TelemetryValueError(msg)
 
 
 class V2Logger:
@@ -147,7 +137,7 @@ class V2Logger:
     def _emit(self, level: str, msg: Any, fields: Mapping[str, Any], exc: BaseException | None) -> None:
         levelno, severity, severity_text = LEVELS[level]
         body = msg if type(msg) is str else str(msg)
-        attributes = {k: (v if type(v) in _PLAIN else _field_value(v)) for k, v in fields.items()} if fields else {}
+        attributes = {k: (v if type(v) in _PLAIN else attribute_value(v)) for k, v in fields.items()} if fields else {}
         if self._correlation and CORRELATION_ATTRIBUTE not in attributes:
             cid = get_correlation_id()
             if cid is not None:

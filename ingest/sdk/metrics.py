@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ingest.errors import IngestError
+from ingest.errors import MetricError
+from ingest.sdk._values import scalar_value
 from ingest.sdk.config import bucket_bounds
 
 _log = logging.getLogger(__name__)
@@ -27,11 +28,6 @@ _log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-/]{0,254}$")
 #: Prometheus' default buckets, used for histograms whose name ends in ``_seconds``.
 SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-_PLAIN = (str, bool, int, float)
-
-
-class MetricError(IngestError, ValueError):
-    """A metric name, value or type is not valid (e.g. one name used as a counter and a gauge)."""
 
 
 def _check_name(name: str) -> str:
@@ -257,7 +253,7 @@ class MetricRegistry:
             for key, value in labels.items():
                 if key in exclude:
                     continue
-                out[str(key)] = value if isinstance(value, _PLAIN) else str(value)
+                out[str(key)] = scalar_value(value)
         return out
 
     def buckets_for(self, name: str, explicit: Sequence[float] | None) -> tuple[float, ...]:

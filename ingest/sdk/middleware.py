@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import make_server
 
 from opentelemetry import context as context_api
@@ -30,6 +30,9 @@ from ingest.sdk.correlation import (
     set_correlation_id,
 )
 from ingest.sdk.distributed import extract_headers
+
+if TYPE_CHECKING:
+    from ingest.sdk.provider import ObservabilityProvider
 
 
 class PrometheusServer:
@@ -78,7 +81,7 @@ def start_prometheus_server(registry: CollectorRegistry, path: str, host: str, p
 
 
 
-def _request_metrics(provider: Any, component: str) -> tuple[Any, Any, Any]:
+def _request_metrics(provider: ObservabilityProvider, component: str) -> tuple[Any, Any, Any]:
     metrics = provider.get_metrics(component)
     total = metrics.create_counter("http_requests_total", description="HTTP requests served, by method, path, status")
     duration = metrics.create_histogram(
@@ -95,7 +98,7 @@ class ObservabilityASGIMiddleware:
     echoed in the response header.
     """
 
-    def __init__(self, app: Any, provider: Any, *, component: str = "http", excluded_urls: str | None = None) -> None:
+    def __init__(self, app: Any, provider: ObservabilityProvider, *, component: str = "http", excluded_urls: str | None = None) -> None:
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
         self.app = app
@@ -154,7 +157,7 @@ class ObservabilityWSGIMiddleware:
     The span ends when the server closes the response iterable, so streaming bodies are timed.
     """
 
-    def __init__(self, app: Callable[..., Any], provider: Any, *, component: str = "http") -> None:
+    def __init__(self, app: Callable[..., Any], provider: ObservabilityProvider, *, component: str = "http") -> None:
         self.app = app
         self.provider = provider
         self.tracer = provider.tracer_provider.get_tracer("ingest.sdk.middleware.wsgi")

@@ -26,12 +26,15 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Generator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
 from ingest.errors import ConfigurationError
 from ingest.store.encoding import table_from_columns
+
+if TYPE_CHECKING:
+    from ingest.sdk.provider import ObservabilityProvider
 
 _log = logging.getLogger(__name__)
 
@@ -270,7 +273,7 @@ class PerformanceProfiler:
 
     def __init__(
         self,
-        observability_provider: Any,
+        observability_provider: ObservabilityProvider,
         *,
         sample_rate: float = 1.0,
         flush_interval_s: float = 5.0,

@@ -20,13 +20,15 @@ clients also send the current correlation id (W3C baggage ``correlation_id``).
 from __future__ import annotations
 
 import atexit
+import importlib
 import logging
 import logging.handlers
 import os
 import sys
 import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -97,6 +99,83 @@ def _otlp_endpoint(base: str, signal: str) -> str:
     scheme_sep = stripped.find("://")
     path = stripped[scheme_sep + 3 :].partition("/")[2] if scheme_sep >= 0 else ""
     return f"{stripped}/v1/{signal}" if not path else stripped
+
+
+@dataclass(frozen=True)
+class SignalExport:
+    """How one signal is exported: its config section, OTLP path, the three exporters and the counter."""
+
+    section: str
+    otlp_path: str
+    parquet: Callable[[StoreWriter], Any]
+    otlp: tuple[str, str]
+    console: Callable[[], Any]
+    counting: Callable[[Any, TelemetryCounters, str], Any]
+
+
+#: Signal -> how it is exported. One table, so a setting (endpoint, headers, timeout, compression)
+#: reaches every signal's exporter alike; the three pipelines only differ in the processor/reader.
+SIGNAL_EXPORTS: dict[str, SignalExport] = {
+    "spans": SignalExport(
+        "tracing",
+        "traces",
+        ParquetSpanExporter,
+        ("opentelemetry.exporter.otlp.proto.http.trace_exporter", "OTLPSpanExporter"),
+        ConsoleSpanExporter,
+        CountingSpanExporter,
+    ),
+    "logs": SignalExport(
+        "logging",
+        "logs",
+        ParquetLogExporter,
+        ("opentelemetry.exporter.otlp.proto.http._log_exporter", "OTLPLogExporter"),
+        ConsoleLogRecordExporter,
+        CountingLogExporter,
+    ),
+    "metrics": SignalExport(
+        "metrics",
+        "metrics",
+        ParquetMetricExporter,
+        ("opentelemetry.exporter.otlp.proto.http.metric_exporter", "OTLPMetricExporter"),
+        ConsoleMetricExporter,
+        CountingMetricExporter,
+    ),
+}
+
+
+def otlp_exporter(signal: str, section: Mapping[str, Any]) -> Any:
+    """The OTLP/HTTP exporter of ``signal`` with the section's endpoint, headers, timeout and compression."""
+    from opentelemetry.exporter.otlp.proto.http import Compression
+
+    spec = SIGNAL_EXPORTS[signal]
+    module, name = spec.otlp
+    exporter_class = getattr(importlib.import_module(module), name)
+    compression = section["compression"]  # None: the exporter reads OTEL_EXPORTER_OTLP_*COMPRESSION
+    return exporter_class(
+        endpoint=_otlp_endpoint(section["endpoint"], spec.otlp_path),
+        headers=dict(section["headers"]) or None,
+        timeout=section["export_timeout_millis"] / 1000.0,
+        compression=None if compression is None else Compression(compression),
+    )
+
+
+def build_exporters(signal: str, config: Mapping[str, Any], store_writer: StoreWriter, counters: TelemetryCounters) -> list[Any]:
+    """The counting exporters of ``signal``, one per name in its section's ``exporter`` list."""
+    spec = SIGNAL_EXPORTS[signal]
+    section = config[spec.section]
+    exporters = []
+    for name in section["exporter"]:
+        if name == "parquet":
+            inner = spec.parquet(store_writer)
+        elif name == "otlp":
+            inner = otlp_exporter(signal, section)
+        elif name == "console":
+            inner = spec.console()
+        else:  # resolve_config allows only the names above
+            msg = f"config key '{spec.section}.exporter' names an unknown exporter {name!r}"
+            raise ConfigurationError(msg)
+        exporters.append(spec.counting(inner, counters, name))
+    return exporters
 
 
 class ObservabilityProvider:
@@ -174,20 +253,15 @@ class ObservabilityProvider:
     def _build_meter_provider(self) -> MeterProvider:
         cfg = self.config["metrics"]
         interval_ms = cfg["export_interval"] * 1000.0
-        readers: list[Any] = []
-        self.metric_exporters: list[CountingMetricExporter] = []
-        for name in cfg["exporter"]:
-            if name == "parquet":
-                inner: Any = ParquetMetricExporter(self.store_writer)
-            elif name == "otlp":
-                from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-
-                inner = OTLPMetricExporter(endpoint=_otlp_endpoint(cfg["endpoint"], "metrics"))
-            else:
-                inner = ConsoleMetricExporter()
-            exporter = CountingMetricExporter(inner, self.counters, name)
-            self.metric_exporters.append(exporter)
-            readers.append(PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms))
+        self.metric_exporters: list[CountingMetricExporter] = build_exporters(
+            "metrics", self.config, self.store_writer, self.counters
+        )
+        readers: list[Any] = [
+            PeriodicExportingMetricReader(
+                exporter, export_interval_millis=interval_ms, export_timeout_millis=cfg["export_timeout_millis"]
+            )
+            for exporter in self.metric_exporters
+        ]
         self.prometheus_registry = None
         if cfg["prometheus_endpoint"]:
             from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -240,20 +314,8 @@ class ObservabilityProvider:
         self.span_exporters: list[CountingSpanExporter] = []
         self.span_processors: list[Any] = []
         self.span_pipes: list[Pipe] = []
-        for name in cfg["exporter"] if cfg["enabled"] else ():
-            if name == "parquet":
-                inner: Any = ParquetSpanExporter(self.store_writer)
-            elif name == "otlp":
-                from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-                inner = OTLPSpanExporter(
-                    endpoint=_otlp_endpoint(cfg["endpoint"], "traces"),
-                    headers=cfg["headers"] or None,
-                    timeout=cfg["export_timeout_millis"] / 1000.0,
-                )
-            else:
-                inner = ConsoleSpanExporter()
-            exporter = CountingSpanExporter(inner, self.counters, name)
+        exporters = build_exporters("spans", self.config, self.store_writer, self.counters) if cfg["enabled"] else []
+        for exporter in exporters:
             if cfg["span_processor"] == "simple":
                 processor: Any = SimpleSpanProcessor(exporter)
             else:
@@ -286,16 +348,7 @@ class ObservabilityProvider:
         provider.add_log_record_processor(self.log_counter)
         self.log_exporters: list[CountingLogExporter] = []
         self.log_pipes: list[Pipe] = []
-        for name in cfg["exporter"]:
-            if name == "parquet":
-                inner: Any = ParquetLogExporter(self.store_writer)
-            elif name == "otlp":
-                from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-
-                inner = OTLPLogExporter(endpoint=_otlp_endpoint(cfg["endpoint"], "logs"))
-            else:
-                inner = ConsoleLogRecordExporter()
-            exporter = CountingLogExporter(inner, self.counters, name)
+        for exporter in build_exporters("logs", self.config, self.store_writer, self.counters):
             if self.config["tracing"]["span_processor"] == "simple":
                 processor: Any = SimpleLogRecordProcessor(exporter)
             else:
@@ -304,6 +357,7 @@ class ObservabilityProvider:
                     schedule_delay_millis=cfg["schedule_delay_millis"],
                     max_export_batch_size=cfg["max_export_batch_size"],
                     max_queue_size=cfg["max_queue_size"],
+                    export_timeout_millis=cfg["export_timeout_millis"],
                     meter_provider=self.meter_provider,
                 )
             provider.add_log_record_processor(processor)

@@ -10,9 +10,12 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
 
 import psutil
+
+if TYPE_CHECKING:
+    from ingest.sdk.provider import ObservabilityProvider
 
 
 class ResourceMonitor:
@@ -20,7 +23,7 @@ class ResourceMonitor:
 
     def __init__(
         self,
-        observability_provider: Any,
+        observability_provider: ObservabilityProvider,
         *,
         cpu_threshold: float = 80.0,
         memory_threshold: float = 80.0,

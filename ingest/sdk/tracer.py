@@ -19,7 +19,9 @@ from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
-from ingest.store.encoding import attribute_text
+from ingest.errors import TelemetryValueError
+from ingest.sdk._values import PLAIN_TYPES as _PLAIN
+from ingest.sdk._values import attribute_value
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -27,7 +29,6 @@ STATUS_MESSAGE_ATTRIBUTE = "langswarm.status_message"
 
 _KINDS = {k.name.lower(): k for k in SpanKind}
 _STATUSES = {"OK": StatusCode.OK, "ERROR": StatusCode.ERROR, "UNSET": StatusCode.UNSET}
-_PLAIN = frozenset((str, bool, int, float))
 _set_span_in_context = trace_api.set_span_in_context
 _attach = context_api.attach
 _detach = context_api.detach
@@ -40,19 +41,7 @@ def span_kind(kind: SpanKind | str) -> SpanKind:
     if isinstance(kind, str) and kind.strip().lower() in _KINDS:
         return _KINDS[kind.strip().lower()]
     msg = f"span kind {kind!r} is not valid; allowed: {', '.join(_KINDS)} (or an opentelemetry SpanKind)"
-    raise ValueError(msg)
-
-
-def attribute_value(value: Any) -> Any:
-    """A value the OTel SDK accepts as an attribute: primitives and homogeneous lists kept, others as text."""
-    kind = type(value)
-    if kind in _PLAIN:
-        return value
-    if kind in (list, tuple):
-        kinds = {type(v) for v in value}
-        if len(kinds) <= 1 and kinds <= _PLAIN:
-            return value
-    return attribute_text(value)
+    raise TelemetryValueError(msg)
 
 
 def clean_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -133,7 +122,7 @@ class V2Span:
         code = status if isinstance(status, StatusCode) else _STATUSES.get(str(status).upper())
         if code is None:
             msg = f"span status {status!r} is not valid; allowed: 'OK', 'ERROR', 'UNSET'"
-            raise ValueError(msg)
+            raise TelemetryValueError(msg)
         if code is StatusCode.ERROR:
             self.span.set_status(Status(code, None if message is None else str(message)))
         else:

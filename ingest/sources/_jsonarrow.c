@@ -11,7 +11,8 @@
  * The rows mean what json_transform's mean, with one difference: a missing key or null is NULL,
  * and a value of another JSON type than the spec's struct/list makes the line invalid (json_transform
  * reads it as NULL, so "attributes": "x" would pass as no attributes). A VARCHAR takes a string's
- * unescaped text, a number's text, true/false, or the minified JSON text of an object or array. An
+ * unescaped text, a number's text, true/false, or the minified JSON text of an object or array; a
+ * STRING node (protobuf's string and bytes fields: ids, names, keys) only a string, as protobuf does. An
  * AnyValue leaf (the spec's JSON type) goes one step further than json_transform: {"stringValue":
  * "GET"} gives the text GET and a kind byte (see ANY_*), which spares the importer cutting values
  * out of JSON texts. A line that is not valid JSON (or valid UTF-8), has a mistyped value, repeats a
@@ -25,7 +26,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { K_VARCHAR = 0, K_ANY = 1, K_STRUCT = 2, K_LIST = 3 };
+/* K_STRING is a VARCHAR that must be a JSON string (or null): protobuf's JSON parser takes nothing else
+   for its string and bytes fields, so a number or array there leaves the line to the exact path. */
+enum { K_VARCHAR = 0, K_ANY = 1, K_STRUCT = 2, K_LIST = 3, K_STRING = 4 };
+#define IS_TEXT(kind) ((kind) == K_VARCHAR || (kind) == K_STRING)
 /* What an OTLP AnyValue's text is: NULL (no value), ready, a double (for Python to write as repr
    writes it), or the value's JSON text for Python's exact AnyValue decoder (arrays, kvlists, ...). */
 enum { ANY_NULL = 0, ANY_TEXT = 1, ANY_DOUBLE = 2, ANY_JSON = 3 };
@@ -49,6 +53,7 @@ static int buf_reserve(Buf *b, size_t extra) {
 }
 
 static int buf_put(Buf *b, const void *src, size_t n) {
+    if (n == 0) return 0; /* an empty buffer has no data pointer: memcpy(NULL, ..., 0) is undefined */
     if (buf_reserve(b, n) < 0) return -1;
     memcpy(b->data + b->len, src, n);
     b->len += n;
@@ -108,7 +113,7 @@ static int append_null(Tree *t, int index) {
     Node *n = &t->nodes[index];
     if (mark_row(n, 0) < 0) return -1;
     if (n->kind == K_ANY && buf_byte(&n->kinds, ANY_NULL) < 0) return -1;
-    if (n->kind == K_VARCHAR || n->kind == K_ANY) return put_offset(&n->offsets, n->data.len);
+    if (IS_TEXT(n->kind) || n->kind == K_ANY) return put_offset(&n->offsets, n->data.len);
     if (n->kind == K_LIST) {
         Node *item = &t->nodes[n->fields[0]];
         return put_offset(&n->offsets, item->rows);
@@ -421,6 +426,19 @@ static int read_list(Tree *t, int index, Cursor *c, int depth) {
     return mark_row(n, 1);
 }
 
+/* Whether text is an int64 as Python's int() then str() writes it: 0, or an optional '-' and
+   digits without a leading zero. 19 digits are left to the exact decoder (range check there). */
+static int canonical_int64(const char *text, size_t len) {
+    size_t i = 0;
+    if (len == 1 && text[0] == '0') return 1;
+    if (len && text[0] == '-') i = 1;
+    if (len - i < 1 || len - i > 18 || text[i] < '1' || text[i] > '9') return 0;
+    for (; i < len; i++) {
+        if (text[i] < '0' || text[i] > '9') return 0;
+    }
+    return 1;
+}
+
 static int end_any(Node *n, char kind) {
     if (buf_byte(&n->kinds, kind) < 0 || put_offset(&n->offsets, n->data.len) < 0) return -1;
     return mark_row(n, 1);
@@ -445,13 +463,20 @@ static int read_anyvalue(Tree *t, int index, Cursor *c, int depth) {
         const unsigned char *key = c->p + 1, *p = key;
         while (p < c->end && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) p++;
         size_t len = (size_t)(p - key);
-        char kind = 0;
+        /* The JSON types protobuf's parser takes as they are: a string for stringValue, a canonical
+           int64 (string or number) for intValue, true/false for boolValue, a number for doubleValue.
+           Anything else (and every bytesValue, which protobuf decodes and the store re-encodes) goes
+           to the exact decoder as JSON text, which reads it as protobuf does or refuses the line. */
+        char kind = 0, want = 0;
         if (c->p < c->end && *c->p == '"' && p < c->end && *p == '"') {
-            if ((len == 11 && !memcmp(key, "stringValue", 11)) || (len == 8 && !memcmp(key, "intValue", 8)) ||
-                (len == 9 && !memcmp(key, "boolValue", 9)) || (len == 10 && !memcmp(key, "bytesValue", 10))) {
-                kind = ANY_TEXT;
+            if (len == 11 && !memcmp(key, "stringValue", 11)) {
+                kind = ANY_TEXT, want = 's';
+            } else if (len == 8 && !memcmp(key, "intValue", 8)) {
+                kind = ANY_TEXT, want = 'i';
+            } else if (len == 9 && !memcmp(key, "boolValue", 9)) {
+                kind = ANY_TEXT, want = 'b';
             } else if (len == 11 && !memcmp(key, "doubleValue", 11)) {
-                kind = ANY_DOUBLE;
+                kind = ANY_DOUBLE, want = 'd';
             }
         }
         if (kind) {
@@ -460,13 +485,18 @@ static int read_anyvalue(Tree *t, int index, Cursor *c, int depth) {
             if (c->p < c->end && *c->p == ':') {
                 c->p++;
                 skip_ws(c);
-                /* An object or array where a scalar belongs: the exact decoder says what it makes of it. */
-                if (c->p < c->end && *c->p != '{' && *c->p != '[') {
-                    int read = *c->p == '"' ? read_string(c, NULL, &n->data)
-                                            : read_any(c, &n->data, depth + 1);
+                unsigned char first = c->p < c->end ? *c->p : 0;
+                int typed = want == 's'   ? first == '"'
+                            : want == 'i' ? first == '"' || first == '-' || (first >= '0' && first <= '9')
+                            : want == 'b' ? first == 't' || first == 'f'
+                                          : first == '-' || (first >= '0' && first <= '9');
+                if (typed) {
+                    size_t at = n->data.len;
+                    int read = first == '"' ? read_string(c, NULL, &n->data) : read_any(c, &n->data, depth + 1);
                     if (read < 0) return -1;
                     skip_ws(c);
-                    if (c->p < c->end && *c->p == '}') {
+                    if (c->p < c->end && *c->p == '}' &&
+                        (want != 'i' || canonical_int64(n->data.data + at, n->data.len - at))) {
                         c->p++;
                         return end_any(n, kind);
                     }
@@ -504,7 +534,7 @@ static int read_into(Tree *t, int index, Cursor *c, int depth) {
             }
             if (ch == '"') {
                 if (read_string(c, NULL, &n->data) < 0) return -1;
-            } else if (read_any(c, &n->data, depth) < 0) {
+            } else if (n->kind == K_STRING || read_any(c, &n->data, depth) < 0) {
                 return -1;
             }
             if (put_offset(&n->offsets, n->data.len) < 0) return -1;
@@ -644,7 +674,7 @@ static int tree_init(Tree *t, PyObject *spec) {
                 n->nfields = (int)f + 1;
             }
             Py_DECREF(items);
-        } else if (n->kind != K_VARCHAR && n->kind != K_ANY) {
+        } else if (!IS_TEXT(n->kind) && n->kind != K_ANY) {
             PyErr_Format(PyExc_ValueError, "unknown node kind %d", n->kind);
             goto done;
         }
@@ -724,7 +754,7 @@ static PyObject *transform(PyObject *module, PyObject *args) {
     if (!result) goto done;
     for (int i = 0; i < t.count; i++) {
         Node *n = &t.nodes[i];
-        int has_offsets = n->kind != K_STRUCT, has_data = n->kind == K_VARCHAR || n->kind == K_ANY;
+        int has_offsets = n->kind != K_STRUCT, has_data = IS_TEXT(n->kind) || n->kind == K_ANY;
         PyObject *item = Py_BuildValue(
             "(nnNNNN)", (Py_ssize_t)n->rows, (Py_ssize_t)n->nulls, bytes_of(&n->validity),
             has_offsets ? bytes_of(&n->offsets) : (Py_INCREF(Py_None), Py_None),

@@ -24,9 +24,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.sources.otlp import KIND_NAMES, STATUS_NAMES, json_any_value
+from ingest.sources.otlp import KIND_NAMES, STATUS_NAMES, InputError, json_any_value_text
 from ingest.store import schema
-from ingest.store.encoding import attribute_text, table_from_columns
+from ingest.store.encoding import table_from_columns
 
 try:
     from ingest.sources import _jsonarrow
@@ -34,45 +34,69 @@ except ImportError:  # not compiled (a source tree used without `pip install -e 
     _jsonarrow = None
 
 _V = "VARCHAR"
+
+
+class _Text(str):
+    """A VARCHAR that must be a JSON string: protobuf's string and bytes fields (ids, names, keys).
+
+    DuckDB gets plain ``VARCHAR`` (json_transform cannot tell); the compiled reader flags a line
+    holding a number, bool, object or array there, since the exact path rejects it.
+    """
+
+
+_S = _Text(_V)
 # AnyValues stay JSON text ({"stringValue":"GET"}): DuckDB writes them minified, key first, and
 # numpy cuts the value out of the text (_value_text) — 20% less DuckDB time than a 7-field struct.
 _ANY = "JSON"
-_KVS = [{"key": _V, "value": _ANY}]
+_KVS = [{"key": _S, "value": _ANY}]
 _RESOURCE = {"attributes": _KVS, "droppedAttributesCount": _V}
-_SCOPE = {"name": _V, "version": _V}
+# Fields the store does not keep are read too (scope attributes, flags, schema URLs): the exact path
+# (protobuf) refuses a line where one is malformed, so the fast path must see them to flag it.
+_SCOPE = {"name": _S, "version": _S, "attributes": _KVS, "droppedAttributesCount": _V}
 _SPAN = {
-    "traceId": _V,
-    "spanId": _V,
-    "traceState": _V,
-    "parentSpanId": _V,
-    "name": _V,
+    "traceId": _S,
+    "spanId": _S,
+    "traceState": _S,
+    "parentSpanId": _S,
+    "name": _S,
     "kind": _V,
     "startTimeUnixNano": _V,
     "endTimeUnixNano": _V,
     "attributes": _KVS,
     "droppedAttributesCount": _V,
-    "events": [{"timeUnixNano": _V, "name": _V, "attributes": _KVS, "droppedAttributesCount": _V}],
+    "events": [{"timeUnixNano": _V, "name": _S, "attributes": _KVS, "droppedAttributesCount": _V}],
     "droppedEventsCount": _V,
-    "links": [{"traceId": _V, "spanId": _V, "traceState": _V, "attributes": _KVS, "droppedAttributesCount": _V}],
+    "links": [
+        {"traceId": _S, "spanId": _S, "traceState": _S, "attributes": _KVS, "droppedAttributesCount": _V, "flags": _V}
+    ],
     "droppedLinksCount": _V,
-    "status": {"message": _V, "code": _V},
+    "status": {"message": _S, "code": _V},
+    "flags": _V,
 }
 _LOG = {
     "timeUnixNano": _V,
     "observedTimeUnixNano": _V,
     "severityNumber": _V,
-    "severityText": _V,
+    "severityText": _S,
     "body": _ANY,
     "attributes": _KVS,
     "droppedAttributesCount": _V,
     "flags": _V,
-    "traceId": _V,
-    "spanId": _V,
-    "eventName": _V,
+    "traceId": _S,
+    "spanId": _S,
+    "eventName": _S,
 }
 SPEC = {
-    "resourceSpans": [{"resource": _RESOURCE, "scopeSpans": [{"scope": _SCOPE, "spans": [_SPAN]}]}],
-    "resourceLogs": [{"resource": _RESOURCE, "scopeLogs": [{"scope": _SCOPE, "logRecords": [_LOG]}]}],
+    "resourceSpans": [
+        {"resource": _RESOURCE, "scopeSpans": [{"scope": _SCOPE, "spans": [_SPAN], "schemaUrl": _S}], "schemaUrl": _S}
+    ],
+    "resourceLogs": [
+        {
+            "resource": _RESOURCE,
+            "scopeLogs": [{"scope": _SCOPE, "logRecords": [_LOG], "schemaUrl": _S}],
+            "schemaUrl": _S,
+        }
+    ],
     # Only whether metrics are there: their lines go to the exact path.
     "resourceMetrics": [{"resource": {"droppedAttributesCount": _V}}],
 }
@@ -97,7 +121,7 @@ _LOWER[np.frombuffer(b"ABCDEF", dtype=np.uint8)] = np.frombuffer(b"abcdef", dtyp
 _INT64_MAX = 2**63 - 1
 
 
-_VARCHAR, _ANYVALUE, _STRUCT, _LIST = 0, 1, 2, 3
+_VARCHAR, _ANYVALUE, _STRUCT, _LIST, _STRING = 0, 1, 2, 3, 4
 # What the compiled reader gives for an AnyValue: its text and what the text is (ANY_* in _jsonarrow.c).
 _READ_ANYVALUE = pa.struct([("text", pa.string()), ("kind", pa.int8())])
 _ANY_DOUBLE, _ANY_JSON = 2, 3
@@ -120,7 +144,7 @@ def _compile(spec: Any, nodes: list[tuple[int, Any]]) -> pa.DataType:
     if spec == _ANY:
         nodes.append((_ANYVALUE, None))
         return _READ_ANYVALUE
-    nodes.append((_VARCHAR, None))
+    nodes.append((_STRING if isinstance(spec, _Text) else _VARCHAR, None))
     return pa.string()
 
 
@@ -141,7 +165,7 @@ def _node_array(parts: list[tuple[Any, ...]], index: int, type_: pa.DataType) ->
         buffers = [bitmap, pa.py_buffer(offsets)]
         return pa.Array.from_buffers(type_, rows, buffers, null_count=nulls, children=[item])
     text = pa.StringArray.from_buffers(rows, pa.py_buffer(offsets), pa.py_buffer(data), bitmap, nulls)
-    if kind == _VARCHAR:
+    if kind in (_VARCHAR, _STRING):
         return text
     kind_codes = pa.Array.from_buffers(pa.int8(), rows, [None, pa.py_buffer(kinds)])
     return pa.Array.from_buffers(type_, rows, [bitmap], null_count=nulls, children=[text, kind_codes])
@@ -411,6 +435,8 @@ _KEY_LENGTH = np.zeros((256, 256), dtype=np.int64)
 for _key in _ANY_KEYS:
     _KEY_LENGTH[_key[0], _key[1]] = len(_key)
 _QUOTE = ord('"')
+#: An int64 as Python's int() then str() writes it; 19 digits go to the exact decoder (range check).
+_CANONICAL_INT64 = r"^(0|-?[1-9][0-9]{0,17})$"
 _BACKSLASH = ord("\\")
 
 
@@ -418,8 +444,9 @@ def _value_text(values: pa.Array) -> pa.Array:
     """AnyValue JSON texts as attribute text, vectorised; arrays, kvlists and escapes in Python.
 
     ``{"stringValue":"GET"}`` -> ``GET``, ``{"intValue":"10"}`` -> ``10``, ``{"doubleValue":0.5}`` ->
-    ``0.5``, ``{"boolValue":true}`` -> ``true``, ``{"bytesValue":"AQ=="}`` -> ``AQ==`` (base64, as the
-    SDK encoder writes bytes); ``{}`` (no value) -> NULL; the rest through :func:`json_any_value`.
+    ``0.5``, ``{"boolValue":true}`` -> ``true``; ``{}`` (no value) -> NULL; the rest (bytes, arrays,
+    kvlists, escapes, and a value of another JSON type than its key's) through
+    :func:`~ingest.otlp.json_any_value_text`, protobuf's reading, as the exact path's.
     """
     if pa.types.is_struct(values.type):
         return _read_value_text(values)
@@ -460,6 +487,26 @@ def _value_text(values: pa.Array) -> pa.Array:
     escapes = np.flatnonzero(data[offsets[0] : offsets[-1]] == _BACKSLASH) + offsets[0]
     if escapes.size:
         slow[np.unique(np.searchsorted(offsets, escapes, side="right") - 1)] = True
+    # The JSON type protobuf takes as it is, per key (as _jsonarrow.c checks): a string for
+    # stringValue, true/false for boolValue, a number for doubleValue, a canonical int64 for intValue
+    # (checked on the text below); bytesValue always goes to the exact decoder (it re-encodes).
+    second_letter = data[np.minimum(at + 3, last)]
+    first_value_byte = data[np.where(simple, np.minimum(value_start, last), 0)]
+    typed = np.where(
+        first_letter == ord("s"),
+        quoted,
+        np.where(
+            first_letter == ord("d"),
+            (first_value_byte == ord("-")) | ((first_value_byte >= ord("0")) & (first_value_byte <= ord("9"))),
+            np.where(
+                second_letter == ord("o"),  # boolValue
+                ~quoted & ((first_value_byte == ord("t")) | (first_value_byte == ord("f"))),
+                first_letter == ord("i"),  # intValue; bytesValue (b, y) is never simple
+            ),
+        ),
+    )
+    slow |= ok & simple & ~typed
+    simple &= typed
     keep = simple & ~slow & (value_end >= value_start)
     lengths = np.where(keep, value_end - value_start, 0)
     new_offsets = np.zeros(n + 1, dtype=np.int64)
@@ -491,6 +538,10 @@ def _value_text(values: pa.Array) -> pa.Array:
     doubles = keep & (first_letter == ord("d"))
     if doubles.any():
         text = _canonical_doubles(text, np.flatnonzero(doubles))
+    ints = np.flatnonzero(keep & (first_letter == ord("i")))
+    if ints.size:
+        canonical = pc.match_substring_regex(text.take(pa.array(ints)), _CANONICAL_INT64)
+        slow[ints[~np.asarray(canonical.to_numpy(zero_copy_only=False), dtype=bool)]] = True
     slow_rows = np.flatnonzero(slow)
     exact = [_exact_value_text(json_text) for json_text in values.take(pa.array(slow_rows)).to_pylist()]
     return _replace_rows(text, slow_rows, exact)
@@ -503,10 +554,9 @@ class _UndecodableValue(Exception):
 def _exact_value_text(json_text: str) -> str | None:
     """One AnyValue's text through the exact decoder (arrays, kvlists, escapes)."""
     try:
-        value = json_any_value(json.loads(json_text))
-    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+        return json_any_value_text(json.loads(json_text))
+    except (InputError, ValueError, RecursionError) as exc:
         raise _UndecodableValue(json_text) from exc
-    return None if value is None else attribute_text(value)
 
 
 def _read_value_text(values: pa.StructArray) -> pa.Array:
@@ -592,6 +642,19 @@ def _resources(res_items: pa.Array) -> tuple[pa.MapArray, pa.Array]:
     return maps, pa.array(services, pa.string())
 
 
+def _unstored_ok(res_items: pa.Array, scopes: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Per resource and per scope: whether the fields the store does not keep are well-formed.
+
+    A malformed dropped count or scope attribute makes protobuf refuse the whole line, so the fast
+    path must not import it. A scope attribute value protobuf refuses raises _UndecodableValue.
+    """
+    _, res_ok = _count(_field(_field(res_items, "resource"), "droppedAttributesCount"))
+    scope = _field(scopes, "scope")
+    _, scope_ok = _count(_field(scope, "droppedAttributesCount"))
+    _attribute_maps(_field(scope, "attributes"))
+    return res_ok, scope_ok
+
+
 def _nested_list(parents: pa.Array, item_type: pa.DataType, children: list[pa.Array]) -> pa.ListArray:
     """A list<struct> column whose offsets are those of ``parents`` (nulls become empty lists)."""
     items = pa.StructArray.from_arrays(children, fields=list(item_type))
@@ -617,8 +680,11 @@ def _spans(resource_spans: pa.Array) -> tuple[pa.Table | None, np.ndarray, np.nd
     dropped_attrs, ok_da = _count(_field(spans, "droppedAttributesCount"))
     dropped_events, ok_de = _count(_field(spans, "droppedEventsCount"))
     dropped_links, ok_dl = _count(_field(spans, "droppedLinksCount"))
-    ok &= ok_span & ok_parent & ok_start & ok_end & ok_kind & ok_status & ok_da & ok_de & ok_dl
+    _, ok_flags = _uint(_field(spans, "flags"), required=False, limit=2**32 - 1)
+    ok &= ok_span & ok_parent & ok_start & ok_end & ok_kind & ok_status & ok_da & ok_de & ok_dl & ok_flags
     ok &= np.asarray(pc.fill_null(pc.not_equal(start, 0), False).to_numpy(zero_copy_only=False), dtype=bool)
+    res_ok, scope_ok = _unstored_ok(res_items, scopes)
+    ok &= res_ok[res_of] & scope_ok[scope_of]
     # A span that ends before it starts takes the exact path, which rejects it and says so.
     ok &= np.asarray(pc.fill_null(pc.greater_equal(end, start), False).to_numpy(zero_copy_only=False), dtype=bool)
 
@@ -630,7 +696,9 @@ def _spans(resource_spans: pa.Array) -> tuple[pa.Table | None, np.ndarray, np.nd
     links, span_of_link = _flatten(links_col)
     link_trace, ok_lt = _hex(_field(links, "traceId"), 32, optional=False)
     link_span, ok_ls = _hex(_field(links, "spanId"), 16, optional=False)
-    for sub_ok, owner in ((ok_et & ok_eda, span_of_event), (ok_lt & ok_ls, span_of_link)):
+    _, ok_lda = _count(_field(links, "droppedAttributesCount"))
+    _, ok_lf = _uint(_field(links, "flags"), required=False, limit=2**32 - 1)
+    for sub_ok, owner in ((ok_et & ok_eda, span_of_event), (ok_lt & ok_ls & ok_lda & ok_lf, span_of_link)):
         if not sub_ok.all():
             ok[owner[~sub_ok]] = False
 
@@ -708,6 +776,10 @@ def _logs(resource_logs: pa.Array) -> tuple[pa.Table | None, np.ndarray, np.ndar
     flags, ok_flags = _uint(_field(records, "flags"), required=False, limit=2**32 - 1)
     dropped, ok_dropped = _count(_field(records, "droppedAttributesCount"))
     ok &= ok_span & ok_time & ok_observed & ok_sev & ok_flags & ok_dropped
+    # A null record ("logRecords": [null]) has no required field to fail on: protobuf refuses it.
+    ok &= np.asarray(pc.is_valid(records).to_numpy(zero_copy_only=False), dtype=bool)
+    res_ok, scope_ok = _unstored_ok(res_items, scopes)
+    ok &= res_ok[res_of] & scope_ok[scope_of]
     time = pc.if_else(pc.equal(pc.fill_null(time, 0), 0), observed, time)
     observed = pc.if_else(pc.equal(pc.fill_null(observed, 0), 0), pa.scalar(None, pa.int64()), observed)
     time = pc.if_else(pc.equal(pc.fill_null(time, 0), 0), pa.scalar(None, pa.int64()), time)

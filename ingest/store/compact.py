@@ -46,7 +46,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ingest.errors import IngestError
+from ingest.errors import CompactionError
 from ingest.store import schema
 from ingest.store.lock import COMPACT_DIR, COMPACTOR_LOCK, READERS_LOCK
 from ingest.store.writer import remove_stale_temporaries, resolve_store_path
@@ -62,10 +62,6 @@ SORT_KEYS: dict[str, list[str]] = {
 DEFAULT_SMALL_BYTES = 32 << 20
 DEFAULT_TARGET_ROWS = 500_000
 DEFAULT_ROW_GROUP_ROWS = 32_768
-
-
-class CompactionError(IngestError):
-    """Compaction cannot run (another one holds the lock, or the store cannot be written)."""
 
 
 @contextmanager

@@ -9,8 +9,10 @@ the OTLP receiver build the same column lists from other inputs and finish them 
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import operator
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import chain
 from typing import Any
@@ -19,8 +21,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util import BoundedList
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanKind, StatusCode
 
 from ingest.store import schema
@@ -361,6 +365,16 @@ def encode_spans(spans: Sequence[Any]) -> pa.Table:
     docs/benchmarks.md); anything it does not recognise, and every span when it is not built, takes
     the Python encoder below. Both write the same table (tests/test_spanpack.py holds them equal).
     """
+    try:
+        return _encode_spans(spans)
+    except UnicodeEncodeError:
+        # A lone UTF-16 surrogate in some string (a name, key or value built from undecodable bytes
+        # with errors="surrogateescape", e.g. a file name): Parquet holds UTF-8, so rather than fail
+        # the whole batch, those code points are written as U+FFFD. Only this rare batch pays.
+        return _encode_spans([_with_valid_text(span) for span in spans])
+
+
+def _encode_spans(spans: Sequence[Any]) -> pa.Table:
     n = len(spans)
     if not n:
         return table_from_columns("spans", {}, 0)
@@ -370,6 +384,69 @@ def encode_spans(spans: Sequence[Any]) -> pa.Table:
         if packed is not None:
             return _table_from_packed(packed, n)
     return _encode_spans_python(spans, sdk)
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def valid_text(value: Any) -> Any:
+    """``value`` with each lone UTF-16 surrogate in its strings (keys and items too) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _SURROGATES.sub("\ufffd", value)
+    if isinstance(value, (list, tuple)):
+        items = [valid_text(item) for item in value]
+        return tuple(items) if isinstance(value, tuple) else items
+    if isinstance(value, Mapping):
+        return {valid_text(k): valid_text(v) for k, v in value.items()}
+    return value
+
+
+def _valid_attributes(container: Any) -> Any:
+    if isinstance(container, BoundedAttributes):
+        out = BoundedAttributes(maxlen=None, attributes=None, immutable=False)
+        out._dict.update(valid_text(dict(container._dict)))
+        out.dropped = container.dropped
+        return out
+    return None if container is None else valid_text(dict(container))
+
+
+def _valid_items(container: Any) -> Any:
+    """Events or links (a BoundedList keeps its drop count) with valid text in names and attributes."""
+    items = []
+    for item in container or ():
+        item = copy.copy(item)
+        if hasattr(item, "_name"):
+            item._name = valid_text(item._name)
+        item._attributes = _valid_attributes(item._attributes)
+        items.append(item)
+    if isinstance(container, BoundedList):
+        out: BoundedList[Any] = BoundedList(None)
+        out.extend(items)
+        out.dropped = container.dropped
+        return out
+    return items
+
+
+def _with_valid_text(span: Any) -> Any:
+    """A copy of an SDK span whose every string is valid Unicode (see :func:`valid_text`)."""
+    if not isinstance(span, ReadableSpan):
+        return span
+    span = copy.copy(span)
+    span._name = valid_text(span._name)
+    span._attributes = _valid_attributes(span._attributes)
+    span._events = _valid_items(span._events)
+    span._links = _valid_items(span._links)
+    status = copy.copy(span._status)
+    status._description = valid_text(status._description)
+    span._status = status
+    resource = span._resource
+    span._resource = Resource(valid_text(dict(resource.attributes)), resource.schema_url)
+    scope = span._instrumentation_scope
+    if scope is not None:
+        span._instrumentation_scope = InstrumentationScope(
+            valid_text(scope.name), valid_text(scope.version), scope.schema_url, valid_text(dict(scope.attributes or {}))
+        )
+    return span
 
 
 def _encode_spans_python(spans: Sequence[Any], sdk: bool) -> pa.Table:

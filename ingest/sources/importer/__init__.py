@@ -27,6 +27,7 @@ See docs/importing.md.
 
 from __future__ import annotations
 
+from ingest.errors import ImportFileError
 from ingest.sources.importer.cli import add_arguments, run
 from ingest.sources.importer.dedupe import SpanIndex
 from ingest.sources.importer.importer import Importer
@@ -37,7 +38,6 @@ from ingest.sources.importer.report import (
     DEFAULT_MAX_OBJECT_BYTES,
     FLUSH_ROWS,
     FileReport,
-    ImportFileError,
 )
 
 __all__ = [

@@ -6,9 +6,10 @@ import gc
 import sys
 from typing import Any
 
+from ingest.errors import ImportFileError
 from ingest.sources.importer.importer import Importer
 from ingest.sources.importer.reading import _expand
-from ingest.sources.importer.report import DEFAULT_MAX_OBJECT_BYTES, ImportFileError
+from ingest.sources.importer.report import DEFAULT_MAX_OBJECT_BYTES
 from ingest.store import schema
 
 

@@ -22,7 +22,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.errors import ConfigurationError
+from ingest.errors import ConfigurationError, ImportFileError
 from ingest.sources import jaeger
 from ingest.sources.importer.dedupe import SpanIndex
 from ingest.sources.importer.ledger import Ledger
@@ -55,7 +55,6 @@ from ingest.sources.importer.report import (
     DEFAULT_MAX_OBJECT_BYTES,
     FLUSH_ROWS,
     FileReport,
-    ImportFileError,
 )
 from ingest.sources.importer.sink import _Sink
 from ingest.sources.otlp import (

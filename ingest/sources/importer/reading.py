@@ -17,7 +17,7 @@ from typing import IO, Any
 
 import xxhash
 
-from ingest.sources.importer.report import ImportFileError
+from ingest.errors import ImportFileError
 from ingest.sources.otlp import (
     SIGNALS,
 )

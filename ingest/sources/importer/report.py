@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ingest.errors import IngestError
 from ingest.sources.otlp import (
     SIGNALS,
 )
@@ -26,10 +25,6 @@ _NS_PER_DAY = 86_400 * 1_000_000_000
 
 
 _TABLE_OF_SIGNAL = {signal: spec[0] for signal, spec in SIGNALS.items()}
-
-
-class ImportFileError(IngestError):
-    """A file cannot be imported at all (missing, unreadable, undetectable); the message says which."""
 
 
 @dataclass

@@ -19,7 +19,7 @@ Modules, one concept each: :mod:`~ingest.sources.otlp.model` (signals, :class:`D
 :mod:`~ingest.sources.otlp.jsonfix` (OTLP JSON to protobuf).
 """
 
-from ingest.sources.otlp.jsonfix import decode_json_object, request_from_json
+from ingest.sources.otlp.jsonfix import decode_json_object, json_any_value_text, request_from_json
 from ingest.sources.otlp.logs import decode_logs
 from ingest.sources.otlp.metrics import decode_metrics
 from ingest.sources.otlp.model import (
@@ -38,7 +38,7 @@ from ingest.sources.otlp.model import (
 )
 from ingest.sources.otlp.protobuf import DECODERS, count_items, detect_protobuf_signal, parse_protobuf
 from ingest.sources.otlp.spans import decode_traces
-from ingest.sources.otlp.values import any_value, any_value_text, json_any_value
+from ingest.sources.otlp.values import any_value, any_value_text
 
 __all__ = [
     "DECODERS",
@@ -60,7 +60,7 @@ __all__ = [
     "decode_metrics",
     "decode_traces",
     "detect_protobuf_signal",
-    "json_any_value",
+    "json_any_value_text",
     "parse_protobuf",
     "quote",
     "request_from_json",

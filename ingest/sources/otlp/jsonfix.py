@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 from google.protobuf import json_format
+from opentelemetry.proto.common.v1 import common_pb2
 
 from ingest.sources.otlp.model import (
     _HEX,
@@ -20,6 +22,7 @@ from ingest.sources.otlp.model import (
     strict_int,
 )
 from ingest.sources.otlp.protobuf import DECODERS
+from ingest.sources.otlp.values import any_value_text
 
 
 def request_from_json(obj: Any, signal: str | None = None) -> tuple[str, Any]:
@@ -55,7 +58,23 @@ def request_from_json(obj: Any, signal: str | None = None) -> tuple[str, Any]:
     except RecursionError:
         msg = f"{key} is nested too deeply to decode (OTLP JSON values may nest at most {MAX_JSON_DEPTH} levels)"
         raise InputError(msg) from None
+    except (SystemError, UnicodeError) as exc:
+        # A lone UTF-16 surrogate (JSON "\ud800", or its bytes that Python's JSON reader lets through)
+        # in a key or string: protobuf cannot hold it, and upb reports it as a SystemError.
+        if not _has_lone_surrogate(obj):
+            raise
+        msg = "a string holds a lone UTF-16 surrogate (\\ud800-\\udfff without its pair), which is not valid Unicode"
+        raise InputError(msg) from exc
     return signal, request
+
+
+def _has_lone_surrogate(obj: Any) -> bool:
+    """Whether any key or string in a parsed JSON value cannot be encoded as UTF-8."""
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _json_kind(value: Any) -> str:
@@ -264,3 +283,33 @@ def decode_json_object(obj: Any, signal: str | None = None) -> Decoded:
     """Decode one OTLP JSON object (already parsed) into store rows."""
     signal, request = request_from_json(obj, signal)
     return DECODERS[signal](request)
+
+
+def json_any_value_text(value: Any) -> str | None:
+    """The store text of one OTLP JSON ``AnyValue`` object, read by protobuf's JSON rules as the exact path is.
+
+    The fast path's decoder for the AnyValues it does not cut itself (arrays, kvlists, escapes, bytes,
+    odd types): going through protobuf keeps the two paths from disagreeing on what a value means.
+    Raises :class:`InputError` for what protobuf refuses (``{"boolValue": "yes"}``, an int past int64).
+    """
+    if type(value) is dict and len(value) == 1 and type(value.get("stringValue")) is str:
+        text = value["stringValue"]  # the common case (a string with escapes), without protobuf
+        if text.isascii() or not _has_lone_surrogate(text):
+            return text
+    if not isinstance(value, dict):
+        msg = f"an AnyValue must be an object like {{'stringValue': ...}}, got {_json_kind(value)}"
+        raise InputError(msg)
+    message = common_pb2.AnyValue()
+    try:
+        json_format.ParseDict(
+            _fix_any(value, ""), message, ignore_unknown_fields=True, max_recursion_depth=MAX_JSON_DEPTH
+        )
+    except json_format.ParseError as exc:
+        raise InputError(cap_quoted(str(exc))) from None
+    except RecursionError:
+        msg = f"an AnyValue is nested too deeply (OTLP JSON values may nest at most {MAX_JSON_DEPTH} levels)"
+        raise InputError(msg) from None
+    except (SystemError, UnicodeError) as exc:  # a lone surrogate (see request_from_json)
+        msg = "an AnyValue string holds a lone UTF-16 surrogate, which is not valid Unicode"
+        raise InputError(msg) from exc
+    return any_value_text(message)

@@ -12,7 +12,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from ingest.errors import IngestError
+from ingest.errors import InputError
 from ingest.store import schema
 
 #: Signal name -> (store table, OTLP JSON top-level key, request class, response class).
@@ -59,10 +59,6 @@ _INT_FIELDS = (
     "asInt",
     "count",
 )
-
-
-class InputError(IngestError, ValueError):
-    """Input that is not valid OTLP (or Jaeger) data; the message says what and where."""
 
 
 def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:

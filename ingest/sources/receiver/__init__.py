@@ -29,10 +29,10 @@ the writer), :mod:`~ingest.sources.receiver.server` (the server and :class:`Rece
 :mod:`~ingest.sources.receiver.cli` (``serve``).
 """
 
-from ingest.sources.receiver.batcher import Batcher, Closed
+from ingest.sources.receiver.batcher import Batcher
 from ingest.sources.receiver.body import MAX_GZIP_MEMBERS
 from ingest.sources.receiver.cli import add_arguments, free_port, run
-from ingest.sources.receiver.handler import PATHS, OTLPHandler, Refusal
+from ingest.sources.receiver.handler import PATHS, OTLPHandler
 from ingest.sources.receiver.limits import (
     BASE_MB,
     DECODE_FACTOR,
@@ -53,12 +53,10 @@ __all__ = [
     "PATHS",
     "Batcher",
     "ByteBudget",
-    "Closed",
     "Limits",
     "OTLPHandler",
     "OTLPServer",
     "Receiver",
-    "Refusal",
     "add_arguments",
     "free_port",
     "memory_needed",

@@ -15,7 +15,7 @@ from ingest.store.writer import StoreWriter
 _log = logging.getLogger(__name__)
 
 
-class Closed(Exception):
+class _Closed(Exception):
     """The receiver is shutting down and takes no more data."""
 
 
@@ -56,10 +56,10 @@ class Batcher:
         self._thread.start()
 
     def add(self, table_name: str, table: pa.Table) -> None:
-        """Take rows; raises :class:`Closed` once shutdown began (the caller answers 503)."""
+        """Take rows; raises :class:`_Closed` once shutdown began (the caller answers 503)."""
         with self._lock:
             if self._closed:
-                raise Closed
+                raise _Closed
             self._keep(table_name, [table])
             self.accepted[table_name] = self.accepted.get(table_name, 0) + table.num_rows
             rows = self._rows[table_name]

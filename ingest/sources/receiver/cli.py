@@ -89,6 +89,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=min(os.cpu_count() or 1, 4),
         help="processes sharing the port, each decoding on its own core (default: the cores, at most 4)",
     )
+    parser.add_argument(
+        "--require-header",
+        metavar="NAME=VALUE",
+        action="append",
+        type=_header_arg,
+        default=[],
+        help="refuse (401) a request without this header and value, e.g. X-Api-Key=secret; repeatable",
+    )
+
+
+def _header_arg(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` of ``--require-header``."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value:
+        msg = f"{text!r} is not NAME=VALUE, e.g. X-Api-Key=secret"
+        raise argparse.ArgumentTypeError(msg)
+    return name.strip(), value
 
 
 def _serve(args: argparse.Namespace, sock: socket.socket, name: str) -> int:
@@ -111,6 +128,7 @@ def _serve(args: argparse.Namespace, sock: socket.socket, name: str) -> int:
         flush_interval=args.flush_interval,
         sock=sock,
         name=name,
+        required_headers=dict(args.require_header),
     )
     receiver.start()
     while not stop.wait(0.5):

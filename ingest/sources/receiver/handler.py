@@ -1,18 +1,20 @@
 """One OTLP/HTTP request: check the headers, read the body, inflate, decode, hand over, answer.
 
-Every refusal is a :class:`Refusal` raised where it is decided and answered in one place
+Every refusal is a :class:`_Refusal` raised where it is decided and answered in one place
 (``_refuse``); checks that need only the request line and headers are in ``_check_headers``, which
 runs before any body byte is read (and answers ``Expect: 100-continue``).
 """
 
 from __future__ import annotations
 
+import hmac
 import io
 import json
 import logging
 import re
 import time
 import zlib
+from collections.abc import Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -35,7 +37,7 @@ from ingest.sources.otlp import (
     quote,
     request_from_json,
 )
-from ingest.sources.receiver.batcher import Closed
+from ingest.sources.receiver.batcher import _Closed
 from ingest.sources.receiver.body import _PIECE, _DeadlineReader, _decompress, _TooLarge
 from ingest.sources.receiver.limits import _MIB, DECODE_FACTOR
 from ingest.store import schema
@@ -60,7 +62,7 @@ _LENGTH = re.compile(rb"[0-9]+")
 _CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,15})(;[^\r\n]*)?\r?\n")
 
 
-class Refusal(Exception):
+class _Refusal(Exception):
     """A request refused with ``code``; ``retry`` adds Retry-After, ``record`` keeps it under _rejected/."""
 
     def __init__(self, code: int, message: str, *, retry: bool = False, record: bool = False) -> None:
@@ -112,7 +114,7 @@ class OTLPHandler(BaseHTTPRequestHandler):
         """``Expect: 100-continue``: refuse from the headers alone, so the client never sends the body."""
         try:
             self._check_headers(self.server.receiver)
-        except Refusal as refusal:
+        except _Refusal as refusal:
             self.close_connection = True
             self._body_unread = False
             self.server.receiver.refused_count(refusal.code)
@@ -129,7 +131,7 @@ class OTLPHandler(BaseHTTPRequestHandler):
         receiver.enter()
         try:
             self._post(receiver)
-        except Refusal as refusal:
+        except _Refusal as refusal:
             self._refuse(receiver, refusal)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
@@ -148,26 +150,39 @@ class OTLPHandler(BaseHTTPRequestHandler):
 
     def _check_headers(self, receiver: Receiver) -> str:
         """Refusals decided from the request line and headers alone; returns the signal."""
+        refused = self._missing_header(receiver.required_headers)
+        if refused is not None:  # first: an unauthenticated client learns nothing else and costs no decoding
+            raise _Refusal(401, f"header {quote(refused)} is missing or wrong; this receiver requires it")
         path = self.path.split("?", 1)[0]
         signal_name = PATHS.get(path)
         if signal_name is None:
             msg = f"no such endpoint {quote(path)}; POST to /v1/traces, /v1/metrics or /v1/logs"
-            raise Refusal(404, msg)
+            raise _Refusal(404, msg)
         content_type = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
         if content_type not in (_PROTOBUF, _JSON):
             msg = (
                 f"Content-Type {quote(content_type or '(none)')} is not supported; use {_PROTOBUF} or {_JSON}"
             )
-            raise Refusal(415, msg)
+            raise _Refusal(415, msg)
         encoding = (self.headers.get("Content-Encoding") or "identity").strip().lower()
         if encoding not in ("gzip", "deflate", "identity"):
             msg = f"Content-Encoding {quote(encoding)} is not supported; use gzip, deflate or none"
-            raise Refusal(415, msg)
+            raise _Refusal(415, msg)
         self._body_length(receiver.limits.max_body)
         if receiver.batcher.full():
             msg = "the rows waiting to be written are at their cap (--max-pending-mb); retry later"
-            raise Refusal(429, msg, retry=True)
+            raise _Refusal(429, msg, retry=True)
         return signal_name
+
+    def _missing_header(self, required: Mapping[str, str]) -> str | None:
+        """The first required header absent or different (name case-insensitive, value in constant time)."""
+        for name, value in required.items():
+            sent = self.headers.get(name)
+            if sent is None or not hmac.compare_digest(
+                sent.encode("utf-8", "replace"), value.encode("utf-8")
+            ):
+                return name
+        return None
 
     def _body_length(self, limit: int) -> int | None:
         """The announced body length (None when chunked), strictly parsed; 411/413/400 refusals."""
@@ -176,24 +191,24 @@ class OTLPHandler(BaseHTTPRequestHandler):
         if transfer:
             if [t.strip().lower() for t in transfer] != ["chunked"]:
                 msg = f"Transfer-Encoding {quote(', '.join(transfer))} is not supported; use chunked or a Content-Length"
-                raise Refusal(400, msg)
+                raise _Refusal(400, msg)
             if lengths:
                 msg = "a request has either Content-Length or Transfer-Encoding: chunked, not both"
-                raise Refusal(400, msg)
+                raise _Refusal(400, msg)
             return None
         if not lengths:
-            raise Refusal(411, "Content-Length is required (or Transfer-Encoding: chunked)")
+            raise _Refusal(411, "Content-Length is required (or Transfer-Encoding: chunked)")
         if len(lengths) > 1:
-            raise Refusal(400, f"{len(lengths)} Content-Length headers; send one")
+            raise _Refusal(400, f"{len(lengths)} Content-Length headers; send one")
         raw = lengths[0].strip().encode("utf-8", "replace")
         if not _LENGTH.fullmatch(raw):
             msg = f"Content-Length {quote(lengths[0])} is not a length (ASCII decimal digits only)"
-            raise Refusal(400, msg)
+            raise _Refusal(400, msg)
         length = int(raw) if len(raw) <= 19 else 1 << 63  # a longer number is past any limit
         if length > limit:
             shown = f"{length:,}" if len(raw) <= 19 else f"{len(raw)} digits of"
             msg = f"the body has {shown} bytes, more than the {limit:,}-byte limit (--max-body-mb)"
-            raise Refusal(413, msg, record=True)
+            raise _Refusal(413, msg, record=True)
         return length
 
     def _post(self, receiver: Receiver) -> None:
@@ -209,7 +224,7 @@ class OTLPHandler(BaseHTTPRequestHandler):
                 f"the receiver is decoding as much as --max-concurrent-decodes {limits.max_concurrent_decodes} "
                 f"full-size requests take; retry later"
             )
-            raise Refusal(503, msg, retry=True)
+            raise _Refusal(503, msg, retry=True)
         try:
             decoded = self._decode_body(receiver, signal_name, body)
         finally:
@@ -217,8 +232,8 @@ class OTLPHandler(BaseHTTPRequestHandler):
         if decoded.table is not None:
             try:
                 receiver.batcher.add(SIGNALS[signal_name][0], decoded.table)
-            except Closed:
-                raise Refusal(
+            except _Closed:
+                raise _Refusal(
                     503, "the receiver is shutting down; retry against the next instance", retry=True
                 ) from None
         receiver.count(signal_name, decoded)
@@ -234,7 +249,7 @@ class OTLPHandler(BaseHTTPRequestHandler):
             return _decompress(body, encoding, limits.max_body, lambda n: self._reserve(receiver, n))
         except _TooLarge:
             msg = f"the {encoding} body inflates past the {limits.max_body:,}-byte limit (--max-body-mb)"
-            raise Refusal(413, msg, record=True) from None
+            raise _Refusal(413, msg, record=True) from None
         except (zlib.error, EOFError, ValueError) as exc:
             self._record(receiver, signal_name, 400, f"the body is not valid {encoding} data ({exc})", body)
 
@@ -245,7 +260,7 @@ class OTLPHandler(BaseHTTPRequestHandler):
                 f"the receiver holds {receiver.body_budget.limit:,} bytes of request bodies already "
                 "(--memory-mb, --max-body-mb); retry later"
             )
-            raise Refusal(503, msg, retry=True)
+            raise _Refusal(503, msg, retry=True)
         self._reserved += n
 
     def _decode_body(self, receiver: Receiver, signal_name: str, body: bytearray) -> Decoded:
@@ -271,7 +286,7 @@ class OTLPHandler(BaseHTTPRequestHandler):
     ) -> NoReturn:
         """Keep a refused body (a bounded sample) under ``_rejected/``, then refuse."""
         receiver.reject(signal_name, code, message, body, self.client_address[0])
-        raise Refusal(code, message)
+        raise _Refusal(code, message)
 
     def _read_body(self, receiver: Receiver) -> bytearray:
         """The body in pieces, each reserved from the receiver's byte budget before it is read."""
@@ -290,7 +305,7 @@ class OTLPHandler(BaseHTTPRequestHandler):
                 f"the body did not arrive within {limits.read_timeout:g} s plus 1 s per MiB "
                 "(--read-timeout); the connection is closed"
             )
-            raise Refusal(408, msg, retry=True) from None
+            raise _Refusal(408, msg, retry=True) from None
         return body
 
     def _read_into(self, body: bytearray, n: int, receiver: Receiver, announced: int | None) -> None:
@@ -302,7 +317,7 @@ class OTLPHandler(BaseHTTPRequestHandler):
             if len(piece) < size:
                 got = len(body)
                 where = f"after {got:,} of {announced:,} bytes" if announced is not None else "inside a chunk"
-                raise Refusal(400, f"the body ended {where} (the client closed the connection)")
+                raise _Refusal(400, f"the body ended {where} (the client closed the connection)")
             n -= size
 
     def _read_chunked(self, body: bytearray, receiver: Receiver) -> None:
@@ -314,26 +329,26 @@ class OTLPHandler(BaseHTTPRequestHandler):
             match = _CHUNK_LINE.fullmatch(line)
             if match is None:
                 msg = f"malformed chunked body: chunk size line {quote(line[:64])} is not hex digits and CRLF"
-                raise Refusal(400, msg)
+                raise _Refusal(400, msg)
             size = int(match.group(1), 16)
             if size == 0:
                 break
             total += size
             if total > limit:
                 msg = f"the chunked body passes the {limit:,}-byte limit (--max-body-mb) at {total:,} bytes"
-                raise Refusal(413, msg)
+                raise _Refusal(413, msg)
             self._read_into(body, size, receiver, None)
             if self.rfile.readline(3) not in (b"\r\n", b"\n"):
-                raise Refusal(400, "malformed chunked body: a chunk's data is not followed by CRLF")
+                raise _Refusal(400, "malformed chunked body: a chunk's data is not followed by CRLF")
         for _ in range(64):  # trailer fields, then the empty line
             line = self.rfile.readline(8192)
             if line in (b"\r\n", b"\n"):
                 return
             if not line.endswith(b"\n"):
                 break
-        raise Refusal(400, "malformed chunked body: the trailer does not end with an empty line")
+        raise _Refusal(400, "malformed chunked body: the trailer does not end with an empty line")
 
-    def _refuse(self, receiver: Receiver, refusal: Refusal) -> None:
+    def _refuse(self, receiver: Receiver, refusal: _Refusal) -> None:
         """Answer a refusal; a body left unread is read and dropped for a moment, so the client sees it."""
         receiver.refused_count(refusal.code)
         if refusal.record:

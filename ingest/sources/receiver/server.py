@@ -6,6 +6,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import asdict
 from http.server import ThreadingHTTPServer
 from typing import Any
@@ -123,7 +124,10 @@ class Receiver:
         durable: bool = True,
         sock: socket.socket | None = None,
         name: str = "receiver",
+        required_headers: Mapping[str, str] | None = None,
     ) -> None:
+        #: Headers every POST must carry with exactly these values (e.g. an API key), else 401.
+        self.required_headers = dict(required_headers or {})
         self.limits = Limits.resolve(
             max_body=max_body,
             memory_mb=memory_mb,
