@@ -6,7 +6,7 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.t
 STORE ?=
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: explore test test-sanitize install install-dev chromium compiler bench sample clean
+.PHONY: explore test lint test-sanitize install install-dev chromium java compiler bench sample clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +36,17 @@ compiler:
 chromium:
 	@test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-## test: create .venv, install dev extras and Chromium, run the whole suite
-test: install-dev chromium
+## java: a Java runtime for the Spark test (pyspark runs Spark in a JVM; apt's JRE, never a download of its own)
+java:
+	@command -v java >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; }
+
+## lint: ruff's lint rules over the tree and mypy over ingest/ and explorer/ (settings in pyproject.toml)
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+## test: create .venv, install dev extras, Chromium and a JRE, lint and type-check, run the whole suite
+test: install-dev chromium java lint
 	$(PY) -m pytest
 
 # The compiled readers under AddressSanitizer + UndefinedBehaviorSanitizer: built apart (the

@@ -108,8 +108,8 @@ def _span_chunk(rng: np.random.Generator, first_trace: int, traces: int) -> pa.T
         "name": pa.array(OPERATIONS[op]),
         "kind": pa.array(np.where(slot == 0, "SERVER", "INTERNAL")),
         "service_name": pa.array(service),
-        "start_time": pa.array(start).cast(schema.TIMESTAMP),
-        "end_time": pa.array(start + duration).cast(schema.TIMESTAMP),
+        "start_time": pa.array(start).cast(schema.NS_TIMESTAMP),
+        "end_time": pa.array(start + duration).cast(schema.NS_TIMESTAMP),
         "duration_ns": pa.array(duration),
         "status_code": pa.array(status),
         "status_message": pa.array(np.where(status == "ERROR", "upstream failed", None)),
@@ -224,8 +224,8 @@ def _big_trace(rng: np.random.Generator) -> tuple[pa.Table, str]:
         "name": ["agent.run"] + ["agent.step" if i % 100 == 1 else "tool.call" for i in range(1, n)],
         "kind": ["INTERNAL"] * n,
         "service_name": ["agent"] * n,
-        "start_time": pa.array(starts).cast(schema.TIMESTAMP),
-        "end_time": pa.array(starts + durations).cast(schema.TIMESTAMP),
+        "start_time": pa.array(starts).cast(schema.NS_TIMESTAMP),
+        "end_time": pa.array(starts + durations).cast(schema.NS_TIMESTAMP),
         "duration_ns": durations,
         "status_code": ["UNSET"] * n,
     }
@@ -237,7 +237,7 @@ def _side_tables(writer: StoreWriter, rng: np.random.Generator, big_trace: str) 
     t = T0 + np.sort(rng.integers(0, int(DAYS * 86_400e9), n))
     level = rng.choice(np.array([9, 13, 17]), size=n, p=[0.9, 0.07, 0.03])
     columns = {
-        "timestamp": pa.array(t).cast(schema.TIMESTAMP),
+        "timestamp": pa.array(t).cast(schema.NS_TIMESTAMP),
         "trace_id": _ids(rng, n, 16),
         "span_id": _ids(rng, n, 8),
         "severity_number": pa.array(level.astype(np.int32)),
@@ -256,7 +256,7 @@ def _side_tables(writer: StoreWriter, rng: np.random.Generator, big_trace: str) 
     model = np.tile(np.array(["gpt-4o", "claude"], dtype=object), minutes)
     values = np.cumsum(rng.integers(50, 150, m).astype(float))
     columns = {
-        "timestamp": pa.array(stamps).cast(schema.TIMESTAMP),
+        "timestamp": pa.array(stamps).cast(schema.NS_TIMESTAMP),
         "name": ["llm.tokens"] * m,
         "type": ["counter"] * m,
         "temporality": ["cumulative"] * m,
@@ -269,7 +269,7 @@ def _side_tables(writer: StoreWriter, rng: np.random.Generator, big_trace: str) 
     functions = np.array([f"mod{i % 40}.fn{i % 200}" for i in range(p)], dtype=object)
     callers = np.where(np.arange(p) % 2 == 0, None, functions[(np.arange(p) + 1) % p])
     columns = {
-        "timestamp": pa.array(T0 + np.arange(p) * 10**9).cast(schema.TIMESTAMP),
+        "timestamp": pa.array(T0 + np.arange(p) * 10**9).cast(schema.NS_TIMESTAMP),
         "profile_id": np.char.add("p", (np.arange(p) // 50).astype(str)).astype(object),
         "trace_id": [big_trace] * p,
         "span_id": ["0" * 16] * p,
@@ -284,7 +284,7 @@ def _side_tables(writer: StoreWriter, rng: np.random.Generator, big_trace: str) 
     writer.write("profiles", table_from_columns("profiles", columns, p))
     a = 200
     columns = {
-        "timestamp": pa.array(T0 + np.arange(a) * 3_000_000_000_000).cast(schema.TIMESTAMP),
+        "timestamp": pa.array(T0 + np.arange(a) * 3_000_000_000_000).cast(schema.NS_TIMESTAMP),
         "alert_id": [f"a{i // 2}" for i in range(a)],
         "severity": ["critical", "critical"] * (a // 2),
         "title": ["High token rate"] * a,
@@ -349,7 +349,8 @@ def main() -> int:
         red = queries.red_summary(store)
         queries.slowest_operations(red)
         queries.failing_operations(red)
-        queries.alert_summary(store)
+        queries.alert_windows(queries.alert_events(store))
+        queries.red_over_time(store)
 
     def traces() -> None:
         queries.list_operations(store)
@@ -369,7 +370,9 @@ def main() -> int:
     def trace_view() -> None:
         tree = queries.trace_tree(store, trace_id)
         logs = queries.trace_logs(store, trace_id)
-        figures.waterfall(queries.collapse_subtrees(tree, ()))
+        view = queries.collapse_subtrees(tree, ())
+        figures.waterfall(view, marks=queries.trace_marks(view, logs))
+        queries.trace_header(tree)
         queries.trace_timeline(tree, logs)
         queries.span_detail(tree, tree.span_id.iloc[0])
         queries.span_profile(store, trace_id=trace_id, span_id=tree.span_id.iloc[0])
@@ -416,7 +419,9 @@ def main() -> int:
     def logs() -> None:
         queries.list_loggers(store)
         queries.search_logs(store, min_level="ERROR", limit=500)
+        queries.log_volume(store, min_level="ERROR")
         queries.search_logs(store, text="id=4242", limit=500)
+        queries.log_volume(store, text="id=4242")
 
     def metrics() -> None:
         queries.metric_catalog(store)
@@ -467,7 +472,8 @@ def main() -> int:
 
     def overview_hour() -> None:
         queries.red_summary(store, **hour)
-        queries.alert_summary(store, **hour)
+        queries.alert_windows(queries.alert_events(store, **hour))
+        queries.red_over_time(store, **hour)
 
     cases = [
         ("baseline: full scan count(*), sum(duration_ns)", baseline, None),

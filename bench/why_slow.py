@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import explorer as x  # noqa: E402
-from explorer import open_store  # noqa: E402
+import explorer as x
+from explorer import open_store
 
 OPERATION = "POST /checkout"
 

@@ -4,7 +4,9 @@ Store choice, first match wins: ``streamlit run explorer -- --store DIR``, ``$LA
 ``./telemetry`` if it exists, then the committed sample store ``sample_data/``. The sidebar shows it and
 opens another. The Store lives in ``st.cache_resource`` (one DuckDB connection per store per process);
 query results live in ``st.cache_data`` keyed by store, reload generation and arguments, so moving between
-pages or re-running a page does not re-scan the files. "Reload store" re-reads the file list.
+pages or re-running a page does not re-scan the files. Every rerun compares the store's directory mtimes
+with the last run's; a change (new files) re-reads the file list and drops cached results on its own, so a
+browser refresh shows new data ("Reload store" does the same by hand).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from explorer import queries
 from explorer.errors import ExplorerError, PricesError
 from explorer.sql_guard import GuardedSQL
 from explorer.store import Store
+from ingest.store import objectstore
 from ingest.store.writer import DEFAULT_STORE, STORE_ENV
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -68,17 +71,27 @@ def store_argument(argv: list[str] | None = None) -> str | None:
     return known.store
 
 
-def default_store(argv: list[str] | None = None) -> tuple[Path, str]:
+def default_store(argv: list[str] | None = None) -> tuple[Path | str, str]:
     """The store to open first and why: argument > environment > ./telemetry > sample store."""
     argument = store_argument(argv)
     if argument:
-        return Path(argument).expanduser(), "--store"
+        return _location(argument), "--store"
     env = os.environ.get(STORE_ENV)
     if env:
-        return Path(env).expanduser(), f"${STORE_ENV}"
+        return _location(env), f"${STORE_ENV}"
     if Path(DEFAULT_STORE).is_dir():
         return Path(DEFAULT_STORE), "./telemetry"
     return SAMPLE_STORE, "sample store"
+
+
+def _location(path: str) -> Path | str:
+    """A store given by the user: ``s3://bucket/prefix`` as it is, a directory with ``~`` expanded."""
+    return objectstore.normalise(path) if objectstore.is_object_store(path) else Path(path).expanduser()
+
+
+def _key(path: str) -> str:
+    """One cache key per store: the absolute directory, or the normalised ``s3://`` URL."""
+    return objectstore.normalise(path) if objectstore.is_object_store(path) else str(Path(path).resolve())
 
 
 def prices_argument(argv: list[str] | None = None) -> str | None:
@@ -114,25 +127,66 @@ def store_path() -> str:
     return st.session_state["store_path"]
 
 
-def get_store() -> Store | None:
-    """The open Store, or None when the directory is missing (the sidebar then says what to do)."""
-    path = store_path()
-    if not Path(path).is_dir():
-        return None
+@st.cache_resource(show_spinner=False)
+def _signatures() -> dict[str, tuple[tuple[str, int], ...]]:
+    """Last seen :func:`store_signature` per store path (process-wide, like the Store itself)."""
+    return {}
+
+
+def store_signature(root: Path) -> tuple[tuple[str, int], ...]:
+    """The modification times of the store's table and partition directories.
+
+    Writing, renaming or deleting a file changes its directory's mtime, so comparing this (a few dozen
+    ``stat`` calls, well under a millisecond) on every rerun tells whether the store changed."""
+    entries: list[tuple[str, int]] = []
     try:
-        return _open(str(Path(path).resolve()))
+        for table in os.scandir(root):
+            if not table.is_dir() or table.name.startswith("."):
+                continue
+            entries.append((table.name, table.stat().st_mtime_ns))
+            for part in os.scandir(table.path):
+                if part.is_dir():
+                    entries.append((part.path, part.stat().st_mtime_ns))
+    except OSError:
+        return ()
+    return tuple(sorted(entries))
+
+
+def get_store() -> Store | None:
+    """The open Store, or None when the directory is missing (the sidebar then says what to do).
+
+    New files are noticed on their own: when the store's directories changed since the last run, the
+    file list is re-read and cached results dropped, so a browser refresh shows the latest data."""
+    path = store_path()
+    if not objectstore.is_object_store(path) and not Path(path).is_dir():
+        return None
+    key = _key(path)
+    try:
+        store = _open(key)
     except PricesError as exc:  # --prices / LANGSWARM_PRICES: say which file and line, not "no store"
         st.error(f"Cannot read the LLM prices: {exc}")
         st.stop()
     except ExplorerError:
         return None
+    if objectstore.is_object_store(path):
+        return store  # an s3:// store has no directory mtimes to watch: "Reload store" picks up new objects
+    signature = store_signature(Path(key))
+    seen = _signatures()
+    if seen.get(key) != signature:
+        if key in seen:
+            store.refresh()
+            _guard(key).refresh()
+            generations = _generations()
+            generations[key] = generations.get(key, 0) + 1
+        seen[key] = signature
+    return store
 
 
 def get_guard() -> GuardedSQL | None:
     """The guarded SQL runner over the open store (None when no store is open)."""
     if get_store() is None:
         return None
-    return _guard(str(Path(store_path()).resolve()))
+    return _guard(_key(store_path()))
 
 
 def reload_store() -> None:
@@ -140,9 +194,10 @@ def reload_store() -> None:
     store = get_store()
     if store is None:
         return
-    key = str(Path(store_path()).resolve())
+    key = _key(store_path())
     store.refresh()
-    _guard(key).refresh()
+    if not objectstore.is_object_store(key):  # no SQL page sandbox over object storage
+        _guard(key).refresh()
     generations = _generations()
     generations[key] = generations.get(key, 0) + 1
     _cached.clear()
@@ -162,7 +217,7 @@ def query(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     if store is None:
         msg = "no store is open"
         raise ExplorerError(msg)
-    key = str(Path(store_path()).resolve())
+    key = _key(store_path())
     frozen = tuple(sorted((k, _freeze(v)) for k, v in kwargs.items()))
     name = f"{function.__module__}:{function.__name__}"
     if not name.startswith("explorer."):
@@ -214,6 +269,11 @@ def sidebar() -> Filters:
                 f"Store directory `{path}` does not exist. Give one with `streamlit run explorer -- --store DIR`, "
                 f"set ${STORE_ENV}, or type a path below."
             )
+        elif not any(store.has(table) for table in ("spans", "logs", "metrics")):
+            st.warning(
+                f"`{path}` holds no store tables yet (no `spans/`, `logs/` or `metrics/` Parquet files): "
+                "the pages stay empty until telemetry is written there. Is this the right folder?"
+            )
         with st.expander("Open another store"):
             typed = st.text_input("Store directory", value=path, key="store_input")
             if st.button("Open", key="store_open") and typed and typed != path:
@@ -232,15 +292,15 @@ def sidebar() -> Filters:
             help="Relative to the newest data in the store (post-mortem: not to now)",
         )
         start = end = None
-        if last is not None:
+        if first is not None and last is not None:
             if preset == "Custom":
                 start = st.datetime_input("From (UTC)", value=first.replace(tzinfo=None), key="time_from")
                 end = st.datetime_input(
                     "To (UTC)", value=(last + timedelta(seconds=1)).replace(tzinfo=None), key="time_to"
                 )
-            elif PRESETS[preset] is not None:
+            elif (delta := PRESETS[preset]) is not None:
                 end = last + timedelta(microseconds=1)
-                start = end - PRESETS[preset]
+                start = end - delta
             if start is not None:
                 st.caption(f"{_fmt(start)} → {_fmt(end)} UTC")
             else:
@@ -261,6 +321,11 @@ def _utc(value: datetime | None) -> datetime | None:
     return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")).to_pydatetime(
         warn=False
     )
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """A naive datetime from a widget (read as UTC) as an aware UTC datetime."""
+    return _utc(value)
 
 
 def _fmt(value: datetime | None) -> str:
@@ -298,3 +363,125 @@ def trace_link(trace_id: str | None, span_id: str | None = None) -> str | None:
 
 
 TRACE_LINK = st.column_config.LinkColumn("trace", display_text=r"trace_id=([0-9a-f]{8})", width="small")
+#: Column setup of a :func:`explorer.queries.kv_table` (attributes, event attributes, resource).
+KV_COLUMNS = {
+    "key": st.column_config.TextColumn("key"),
+    "value": st.column_config.TextColumn("value", width="large"),
+    "type": st.column_config.TextColumn("type", width="small"),
+    "number": st.column_config.NumberColumn("as number", width="small"),
+}
+#: The span dropdown lists at most this many spans (plus the selected one); the chart and table reach all.
+SPAN_OPTIONS = 200
+#: The trace view's span table shows this many rows around the selected span.
+TABLE_ROWS = 500
+
+_MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~:$"})
+
+
+def plain(text: object) -> str:
+    """``text`` escaped for ``st.markdown``: user data (span names, services) never becomes markup or links."""
+    return str(text).translate(_MARKDOWN_SPECIAL)
+
+
+def sync_span_pick(span_ids: list[str]) -> None:
+    """Settle ``st.session_state["span_pick"]``, the trace view's one selected span, before drawing.
+
+    A ``&span_id=`` in the URL that changed since this session last wrote it (a deep link, or the
+    browser's back button) wins; a pick that is not among ``span_ids`` (another trace, a collapsed span)
+    falls back to the first span."""
+    known = set(span_ids)
+    wanted = st.query_params.get("span_id")
+    if wanted and wanted != st.session_state.get("_span_synced") and wanted in known:
+        st.session_state["span_pick"] = wanted
+    if st.session_state.get("span_pick") not in known:
+        st.session_state["span_pick"] = span_ids[0]
+    st.session_state["_view_span_ids"] = span_ids
+
+
+def pick_from_chart() -> None:
+    """``on_select`` of the waterfall: the clicked span (``customdata[0]`` of a selected point) becomes the pick."""
+    state = st.session_state.get("waterfall") or {}
+    points = (state.get("selection") or {}).get("points") or []
+    known = set(st.session_state.get("_view_span_ids", ()))
+    for point in points:
+        data = point.get("customdata")
+        if isinstance(data, (list, tuple)) and data and data[0] in known:
+            st.session_state["span_pick"] = data[0]
+            return
+
+
+def pick_from_table(key: str, first: int = 0) -> None:
+    """``on_select`` of the span table (keyed ``key``, showing rows from ``first``): the ticked row's span
+    becomes the pick."""
+    state = st.session_state.get(key) or {}
+    rows = (state.get("selection") or {}).get("rows") or []
+    ids = st.session_state.get("_view_span_ids", [])
+    if rows and first + rows[0] < len(ids):
+        st.session_state["span_pick"] = ids[first + rows[0]]
+
+
+def table_window(row: int, total: int, size: int | None = None) -> tuple[int, int]:
+    """The ``[first, last)`` rows of a table of ``total`` rows to show around ``row`` (at most ``size``)."""
+    size = size or TABLE_ROWS
+    first = max(0, min(row - size // 2, total - size))
+    return first, min(total, first + size)
+
+
+def span_options(span_ids: list[str], picked: str, limit: int = SPAN_OPTIONS) -> list[str]:
+    """The span dropdown's options: every span up to ``limit``, else the first ``limit`` plus the pick."""
+    if len(span_ids) <= limit:
+        return span_ids
+    head = span_ids[:limit]
+    return head if picked in set(head) else [*head, picked]
+
+
+ERROR_ROW = "background-color: rgba(214, 39, 40, 0.12)"
+
+
+def error_rows(row: pd.Series) -> list[str]:
+    """Styler row function: tint rows whose ``error_count`` (or ``errors``) is above zero."""
+    count = row.get("error_count", row.get("errors", 0))
+    return [ERROR_ROW if isinstance(count, (int, float)) and count > 0 else ""] * len(row)
+
+
+def with_trace_links(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with an ``open`` link to the trace view (span too when there is a ``span_id``), and empty
+    text instead of None where a row has no trace, so the table shows a blank rather than "None"."""
+    spans = frame["span_id"] if "span_id" in frame else [None] * len(frame)
+    links = [trace_link(t, s) or "" for t, s in zip(frame["trace_id"], spans, strict=True)]
+    return frame.assign(open=links, trace_id=frame["trace_id"].fillna(""))
+
+
+def as_mapping(value: Any) -> dict[str, Any]:
+    """A stored attribute map (dict, list of pairs, or None) as a dict."""
+    if value is None or (isinstance(value, float) and value != value):
+        return {}
+    if isinstance(value, dict):
+        return value
+    return {str(k): v for k, v in value}
+
+
+def picked_trace(chart: Any, table: Any, trace_ids: list[str]) -> str | None:
+    """The trace id clicked in the traces scatter (``customdata[0]``) or ticked in the results table."""
+    points = ((chart or {}).get("selection") or {}).get("points") or [] if chart is not None else []
+    for point in points:
+        data = point.get("customdata")
+        if isinstance(data, (list, tuple)) and data and isinstance(data[0], str):
+            return data[0]
+    rows = ((table or {}).get("selection") or {}).get("rows") or [] if table is not None else []
+    if rows and rows[0] < len(trace_ids):
+        return trace_ids[rows[0]]
+    return None
+
+
+SDK_METRIC_PREFIX = "langswarm.telemetry."
+
+
+def metric_names(names: pd.Series | list[str], *, show_sdk: bool = True) -> list[str]:
+    """Metric names with the application's own first and the SDK's self-metrics (``langswarm.telemetry.*``)
+    last, or left out when ``show_sdk`` is False (unless nothing else is there), so a page opens on a
+    user metric rather than the alphabetically first SDK counter."""
+    names = [str(n) for n in names]
+    user = [n for n in names if not n.startswith(SDK_METRIC_PREFIX)]
+    sdk = [n for n in names if n.startswith(SDK_METRIC_PREFIX)]
+    return user + sdk if show_sdk or not user else user

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -13,7 +14,8 @@ from datetime import timedelta
 import pandas as pd
 
 from explorer.errors import ExplorerError
-from explorer.store import Store, open_store
+from explorer.store import Store, default_store, open_store
+from ingest.store.writer import STORE_ENV
 
 
 def format_duration(ns: float | None) -> str:
@@ -54,6 +56,12 @@ def _cmd_sql(store: Store, args: argparse.Namespace) -> int:
             print(f"(cut at {result.max_rows} rows)", file=sys.stderr)
     else:
         frame = store.sql(args.query)
+    if args.format == "csv":
+        frame.to_csv(sys.stdout, index=False)
+        return 0
+    if args.format == "json":
+        frame.to_json(sys.stdout, orient="records", lines=True, date_format="iso", date_unit="ns")
+        return 0
     with pd.option_context(
         "display.max_rows", args.max_rows, "display.max_columns", None, "display.width", 200
     ):
@@ -299,12 +307,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--store",
         metavar="DIR",
         default=None,
-        help="telemetry store directory (default: $LANGSWARM_TELEMETRY_DIR, else ./telemetry)",
+        help="telemetry store directory (default: $LANGSWARM_TELEMETRY_DIR, else ./telemetry, else the "
+        "repository's sample store: the app's rule)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sql = commands.add_parser("sql", parents=[store_option], help="run a DuckDB query over the store's views")
     sql.add_argument("query", help="SQL over the views spans, logs, metrics, profiles, alerts")
-    sql.add_argument("--max-rows", type=int, default=100, help="rows to print (default 100)")
+    sql.add_argument("--max-rows", type=int, default=100, help="rows to print as a table (default 100)")
+    sql.add_argument(
+        "--format",
+        choices=["table", "csv", "json"],
+        default="table",
+        help="table (default, cut at --max-rows), or every row as csv or JSON Lines (for pipes and files)",
+    )
     sql.add_argument(
         "--guarded",
         action="store_true",
@@ -382,12 +397,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    path, reason = default_store(args.store)
+    if reason == "sample store":
+        print(f"(no --store, ${STORE_ENV} or ./telemetry: reading the sample store {path})", file=sys.stderr)
     try:
-        with open_store(args.store, prices=getattr(args, "prices", None)) as store:
+        with open_store(path, prices=getattr(args, "prices", None)) as store:
             return args.run(store, args)
     except ExplorerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `python -m explorer trace ID | head`: the reader left; stop quietly, as Unix tools do. Point
+        # stdout at devnull so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as exc:  # DuckDB errors: show the message, not a traceback
         if type(exc).__module__.startswith(("duckdb", "_duckdb")):
             print(f"error: {exc}", file=sys.stderr)

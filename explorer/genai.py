@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -208,12 +209,21 @@ SPANS_WITH_MODEL_SQL = (
     "spans JOIN (SELECT trace_id AS _t, span_id AS _s, any_value(model) AS _model FROM llm_calls "
     "WHERE model IS NOT NULL GROUP BY ALL) ON _t = trace_id AND _s = span_id"
 )
+#: The same rows straight from ``llm_calls`` (which has the span columns these queries filter on, but no
+#: resource attributes): no scan of ``spans`` at all.
+MODEL_SPANS_SQL = (
+    "(SELECT trace_id, span_id, name, service_name, start_time, end_time, duration_ns, status_code, date, "
+    "model AS _model FROM llm_calls WHERE model IS NOT NULL) AS spans"
+)
 
 
-def spans_source(group_by: str) -> str:
-    """The FROM clause of a span query grouped by ``group_by``: ``spans``, joined to the models for
-    ``model``."""
-    return SPANS_WITH_MODEL_SQL if group_by == "model" else "spans"
+def spans_source(group_by: str, *, resource_attributes: bool = False) -> str:
+    """The FROM clause of a span query grouped by ``group_by``: ``spans``; for ``model`` the GenAI spans
+    with their model, read from ``llm_calls`` (joined to ``spans`` when the query filters on resource
+    attributes)."""
+    if group_by != "model":
+        return "spans"
+    return SPANS_WITH_MODEL_SQL if resource_attributes else MODEL_SPANS_SQL
 
 
 def group_expression(group_by: str) -> str | None:
@@ -458,10 +468,11 @@ class LLMRowCache:
     replaces files); call it under the store's read lock, before a query that reads ``llm_calls``.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, root: Path, prices: Prices) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, root: Path | str, prices: Prices, fs: Any = None) -> None:
         self.con = con
         self.root = root
-        self._files: dict[str, tuple[int, int]] = {}
+        self.fs = fs  # the s3fs filesystem of an s3:// store (registered on ``con``)
+        self._files: dict[str, tuple[Any, int]] = {}
         install_prices(con, prices)
         empty = "(SELECT *, ''::VARCHAR AS _file FROM _store_empty.spans)"
         con.execute(
@@ -478,8 +489,13 @@ class LLMRowCache:
 
     def sync(self) -> None:
         """Bring the cached rows in line with the span files on disk now."""
-        current: dict[str, tuple[int, int]] = {}
-        for path in (self.root / "spans").glob("**/*.parquet"):
+        current: dict[str, tuple[Any, int]] = {}
+        if isinstance(self.root, str):  # object storage: objects are written once, the ETag names the content
+            found = self.fs.find(f"{self.root}/spans", detail=True)
+            for key, info in found.items():
+                if key.endswith(".parquet"):
+                    current[f"s3://{key}"] = (info.get("ETag"), int(info.get("size") or 0))
+        for path in () if isinstance(self.root, str) else (self.root / "spans").glob("**/*.parquet"):
             try:
                 stat = path.stat()
             except FileNotFoundError:  # removed by a compaction between the listing and the stat

@@ -43,6 +43,12 @@ def _nanos(value: Any) -> str:
     return str(pd.Timestamp(value).value)
 
 
+def _exact(row: Mapping[str, Any], stamp: str, nano: str | None = None) -> str:
+    """The exact nanoseconds of a time: its ``*_unix_nano`` column when the row has one, else the timestamp."""
+    value: Any = row.get(nano or f"{stamp}_unix_nano")
+    return str(int(value)) if not _missing(value) else _nanos(row.get(stamp))
+
+
 def _int(value: Any) -> int:
     return 0 if _missing(value) else int(value)
 
@@ -53,15 +59,15 @@ def _span(row: Mapping[str, Any]) -> dict[str, Any]:
         "spanId": row["span_id"],
         "name": "" if _missing(row.get("name")) else str(row["name"]),
         "kind": SPAN_KINDS.get(str(row.get("kind")), 0),
-        "startTimeUnixNano": _nanos(row["start_time"]),
-        "endTimeUnixNano": _nanos(row["end_time"])
+        "startTimeUnixNano": _exact(row, "start_time"),
+        "endTimeUnixNano": _exact(row, "end_time")
         if not _missing(row.get("end_time"))
-        else _nanos(row["start_time"]),
+        else _exact(row, "start_time"),
         "attributes": _attributes(row.get("attributes")),
         "droppedAttributesCount": _int(row.get("dropped_attributes_count")),
         "events": [
             {
-                "timeUnixNano": _nanos(e.get("timestamp")),
+                "timeUnixNano": _exact(e, "timestamp", "time_unix_nano"),
                 "name": e.get("name") or "",
                 "attributes": _attributes(e.get("attributes")),
             }

@@ -1,7 +1,10 @@
-"""The store: a DuckDB connection with one view per table over the Parquet files of a store directory."""
+"""The store: a DuckDB connection with one view per table over the Parquet files of a store directory,
+or of a store on S3-compatible object storage (``s3://bucket/prefix``: an fsspec ``s3fs`` filesystem is
+registered on the one long-lived connection, so no DuckDB extension is downloaded)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from pathlib import Path
@@ -13,7 +16,8 @@ import pandas as pd
 from explorer.errors import StoreNotFoundError, TraceNotFoundError
 from explorer.genai import LLMRowCache, Prices, resolve_prices
 from explorer.tree import order_tree
-from ingest.store import schema
+from ingest.errors import StoreError
+from ingest.store import objectstore, schema
 from ingest.store.lock import read_lock
 
 TABLES = tuple(schema.TABLES)
@@ -29,25 +33,40 @@ class Store:
     list; default ``$LANGSWARM_PRICES``.
     """
 
-    def __init__(
-        self, root: str | os.PathLike[str], *, prices: Prices | str | os.PathLike[str] | None = None
-    ) -> None:
-        self.root = Path(root)
-        if not self.root.is_dir():
+    def __init__(self, root: str | os.PathLike[str], *, prices: Prices | str | os.PathLike[str] | None = None) -> None:
+        self.root: Path | str = (
+            objectstore.normalise(str(root)) if objectstore.is_object_store(root) else Path(root)
+        )
+        self.fs: Any = None
+        if isinstance(self.root, str):
+            try:
+                self.fs = objectstore.filesystem()
+                bucket_ok = self.fs.exists(self.root.split("/", 3)[2])
+            except (StoreError, OSError) as exc:
+                msg = f"cannot open the store {self.root}: {exc}"
+                raise StoreNotFoundError(msg) from exc
+            if not bucket_ok:
+                msg = f"the bucket of {self.root} does not exist (or these AWS credentials cannot see it)"
+                raise StoreNotFoundError(msg)
+        elif not self.root.is_dir():
             msg = f"store directory {str(self.root)!r} does not exist; pass --store DIR or set LANGSWARM_TELEMETRY_DIR"
             raise StoreNotFoundError(msg)
+        #: Where the control folders (``_rejected/``, ``_imports/``) are: the store, or a local one for s3://.
+        self.control = objectstore.local_control(self.root)
         self.con = duckdb.connect(":memory:")
+        if self.fs is not None:
+            self.con.register_filesystem(self.fs)
         self._lock = threading.RLock()
         self._present: dict[str, bool] = {}
         self.prices = resolve_prices(prices)
         create_empty_tables(self.con)
         self.refresh()
-        self._llm = LLMRowCache(self.con, self.root, self.prices)
+        self._llm = LLMRowCache(self.con, self.root, self.prices, self.fs)
 
     def refresh(self) -> None:
         """(Re)create the views; a table that gained its first file since opening becomes a Parquet view."""
         with self._lock:
-            point_views(self.con, self.root, self._present)
+            point_views(self.con, self.root, self._present, self.fs)
 
     def has(self, table: str) -> bool:
         """Whether ``table`` has at least one Parquet file."""
@@ -57,29 +76,48 @@ class Store:
         """Run a query over the views and return a DataFrame (the trusted path: no guard, no limit)."""
         # The store's shared read lock: a concurrent `ingest compact` swaps files only between queries,
         # so no query sees a span twice or misses one.
-        with self._lock, read_lock(self.root):
+        # (Object storage has no compaction, hence no lock.)
+        with self._lock, read_lock(self.root) if isinstance(self.root, Path) else contextlib.nullcontext():
             if "llm_calls" in query or "_llm." in query:
                 self._llm.sync()  # the rows of new span files (decoding attribute maps is the costly part)
             cursor = self.con.execute(query, params)
             zoned = [d[0] for d in cursor.description if str(d[1]).startswith(("TIMESTAMPTZ", "TIMESTAMP WITH"))]
             frame = cursor.df()
-        # DuckDB hands TIMESTAMPTZ_NS (the store's timestamps) to pandas without its zone; say it is UTC so
-        # every query returns the same aware timestamps whatever precision the column has.
+        # DuckDB hands TIMESTAMPTZ_NS (old stores' timestamps) to pandas without its zone and TIMESTAMPTZ in
+        # its session zone; say UTC so every query returns the same aware timestamps whatever the precision.
         for name in zoned:
             column = frame[name]
             if pd.api.types.is_datetime64_dtype(column) and column.dt.tz is None:
                 frame[name] = column.dt.tz_localize("UTC")
+            elif isinstance(column.dtype, pd.DatetimeTZDtype) and str(column.dt.tz) != "UTC":
+                frame[name] = column.dt.tz_convert("UTC")
         return frame
 
     def trace(self, trace_id: str) -> pd.DataFrame:
         """The spans of ``trace_id`` in tree order (depth-first, children by start time) with ``depth``."""
-        spans = self.sql("SELECT * FROM spans WHERE trace_id = ?", [trace_id.lower()])
+        trace_id = trace_id.strip().lower()
+        spans = self.sql("SELECT * FROM spans WHERE trace_id = ?", [trace_id])
+        if spans.empty and 4 <= len(trace_id) < 32:
+            trace_id = self._expand_prefix(trace_id)
+            spans = self.sql("SELECT * FROM spans WHERE trace_id = ?", [trace_id])
         if spans.empty:
             msg = f"trace {trace_id!r} is not in the store {str(self.root)!r}"
             raise TraceNotFoundError(msg)
         # A span snapshotted while still open (end_time NULL) and later finished has two rows: keep the finished one.
         spans = spans.sort_values("end_time", na_position="last", kind="stable").drop_duplicates("span_id")
         return order_tree(spans)
+
+    def _expand_prefix(self, prefix: str) -> str:
+        """The one trace id starting with ``prefix`` (the short ids the app shows), or ``prefix`` itself
+        when none does; several raise :class:`TraceNotFoundError` listing some of them."""
+        found = self.sql(
+            "SELECT DISTINCT trace_id FROM spans WHERE starts_with(trace_id, ?) ORDER BY trace_id LIMIT 6", [prefix]
+        )["trace_id"].tolist()
+        if len(found) > 1:
+            shown = ", ".join(found[:5]) + (", …" if len(found) > 5 else "")
+            msg = f"trace id prefix {prefix!r} is ambiguous in {str(self.root)!r}: {shown}; give more digits"
+            raise TraceNotFoundError(msg)
+        return found[0] if found else prefix
 
     def close(self) -> None:
         with self._lock:
@@ -107,30 +145,103 @@ def create_empty_tables(con: duckdb.DuckDBPyConnection) -> None:
         con.unregister("_empty_arrow")
 
 
-def point_views(con: duckdb.DuckDBPyConnection, root: Path, present: dict[str, bool]) -> None:
+def point_views(
+    con: duckdb.DuckDBPyConnection, root: Path | str, present: dict[str, bool], fs: Any = None
+) -> None:
     """Point each table's view at its Parquet files, or at its empty table while it has none.
 
     ``present`` remembers what each view points at, so only a table that gained (or lost) its files
-    is redefined.
+    is redefined. A table holding files written before the portable layout (nanosecond timestamps, no
+    ``*_unix_nano`` columns) gets a view that derives the missing columns (:func:`legacy_view_sql`).
     """
     for table in TABLES:
-        has_files = any(root.glob(f"{table}/**/*.parquet"))
+        if isinstance(root, str):
+            has_files = bool(fs.glob(f"{root}/{table}/date=*/*.parquet"))
+            glob = f"{root}/{table}/**/*.parquet"
+        else:
+            has_files = any(root.glob(f"{table}/**/*.parquet"))
+            glob = str(root / table / "**" / "*.parquet")
         if present.get(table) == has_files:
             continue
         if has_files:
-            glob = str(root / table / "**" / "*.parquet").replace("'", "''")
+            glob = glob.replace("'", "''")
             source = f"read_parquet('{glob}', hive_partitioning = true, union_by_name = true)"
+            con.execute(f"CREATE OR REPLACE VIEW {table} AS {view_sql(con, table, source)}")
         else:
-            source = f"_store_empty.{table}"
-        con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM {source}")
+            con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM _store_empty.{table}")
         present[table] = has_files
+
+
+def view_sql(con: duckdb.DuckDBPyConnection, table: str, source: str) -> str:
+    """The SELECT of a table's view over ``source``: the files as they are when every file has the
+    portable layout, else :func:`legacy_view_sql` (read both layouts)."""
+    # union_by_name reads every file's footer at bind time anyway: this costs one query's planning.
+    columns = {row[0]: str(row[1]) for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+    legacy = any(
+        nano not in columns or columns.get(stamp, "").endswith("_NS")
+        for stamp, nano in schema.NANO_COLUMNS[table].items()
+    ) or (table == "spans" and "time_unix_nano" not in columns.get("events", ""))
+    return legacy_view_sql(table, source, columns) if legacy else f"SELECT * FROM {source}"
+
+
+def _micros(stamp: str) -> str:
+    """SQL for a nanosecond timestamp truncated to the microsecond, as the writer stores it (a plain cast
+    would round, and could move a time of 23:59:59.9999995 to the next day)."""
+    return f"timezone('UTC', make_timestamp(epoch_ns({stamp}) // 1000))"
+
+
+def legacy_view_sql(table: str, source: str, columns: dict[str, str]) -> str:
+    """Read both layouts: microsecond timestamps, and each ``*_unix_nano`` taken from the file when it has
+    one, else derived exactly from the old nanosecond timestamp (so queries need not know the layout)."""
+    replaced, added = [], []
+    for stamp, nano in schema.NANO_COLUMNS[table].items():
+        if stamp not in columns:
+            continue
+        replaced.append(f"{_micros(stamp)} AS {stamp}")
+        derived = f"epoch_ns({stamp})"
+        if nano in columns:
+            replaced.append(f"coalesce({nano}, {derived}) AS {nano}")
+        else:
+            added.append(f"{derived}::BIGINT AS {nano}")
+    if table == "spans":
+        has_nano = "time_unix_nano" in columns.get("events", "")
+        nano = "coalesce(e.time_unix_nano, epoch_ns(e.timestamp))" if has_nano else "epoch_ns(e.timestamp)"
+        replaced.append(
+            "list_transform(events, lambda e: struct_pack(name := e.name, "
+            f"timestamp := {_micros('e.timestamp')}, "
+            f"time_unix_nano := {nano}::BIGINT, attributes := e.attributes)) AS events"
+        )
+    extra = "".join(f", {a}" for a in added)
+    return f"SELECT * REPLACE ({', '.join(replaced)}){extra} FROM {source}"
+
+
+#: The committed sample store, present in a checkout of this repository (not in an installed package).
+SAMPLE_STORE = Path(__file__).resolve().parent.parent / "sample_data"
+
+
+def default_store(argument: str | os.PathLike[str] | None = None) -> tuple[Path, str]:
+    """The store the app and the CLI open, and why — one rule for both: ``argument`` (``--store DIR``) >
+    ``$LANGSWARM_TELEMETRY_DIR`` > ``./telemetry`` if it exists > the sample store if present >
+    ``./telemetry`` (which then does not exist, and says so)."""
+    from ingest.store.writer import DEFAULT_STORE, STORE_ENV
+
+    if argument:
+        return Path(argument).expanduser(), "--store"
+    env = os.environ.get(STORE_ENV)
+    if env:
+        return Path(env).expanduser(), f"${STORE_ENV}"
+    if Path(DEFAULT_STORE).is_dir():
+        return Path(DEFAULT_STORE), "./telemetry"
+    if SAMPLE_STORE.is_dir():
+        return SAMPLE_STORE, "sample store"
+    return Path(DEFAULT_STORE), "./telemetry"
 
 
 def open_store(
     path: str | os.PathLike[str] | None = None, *, prices: Prices | str | os.PathLike[str] | None = None
 ) -> Store:
-    """Open the store at ``path`` (default: ``$LANGSWARM_TELEMETRY_DIR``, else ``./telemetry``); ``prices``
-    extends the LLM price list (default ``$LANGSWARM_PRICES``)."""
-    from ingest.store.writer import resolve_store_path
+    """Open the store at ``path``, a directory or ``s3://bucket/prefix`` (default: ``$LANGSWARM_TELEMETRY_DIR``,
+    else ``./telemetry``); ``prices`` extends the LLM price list (default ``$LANGSWARM_PRICES``)."""
+    from ingest.store.writer import resolve_store
 
-    return Store(resolve_store_path(path), prices=prices)
+    return Store(resolve_store(path), prices=prices)

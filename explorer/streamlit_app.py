@@ -20,15 +20,18 @@ from explorer import app_state  # noqa: E402
 
 st.set_page_config(page_title="LangSwarm Explorer", page_icon=":material/travel_explore:", layout="wide")
 
+overview = st.Page(app_state.PAGES["overview"], title="Overview", icon=":material/dashboard:", url_path="overview")
+
+
+def _home() -> None:
+    """``/`` opens the Overview at ``/overview`` (a default page has no path of its own in Streamlit)."""
+    st.switch_page(overview)
+
+
 pages = {
     "Explore": [
-        st.Page(
-            app_state.PAGES["overview"],
-            title="Overview",
-            icon=":material/dashboard:",
-            url_path="overview",
-            default=True,
-        ),
+        st.Page(_home, title="Home", url_path="home", default=True, visibility="hidden"),
+        overview,
         st.Page(app_state.PAGES["traces"], title="Traces", icon=":material/search:", url_path="traces"),
         st.Page(
             app_state.PAGES["trace"], title="Trace view", icon=":material/waterfall_chart:", url_path="trace"

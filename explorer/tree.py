@@ -16,7 +16,8 @@ def order_tree(spans: pd.DataFrame) -> pd.DataFrame:
     """
     if spans.empty:
         return spans.assign(depth=pd.Series(dtype="int64"), orphan=pd.Series(dtype="bool"))
-    frame = spans.sort_values(["start_time", "span_id"], kind="stable").reset_index(drop=True)
+    by = "start_time_unix_nano" if "start_time_unix_nano" in spans else "start_time"  # nanosecond exact
+    frame = spans.sort_values([by, "span_id"], kind="stable").reset_index(drop=True)
     span_ids = frame["span_id"].tolist()
     parents = frame["parent_span_id"].tolist()
     known = set(span_ids)
@@ -58,10 +59,8 @@ def critical_path(tree: pd.DataFrame) -> set[str]:
         return set()
     ids = tree["span_id"].tolist()
     parents = tree["parent_span_id"].tolist()
-    start = (
-        tree["start_time"].astype("int64").tolist() if "start_ns" not in tree else tree["start_ns"].tolist()
-    )
-    end = tree["end_time"].astype("int64").tolist() if "end_ns" not in tree else tree["end_ns"].tolist()
+    start = _nanos(tree, "start")
+    end = _nanos(tree, "end")
     known = set(ids)
     children: dict[str, list[int]] = defaultdict(list)
     roots = []
@@ -89,6 +88,15 @@ def critical_path(tree: pd.DataFrame) -> set[str]:
             stack.append((k, cursor))
             cursor = start[k]
     return path
+
+
+def _nanos(tree: pd.DataFrame, which: str) -> list[int]:
+    """Span start or end times as integers: ``start_ns``/``end_ns`` (trace_tree's), else the exact
+    ``*_time_unix_nano`` columns, else the timestamps (only compared with each other here)."""
+    for column in (f"{which}_ns", f"{which}_time_unix_nano"):
+        if column in tree:
+            return tree[column].astype("int64").tolist()
+    return tree[f"{which}_time"].astype("int64").tolist()
 
 
 def collapse_subtrees(tree: pd.DataFrame, collapsed: Iterable[str]) -> pd.DataFrame:

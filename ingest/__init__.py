@@ -32,6 +32,8 @@ _EXPORTS = {
     "IngestError": "ingest.errors",
     "InputError": "ingest.errors",
     "MetricError": "ingest.errors",
+    "MigrationError": "ingest.errors",
+    "PruneError": "ingest.errors",
     "NoOpLogger": "ingest.sdk.noop",
     "NoOpMetrics": "ingest.sdk.noop",
     "NoOpTracer": "ingest.sdk.noop",
@@ -57,6 +59,7 @@ _EXPORTS = {
     "new_correlation_id": "ingest.sdk.correlation",
     "set_correlation_id": "ingest.sdk.correlation",
     "resolve_store_path": "ingest.store.writer",
+    "resolve_store": "ingest.store.writer",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -34,6 +34,14 @@ class CompactionError(IngestError):
     """Compaction cannot run (another one holds the lock, or the store cannot be written)."""
 
 
+class PruneError(IngestError):
+    """Retention cannot prune now (a compaction or running queries hold the store, or it is missing)."""
+
+
+class MigrationError(IngestError):
+    """The store cannot be migrated to the portable layout (not a local directory, or a file cannot be rewritten)."""
+
+
 class InputError(IngestError, ValueError):
     """Input that is not valid OTLP (or Jaeger) data; the message says what and where."""
 

@@ -611,3 +611,48 @@ def shared_store() -> StoreFacts:
     root = Path(tempfile.mkdtemp(prefix="langswarm-fixture-store-"))
     atexit.register(shutil.rmtree, root, True)
     return build_store(root / "store")
+
+
+WIDE_TRACE_SPANS = 10_000
+
+
+def build_wide_trace_store(root: str | Path, *, spans: int = WIDE_TRACE_SPANS, seed: int = 11) -> str:
+    """A store holding one trace of ``spans`` spans (an agent run: 100 steps of tool/LLM calls over five
+    services, 1 % errors), for the browser's 10,000-span trace view test and bench/browser.py.
+    Returns the trace id."""
+    rng = random.Random(seed)
+    root = Path(root)
+    ids = [f"{rng.getrandbits(64):016x}" for _ in range(spans)]
+    trace_id = f"{rng.getrandbits(128):032x}"
+    per_step = max(spans // 100, 2)
+    parents: list[str | None] = [None]
+    names = ["agent.run"]
+    for i in range(1, spans):
+        step = (i - 1) // per_step * per_step + 1
+        parents.append(ids[0] if i == step else ids[step])
+        names.append("agent.step" if i == step else ("llm.call" if i % 3 == 0 else "tool.call"))
+    services = ["agent", "llm-gateway", "search", "vector-db", "tools"]
+    start0 = int(datetime.now(UTC).replace(microsecond=0).timestamp()) * S - 3600 * S
+    durations = [int(rng.lognormvariate(12.6, 1.0)) for _ in range(spans)]
+    starts = [start0]
+    for i in range(1, spans):
+        starts.append(starts[-1] + durations[i - 1] // 2)
+    durations[0] = starts[-1] + durations[-1] - start0
+    status = ["ERROR" if rng.random() < 0.01 else "UNSET" for _ in range(spans)]
+    columns = {
+        "trace_id": [trace_id] * spans,
+        "span_id": ids,
+        "parent_span_id": parents,
+        "name": names,
+        "kind": ["INTERNAL"] * spans,
+        "service_name": [services[0] if i == 0 else services[i % len(services)] for i in range(spans)],
+        "start_time": pa.array(starts, pa.int64()).cast(pa.timestamp("ns", tz="UTC")),
+        "end_time": pa.array([s + d for s, d in zip(starts, durations, strict=True)], pa.int64()).cast(
+            pa.timestamp("ns", tz="UTC")
+        ),
+        "duration_ns": durations,
+        "status_code": status,
+        "status_message": ["tool failed: see https://example.com/x" if s == "ERROR" else None for s in status],
+    }
+    StoreWriter(root, durable=False).write("spans", table_from_columns("spans", columns, spans))
+    return trace_id

@@ -46,11 +46,13 @@ def _figures(at: AppTest) -> list[dict]:
 
 
 def _bars(at: AppTest) -> dict[str, np.ndarray]:
-    """The waterfall's bars (spread over its per-status bar traces), in row order: y, base, x."""
-    traces = [t for t in _figures(at)[0]["data"] if t["type"] == "bar"]
-    y = np.concatenate([_array(t["y"]) for t in traces])
+    """The waterfall's bars (NaN-separated segments of its per-service WebGL line traces), in row order:
+    y, base (start offset), x (width)."""
+    traces = [t for t in _figures(at)[0]["data"] if t.get("meta") == "service"]
+    x = np.concatenate([_array(t["x"]) for t in traces])
+    y = -np.concatenate([_array(t["y"]) for t in traces])[0::3]  # row i is drawn at y = -i
     order = np.argsort(y, kind="stable")
-    return {key: np.concatenate([_array(t[key]) for t in traces])[order] for key in ("y", "base", "x")}
+    return {"y": y[order], "base": x[0::3][order], "x": (x[1::3] - x[0::3])[order]}
 
 
 def _array(value) -> np.ndarray:
@@ -102,7 +104,14 @@ class TestOverview:
     def test_counts_and_links(self, monkeypatch, facts):
         at = _page(_app(monkeypatch, facts.root), "overview")
         metrics = {m.label: m.value for m in at.metric}
-        assert metrics["Spans"] == f"{facts.span_count:,}" and metrics["Alerts fired"] == "3"
+        assert metrics["Spans"] == f"{facts.span_count:,}"
+        windows = next(d.value for d in at.dataframe if "lasted" in d.value.columns)
+        firing = int((windows.state == "firing now").sum())
+        assert metrics["Alerts firing now"] == str(firing) and len(windows) == 3
+        assert set(windows.state) <= {"firing now", "resolved"}
+        # The rate/errors/p95 chart over time: one line per service in each of its three panels.
+        chart = next(f for f in _figures(at) if "over time" in f["layout"]["title"]["text"])
+        assert {t["name"] for t in chart["data"]} >= {"frontend", "payment"}
         red = at.dataframe[0].value
         assert "traces?service=payment&operation=payment.charge" in red.traces.tolist()
         assert "traces?service=frontend&operation=POST+%2Fcheckout" in red.traces.tolist()
@@ -138,6 +147,18 @@ class TestTraces:
         assert set(results.trace_id) == set(facts.error_trace_ids)
         assert (results.error_count > 0).all()
 
+    def test_service_dropdown_scatter_and_error_rows(self, monkeypatch, facts):
+        """Service is a dropdown like Operation; the scatter has one clickable point per result (trace id in
+        customdata), error traces in their own red series; error rows are tinted."""
+        at = _page(_app(monkeypatch, facts.root), "traces")
+        assert {"any", "payment", "frontend"} <= set(at.selectbox(key="service").options)
+        at.selectbox(key="service").select("payment").run()
+        scatter = next(f for f in _figures(at) if f["layout"]["title"]["text"].startswith("Duration against"))
+        ids = {c[0] for t in scatter["data"] for c in t["customdata"]}
+        assert ids == set(at.dataframe[0].value.trace_id)
+        failed = next(t for t in scatter["data"] if t["name"] == "has errors")
+        assert {c[0] for c in failed["customdata"]} <= set(facts.error_trace_ids)
+
     def test_log_text_search(self, monkeypatch, facts):
         at = _page(_app(monkeypatch, facts.root), "traces")
         at.text_input(key="log_text").input("card declined").run()
@@ -152,7 +173,8 @@ class TestTraceView:
         assert bars["y"].tolist() == [0, 1, 2, 3]  # one bar per span
         assert bars["base"].tolist() == pytest.approx([0.0, 2.0, 2.3, 10.0], abs=1e-9)
         assert bars["x"].tolist() == pytest.approx([50.0, 7.0, 0.25, 35.0], abs=1e-9)
-        assert [m.value for m in at.metric][:3] == ["4", "50.00 ms", "2"]
+        header = at.markdown[0].value
+        assert "**50 ms**" in header and "4 spans" in header and "2 errors" in header
 
     def test_span_detail_shows_the_stack_trace(self, monkeypatch, facts):
         at = _page(_app(monkeypatch, facts.root), "trace_view", trace_id=facts.checkout_trace_id)
@@ -274,3 +296,19 @@ class TestModes:
         assert not at.exception
         assert [t["name"] for t in _figures(at)[0]["data"]] == ["window A", "window B"]
         assert set(at.dataframe[0].value.window) == {"A", "B"}
+
+
+class TestMetricChoice:
+    def test_sdk_self_metrics_go_last_or_hidden(self):
+        """langswarm.telemetry.* sorts first alphabetically but must never be what a page opens on."""
+        from explorer.app_state import metric_names
+
+        names = ["langswarm.telemetry.dropped", "error_rate", "llm.tokens"]
+        assert metric_names(names) == ["error_rate", "llm.tokens", "langswarm.telemetry.dropped"]
+        assert metric_names(names, show_sdk=False) == ["error_rate", "llm.tokens"]
+        assert metric_names(["langswarm.telemetry.dropped"], show_sdk=False) == ["langswarm.telemetry.dropped"]
+
+    def test_metrics_page_has_the_toggle(self, monkeypatch, facts):
+        at = _page(_app(monkeypatch, facts.root), "metrics")
+        assert at.toggle(key="metric_sdk").value is False
+        assert not at.selectbox(key="metric").value.startswith("langswarm.telemetry.")

@@ -16,11 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.storegen import shared_store
+from tests.storegen import WIDE_TRACE_SPANS, build_wide_trace_store, shared_store
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from browser import click_row, open_trace, serve  # noqa: E402  (bench/browser.py: the same steps it times)
+
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"]
@@ -146,7 +149,7 @@ class TestEveryPage:
     def test_page_renders_without_error(self, server, browser, path):
         """Each page renders its chart (or table) with no exception, error or warning box."""
         base, facts = server
-        url = f"{base}/" + ("" if path == "overview" else path)  # the default page lives at /
+        url = f"{base}/{path}"  # /overview too (/ switches to it)
         url += f"?trace_id={facts.checkout_trace_id}" if path == "trace" else ""
         url += "?why_operation=POST+%2Fcheckout" if path == "why-slow" else ""
         page = _open(browser, url, PAGES[path], f"page-{path}")
@@ -158,7 +161,7 @@ class TestEveryPage:
             page.close()
 
     def test_trace_deep_link_draws_one_bar_per_span(self, server, browser):
-        """?trace_id= opens the trace; the waterfall's bar traces hold every span of the big trace once."""
+        """?trace_id= opens the trace; the waterfall's service line traces hold every span of the big trace once."""
         base, facts = server
         page = _open(
             browser, f"{base}/trace?trace_id={facts.big_trace_id}", PAGES["trace"], "trace-2000-spans"
@@ -167,11 +170,123 @@ class TestEveryPage:
             bars = page.evaluate(
                 """() => {
                     const plot = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
-                    return plot._fullData.filter(t => t.type === 'bar').reduce((n, t) => n + t._length, 0);
+                    // Each bar is one segment (start, end, gap) of its service's WebGL line trace.
+                    return plot._fullData.filter(t => t.meta === 'service').reduce((n, t) => n + t._length / 3, 0);
                 }"""
             )
             assert bars == 2000
             assert page.locator(ERRORS).count() == 0
+        finally:
+            page.close()
+
+
+class TestTraceNavigation:
+    """The waterfall is the navigator: one selection shared by chart, table, dropdown and URL."""
+
+    def test_clicking_a_row_selects_its_span(self, server, browser):
+        base, facts = server
+        page = _open(browser, f"{base}/trace?trace_id={facts.checkout_trace_id}", PAGES["trace"], "trace-before-click")
+        try:
+            charge = facts.checkout_span_ids["payment.charge"]
+            span_id, _ = click_row(page, 3)  # rows: root, cart.load, db.query, payment.charge
+            assert span_id == charge
+            # The detail follows: only payment.charge recorded this exception.
+            page.get_by_role("tab", name="Exception").click()
+            page.get_by_text("insufficient funds").first.wait_for(timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / "trace-after-click.png"), full_page=True)
+            band = page.evaluate(
+                """() => {
+                    const plot = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
+                    return plot._fullLayout.shapes.map(s => [s.y0, s.y1]);
+                }"""
+            )
+            assert band == [[-3.5, -2.5]]  # the selected row's band moved to row 3
+            assert page.locator(ERRORS).count() == 0
+        finally:
+            page.close()
+
+    def test_span_id_deep_link_ticks_the_table_row(self, server, browser):
+        base, facts = server
+        charge = facts.checkout_span_ids["payment.charge"]
+        page = _open(
+            browser,
+            f"{base}/trace?trace_id={facts.checkout_trace_id}&span_id={charge}",
+            PAGES["trace"],
+            "trace-deep-link",
+        )
+        try:
+            assert f"span_id={charge}" in page.url
+            ticked = page.evaluate(
+                """() => {
+                    const plot = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
+                    return plot._fullLayout.shapes.map(s => [s.y0, s.y1]);
+                }"""
+            )
+            assert ticked == [[-3.5, -2.5]]
+            page.get_by_role("tab", name="Exception").click()
+            page.get_by_text("insufficient funds").first.wait_for(timeout=30_000)
+        finally:
+            page.close()
+
+    def test_ten_thousand_span_trace_written_after_start(self, browser, tmp_path):
+        """Run-then-look and the wide trace: a 10,000-span trace written after the app started is there
+        on a fresh page load (no "Reload store"), drawn and clickable. Its time goes to tests/artifacts/;
+        the figure for the target is measured by bench/browser.py (docs/benchmarks.md)."""
+        root = tmp_path / "store"
+        first = build_wide_trace_store(root, spans=10, seed=1)
+        process, base = serve(root)
+        try:
+            page, _ = open_trace(browser, base, first, 10)
+            page.close()
+            trace_id = build_wide_trace_store(root, spans=WIDE_TRACE_SPANS)
+            page, seconds = open_trace(browser, base, trace_id, WIDE_TRACE_SPANS)
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "trace-10000-spans.png"))
+            (ARTIFACTS / "trace-10000-spans.txt").write_text(f"drawn and settled in {seconds:.2f} s\n")
+            bars = page.evaluate(
+                """() => document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot')
+                    ._fullData.filter(t => t.meta === 'service').reduce((n, t) => n + t._length / 3, 0)"""
+            )
+            assert bars == WIDE_TRACE_SPANS
+            # The bars are WebGL: the chart's SVG holds no per-span element.
+            assert page.locator('[data-testid="stPlotlyChart"] svg path.point').count() < 500
+            span_id, _ = click_row(page, 5)
+            assert len(span_id) == 16 and page.locator(ERRORS).count() == 0
+            page.close()
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+class TestTracesScatter:
+    def test_clicking_a_scatter_point_opens_its_trace_in_the_same_tab(self, server, browser):
+        base, facts = server
+        page = _open(browser, f"{base}/traces?service=payment&status=error", PAGES["traces"], "traces-scatter")
+        try:
+            x, y, trace_id = page.evaluate(
+                """() => {
+                    const plot = [...document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')]
+                        .find(p => p._fullData.some(t => t.name === 'has errors'));
+                    const curve = plot._fullData.findIndex(t => t.name === 'has errors');
+                    const point = plot.calcdata[curve][0], size = plot._fullLayout._size;
+                    const box = plot.getBoundingClientRect();
+                    return [box.left + size.l + plot._fullLayout.xaxis.c2p(point.x),
+                            box.top + size.t + plot._fullLayout.yaxis.c2p(point.y),
+                            plot._fullData[curve].customdata[0][0]];
+                }"""
+            )
+            assert trace_id in facts.error_trace_ids
+            page.mouse.move(x, y)
+            page.mouse.click(x, y)
+            page.wait_for_url(f"**/trace?trace_id={trace_id}*", timeout=60_000)
+            page.wait_for_selector(PAGES["trace"], timeout=60_000)
+            page.wait_for_function(
+                "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000
+            )
+            assert page.locator(ERRORS).count() == 0
+            page.get_by_text("Back to the search").click()
+            page.wait_for_url("**/traces?*", timeout=60_000)
+            assert "service=payment" in page.url and "status=error" in page.url
         finally:
             page.close()
 

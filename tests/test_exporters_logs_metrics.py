@@ -125,3 +125,23 @@ class TestMetricExport:
         provider.force_flush()
         values = open_store(root).sql("SELECT value FROM metrics WHERE name = 'tokens_total' ORDER BY timestamp")
         assert values["value"].tolist() == [10.0, 15.0]
+
+
+def test_a_lone_surrogate_costs_neither_the_log_nor_the_metric_batch(make_provider, tmp_path):
+    """Found with the span fuzzing: one string with a lone surrogate (bytes decoded with
+    surrogateescape) made the log batch, and the whole metrics collection with the provider's own
+    telemetry, fail to export. Now the code point is stored as U+FFFD and nothing is lost."""
+    provider = make_provider({"tracing": {"span_processor": "simple"}}, "svc \udcff")
+    logger = provider.get_logger("comp\ud800")
+    logger.info("ok")
+    logger.info("file \udcff.txt", path="x\ud800")
+    provider.get_metrics("comp").increment_counter("opened_total", labels={"path": "\udcff"})
+    provider.shutdown()
+    assert provider.counters.by_reason("logs") == {} and provider.counters.by_reason("metric_points") == {}
+    store = open_store(tmp_path / "store")
+    logs = store.sql("SELECT body, attributes['path'] AS path, service_name, logger_name FROM logs ORDER BY body")
+    assert logs.body.tolist() == ["file \ufffd.txt", "ok"]
+    assert logs.path.tolist()[0] == "x\ufffd" and set(logs.logger_name) == {"comp\ufffd"}
+    assert set(logs.service_name) == {"svc \ufffd"}
+    labels = store.sql("SELECT attributes['path'] AS path FROM metrics WHERE name = 'opened_total'")
+    assert set(labels.path) == {"\ufffd"}

@@ -164,7 +164,7 @@ class TestSpanExport:
         (stored_link,) = row["links"]
         assert stored_link["trace_id"] == producer_trace and stored_link["span_id"] == producer_span
         assert dict(stored_link["attributes"]) == {"link.reason": "batch"}
-        assert row["duration_ns"] == (row["end_time"] - row["start_time"]).value
+        assert row["duration_ns"] == row["end_time_unix_nano"] - row["start_time_unix_nano"]
 
     def test_ids_are_lowercase_hex_and_roots_have_null_parent(self, traced):
         """Ids are 32/16 lowercase hex digits exactly as the SDK formats them; roots have NULL parents."""
@@ -244,6 +244,7 @@ def test_plain_duckdb_reads_the_store_without_project_code(traced):
             f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet('{root_dir}/spans/**/*.parquet'))"
         ).fetchall()
     )
-    assert types["start_time"] == "TIMESTAMP_NS WITH TIME ZONE" or types["start_time"].startswith("TIMESTAMP")
+    assert types["start_time"] == "TIMESTAMP WITH TIME ZONE"  # microseconds: what every engine reads
+    assert types["start_time_unix_nano"] == types["end_time_unix_nano"] == "BIGINT"
     assert types["duration_ns"] == "BIGINT"
     assert types["attributes"] == "MAP(VARCHAR, VARCHAR)"

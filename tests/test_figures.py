@@ -26,59 +26,116 @@ def store(facts):
 
 
 def _bar_rows(figure) -> dict[str, list]:
-    """The waterfall's bars from all its bar traces, put back in row (y) order."""
+    """The waterfall's bars (NaN-separated segments of its per-service WebGL line traces), in row order."""
     rows = []
     for trace in figure.data:
-        if trace.type != "bar":
+        if trace.meta != "service":
             continue
-        widths = trace.marker.line.width
-        for i, y in enumerate(trace.y):
-            rows.append((int(y), float(trace.base[i]), float(trace.x[i]), trace.name, float(widths[i])))
+        x, y = np.asarray(trace.x, dtype=float), np.asarray(trace.y, dtype=float)
+        for start, end, row in zip(x[0::3], x[1::3], y[0::3], strict=True):
+            rows.append((-int(row), float(start), float(end - start), trace.name))
     rows.sort()
     return {
         "y": [r[0] for r in rows],
         "base": [r[1] for r in rows],
         "x": [r[2] for r in rows],
-        "status": [r[3] for r in rows],
-        "outline": [r[4] for r in rows],
+        "service": [r[3] for r in rows],
     }
+
+
+def _trace(figure, name: str):
+    return next(t for t in figure.data if t.name == name)
 
 
 class TestWaterfall:
     def test_one_bar_per_span_at_true_offset_and_width(self, store, facts):
-        """Every span is one bar (in one of at most three status traces): base = offset, x = duration, exact ms."""
+        """Every span is one segment of its service's WebGL line trace: start = offset, length = duration."""
         tree = queries.trace_tree(store, facts.checkout_trace_id)
         figure = figures.waterfall(tree)
-        bars = [t for t in figure.data if t.type == "bar"]
-        assert 1 <= len(bars) <= 3 and {b.name for b in bars} == {"ERROR", "UNSET"}
+        services = [t for t in figure.data if t.meta == "service"]
+        assert all(t.type == "scattergl" and t.mode == "lines" for t in services)
+        assert {t.name for t in services} == set(tree.service_name)
         rows = _bar_rows(figure)
         assert rows["y"] == [0, 1, 2, 3]
         assert rows["base"] == pytest.approx([0.0, 2.0, 2.3, 10.0], abs=1e-9)
         assert rows["x"] == pytest.approx([50.0, 7.0, 0.25, 35.0], abs=1e-9)
-        assert rows["status"] == ["ERROR", "UNSET", "UNSET", "ERROR"]
-        assert all(b.orientation == "h" for b in bars)
-        assert next(b for b in bars if b.name == "ERROR").marker.color == figures.STATUS_COLORS["ERROR"]
+        assert rows["service"] == tree.service_name.tolist()
+        colors = figures.service_colors(tree.service_name)
+        assert {t.line.color for t in services} == set(colors.values())
+        assert "#d62728" not in colors.values()  # red is for errors only
+
+    def test_errors_durations_and_click_targets(self, store, facts):
+        """Error spans get a red ✕ at their start; the spans trace carries span ids and duration labels."""
+        tree = queries.trace_tree(store, facts.checkout_trace_id)
+        figure = figures.waterfall(tree)
+        errors = _trace(figure, "error")
+        failed = tree[tree.status_code == "ERROR"]
+        assert list(-errors.y) == failed.index.tolist()  # row i is drawn at y = -i
+        assert list(errors.x) == pytest.approx(failed.offset_ms.tolist())
+        spans = _trace(figure, "spans")
+        assert [row[0] for row in spans.customdata] == tree.span_id.tolist()
+        assert "payment.charge" in spans.hovertext[3]
+        assert list(_trace(figure, "durations").text) == ["50 ms", "7 ms", "250 µs", "35 ms"]
+        # One hit column on a fixed hidden axis: the nearest point to a click is the row under it.
+        assert set(spans.x) == {0.5} and spans.xaxis == "x2" and figure.layout.xaxis2.fixedrange
+        assert figure.layout.clickmode == "event+select"
+
+    def test_events_and_logs_are_ticks_on_their_bars(self, store, facts):
+        tree = queries.trace_tree(store, facts.checkout_trace_id)
+        marks = queries.trace_marks(tree, queries.trace_logs(store, facts.checkout_trace_id))
+        charge = tree.index[tree.span_id == facts.checkout_span_ids["payment.charge"]][0]
+        figure = figures.waterfall(tree, marks=marks)
+        events = _trace(figure, "events")
+        assert list(events.x) == pytest.approx([12.0, 40.0])  # trace offsets of card.validated, exception
+        assert set(np.round(-np.asarray(events.y, dtype=float))) == {charge}
+        logs = _trace(figure, "logs")
+        assert len(logs.x) == int((marks.kind == "log").sum()) > 0
+        assert list(logs.x) == pytest.approx([1.0, 41.0], abs=1e-3)  # exact ns columns, not µs stamps
 
     def test_sub_millisecond_spans_get_a_visible_tick(self, store, facts):
         """80 µs calls in a 198 ms trace (under a pixel wide) get a start tick at their exact offset."""
         tree = queries.trace_tree(store, facts.big_trace_id)
-        ticks = [t for t in figures.waterfall(tree).data if t.type == "scatter"]
+        figure = figures.waterfall(tree)
+        ticks = _trace(figure, "short spans")
         calls = tree[tree.name == "llm.call"]
-        assert len(ticks) == 1 and len(ticks[0].x) == len(calls)
-        assert list(ticks[0].x) == pytest.approx(calls.offset_ms.tolist(), abs=1e-9)
-        assert _bar_rows(figures.waterfall(tree))["x"][calls.index[0]] == pytest.approx(0.08, abs=1e-9)
+        assert len(ticks.x) == len(calls)
+        assert list(ticks.x) == pytest.approx(calls.offset_ms.tolist(), abs=1e-9)
+        assert _bar_rows(figure)["x"][calls.index[0]] == pytest.approx(0.08, abs=1e-9)
 
-    def test_critical_path_and_selection_are_outlined(self, store, facts):
+    def test_critical_path_and_selection_are_distinct(self, store, facts):
+        """The critical path is its own thin line over only its spans; the selection one highlighted row."""
         big = queries.trace_tree(store, facts.big_trace_id)
         figure = figures.waterfall(big, selected=big.span_id.iloc[5])
-        rows = _bar_rows(figure)
-        widths = np.asarray(rows["outline"])
-        assert rows["y"] == list(range(BIG_TRACE_SPANS))
-        assert (widths[big.critical.to_numpy()] > 0).all() and (
-            widths[~big.critical.to_numpy()] == 0
-        ).sum() > 0
-        assert widths[5] == 3.5
-        assert figure.layout.yaxis.range == (figures.WATERFALL_ROWS - 0.5, -0.5)
+        assert _bar_rows(figure)["y"] == list(range(BIG_TRACE_SPANS))
+        path = _trace(figure, "critical path")
+        rows = sorted({-int(v) for v in np.asarray(path.y, dtype=float) if not np.isnan(v)})
+        assert rows == big.index[big.critical].tolist()
+        (band,) = figure.layout.shapes
+        assert (band.y0, band.y1) == (-5.5, -4.5)
+        assert figure.layout.yaxis.range == (-(figures.WATERFALL_ROWS - 0.5), 0.5)
+
+    def test_ten_thousand_spans_stay_a_handful_of_traces(self):
+        """Trace count does not grow with spans: WebGL batches, not one SVG element per span."""
+        import pandas as pd
+
+        n = 10_000
+        tree = pd.DataFrame(
+            {
+                "trace_id": "t" * 32,
+                "span_id": [f"{i:016x}" for i in range(n)],
+                "name": "step",
+                "service_name": np.where(np.arange(n) % 2, "a", "b"),
+                "status_code": "UNSET",
+                "offset_ms": np.arange(n) * 0.01,
+                "duration_ms": 1.0,
+                "depth": 1,
+                "critical": False,
+            }
+        )
+        figure = figures.waterfall(tree)
+        assert len(figure.data) <= 6
+        assert all(t.type == "scattergl" for t in figure.data if t.name != "durations")
+        assert len(_trace(figure, "durations").x) == figures.WATERFALL_ROWS * 4
 
     def test_empty_trace_frame_gives_a_message(self):
         figure = figures.waterfall(queries.trace_tree.__globals__["pd"].DataFrame())
@@ -87,7 +144,7 @@ class TestWaterfall:
 
 class TestCharts:
     def test_histogram_steps_follow_the_bins(self, store):
-        hist = queries.latency_histogram(store, operation="db.query", bins=5, log_scale=True)
+        hist = queries.latency_histogram(store, operation="db.query", bins=5, log_scale=True, group_by="all")
         figure = figures.duration_histogram(hist, log_x=True)
         trace = figure.data[0]
         assert max(trace.y) == hist["count"].max() and figure.layout.xaxis.type == "log"
@@ -172,3 +229,14 @@ class TestOtlpExport:
             and len(values["prompt"]) == 200_000
             and span["name"] == "検索 🔍 query"
         )
+
+
+class TestIcicle:
+    def test_boxes_coloured_by_package_with_self_and_cumulative_hover(self, store):
+        hotspots = queries.profile_hotspots(store)
+        tree = queries.call_tree(hotspots, queries.profile_edges(store))
+        files = dict(zip(hotspots["function"].astype(str), hotspots["file"].astype(str), strict=True))
+        (icicle,) = figures.icicle(tree, files=files).data
+        assert len(set(icicle.marker.colors)) > 1  # not one colour
+        assert "self" in icicle.hovertemplate and "cumulative" in icicle.hovertemplate
+        assert icicle.insidetextfont.size >= 12

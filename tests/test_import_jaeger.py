@@ -25,10 +25,10 @@ def test_jaeger_download_maps_parent_links_kind_status_events_and_resources(tmp_
     assert root["service_name"] == "frontend" and root["scope_name"] == "net/http"
     assert dict(root["resource_attributes"]) == {"service.name": "frontend", "hostname": "web-1"}
     assert dict(root["attributes"]) == {"http.status_code": "200", "sampler.param": "true"}
-    assert root["start_time"].value == 1_700_000_000_000_000_000 and root["duration_ns"] == 250_000_000
+    assert root["start_time_unix_nano"] == 1_700_000_000_000_000_000 and root["duration_ns"] == 250_000_000
     [event] = root["events"]
     assert event["name"] == "cache miss" and dict(event["attributes"]) == {"key": "driver:1"}
-    assert event["timestamp"].value == 1_700_000_000_010_000_000
+    assert event["time_unix_nano"] == 1_700_000_000_010_000_000
 
     assert child["parent_span_id"] == "00f067aa0ba902b7" and child["kind"] == "CLIENT"
     assert child["status_code"] == "ERROR" and child["service_name"] == "mysql"

@@ -76,8 +76,8 @@ class TestOpentelemetryProtoExamples:
         assert span["name"] == "I'm a server span"
         assert span["kind"] == "SERVER"
         assert span["service_name"] == "my.service"
-        assert span["start_time"].value == 1544712660000000000
-        assert span["end_time"].value == 1544712661000000000
+        assert span["start_time_unix_nano"] == 1544712660000000000
+        assert span["end_time_unix_nano"] == 1544712661000000000
         assert span["duration_ns"] == 1_000_000_000
         assert span["status_code"] == "UNSET" and span["status_message"] is None
         assert dict(span["attributes"]) == {"my.span.attr": "some value"}
@@ -91,8 +91,8 @@ class TestOpentelemetryProtoExamples:
         [report] = _import(store, DATA / "logs.json")
         assert report.written == {"logs": 1}
         [log] = Store(store).sql("SELECT * FROM logs").to_dict("records")
-        assert log["timestamp"].value == 1544712660300000000
-        assert log["observed_timestamp"].value == 1544712660300000000
+        assert log["time_unix_nano"] == 1544712660300000000
+        assert log["observed_time_unix_nano"] == 1544712660300000000
         assert log["trace_id"] == "5b8efff798038103d269b633813fc60c"
         assert log["span_id"] == "eee19b7ec3c1b174"
         assert log["severity_text"] == "Information" and log["severity_number"] is None
@@ -124,7 +124,7 @@ class TestOpentelemetryProtoExamples:
         counter, gauge, histogram = rows["my.counter"], rows["my.gauge"], rows["my.histogram"]
         assert counter["type"] == "counter" and counter["is_monotonic"] and counter["temporality"] == "delta"
         assert counter["value"] == 5.0 and counter["unit"] == "1" and counter["description"] == "I am a Counter"
-        assert counter["start_timestamp"].value == 1544712660300000000
+        assert counter["start_time_unix_nano"] == 1544712660300000000
         assert dict(counter["attributes"]) == {"my.counter.attr": "some value"}
         assert gauge["type"] == "gauge" and gauge["value"] == 10.0 and gauge["temporality"] is None
         assert histogram["type"] == "histogram" and histogram["temporality"] == "delta"

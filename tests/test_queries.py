@@ -39,7 +39,7 @@ class TestLayering:
         [
             *(f"queries/{path.name}" for path in sorted((EXPLORER / "queries").glob("*.py"))),
             "tree.py",
-            "figures.py",
+            *(f"figures/{path.name}" for path in sorted((EXPLORER / "figures").glob("*.py"))),
             *(f"sql_guard/{path.name}" for path in sorted((EXPLORER / "sql_guard").glob("*.py"))),
             "otlp_export.py",
             "store.py",
@@ -372,3 +372,90 @@ class TestEmptyStore:
         assert queries.histogram_buckets(empty, name="x").empty
         assert queries.time_bounds(empty) == (None, None)
         assert list(queries.red_summary(empty).columns)[:3] == ["service_name", "operation", "spans"]
+
+
+class TestErrorStatusMatchesTheSpan:
+    def test_status_error_applies_to_the_span_that_matched(self, store, facts):
+        """In the checkout trace payment.charge failed and cart.load did not: `operation=cart.load,
+        status=error` must not find it (it did when status meant "any span of the trace failed")."""
+        prefix = facts.checkout_trace_id[:16]
+        failed = queries.search_traces(store, operation="payment.charge", status="error", trace_id=prefix)
+        assert failed.trace_id.tolist() == [facts.checkout_trace_id]
+        fine = queries.search_traces(store, operation="cart.load", status="error", trace_id=prefix)
+        assert fine.empty
+        anywhere = queries.search_traces(store, status="error", trace_id=prefix)
+        assert anywhere.trace_id.tolist() == [facts.checkout_trace_id]
+
+
+class TestLatencyGroups:
+    def test_client_and_server_spans_of_one_name_stay_apart(self, store):
+        table = queries.latency_percentiles(
+            store, operation=["POST /checkout", "cart.load"], group_by="operation_kind"
+        )
+        assert {"POST /checkout (server)", "cart.load (client)"} <= set(table.group)
+        # group_by="operation" stays the plain name, which operation= filters take back.
+        assert set(queries.latency_percentiles(store, operation="cart.load").group) == {"cart.load"}
+        kinds = queries.latency_percentiles(store, group_by="kind")
+        assert {"SERVER", "CLIENT"} <= set(kinds.group)
+
+
+class TestCliPipe:
+    def test_closed_pipe_ends_quietly(self, facts):
+        """`python -m explorer trace ID | head -1`: no BrokenPipeError traceback when the reader leaves."""
+        import subprocess
+        import sys
+
+        process = subprocess.Popen(
+            [sys.executable, "-m", "explorer", "trace", "--store", str(facts.root), facts.big_trace_id],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        assert process.stdout.readline()
+        process.stdout.close()
+        stderr = process.stderr.read().decode()
+        process.wait(timeout=120)
+        assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
+
+    @pytest.mark.parametrize("fmt", ["csv", "json"])
+    def test_sql_csv_and_json_output(self, facts, fmt):
+        """`python -m explorer sql --format csv|json` prints every row, machine-readable."""
+        import io
+        import subprocess
+        import sys
+
+        done = subprocess.run(
+            [sys.executable, "-m", "explorer", "sql", "--store", str(facts.root), "--format", fmt,
+             "SELECT name, count(*) AS n FROM spans GROUP BY name ORDER BY n DESC, name"],
+            capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent,
+        )
+        frame = pd.read_csv(io.StringIO(done.stdout)) if fmt == "csv" else pd.read_json(io.StringIO(done.stdout), lines=True)
+        assert frame.name.iloc[0] == "llm.call" and frame.n.iloc[0] == 1950 and len(frame) > 5
+
+
+class TestTraceIdPrefix:
+    def test_unique_prefix_opens_the_trace_and_ambiguity_is_named(self, store, facts):
+        full = store.trace(facts.checkout_trace_id[:8].upper())
+        assert full.trace_id.iloc[0] == facts.checkout_trace_id
+
+    def test_ambiguous_prefix_lists_the_candidates(self, tmp_path):
+        import pyarrow as pa
+
+        from ingest import StoreWriter
+        from ingest.store.encoding import table_from_columns
+
+        ids = ["abcd" + "0" * 28, "abcd" + "1" * 28]
+        columns = {
+            "trace_id": ids,
+            "span_id": ["a" * 16, "b" * 16],
+            "name": ["x", "y"],
+            "service_name": ["s", "s"],
+            "start_time": pa.array([1_700_000_000_000_000_000] * 2, pa.int64()).cast(pa.timestamp("ns", tz="UTC")),
+            "end_time": pa.array([1_700_000_000_100_000_000] * 2, pa.int64()).cast(pa.timestamp("ns", tz="UTC")),
+            "duration_ns": [100_000_000] * 2,
+        }
+        StoreWriter(tmp_path / "s", durable=False).write("spans", table_from_columns("spans", columns, 2))
+        with open_store(tmp_path / "s") as two:
+            with pytest.raises(TraceNotFoundError, match="ambiguous.*" + ids[0]):
+                two.trace("abcd")
+            assert two.trace("abcd1").trace_id.iloc[0] == ids[1]

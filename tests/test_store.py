@@ -97,12 +97,16 @@ class TestExplorerStore:
         assert store.sql("SELECT count(*) AS n FROM spans")["n"][0] == 2
 
     def test_timestamps_come_back_utc_aware(self, tmp_path):
-        """Store timestamps (TIMESTAMPTZ_NS) reach pandas as UTC-aware, also through aggregates."""
+        """Store timestamps (microsecond TIMESTAMPTZ) reach pandas as UTC-aware, also through aggregates,
+        and the exact nanoseconds are in start_time_unix_nano."""
         now = time.time_ns()
         StoreWriter(tmp_path).write("spans", _spans([now]))
-        frame = open_store(tmp_path).sql("SELECT start_time, max(end_time) OVER () AS last FROM spans")
+        frame = open_store(tmp_path).sql(
+            "SELECT start_time, start_time_unix_nano, max(end_time) OVER () AS last FROM spans"
+        )
         assert str(frame["start_time"].dt.tz) == "UTC" and str(frame["last"].dt.tz) == "UTC"
-        assert frame["start_time"][0].value == now
+        assert frame["start_time"][0].value == now // 1000 * 1000
+        assert frame["start_time_unix_nano"][0] == now
 
     def test_queries_wait_for_a_compaction_swap(self, tmp_path):
         """While compaction holds the store's exclusive lock, a query waits; it runs once the swap is done."""

@@ -31,7 +31,7 @@ else:
         + ("" if r.resolved else " (firing)")
         for i, r in shown.iterrows()
     }
-    pick = st.selectbox("Alert", list(labels), format_func=labels.get, key="alert_pick") if labels else None
+    pick = st.selectbox("Alert", list(labels), format_func=lambda k: labels.get(k, ""), key="alert_pick") if labels else None
     alert = shown.loc[pick] if pick is not None else None
     metric = alert["metric_name"] if alert is not None and isinstance(alert["metric_name"], str) else None
     series = (
@@ -44,7 +44,7 @@ else:
         figures.alert_timeline(shown, series, threshold=threshold, metric=metric), key="alert_timeline"
     )
     st.dataframe(
-        shown.assign(open=[app_state.trace_link(t) for t in shown["trace_id"]]),
+        app_state.with_trace_links(shown.drop(columns=["span_id"], errors="ignore")),
         hide_index=True,
         key="alert_table",
         column_config={"open": app_state.TRACE_LINK},
@@ -72,7 +72,7 @@ else:
         )
         t_col.markdown(f"**Traces** ({int(traces['matches'].iloc[0]) if not traces.empty else 0:,})")
         t_col.dataframe(
-            traces.assign(open=[app_state.trace_link(t) for t in traces["trace_id"]]),
+            app_state.with_trace_links(traces),
             hide_index=True,
             key="alert_traces",
             column_config={"open": app_state.TRACE_LINK},
@@ -83,7 +83,7 @@ else:
         )
         l_col.markdown(f"**Warning and error logs** ({len(logs):,})")
         l_col.dataframe(
-            logs.assign(open=[app_state.trace_link(t) for t in logs["trace_id"]]),
+            app_state.with_trace_links(logs),
             hide_index=True,
             key="alert_logs",
             column_config={"open": app_state.TRACE_LINK},
@@ -96,7 +96,7 @@ if catalog.empty:
     st.caption("No metrics in this store.")
     st.stop()
 w1, w2, w3, w4 = st.columns([3, 1, 1, 1])
-metric_name = w1.selectbox("Metric", catalog["name"].tolist(), key="wf_metric")
+metric_name = w1.selectbox("Metric", app_state.metric_names(catalog["name"]), key="wf_metric")
 comparison = w2.selectbox("Fires when value is", ["greater", "less", "equal"], key="wf_cmp")
 threshold_value = w3.number_input("Threshold", value=0.0, format="%g", key="wf_threshold")
 severity = w4.selectbox("Severity", ["warning", "critical", "error", "info"], key="wf_severity")

@@ -25,7 +25,14 @@ common = {"service": f.service, "operation": chosen or None}
 if mode == "versions":
     versions = app_state.query(queries.service_versions, service=f.service)
     options = sorted(set(versions["version"].dropna().astype(str)))
-    picked = st.multiselect("service.version values", options, default=options[-2:], key="lat_versions")
+    picked = st.multiselect(
+        "service.version values", options, default=options if len(options) <= 4 else options[-2:], key="lat_versions"
+    )
+    left_out = [v for v in options if v not in picked]
+    if left_out:
+        st.caption(f"Not compared (pick them above to add): {', '.join(left_out)}.")
+    if versions["version"].isna().any():
+        st.caption("Spans whose resource has no `service.version` are not part of this comparison.")
     hist = app_state.query(
         queries.latency_histogram,
         group_by="version",
@@ -50,12 +57,25 @@ elif mode == "windows":
         st.info("No data to compare.")
         st.stop()
     middle = lo + (hi - lo) / 2
+    # Range sliders to the second (a tenth of a second on short data): Streamlit's datetime pickers stop at
+    # the minute, and the sample store's incident lasts 25 s.
+    lo_n, hi_n = pd.Timestamp(lo).tz_convert(None), pd.Timestamp(hi).tz_convert(None) + timedelta(seconds=1)
+    step = timedelta(seconds=1) if (hi_n - lo_n).total_seconds() >= 20 else timedelta(milliseconds=100)
+    lo_n, hi_n = lo_n.floor(step).to_pydatetime(), hi_n.ceil(step).to_pydatetime()
+    mid_n = pd.Timestamp(lo_n + (hi_n - lo_n) / 2).floor(step).to_pydatetime()
+    slider = {
+        "min_value": lo_n,
+        "max_value": hi_n,
+        "step": step,
+        "format": "HH:mm:ss" if step >= timedelta(seconds=1) else "HH:mm:ss.S",
+    }
     w1, w2 = st.columns(2)
-    a_from = w1.datetime_input("Window A from (UTC)", value=lo.replace(tzinfo=None), key="win_a_from")
-    a_to = w1.datetime_input("Window A to (UTC)", value=middle.replace(tzinfo=None), key="win_a_to")
-    b_from = w2.datetime_input("Window B from (UTC)", value=middle.replace(tzinfo=None), key="win_b_from")
-    b_to = w2.datetime_input(
-        "Window B to (UTC)", value=(hi + timedelta(seconds=1)).replace(tzinfo=None), key="win_b_to"
+    a_from, a_to = w1.slider("Window A (UTC)", value=(lo_n, mid_n), key="win_a", **slider)
+    b_from, b_to = w2.slider("Window B (UTC)", value=(mid_n, hi_n), key="win_b", **slider)
+    a_from, a_to, b_from, b_to = (app_state.as_utc(v) for v in (a_from, a_to, b_from, b_to))
+    st.caption(
+        f"Data from {lo:%Y-%m-%d %H:%M:%S} to {hi:%H:%M:%S} UTC ({(hi - lo).total_seconds():,.1f} s); "
+        "the windows default to its two halves."
     )
     hists, tables = [], []
     for label, start, end in (("A", a_from, a_to), ("B", b_from, b_to)):
@@ -68,9 +88,14 @@ elif mode == "windows":
             end=end,
             **common,
         )
+        if part.empty:
+            st.info(
+                f"Window {label} ({start:%H:%M:%S} → {end:%H:%M:%S}) holds no spans for these operations: "
+                f"move it inside {lo:%H:%M:%S} → {hi:%H:%M:%S}, or pick other operations."
+            )
         hists.append(part.assign(group=f"window {label}"))
         pct = app_state.query(
-            queries.latency_percentiles, group_by="operation", start=start, end=end, **common
+            queries.latency_percentiles, group_by="operation_kind", start=start, end=end, **common
         )
         tables.append(pct.assign(window=label))
     hist = pd.concat(hists, ignore_index=True)
@@ -82,13 +107,13 @@ elif mode == "windows":
 else:
     hist = app_state.query(
         queries.latency_histogram,
-        group_by="operation",
+        group_by="operation_kind",
         bins=int(bins),
         log_scale=log_x,
         **common,
         **f.window(),
     )
-    table = app_state.query(queries.latency_percentiles, group_by="operation", **common, **f.window())
+    table = app_state.query(queries.latency_percentiles, group_by="operation_kind", **common, **f.window())
     st.plotly_chart(
         figures.duration_histogram(
             hist, log_x=log_x, side_by_side=len(set(hist["group"])) <= 4, title="Span duration per operation"
@@ -113,18 +138,14 @@ st.plotly_chart(figures.percentile_lines(over_time, title="p50 / p95 / p99 over 
 st.subheader("Outliers")
 outliers = app_state.query(queries.latency_outliers, limit=25, **common, **f.window())
 st.dataframe(
-    outliers.assign(
-        open=[
-            app_state.trace_link(t, s) for t, s in zip(outliers["trace_id"], outliers["span_id"], strict=True)
-        ]
-    ),
+    app_state.with_trace_links(outliers).assign(duration=[figures.format_ms(v) for v in outliers["duration_ms"]]),
     hide_index=True,
     key="lat_outliers",
     column_order=[
         "open",
         "operation",
         "service_name",
-        "duration_ms",
+        "duration",
         "start_time",
         "status_code",
         "version",

@@ -1,6 +1,8 @@
 """LLM calls: totals, tokens and cost over time, usage per model / provider / agent / service, the most
 expensive and slowest traces, unpriced models and calls without usage. Reads the ``llm_calls`` view."""
 
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
@@ -20,14 +22,14 @@ if not totals["calls"]:
     st.stop()
 
 
-def _n(value: object) -> str:
+def _n(value: Any) -> str:
     if value is None or pd.isna(value):
         return "unknown"
     number = int(value)
     return f"{number / 1e6:,.2f} M" if number >= 10_000_000 else f"{number:,}"
 
 
-def _usd(value: object) -> str:
+def _usd(value: Any) -> str:
     return "unknown" if value is None or pd.isna(value) else f"${float(value):,.4f}"
 
 
@@ -62,7 +64,7 @@ GROUPS = {
     "convention": "Convention",
 }
 by = st.segmented_control(
-    "Group by", list(GROUPS), format_func=GROUPS.get, default="model", key="llm_by"
+    "Group by", list(GROUPS), format_func=lambda k: GROUPS.get(k, ""), default="model", key="llm_by"
 ) or "model"
 usage = app_state.query(queries.llm_usage, by=by, service=f.service, **f.window())
 series = app_state.query(queries.llm_usage_over_time, by=by, service=f.service, buckets=60, **f.window())

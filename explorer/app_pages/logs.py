@@ -31,32 +31,33 @@ event_name = c6.text_input(
 )
 limit = c7.number_input("Max rows", min_value=10, max_value=20_000, value=500, step=100, key="log_limit")
 
-logs = app_state.query(
-    queries.search_logs,
-    service=f.service,
-    min_level=level,
-    logger=logger or None,
-    text=text or None,
-    correlation_id=correlation or None,
-    trace_id=trace_id or None,
-    event_name=event_name.strip() or None,
-    limit=int(limit),
+criteria = {
+    "service": f.service,
+    "min_level": level,
+    "logger": logger or None,
+    "text": text or None,
+    "correlation_id": correlation or None,
+    "trace_id": trace_id or None,
+    "event_name": event_name.strip() or None,
     **f.window(),
-)
+}
+logs = app_state.query(queries.search_logs, limit=int(limit), **criteria)
+volume = app_state.query(queries.log_volume, **criteria)
+total = int(volume["records"].sum()) if not volume.empty else 0
 st.markdown(
-    f"**{len(logs):,} records**" + (" (limit reached: narrow the search)" if len(logs) >= limit else "")
+    f"**{total:,} records**"
+    + (f" (the newest {len(logs):,} are listed: raise Max rows or narrow the search)" if total > len(logs) else "")
 )
-st.plotly_chart(figures.log_volume(logs), key="log_volume")
-st.dataframe(
-    logs.assign(
-        open=[app_state.trace_link(t, s) for t, s in zip(logs["trace_id"], logs["span_id"], strict=True)],
-        attributes=[
-            json.dumps(dict(a), ensure_ascii=False) if a is not None else "" for a in logs["attributes"]
-        ],
+st.plotly_chart(figures.log_volume(volume), key="log_volume")
+picked = st.dataframe(
+    app_state.with_trace_links(logs).assign(
+        attributes=[json.dumps(dict(a), ensure_ascii=False) if a is not None else "" for a in logs["attributes"]]
     ),
     hide_index=True,
     key="log_table",
     height=480,
+    on_select="rerun",
+    selection_mode="single-row",
     column_order=[
         "timestamp",
         "severity_text",
@@ -72,8 +73,26 @@ st.dataframe(
     column_config={
         "open": app_state.TRACE_LINK,
         "timestamp": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm:ss.SSS"),
+        "severity_text": st.column_config.TextColumn("level"),
+        "service_name": st.column_config.TextColumn("service"),
+        "logger_name": st.column_config.TextColumn("logger"),
+        "correlation_id": st.column_config.TextColumn("correlation id"),
+        "trace_id": st.column_config.TextColumn("trace id"),
     },
 )
+rows = picked.selection.rows if picked is not None else []
+if rows:
+    record = logs.iloc[rows[0]]
+    st.markdown("**Selected record**")
+    st.text(str(record["body"]))
+    st.dataframe(
+        queries.kv_table(app_state.as_mapping(record["attributes"])),
+        hide_index=True,
+        key="log_attributes",
+        column_config=app_state.KV_COLUMNS,
+    )
+else:
+    st.caption("Tick a row to see the whole record with all its attributes.")
 
 if text.strip() and st.toggle(
     "Also search prompts, responses and tool arguments in spans", key="log_content"

@@ -13,7 +13,10 @@ if catalog.empty:
     st.info("No metrics in this store for these services.")
     st.stop()
 c1, c2 = st.columns([2, 3])
-name = c1.selectbox("Metric", catalog["name"].tolist(), key="metric", bind="query-params")
+show_sdk = st.toggle("Show the SDK's own metrics (langswarm.telemetry.*)", value=False, key="metric_sdk")
+name = c1.selectbox(
+    "Metric", app_state.metric_names(catalog["name"], show_sdk=show_sdk), key="metric", bind="query-params"
+)
 keys = app_state.query(queries.metric_label_keys, name=name)
 group_by = c2.multiselect("Split by label", ["service_name", *keys["key"].tolist()], key="metric_group")
 row = catalog.set_index("name").loc[name]

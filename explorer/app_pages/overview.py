@@ -1,5 +1,7 @@
-"""Overview: RED per service and operation, the slowest and failing operations, alert counts."""
+"""Overview: rate, errors and p95 over time, RED per service and operation, slowest and failing
+operations, which alerts fire now and which fired and resolved."""
 
+import pandas as pd
 import streamlit as st
 
 from explorer import app_state, figures, queries
@@ -9,7 +11,6 @@ store = app_state.require_store()
 f = app_state.filters()
 
 red = app_state.query(queries.red_summary, service=f.service, **f.window())
-alerts = app_state.query(queries.alert_summary, service=f.service, **f.window())
 if red.empty:
     st.info(
         "No spans in this store for the chosen time range and services. Widen the time range in the sidebar, "
@@ -18,12 +19,28 @@ if red.empty:
 
 spans = int(red["spans"].sum()) if not red.empty else 0
 errors = int(red["errors"].sum()) if not red.empty else 0
-firing = int(alerts.loc[alerts["state"] == "firing", "alerts"].sum()) if not alerts.empty else 0
+windows = queries.alert_windows(
+    app_state.query(queries.alert_events, service=f.service, **f.window()), until=f.end
+)
+firing_now = int((~windows["resolved"].astype(bool)).sum()) if not windows.empty else 0
+resolved = int(windows["resolved"].astype(bool).sum()) if not windows.empty else 0
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Spans", f"{spans:,}")
 c2.metric("Operations", f"{len(red):,}")
 c3.metric("Error rate", f"{(errors / spans * 100 if spans else 0):.2f} %")
-c4.metric("Alerts fired", f"{firing:,}")
+c4.metric(
+    "Alerts firing now",
+    f"{firing_now:,}",
+    f"{resolved:,} fired and resolved" if resolved else None,
+    delta_color="off",
+    help="Firing now: fired and not resolved by the end of the window. Resolved ones are in the Alerts section.",
+)
+
+if not red.empty:
+    st.plotly_chart(
+        figures.red_over_time(app_state.query(queries.red_over_time, service=f.service, **f.window())),
+        key="red_over_time",
+    )
 
 llm = app_state.query(queries.llm_totals, service=f.service, **f.window())
 if llm["calls"]:
@@ -42,24 +59,34 @@ if llm["calls"]:
 
 
 def _with_links(frame, **extra):
+    """Trace-search links (same tab, filters in the URL) and human durations ("1.81 s") as text columns."""
     return frame.assign(
         traces=[
             app_state.page_url("traces", service=s, operation=o, **extra)
             for s, o in zip(frame["service_name"], frame["operation"], strict=True)
-        ]
+        ],
+        **{
+            f"{column}_text": [figures.format_ms(v) for v in frame[column]]
+            for column in ("p50_ms", "p95_ms", "p99_ms", "max_ms")
+            if column in frame
+        },
     )
 
 
 COLUMNS = {
-    "traces": st.column_config.LinkColumn("traces", display_text="open →", width="small"),
+    "service_name": st.column_config.TextColumn("service"),
+    "operation": st.column_config.TextColumn("operation", width="medium"),
+    "spans": st.column_config.NumberColumn("spans", format="localized"),
+    "errors": st.column_config.NumberColumn("errors", format="localized"),
+    "traces": st.column_config.LinkColumn("traces", display_text="find traces", width="small"),
     "error_rate": st.column_config.ProgressColumn(
         "error rate", format="percent", min_value=0.0, max_value=1.0
     ),
-    "rate_per_s": st.column_config.NumberColumn("rate /s", format="%.3f"),
-    "p50_ms": st.column_config.NumberColumn("p50 ms", format="%.3f"),
-    "p95_ms": st.column_config.NumberColumn("p95 ms", format="%.3f"),
-    "p99_ms": st.column_config.NumberColumn("p99 ms", format="%.3f"),
-    "max_ms": st.column_config.NumberColumn("max ms", format="%.3f"),
+    "rate_per_s": st.column_config.NumberColumn("rate /s", format="%.2f"),
+    "p50_ms_text": st.column_config.TextColumn("p50"),
+    "p95_ms_text": st.column_config.TextColumn("p95"),
+    "p99_ms_text": st.column_config.TextColumn("p99"),
+    "max_ms_text": st.column_config.TextColumn("max"),
 }
 ORDER = [
     "service_name",
@@ -68,10 +95,10 @@ ORDER = [
     "rate_per_s",
     "errors",
     "error_rate",
-    "p50_ms",
-    "p95_ms",
-    "p99_ms",
-    "max_ms",
+    "p50_ms_text",
+    "p95_ms_text",
+    "p99_ms_text",
+    "max_ms_text",
     "traces",
 ]
 
@@ -87,7 +114,7 @@ with left:
         _with_links(queries.slowest_operations(red)),
         hide_index=True,
         column_config=COLUMNS,
-        column_order=["service_name", "operation", "spans", "p95_ms", "p99_ms", "traces"],
+        column_order=["service_name", "operation", "spans", "p95_ms_text", "p99_ms_text", "traces"],
         key="slowest",
     )
 with right:
@@ -104,10 +131,30 @@ with right:
         st.caption("No operation has error spans in this window.")
 
 st.subheader("Alerts")
-if alerts.empty:
+if windows.empty:
     st.caption("No alerts in this window.")
 else:
-    st.dataframe(alerts, hide_index=True, key="alert_counts")
+    st.caption(
+        f"**{firing_now} firing now**, {resolved} fired and resolved in this window."
+        if firing_now
+        else f"Nothing is firing now: all {resolved} alert(s) in this window fired and resolved."
+    )
+    st.dataframe(
+        windows.assign(
+            state=["resolved" if r else "firing now" for r in windows["resolved"].astype(bool)],
+            lasted=[
+                figures.format_ms((e - s).total_seconds() * 1000)
+                for s, e in zip(pd.to_datetime(windows["start"]), pd.to_datetime(windows["end"]), strict=True)
+            ],
+        ),
+        hide_index=True,
+        key="alert_counts",
+        column_order=["state", "title", "severity", "component", "start", "lasted", "peak_value", "threshold"],
+        column_config={
+            "start": st.column_config.DatetimeColumn("fired (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+            "peak_value": st.column_config.NumberColumn("peak"),
+        },
+    )
     st.page_link(app_state.PAGES["alerts"], label="Alert timeline →")
 
 health = app_state.query(queries.telemetry_health, service=f.service)

@@ -1,5 +1,7 @@
 """Profile hotspots: top functions by self/cumulative time for an operation or one span, and the call tree."""
 
+from typing import Any
+
 import streamlit as st
 
 from explorer import app_state, figures, queries
@@ -24,7 +26,7 @@ if span_id:
     if c1.button("Show all profiles of an operation instead", key="clear_span"):
         st.query_params.clear()
         st.rerun()
-    scope = {"trace_id": trace_id, "span_id": span_id}
+    scope: dict[str, Any] = {"trace_id": trace_id, "span_id": span_id}
 else:
     names = operations["operation"].dropna().astype(str).tolist()
     operation = c1.selectbox(
@@ -41,11 +43,15 @@ order = (
 
 hotspots = app_state.query(queries.profile_hotspots, order=order, **scope)
 edges = app_state.query(queries.profile_edges, **scope)
-left, right = st.columns([1, 1])
-with left:
-    st.plotly_chart(figures.hotspot_bars(hotspots), key="prof_bars")
-with right:
-    st.plotly_chart(figures.icicle(queries.call_tree(hotspots, edges)), key="prof_icicle")
+st.plotly_chart(figures.hotspot_bars(hotspots), key="prof_bars")
+# Full width: at half width the icicle's labels were ~6 px and its columns cut off.
+st.plotly_chart(
+    figures.icicle(
+        queries.call_tree(hotspots, edges),
+        files=dict(zip(hotspots["function"].astype(str), hotspots["file"].astype(str), strict=True)),
+    ),
+    key="prof_icicle",
+)
 st.subheader("Functions")
 st.dataframe(
     hotspots,
@@ -78,7 +84,8 @@ if span_id:
     st.page_link(
         app_state.PAGES["trace"],
         label="Back to the span in the trace view →",
-        query_params={"trace_id": trace_id, "span_id": span_id},
+        # trace_id may be absent from the URL; Streamlit writes str(value) of any value (its hint says str).
+        query_params={"trace_id": trace_id, "span_id": span_id},  # type: ignore[arg-type]
     )
 else:
     spans = app_state.query(

@@ -1,6 +1,7 @@
 """SQL: ad-hoc read-only DuckDB SQL over the store's views through the guarded path, with downloads."""
 
 import io
+from typing import Any
 
 import pyarrow.parquet as pq
 import streamlit as st
@@ -11,7 +12,12 @@ from explorer.sql_guard import EXAMPLES
 
 st.title("SQL")
 store = app_state.require_store()
-guard = app_state.get_guard()
+try:
+    guard = app_state.get_guard()
+except QueryError as exc:
+    st.error(str(exc))
+    st.stop()
+assert guard is not None  # require_store() above: a store is open
 st.caption(
     f"Views: `spans`, `logs`, `metrics`, `profiles`, `alerts` (see docs/sql-cookbook.md). One read-only "
     f"SELECT or EXPLAIN at a time (docs/security.md); at most {guard.max_rows:,} rows, "
@@ -36,7 +42,7 @@ if run or "sql_result" not in st.session_state or st.session_state.get("_sql_ran
 
 if st.session_state.get("sql_error"):
     st.error(st.session_state["sql_error"])
-result = st.session_state.get("sql_result")
+result: Any = st.session_state.get("sql_result")
 if result is not None:
     frame = result.frame
     st.markdown(

@@ -1,4 +1,6 @@
-"""Trace view: waterfall at true offsets, critical path, collapsible subtrees, span detail, logs, OTLP export."""
+"""Trace view: the waterfall is the navigator (click a row to select its span), span detail, logs, OTLP export."""
+
+import functools
 
 import pandas as pd
 import streamlit as st
@@ -27,7 +29,7 @@ if not trace_id:
         st.info("No traces in this store for the chosen time range and services.")
         st.stop()
     labels = {
-        r.trace_id: f"{r.root_name} · {r.duration_ms:.2f} ms · {r.span_count} spans · {r.trace_id[:12]}…"
+        r.trace_id: f"{r.root_name} · {figures.format_ms(r.duration_ms)} · {r.span_count} spans · {r.trace_id[:12]}…"
         for r in recent.itertuples()
     }
     choice = st.selectbox("Recent traces", list(labels), format_func=labels.get, key="recent_trace")
@@ -39,14 +41,23 @@ try:
 except TraceNotFoundError as exc:
     st.warning(f"{exc}. Check the id, or search on the Traces page.")
     st.stop()
+trace_id = str(tree["trace_id"].iloc[0])  # a short id (prefix) typed above resolves to the full one
 
-duration_ms = float((tree["end_ns"].max() - tree["start_ns"].min()) / 1e6)
-c1, c2, c3, c4, c5 = st.columns(5)
-c1.metric("Spans", f"{len(tree):,}")
-c2.metric("Duration", figures.format_ms(duration_ms))
-c3.metric("Errors", int((tree["status_code"] == "ERROR").sum()))
-c4.metric("Services", tree["service_name"].nunique())
-c5.metric("Depth", int(tree["depth"].max()) + 1)
+if "_last_search" in st.session_state:
+    st.page_link(
+        app_state.PAGES["traces"],
+        label="← Back to the search",
+        query_params=st.session_state["_last_search"],
+        icon=":material/arrow_back:",
+    )
+header = queries.trace_header(tree)
+st.markdown(
+    f"**{app_state.plain(header['root_name'])}** · {app_state.plain(header['root_service'])} · "
+    f"{header['start'].strftime('%Y-%m-%d %H:%M:%S.%f')[:-3]} UTC · **{figures.format_ms(header['duration_ms'])}** · "
+    f"{header['spans']:,} spans · "
+    + (f":red[**{header['errors']:,} errors**]" if header["errors"] else "no errors")
+    + f" · {header['services']} services · depth {header['depth']}"
+)
 if tree["orphan"].any():
     st.caption(
         f"{int(tree['orphan'].sum())} span(s) have a parent that is not in the store; they are shown as roots."
@@ -85,7 +96,7 @@ if not llm_spans.empty:
 
 with st.expander("View options", expanded=False):
     o1, o2, o3 = st.columns(3)
-    show_critical = o1.toggle("Outline the critical path", value=True, key="show_critical")
+    show_critical = o1.toggle("Mark the critical path", value=True, key="show_critical")
     max_depth = o2.number_input(
         "Max depth",
         min_value=1,
@@ -110,145 +121,170 @@ view = view[view["depth"] < max_depth]
 if only_critical:
     view = view[view["critical"]]
 view = view.reset_index(drop=True)
-
 span_ids = view["span_id"].tolist()
-span_labels = {
-    s: f"{'· ' * int(d)}{n} [{sv}] {figures.format_ms(ms)}"
-    for s, n, d, sv, ms in zip(
-        view["span_id"], view["name"], view["depth"], view["service_name"], view["duration_ms"], strict=True
-    )
-}
-wanted = st.query_params.get("span_id")
-if wanted in span_labels and "span_pick" not in st.session_state:
-    st.session_state["span_pick"] = wanted
 
+# One selection for the waterfall, the table, the dropdown and the URL: st.session_state["span_pick"].
+# Clicks on the chart or the table land in callbacks that set it before anything is drawn; the URL's
+# &span_id= is read when it changes (a deep link) and written back at the end of every run.
+app_state.sync_span_pick(span_ids)
+picked = st.session_state["span_pick"]
+
+logs = app_state.query(queries.trace_logs, trace_id)
+marks = queries.trace_marks(view, logs)
 st.plotly_chart(
-    figures.waterfall(view, selected=st.session_state.get("span_pick"), show_critical=show_critical),
+    figures.waterfall(view, marks=marks, selected=picked, show_critical=show_critical),
     key="waterfall",
-    config={"scrollZoom": True},
+    on_select=app_state.pick_from_chart,
+    selection_mode="points",
+    config={"scrollZoom": True, "displaylogo": False},
 )
 st.caption(
-    "Bars sit at their true start offset and width (ns precision); drag to pan, scroll to zoom. "
-    "Outlined bars are the critical path; red bars are errors."
+    "Click a row to select its span. Colour = service, ✕ = error, black line = critical path, "
+    "◆ = span event, ▼ = log record; drag to pan, scroll to zoom, double-click to reset."
 )
 
-table = pd.DataFrame(
-    {
-        "span": [
-            "\u2002" * min(int(d), 30) + str(n) for d, n in zip(view["depth"], view["name"], strict=True)
-        ],
-        "service": view["service_name"],
-        "start_ms": view["offset_ms"],
-        "duration_ms": view["duration_ms"],
-        "status": view["status_code"],
-        "critical": view["critical"],
-        "hidden": view["hidden"],
-        "span_id": view["span_id"],
+left, right = st.columns([3, 2], gap="medium")
+with left:
+    # A window of TABLE_ROWS rows around the selection: the waterfall reaches every span, and a 10,000-row
+    # table cost the browser more than the chart. Clicking the chart moves the window.
+    first, last = app_state.table_window(span_ids.index(picked), len(view))
+    shown = view.iloc[first:last]
+    table = pd.DataFrame(
+        {
+            "span": [
+                "\u2002" * min(int(d), 30) + str(n) for d, n in zip(shown["depth"], shown["name"], strict=True)
+            ],
+            "service": shown["service_name"],
+            "start_ms": shown["offset_ms"],
+            "duration": [figures.format_ms(v) for v in shown["duration_ms"]],
+            "status": shown["status_code"],
+            "critical": shown["critical"],
+            "hidden": shown["hidden"],
+            "span_id": shown["span_id"],
+        }
+    )
+    st.dataframe(
+        table,
+        hide_index=True,
+        # Keyed by the selection, so a pick made on the chart or in the dropdown re-ticks the right row.
+        key=f"span_table_{picked}",
+        on_select=functools.partial(app_state.pick_from_table, f"span_table_{picked}", first),
+        selection_mode="single-row",
+        selection_default={"selection": {"rows": [span_ids.index(picked) - first], "columns": []}},
+        height=min(35 * (len(table) + 1) + 3, 420),
+        row_height=28,
+        column_config={
+            "start_ms": st.column_config.NumberColumn("start ms", format="%.3f"),
+            "hidden": st.column_config.NumberColumn("hidden", help="descendants hidden by collapsing"),
+            "span_id": st.column_config.TextColumn("span id"),
+        },
+    )
+    if last - first < len(view):
+        st.caption(f"Rows {first + 1:,}–{last:,} of {len(view):,}, around the selected span; click the waterfall to move.")
+with right:
+    span_labels = {
+        s: f"{'· ' * int(d)}{n} [{sv}] {figures.format_ms(ms)}"
+        for s, n, d, sv, ms in zip(
+            view["span_id"], view["name"], view["depth"], view["service_name"], view["duration_ms"], strict=True
+        )
     }
-)
-selection = st.dataframe(
-    table,
-    hide_index=True,
-    key="span_table",
-    on_select="rerun",
-    selection_mode="single-row",
-    height=min(36 * (len(table) + 1) + 3, 420),
-    column_config={
-        "start_ms": st.column_config.NumberColumn("start ms", format="%.3f"),
-        "duration_ms": st.column_config.NumberColumn("duration ms", format="%.3f"),
-        "hidden": st.column_config.NumberColumn("hidden", help="descendants hidden by collapsing"),
-    },
-)
-rows = selection.selection.rows if selection is not None else []
-if rows:
-    st.session_state["span_pick"] = span_ids[rows[0]]
-
-st.subheader("Span detail")
-if st.session_state.get("span_pick") not in span_labels:
-    st.session_state["span_pick"] = span_ids[0]
-picked = st.selectbox("Span", span_ids, key="span_pick", format_func=span_labels.get)
-detail = queries.span_detail(tree, picked)
-span = detail.span
-st.markdown(
-    f"**{span['name']}** · `{span['service_name']}` · {span.get('kind')} · "
-    f"{figures.format_ms(span['duration_ns'] / 1e6)} · status **{span['status_code']}**"
-    + (f" — {span['status_message']}" if isinstance(span.get("status_message"), str) else "")
-)
-app_chat.span_panel(trace_id, picked, detail)
-tabs = st.tabs(["Attributes", "Events", "Exception", "Links", "Resource", "Profile"])
-with tabs[0]:
-    if detail.attributes:
-        st.dataframe(
-            pd.DataFrame(
-                {"key": list(detail.attributes), "value": [str(v)[:2000] for v in detail.attributes.values()]}
-            ),
-            hide_index=True,
-            key="attrs",
-        )
-        long = {k: v for k, v in detail.attributes.items() if len(str(v)) > 2000}
-        if long:
-            st.caption(
-                f"Values longer than 2,000 characters are cut here: {', '.join(long)} "
-                f"({', '.join(f'{len(str(v)):,}' for v in long.values())} chars). The SQL page shows them whole."
+    st.selectbox("Span", app_state.span_options(span_ids, picked), key="span_pick", format_func=span_labels.get)
+    detail = queries.span_detail(tree, picked)
+    span = detail.span
+    st.markdown(
+        f"**{app_state.plain(span['name'])}** · {app_state.plain(span['service_name'])} · {span.get('kind')} · "
+        f"{figures.format_ms(span['duration_ns'] / 1e6)} · status **{span['status_code']}**"
+    )
+    if isinstance(span.get("status_message"), str) and span["status_message"]:
+        st.text(f"Status message: {span['status_message']}")
+    app_chat.span_panel(trace_id, picked, detail)
+    tabs = st.tabs(["Attributes", "Events", "Exception", "Links", "Resource", "Profile"])
+    with tabs[0]:
+        if detail.attributes:
+            st.dataframe(
+                queries.kv_table(detail.attributes), hide_index=True, key="attrs", column_config=app_state.KV_COLUMNS
             )
-    else:
-        st.caption("No attributes.")
-with tabs[1]:
-    if detail.events.empty:
-        st.caption("No events.")
-    else:
-        st.dataframe(detail.events, hide_index=True, key="events")
-with tabs[2]:
-    if detail.exceptions:
-        for exc in detail.exceptions:
-            st.markdown(f"**{exc['type']}**: {exc['message']}")
-            st.code(exc["stacktrace"] or "(no stack trace recorded)", language="python")
-    else:
-        st.caption("No exception recorded on this span.")
-with tabs[3]:
-    if detail.links.empty:
-        st.caption("No links.")
-    else:
-        links = detail.links.assign(
-            open=[
-                app_state.trace_link(t, s)
-                for t, s in zip(detail.links["trace_id"], detail.links["span_id"], strict=True)
-            ]
-        )
-        st.dataframe(links, hide_index=True, key="links", column_config={"open": app_state.TRACE_LINK})
-with tabs[4]:
-    st.json(detail.resource, expanded=False)
-with tabs[5]:
-    profile = app_state.query(queries.span_profile, trace_id=trace_id, span_id=picked)
-    if profile.empty:
-        st.caption("No profile was recorded for this span.")
-    else:
-        totals = profile[profile["caller"].isna()]
+        else:
+            st.caption("No attributes.")
+    with tabs[1]:
+        if detail.event_attributes.empty:
+            st.caption("No events.")
+        else:
+            st.dataframe(
+                detail.event_attributes,
+                hide_index=True,
+                key="events",
+                column_config={
+                    "event": st.column_config.NumberColumn("#", width="small"),
+                    "offset_ms": st.column_config.NumberColumn("at ms", format="%.3f"),
+                },
+            )
+    with tabs[2]:
+        if detail.exceptions:
+            for exc in detail.exceptions:
+                st.text(f"{exc['type']}: {exc['message']}")
+                st.code(exc["stacktrace"] or "(no stack trace recorded)", language="python")
+        else:
+            st.caption("No exception recorded on this span.")
+    with tabs[3]:
+        if detail.links.empty:
+            st.caption("No links.")
+        else:
+            links = detail.links.assign(
+                open=[
+                    app_state.trace_link(t, s)
+                    for t, s in zip(detail.links["trace_id"], detail.links["span_id"], strict=True)
+                ]
+            )
+            st.dataframe(links, hide_index=True, key="links", column_config={"open": app_state.TRACE_LINK})
+    with tabs[4]:
         st.dataframe(
-            totals[["function", "file", "line", "calls", "self_time_s", "cumulative_time_s"]].sort_values(
-                "self_time_s", ascending=False
-            ),
-            hide_index=True,
-            key="span_profile",
+            queries.kv_table(detail.resource), hide_index=True, key="resource", column_config=app_state.KV_COLUMNS
         )
-        st.page_link(
-            app_state.PAGES["profiles"],
-            label="Open in profile hotspots →",
-            query_params={"trace_id": trace_id, "span_id": picked},
-        )
+    with tabs[5]:
+        profile = app_state.query(queries.span_profile, trace_id=trace_id, span_id=picked)
+        if profile.empty:
+            st.caption("No profile was recorded for this span.")
+        else:
+            totals = profile[profile["caller"].isna()]
+            st.dataframe(
+                totals[["function", "file", "line", "calls", "self_time_s", "cumulative_time_s"]].sort_values(
+                    "self_time_s", ascending=False
+                ),
+                hide_index=True,
+                key="span_profile",
+            )
+            st.page_link(
+                app_state.PAGES["profiles"],
+                label="Open in profile hotspots →",
+                query_params={"trace_id": trace_id, "span_id": picked},
+            )
+st.query_params["span_id"] = picked
+st.session_state["_span_synced"] = picked
 
 app_chat.trace_graph(trace_id)
 st.subheader("Timeline: spans and logs")
-logs = app_state.query(queries.trace_logs, trace_id)
 timeline = queries.trace_timeline(tree, logs)
 st.dataframe(
-    timeline,
+    timeline.head(app_state.TABLE_ROWS * 2),
     hide_index=True,
     key="timeline",
     height=min(36 * (len(timeline) + 1) + 3, 360),
-    column_config={"offset_ms": st.column_config.NumberColumn("at ms", format="%.3f")},
+    column_config={
+        "offset_ms": st.column_config.NumberColumn("at ms", format="%.3f"),
+        "status": st.column_config.TextColumn("span status"),
+        "level": st.column_config.TextColumn("log level"),
+    },
 )
-st.caption(f"{len(logs):,} log records in this trace.")
+st.caption(
+    f"{len(logs):,} log records in this trace."
+    + (
+        f" The first {app_state.TABLE_ROWS * 2:,} of {len(timeline):,} entries are listed; "
+        "the SQL page (or `trace_timeline` in a notebook) gives them all."
+        if len(timeline) > app_state.TABLE_ROWS * 2
+        else ""
+    )
+)
 
 st.download_button(
     "Download as OTLP JSON",

@@ -12,13 +12,16 @@ f = app_state.filters()
 
 operations = app_state.query(queries.list_operations, service=f.service, **f.window())
 names = sorted(set(operations["operation"].dropna().astype(str)))
+services_seen = app_state.query(queries.list_services)["service_name"].astype(str).tolist()
 c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
-service = c1.text_input(
+service = c1.selectbox(
     "Service",
+    ["any", *services_seen],
     key="service",
     bind="query-params",
-    help="Exact service name; the sidebar's service filter applies too",
+    help="Of one span of the trace; the sidebar's service filter applies too",
 )
+service = "" if service == "any" else service
 # Bound selectboxes show plain values: the URL carries the shown text (?operation=db.query&status=error).
 operation = c2.selectbox("Operation", ["any", *names], key="operation", bind="query-params")
 status = c3.selectbox(
@@ -26,7 +29,8 @@ status = c3.selectbox(
     ["any", "error", "ok"],
     key="status",
     bind="query-params",
-    help="error: the trace has an error span; ok: it has none",
+    help="error: the span matching service/operation/attribute failed (without those: any span failed); "
+    "ok: the trace has no error span",
 )
 has_llm = bool(app_state.query(queries.llm_totals, service=f.service, **f.window())["calls"])
 order = c4.selectbox(
@@ -95,40 +99,56 @@ st.markdown(
 if results.empty:
     st.caption("No trace matches. Loosen a filter or widen the sidebar's time range.")
 else:
-    table = results.drop(columns=["matches"]).assign(
-        open=[app_state.trace_link(t) for t in results["trace_id"]]
+    picked = st.plotly_chart(
+        figures.trace_scatter(results),
+        key="trace_scatter",
+        on_select="rerun",
+        selection_mode="points",
     )
-    st.dataframe(
-        table,
+    table = results.drop(columns=["matches"]).assign(
+        open=[app_state.trace_link(t) for t in results["trace_id"]],
+        duration=[figures.format_ms(v) for v in results["duration_ms"]],
+    )
+    chosen = st.dataframe(
+        table.style.apply(app_state.error_rows, axis=1),
         hide_index=True,
         key="trace_results",
+        on_select="rerun",
+        selection_mode="single-row",
         column_order=[
-            "open",
             "root_name",
             "root_service",
             "start_time",
-            "duration_ms",
+            "duration",
             "span_count",
             "error_count",
             *(["total_tokens", "cost_usd"] if has_llm else []),
             "services",
-            "trace_id",
+            "open",
         ],
         column_config={
-            "open": app_state.TRACE_LINK,
-            "duration_ms": st.column_config.NumberColumn("duration ms", format="%.3f"),
+            "root_name": st.column_config.TextColumn("root operation"),
+            "root_service": st.column_config.TextColumn("root service"),
+            "open": st.column_config.LinkColumn(
+                "new tab", display_text=r"trace_id=([0-9a-f]{8})", width="small"
+            ),
+            "span_count": st.column_config.NumberColumn("spans"),
+            "error_count": st.column_config.NumberColumn("errors"),
             "total_tokens": st.column_config.NumberColumn("LLM tokens"),
             "cost_usd": st.column_config.NumberColumn("LLM cost USD", format="%.4f"),
             "start_time": st.column_config.DatetimeColumn("start (UTC)", format="YYYY-MM-DD HH:mm:ss.SSS"),
         },
     )
-    pick = st.selectbox(
-        "Open a trace",
-        results["trace_id"].tolist(),
-        key="pick_trace",
-        format_func=lambda t: f"{t[:12]}…  {results.set_index('trace_id').at[t, 'root_name']}",
+    st.caption(
+        "Click a row or a point to open its trace here (the filters stay in this page's URL, so Back returns "
+        "to them); the last column opens a new tab. Rows with error spans are tinted red."
     )
-    st.page_link(app_state.PAGES["trace"], label="Open in trace view →", query_params={"trace_id": pick})
+    target = app_state.picked_trace(picked, chosen, results["trace_id"].tolist())
+    if target is not None:
+        # Streamlit rewrites this page's history entry on a page switch, so Back would lose the filters:
+        # the trace view offers "← Back to the search" with them instead.
+        st.session_state["_last_search"] = {k: v for k, v in st.query_params.items() if k != "trace_id"}
+        st.switch_page(app_state.PAGES["trace"], query_params={"trace_id": target})
     st.plotly_chart(
         figures.duration_histogram(histogram, log_x=True, title="Whole-trace duration of the matches"),
         key="trace_histogram",

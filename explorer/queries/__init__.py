@@ -38,7 +38,7 @@ from explorer.queries.llm import (
     trace_llm_totals,
     unpriced_models,
 )
-from explorer.queries.logs import list_loggers, search_logs
+from explorer.queries.logs import list_loggers, log_volume, search_logs
 from explorer.queries.messages import conversation, is_llm_span, is_tool_span, messages, tool_call, tool_io
 from explorer.queries.metrics import (
     histogram_buckets,
@@ -47,7 +47,13 @@ from explorer.queries.metrics import (
     metric_label_keys,
     metric_series,
 )
-from explorer.queries.overview import alert_summary, failing_operations, red_summary, slowest_operations
+from explorer.queries.overview import (
+    alert_summary,
+    failing_operations,
+    red_over_time,
+    red_summary,
+    slowest_operations,
+)
 from explorer.queries.profiles import (
     call_tree,
     profile_edges,
@@ -59,12 +65,16 @@ from explorer.queries.sessions import session_traces, sessions
 from explorer.queries.structure import StructureOrder, compare_structure
 from explorer.queries.trace import (
     SpanDetail,
+    kv_table,
     log_summary,
     span_detail,
     span_profile,
+    trace_header,
     trace_logs,
+    trace_marks,
     trace_timeline,
     trace_tree,
+    typed_value,
 )
 from explorer.queries.traces import TraceFilter, TraceOrder, search_traces, trace_duration_histogram
 from explorer.tree import collapse_subtrees, critical_path
@@ -97,6 +107,7 @@ __all__ = [
     "histogram_quantiles",
     "is_llm_span",
     "is_tool_span",
+    "kv_table",
     "latency_histogram",
     "latency_outliers",
     "latency_percentiles",
@@ -104,6 +115,7 @@ __all__ = [
     "list_operations",
     "list_services",
     "log_summary",
+    "log_volume",
     "messages",
     "metric_catalog",
     "metric_label_keys",
@@ -114,6 +126,7 @@ __all__ = [
     "profile_hotspots",
     "profile_operations",
     "profile_spans",
+    "red_over_time",
     "red_summary",
     "search_content",
     "search_logs",
@@ -131,9 +144,12 @@ __all__ = [
     "tool_call",
     "tool_io",
     "trace_duration_histogram",
+    "trace_header",
     "trace_logs",
+    "trace_marks",
     "trace_timeline",
     "trace_tree",
+    "typed_value",
 ]
 
 #: The LLM-call queries (explorer/queries/llm.py), kept apart so other modules' names merge cleanly.

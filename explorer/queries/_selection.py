@@ -276,5 +276,5 @@ def root_traces_sql(
 #: was open has no end time, so only the finished row of each span is kept.
 TRACE_SPANS = """SELECT p.t, s.trace_id, s.span_id, s.parent_span_id, hash(s.span_id) AS sid,
            hash(s.parent_span_id) AS pid, s.name, s.service_name,
-           epoch_ns(s.start_time) AS start_ns, epoch_ns(s.end_time) AS end_ns, s.duration_ns
+           s.start_time_unix_nano AS start_ns, s.end_time_unix_nano AS end_ns, s.duration_ns
     FROM spans s JOIN picked p USING (trace_id) WHERE s.end_time IS NOT NULL"""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -14,7 +14,7 @@ import pandas as pd
 from explorer.errors import QueryError
 from explorer.store import Store
 
-TimeLike = datetime | date | pd.Timestamp | str | None
+TimeLike: TypeAlias = datetime | date | pd.Timestamp | str | None
 Services = str | Sequence[str] | None
 
 #: Log levels by their OTel severity number floor (DEBUG 5, INFO 9, WARN 13, ERROR 17, FATAL 21).

@@ -51,7 +51,7 @@ def telemetry_health(store: Store, *, service: Services = None) -> pd.DataFrame:
             FROM last GROUP BY ALL HAVING sum(value) > 0 ORDER BY count DESC, what, reason""",
         where.params,
     )
-    rejected_glob = store.root / "_rejected" / "*.jsonl"
+    rejected_glob = store.control / "_rejected" / "*.jsonl"
     if not any(rejected_glob.parent.glob(rejected_glob.name)) or service is not None:
         return counters
     rejected = store.sql(

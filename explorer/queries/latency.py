@@ -23,10 +23,16 @@ from explorer.queries._sql import (
 )
 from explorer.store import Store
 
-LatencyGroup = Literal["operation", "version", "service", "all"]
+LatencyGroup = Literal["operation", "operation_kind", "version", "service", "kind", "all"]
 _GROUPS = {
     "all": "'all'",
     "operation": "name",
+    # A client span and the server span of the same name time different things (the server's work vs the
+    # whole round trip): the Latency page keeps them apart as "GET /x (client)" and "GET /x (server)".
+    "operation_kind": (
+        "name || CASE kind WHEN 'CLIENT' THEN ' (client)' WHEN 'SERVER' THEN ' (server)' ELSE '' END"
+    ),
+    "kind": "coalesce(kind, '(none)')",
     "version": "coalesce(resource_attributes['service.version'], '(none)')",
     "service": "service_name",
 }
@@ -77,8 +83,8 @@ def latency_histogram(
     """Span-duration histogram per group, bins shared by all groups: [group, lo_ms, hi_ms, count]."""
     where = _latency_where(service, operation, start, end, versions)
     with_vals = (
-        f"WITH vals AS (SELECT {_group(group_by)} AS grp, duration_ns AS d FROM {spans_source(group_by)} "
-        f"WHERE {where.sql()})"
+        f"WITH vals AS (SELECT {_group(group_by)} AS grp, duration_ns AS d FROM "
+        f"{spans_source(group_by, resource_attributes=bool(versions))} WHERE {where.sql()})"
     )
     return _histogram(store, with_vals, where.params, bins=bins, log_scale=log_scale)
 
@@ -99,7 +105,8 @@ def latency_percentiles(
     sql = f"""SELECT {_group(group_by)} AS "group", count(*) AS spans, avg(duration_ns) / 1e6 AS mean_ms,
                      quantile_cont(duration_ns, [0.5, 0.9, 0.95, 0.99]) AS q, max(duration_ns) / 1e6 AS max_ms,
                      count_if(status_code = 'ERROR')::BIGINT AS errors
-              FROM {spans_source(group_by)} WHERE {where.sql()} GROUP BY ALL ORDER BY spans DESC LIMIT $limit"""
+              FROM {spans_source(group_by, resource_attributes=bool(versions))} WHERE {where.sql()}
+              GROUP BY ALL ORDER BY spans DESC LIMIT $limit"""
     frame = _frame(store, sql, {**where.params, "limit": _limit(limit)})
     return _split_quantiles(frame, "q", ("p50_ms", "p90_ms", "p95_ms", "p99_ms"))
 

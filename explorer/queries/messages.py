@@ -179,9 +179,14 @@ def _arguments(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` if it is a mapping, else an empty one (JSON fields that may be missing or null)."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def _tool_call(raw: Mapping[str, Any]) -> dict[str, str | None]:
     """One tool call from the OpenAI shape (``function: {name, arguments}``) or a semconv ``tool_call`` part."""
-    function = raw.get("function") if isinstance(raw.get("function"), Mapping) else {}
+    function = _mapping(raw.get("function"))
     return {
         "id": _text(raw.get("id")),
         "name": _text(raw.get("name", function.get("name"))),
@@ -391,7 +396,7 @@ def _openai_body(value: Any, direction: str) -> list[dict[str, Any]]:
         for choice in _as_list(body.get("choices")):
             if not isinstance(choice, Mapping):
                 continue
-            message = choice.get("message") if isinstance(choice.get("message"), Mapping) else {}
+            message = _mapping(choice.get("message"))
             rows.append(
                 _message(
                     message.get("role"),
@@ -430,7 +435,7 @@ def _event_messages(name: str, fields: Mapping[str, Any], body: Any, source: str
             else {"content": body}
         )
     if name in _OUTPUT_EVENTS:
-        message = body.get("message") if isinstance(body.get("message"), Mapping) else {}
+        message = _mapping(body.get("message"))
         calls = list(_as_list(message.get("tool_calls"))) + list(_as_list(body.get("tool_calls")))
         return [
             _message(
@@ -507,7 +512,7 @@ def conversation(
         found[direction] = _from_attributes(attributes, direction)
     event_rows: list[dict[str, Any]] = []
     for event in events:
-        name = str(event.get("name") or "")
+        name: str | None = str(event.get("name") or "")
         if name in GENAI_EVENT_NAMES:
             fields = _as_dict(event.get("attributes"))
             event_rows += _event_messages(name, fields, fields.get("body"), "event")
@@ -515,8 +520,8 @@ def conversation(
     if logs is not None and not logs.empty:
         for log in logs.itertuples(index=False):
             fields = _as_dict(getattr(log, "attributes", None))
-            name = getattr(log, "event_name", None)
-            name = fields.get("event.name") if _is_null(name) else name
+            field: Any = getattr(log, "event_name", None)
+            name = str(fields.get("event.name") if _is_null(field) else field)
             if name in GENAI_EVENT_NAMES:
                 log_rows += _event_messages(str(name), fields, getattr(log, "body", None), "log")
     for direction in ("input", "output"):

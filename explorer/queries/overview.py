@@ -6,7 +6,18 @@ import pandas as pd
 
 from explorer.errors import QueryError
 from explorer.genai import group_expression, spans_source
-from explorer.queries._sql import Services, TimeLike, _frame, _limit, _services, _split_quantiles, _ts, _Where
+from explorer.queries._sql import (
+    Services,
+    TimeLike,
+    _bucket_width,
+    _data_span_s,
+    _frame,
+    _limit,
+    _services,
+    _split_quantiles,
+    _ts,
+    _Where,
+)
 from explorer.store import Store
 
 
@@ -83,3 +94,33 @@ def alert_summary(
     sql = f"""SELECT coalesce(severity, 'unknown') AS severity, coalesce(state, 'unknown') AS state, count(*) AS alerts
               FROM alerts WHERE {where.sql()} GROUP BY ALL ORDER BY alerts DESC"""
     return _frame(store, sql, where.params)
+
+
+def red_over_time(
+    store: Store,
+    *,
+    service: Services = None,
+    start: TimeLike = None,
+    end: TimeLike = None,
+    buckets: int = 60,
+) -> pd.DataFrame:
+    """Spans per second, errors and p95 (ms) per service per time bucket, so an incident shows as a bump.
+
+    The bucket width is fitted to the window (or the data's own span): about ``buckets`` buckets, rounded
+    to a readable width of at least one second. ``bucket_s`` is that width."""
+    where = _Where()
+    where.services(service)
+    where.time("start_time", start, end)
+    lo, hi = _ts(start, "start"), _ts(end, "end")
+    if lo is None or hi is None:
+        lo, hi = _data_span_s(store, "spans", "start_time", where)
+    width = _bucket_width(lo, hi, _limit(buckets, "buckets", 10_000), 3600)
+    sql = f"""
+        SELECT time_bucket(to_seconds($width), start_time) AS bucket, service_name,
+               count(*) / $width::DOUBLE AS rate_per_s,
+               count_if(status_code = 'ERROR')::BIGINT AS errors,
+               quantile_cont(duration_ns, 0.95) / 1e6 AS p95_ms
+        FROM spans WHERE {where.sql()} GROUP BY ALL ORDER BY bucket, service_name
+    """
+    frame = _frame(store, sql, {**where.params, "width": width})
+    return frame.assign(bucket_s=width)

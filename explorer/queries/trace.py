@@ -19,8 +19,9 @@ def trace_tree(store: Store, trace_id: str) -> pd.DataFrame:
     """The spans of a trace in tree order with ``depth``, ``offset_ms``/``duration_ms`` from the trace
     start (nanosecond exact), ``critical`` (on the critical path) and ``children``."""
     tree = store.trace(trace_id.strip())
-    start_ns = tree["start_time"].astype("int64")
-    end_ns = tree["end_time"].astype("int64")
+    # The exact *_unix_nano columns: the microsecond timestamps would tie spans started in one microsecond.
+    start_ns = tree["start_time_unix_nano"].astype("int64")
+    end_ns = tree["end_time_unix_nano"].fillna(start_ns).astype("int64")
     t0 = int(start_ns.min())
     tree = tree.assign(
         start_ns=start_ns,
@@ -34,9 +35,57 @@ def trace_tree(store: Store, trace_id: str) -> pd.DataFrame:
     return tree
 
 
+def typed_value(text: Any) -> tuple[Any, str]:
+    """An attribute value as stored (text) back with its type: ``"42"`` → ``(42, "int")``, ``"2.5"`` →
+    ``(2.5, "float")``, ``"true"`` → ``(True, "bool")``, JSON arrays/objects → ``"json"``, else ``"str"``."""
+    if not isinstance(text, str):
+        return text, type(text).__name__
+    if text in ("true", "false"):
+        return text == "true", "bool"
+    try:
+        return int(text), "int"
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        pass
+    else:
+        if text.strip().lower() not in ("nan", "inf", "-inf", "infinity", "-infinity"):
+            return number, "float"
+    if text[:1] in "[{" and text[-1:] in "]}":
+        try:
+            json.loads(text)
+        except ValueError:
+            return text, "str"
+        return text, "json"
+    return text, "str"
+
+
+def kv_table(mapping: dict[str, Any]) -> pd.DataFrame:
+    """An attribute map as a key/value table sorted by key: ``key``, ``value`` (text as stored), ``type``
+    and ``number`` (the value as a number when it is one, so it sorts and reads as a number)."""
+    rows = []
+    for key in sorted(mapping):
+        value, kind = typed_value(mapping[key])
+        rows.append(
+            {
+                "key": key,
+                "value": "" if mapping[key] is None else str(mapping[key]),
+                "type": kind,
+                "number": float(value) if kind in ("int", "float") else np.nan,
+            }
+        )
+    return pd.DataFrame(rows, columns=["key", "value", "type", "number"])
+
+
 @dataclass
 class SpanDetail:
-    """One span's attributes, events, exception stack traces and links, ready to display."""
+    """One span's attributes, events, exception stack traces and links, ready to display.
+
+    ``events`` has one row per event (``attributes`` as JSON text, for notebooks); ``event_attributes``
+    one row per event attribute (``event``, ``offset_ms``, ``name``, ``key``, ``value``, ``type``), which
+    is what the app shows as a key/value table."""
 
     span: dict[str, Any]
     attributes: dict[str, str]
@@ -44,6 +93,7 @@ class SpanDetail:
     events: pd.DataFrame
     exceptions: list[dict[str, str]] = field(default_factory=list)
     links: pd.DataFrame = field(default_factory=pd.DataFrame)
+    event_attributes: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def span_detail(tree: pd.DataFrame, span_id: str) -> SpanDetail:
@@ -53,13 +103,14 @@ def span_detail(tree: pd.DataFrame, span_id: str) -> SpanDetail:
         msg = f"span {span_id!r} is not in this trace; pick one of its {len(tree)} spans"
         raise QueryError(msg)
     row = rows.iloc[0]
-    t0 = int(tree["start_ns"].min()) if "start_ns" in tree else int(tree["start_time"].astype("int64").min())
+    t0 = int(tree["start_ns"].min()) if "start_ns" in tree else int(tree["start_time_unix_nano"].min())
     events = []
     exceptions = []
-    for event in _as_list(row.get("events")):
+    event_rows = []
+    for index, event in enumerate(_as_list(row.get("events"))):
         attrs = _as_dict(event.get("attributes"))
-        stamp = pd.Timestamp(event.get("timestamp"))
-        offset = (stamp.value - t0) / 1e6 if not pd.isna(stamp) else np.nan
+        nanos = event.get("time_unix_nano")
+        offset = (int(nanos) - t0) / 1e6 if nanos is not None and not pd.isna(nanos) else np.nan
         events.append(
             {
                 "offset_ms": offset,
@@ -67,6 +118,15 @@ def span_detail(tree: pd.DataFrame, span_id: str) -> SpanDetail:
                 "attributes": json.dumps(attrs, ensure_ascii=False),
             }
         )
+        table = kv_table(attrs)
+        event_rows.extend(
+            {"event": index, "offset_ms": offset, "name": event.get("name"), **kv}
+            for kv in table[["key", "value", "type"]].to_dict("records")
+        )
+        if not attrs:
+            event_rows.append(
+                {"event": index, "offset_ms": offset, "name": event.get("name"), "key": "", "value": "", "type": ""}
+            )
         if event.get("name") == "exception":
             exceptions.append(
                 {
@@ -111,21 +171,29 @@ def span_detail(tree: pd.DataFrame, span_id: str) -> SpanDetail:
         events=pd.DataFrame(events, columns=["offset_ms", "name", "attributes"]),
         exceptions=exceptions,
         links=links,
+        event_attributes=pd.DataFrame(
+            event_rows, columns=["event", "offset_ms", "name", "key", "value", "type"]
+        ),
     )
 
 
 def trace_logs(store: Store, trace_id: str, *, limit: int = 5000) -> pd.DataFrame:
     """The log records of a trace in time order."""
-    sql = """SELECT timestamp, severity_text, severity_number, service_name, logger_name,
+    sql = """SELECT timestamp, time_unix_nano, severity_text, severity_number, service_name, logger_name,
                     coalesce(event_name, attributes['event.name']) AS event_name, body, span_id, attributes
-             FROM logs WHERE trace_id = $trace_id ORDER BY timestamp LIMIT $limit"""
+             FROM logs WHERE trace_id = $trace_id ORDER BY time_unix_nano LIMIT $limit"""
     return _frame(store, sql, {"trace_id": trace_id.strip().lower(), "limit": _limit(limit)})
 
 
 def trace_timeline(tree: pd.DataFrame, logs: pd.DataFrame) -> pd.DataFrame:
-    """Span starts, span events and logs of one trace interleaved by time, with offsets from the trace start."""
+    """Span starts and logs of one trace interleaved by time, with offsets from the trace start.
+
+    ``status`` is the span status (span rows only), ``level`` the log severity (log rows only): two columns,
+    since an ``ERROR`` span and an ``ERROR`` log record are different things."""
     if tree.empty:
-        return pd.DataFrame(columns=["offset_ms", "kind", "what", "service_name", "span_id", "level"])
+        return pd.DataFrame(
+            columns=["offset_ms", "kind", "what", "service_name", "span_id", "status", "level"]
+        )
     t0 = int(tree["start_ns"].min())
     parts = [
         pd.DataFrame(
@@ -138,7 +206,8 @@ def trace_timeline(tree: pd.DataFrame, logs: pd.DataFrame) -> pd.DataFrame:
                 ],
                 "service_name": tree["service_name"],
                 "span_id": tree["span_id"],
-                "level": tree["status_code"],
+                "status": tree["status_code"],
+                "level": None,
             }
         )
     ]
@@ -146,11 +215,12 @@ def trace_timeline(tree: pd.DataFrame, logs: pd.DataFrame) -> pd.DataFrame:
         parts.append(
             pd.DataFrame(
                 {
-                    "offset_ms": (logs["timestamp"].astype("int64") - t0) / 1e6,
+                    "offset_ms": (logs["time_unix_nano"].astype("float64") - t0) / 1e6,
                     "kind": "log",
                     "what": [log_summary(row) for row in logs.to_dict("records")],
                     "service_name": logs["service_name"],
                     "span_id": logs["span_id"],
+                    "status": None,
                     "level": logs["severity_text"],
                 }
             )
@@ -178,3 +248,88 @@ def span_profile(store: Store, *, trace_id: str, span_id: str, limit: int = 500)
     sql = """SELECT * EXCLUDE (date) FROM profiles WHERE trace_id = $trace_id AND span_id = $span_id
              ORDER BY caller NULLS FIRST, cumulative_time_s DESC LIMIT $limit"""
     return _frame(store, sql, {"trace_id": trace_id, "span_id": span_id, "limit": _limit(limit)})
+
+
+def trace_marks(tree: pd.DataFrame, logs: pd.DataFrame) -> pd.DataFrame:
+    """Span events and log records of one trace as ticks for the waterfall: ``span_id``, ``offset_ms``
+    (from the trace start), ``kind`` ("event" or "log"), ``label`` and ``level`` (log severity).
+
+    Logs without a span id (or with one outside the trace) are left out: they have no bar to sit on."""
+    columns = ["span_id", "offset_ms", "kind", "label", "level"]
+    if tree.empty:
+        return pd.DataFrame(columns=columns)
+    t0 = int(tree["start_ns"].min())
+    parts = []
+    if "events" in tree:
+        has = tree["events"].map(lambda v: not _is_empty(v))
+        rows = [
+            (span_id, _event_ns(event), event.get("name"))
+            for span_id, events in zip(tree.loc[has, "span_id"], tree.loc[has, "events"], strict=True)
+            for event in _as_list(events)
+        ]
+        if rows:
+            frame = pd.DataFrame(rows, columns=["span_id", "ns", "label"])
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "span_id": frame["span_id"],
+                        "offset_ms": (frame["ns"] - t0) / 1e6,
+                        "kind": "event",
+                        "label": frame["label"],
+                        "level": None,
+                    }
+                )
+            )
+    if not logs.empty:
+        placed = logs[logs["span_id"].isin(tree["span_id"])]
+        if not placed.empty:
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "span_id": placed["span_id"],
+                        "offset_ms": (_log_ns(placed) - t0) / 1e6,
+                        "kind": "log",
+                        "label": placed["body"].fillna("∅").astype(str),
+                        "level": placed["severity_text"],
+                    }
+                )
+            )
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(parts, ignore_index=True)[columns]
+
+
+def _event_ns(event: dict[str, Any]) -> int:
+    """An event's time in ns since the epoch: the exact ``time_unix_nano`` when stored, else its timestamp."""
+    nanos = event.get("time_unix_nano")
+    if nanos is not None and not pd.isna(nanos):
+        return int(nanos)
+    return int(pd.Timestamp(event.get("timestamp")).as_unit("ns").value)
+
+
+def _log_ns(logs: pd.DataFrame) -> pd.Series:
+    """Log times in ns since the epoch: ``time_unix_nano`` when present, else the timestamp column."""
+    if "time_unix_nano" in logs:
+        return logs["time_unix_nano"].astype("float64")
+    return pd.to_datetime(logs["timestamp"], utc=True).dt.as_unit("ns").astype("int64").astype("float64")
+
+
+def _is_empty(value: Any) -> bool:
+    return not hasattr(value, "__len__") or isinstance(value, str) or len(value) == 0
+
+
+def trace_header(tree: pd.DataFrame) -> dict[str, Any]:
+    """The facts a trace view's header line shows: root service and operation, start, duration, spans,
+    errors, services, depth."""
+    roots = tree[tree["depth"] == 0] if "depth" in tree else tree.head(1)
+    root = roots.sort_values("start_ns").iloc[0] if not roots.empty else tree.iloc[0]
+    return {
+        "root_service": root["service_name"],
+        "root_name": root["name"],
+        "start": pd.Timestamp(int(tree["start_ns"].min()), tz="UTC"),
+        "duration_ms": float((tree["end_ns"].max() - tree["start_ns"].min()) / 1e6),
+        "spans": len(tree),
+        "errors": int((tree["status_code"] == "ERROR").sum()),
+        "services": int(tree["service_name"].nunique()),
+        "depth": int(tree["depth"].max()) + 1 if "depth" in tree else 1,
+    }

@@ -28,8 +28,10 @@ _LLM_PER_TRACE = """SELECT trace_id, count(*) AS llm_calls, sum(total_tokens)::B
 
 @dataclass(frozen=True)
 class TraceFilter:
-    """Trace search criteria. Span criteria (service, operation, attribute) must hold on one span;
-    ``status`` and the duration range apply to the whole trace (first start to last end)."""
+    """Trace search criteria. Span criteria (service, operation, attribute, ``status="error"``) must hold
+    on one span: ``service=payment, status=error`` finds traces where a payment span failed, not traces
+    where some other span did. ``status="ok"`` (no error span at all) and the duration range apply to the
+    whole trace (first start to last end)."""
 
     service: Services = None
     operation: str | None = None
@@ -70,6 +72,8 @@ class TraceFilter:
         span.time("start_time", self.start, self.end)
         if self.operation:
             span.add("name = $operation", operation=self.operation)
+        if self.status == "error":
+            span.add("status_code = 'ERROR'")
         attribute = self._attribute()
         if attribute is not None:
             span.add(
@@ -115,9 +119,7 @@ class TraceFilter:
                 "lambda v: contains(lower(v), $content) OR contains(lower(v), $content_json))) > 0)"
             )
         having = []
-        if self.status == "error":
-            having.append("error_count > 0")
-        elif self.status == "ok":
+        if self.status == "ok":
             having.append("error_count = 0")
         if self.min_duration_ms is not None:
             having.append("duration_ns >= $min_ns")
@@ -136,7 +138,7 @@ class TraceFilter:
             traces AS (
                 SELECT * FROM (
                     SELECT trace_id, min(start_time) AS start_time,
-                           epoch_ns(max(end_time)) - epoch_ns(min(start_time)) AS duration_ns,
+                           max(end_time_unix_nano) - min(start_time_unix_nano) AS duration_ns,
                            count(*) AS span_count, count_if(status_code = 'ERROR')::BIGINT AS error_count
                     FROM {source} GROUP BY trace_id
                 ) WHERE {" AND ".join(having) if having else "TRUE"}

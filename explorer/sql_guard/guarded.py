@@ -15,7 +15,7 @@ import time
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -144,7 +144,13 @@ class GuardedSQL:
         max_query_bytes: int | None = None,
         max_result_mb: int | None = None,
     ) -> None:
-        self.root = Path(store.root).resolve()
+        if not isinstance(store.root, Path):
+            msg = (
+                f"the SQL page runs in a sandbox that reads local files only, and {store.root} is on object "
+                "storage: query it from a notebook (open_store(...).sql) or DuckDB with s3fs (docs/deployment.md)"
+            )
+            raise QueryError(msg)
+        self.root = store.root.resolve()
         #: The price files of ``store`` (shipped list first), so ``llm_calls`` costs the same on both paths.
         self.prices_files = [str(Path(f).resolve()) for f in store.prices.files]
         self.max_rows = _setting(max_rows, MAX_ROWS_ENV, MAX_ROWS, int)
@@ -398,7 +404,7 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
             pipe.close()
 
 
-def _write_frame(pipe: BinaryIO, data: bytes) -> None:
+def _write_frame(pipe: IO[bytes], data: bytes) -> None:
     pipe.write(struct.pack(">Q", len(data)) + data)
     pipe.flush()
 

@@ -304,6 +304,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "store": {
         "path": Key(_optional(_string), None),
         "durable": Key(_bool, True),
+        "retention_days": Key(_optional(_number(minimum=0.0, exclusive_min=True)), None),
     },
     "resource": {},  # free-form resource attributes, validated by _attributes
 }

@@ -239,8 +239,8 @@ class TextFormatter(logging.Formatter):
             if key == "exception.stacktrace":
                 continue
             parts.append(f"{key}={value!r}" if isinstance(value, str) and " " in value else f"{key}={value}")
-        if getattr(record, "trace_id", None):
-            parts.append(f"trace_id={record.trace_id} span_id={record.span_id}")
+        if trace_id := getattr(record, "trace_id", None):
+            parts.append(f"trace_id={trace_id} span_id={getattr(record, 'span_id', None)}")
         text = " ".join(parts)
         stack = (getattr(record, "fields", None) or {}).get("exception.stacktrace")
         return f"{text}\n{stack.rstrip()}" if stack else text

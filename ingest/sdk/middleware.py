@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import make_server
 
@@ -122,7 +122,7 @@ class ObservabilityASGIMiddleware:
         path = scope.get("path", "/")
         status = {"code": 500}
 
-        async def send_wrapper(message: dict[str, Any]) -> None:
+        async def send_wrapper(message: MutableMapping[str, Any]) -> None:
             if message.get("type") == "http.response.start":
                 status["code"] = int(message.get("status", 500))
                 message = {**message, "headers": [*message.get("headers", ()), (b"x-correlation-id", cid.encode())]}

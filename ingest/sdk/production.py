@@ -193,7 +193,7 @@ class ProductionObservabilitySetup:
         endpoint = _collector_endpoint()
         resource: dict[str, Any] = {"cloud.provider": cloud_provider}
         if cloud_provider == "aws":
-            region = os.getenv("AWS_REGION") or os.getenv("AWS_DEFAULT_REGION") or "us-east-1"
+            region: str | None = os.getenv("AWS_REGION") or os.getenv("AWS_DEFAULT_REGION") or "us-east-1"
             resource.update({"cloud.region": region, "aws.log.group.names": f"/aws/langswarm/{service_name}"})
         elif cloud_provider == "gcp":
             project = os.getenv("GOOGLE_CLOUD_PROJECT")

@@ -209,7 +209,9 @@ class ObservabilityProvider:
         self.prometheus_server: Any = None
         cfg = self.config
 
-        self.store_writer = StoreWriter(cfg["store"]["path"], durable=cfg["store"]["durable"])
+        self.store_writer = StoreWriter(
+            cfg["store"]["path"], durable=cfg["store"]["durable"], retention_days=cfg["store"]["retention_days"]
+        )
         self.resource = self._resource()
         # Things that can fail on bad settings (log file, Prometheus port) come first, before any
         # SDK provider starts its background threads.

@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace.sampling import (
     TraceIdRatioBased,
 )
 from opentelemetry.trace import Link, SpanKind, TraceState
-from opentelemetry.util.types import Attributes
+from opentelemetry.util.types import Attributes, AttributeValue
 
 _STATE_KEY = "langswarm"
 _STATE_LIMIT = "limit"
@@ -56,8 +56,8 @@ class AdaptiveSampler(Sampler):
         self.kept_by_budget = 0
         self.kept_by_ratio = 0
         self.dropped = 0
-        self._budget_attrs = {SAMPLING_RULE: "budget", SAMPLING_RATE: 1.0}
-        self._ratio_attrs = {SAMPLING_RULE: "ratio", SAMPLING_RATE: rate}
+        self._budget_attrs: dict[str, AttributeValue] = {SAMPLING_RULE: "budget", SAMPLING_RATE: 1.0}
+        self._ratio_attrs: dict[str, AttributeValue] = {SAMPLING_RULE: "ratio", SAMPLING_RATE: rate}
 
     def _take_token(self) -> bool:
         with self._lock:
@@ -157,6 +157,7 @@ class LimitedSampler(Sampler):
         links: Sequence[Link] | None = None,
         trace_state: Any = None,
     ) -> SamplingResult:
+        state: TraceState | None
         result = self.inner.should_sample(parent_context, trace_id, name, kind, attributes, links)
         if result.decision.is_sampled():
             if self.limiter.admit(trace_id, parent_context):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import Token
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -63,7 +64,7 @@ class V2Span:
     def __init__(self, span: trace_api.Span, ends: bool = True) -> None:
         self.span = span
         self._ends = ends
-        self._token: object | None = None
+        self._token: Token[context_api.Context] | None = None
         self._recorded: BaseException | None = None
 
     # -- context manager -------------------------------------------------------------------------

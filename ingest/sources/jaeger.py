@@ -51,7 +51,7 @@ def _id(value: Any, width: int, what: str) -> bytes:
 
 def _tag_value(tag: dict[str, Any]) -> Any:
     kind = str(tag.get("type", "string")).lower()
-    value = tag.get("value")
+    value: Any = tag.get("value")
     if kind in ("int64", "int"):
         return int(value)
     if kind in ("float64", "float"):
@@ -109,7 +109,7 @@ def decode_trace(trace: Any, where: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _span(span: Any, where: str, resources: dict[str, dict[str, Any]], trace_id: Any) -> dict[str, Any]:
+def _span(span: Any, where: str, resources: dict[Any, dict[str, Any]], trace_id: Any) -> dict[str, Any]:
     if not isinstance(span, dict):
         msg = f"{where} must be an object"
         raise InputError(msg)
@@ -213,8 +213,8 @@ def spans_table(rows: list[dict[str, Any]]) -> pa.Table:
         "name": [r["name"] for r in rows],
         "kind": [r["kind"] for r in rows],
         "service_name": [r["service_name"] for r in rows],
-        "start_time": start.cast(schema.TIMESTAMP),
-        "end_time": end.cast(schema.TIMESTAMP),
+        "start_time": start.cast(schema.NS_TIMESTAMP),
+        "end_time": end.cast(schema.NS_TIMESTAMP),
         "duration_ns": pc.subtract(end, start),
         "status_code": [r["status_code"] for r in rows],
         "status_message": [r["status_message"] for r in rows],
@@ -225,12 +225,12 @@ def spans_table(rows: list[dict[str, Any]]) -> pa.Table:
             pa.StructArray.from_arrays(
                 [
                     pa.array([e["name"] for e in events], pa.string()),
-                    pa.array([e["timestamp"] for e in events], pa.int64()).cast(schema.TIMESTAMP),
+                    pa.array([e["timestamp"] for e in events], pa.int64()).cast(schema.NS_TIMESTAMP),
                     _map([e["attributes"] for e in events]),
                 ],
-                fields=list(schema.EVENT),
+                fields=list(schema.EVENT_NS),
             ),
-            type=pa.list_(schema.EVENT),
+            type=pa.list_(schema.EVENT_NS),
         ),
         "links": pa.ListArray.from_arrays(
             pa.array(link_offsets, pa.int32()),

@@ -16,6 +16,7 @@ take the exact path (their five point types make a columnar path not worth it at
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,7 @@ from ingest.store.encoding import table_from_columns
 try:
     from ingest.sources import _jsonarrow
 except ImportError:  # not compiled (a source tree used without `pip install -e .`): DuckDB reads
-    _jsonarrow = None
+    _jsonarrow = None  # type: ignore[assignment]  # the optional C module: None means DuckDB reads
 
 _V = "VARCHAR"
 
@@ -176,7 +177,7 @@ def compiled_reader() -> bool:
     return _jsonarrow is not None
 
 
-def transform_lines(data: bytes) -> pa.Table:
+def transform_lines(data: bytes | memoryview) -> pa.Table:
     """Each non-blank line of ``data`` as one row ``j`` of :data:`SPEC` (what :func:`transform_sql` gives).
 
     The compiled reader, GIL released while it reads: run it beside the Arrow half as DuckDB is.
@@ -423,7 +424,7 @@ def _count(array: pa.Array) -> tuple[pa.Array, np.ndarray]:
 
 
 def _times(values: pa.Array) -> pa.Array:
-    return values.cast(schema.TIMESTAMP)
+    return values.cast(schema.NS_TIMESTAMP)
 
 
 # --------------------------------------------------------------------------- attributes
@@ -594,7 +595,7 @@ def _canonical_doubles(text: pa.StringArray, rows: np.ndarray) -> pa.StringArray
     return _replace_rows(text, rows[redo], texts)
 
 
-def _replace_rows(text: pa.StringArray, rows: np.ndarray, texts: list[str | None]) -> pa.StringArray:
+def _replace_rows(text: pa.StringArray, rows: np.ndarray, texts: Sequence[str | None]) -> pa.StringArray:
     """``text`` with the (ascending) ``rows`` replaced by ``texts``: values Python had to write."""
     if not rows.size:
         return text
@@ -723,7 +724,7 @@ def _spans(resource_spans: pa.Array) -> tuple[pa.Table | None, np.ndarray, np.nd
         "resource_attributes": resource_maps.take(res_index),
         "events": _nested_list(
             events_col,
-            schema.EVENT,
+            schema.EVENT_NS,
             [
                 pc.fill_null(_field(events, "name"), ""),
                 _times(event_time),

@@ -48,20 +48,27 @@ import pyarrow.parquet as pq
 
 from ingest.errors import CompactionError
 from ingest.store import schema
+from ingest.store.encoding import to_store_layout
 from ingest.store.lock import COMPACT_DIR, COMPACTOR_LOCK, READERS_LOCK
 from ingest.store.writer import remove_stale_temporaries, resolve_store_path
 
 #: Sort order of each table's compacted files: most selective lookups first.
 SORT_KEYS: dict[str, list[str]] = {
-    "spans": ["service_name", "trace_id", "start_time", "span_id"],
-    "logs": ["service_name", "timestamp"],
-    "metrics": ["service_name", "name", "timestamp"],
+    "spans": ["service_name", "trace_id", "start_time_unix_nano", "span_id"],
+    "logs": ["service_name", "time_unix_nano"],
+    "metrics": ["service_name", "name", "time_unix_nano"],
     "profiles": ["profile_id", "function"],
-    "alerts": ["timestamp"],
+    "alerts": ["time_unix_nano"],
 }
 DEFAULT_SMALL_BYTES = 32 << 20
 DEFAULT_TARGET_ROWS = 500_000
 DEFAULT_ROW_GROUP_ROWS = 32_768
+
+
+_COMPACT_REFUSED = (
+    "compaction is refused on object storage (readers there hold no lock, so a day's files cannot be swapped "
+    "without a reader seeing them half-done; see docs/deployment.md) — it"
+)
 
 
 @contextmanager
@@ -131,7 +138,7 @@ class Compactor:
         row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
         compression: str = "zstd",
     ) -> None:
-        self.root = resolve_store_path(store)
+        self.root = resolve_store_path(store, what=_COMPACT_REFUSED)
         self.small_bytes = small_bytes
         self.target_rows = target_rows
         self.row_group_rows = row_group_rows
@@ -203,7 +210,8 @@ class Compactor:
             yield group
 
     def _merge(self, table_name: str, folder: Path, group: list[tuple[Path, int, int]], report: DayReport) -> None:
-        tables = [pq.read_table(path) for path, _, _ in group]
+        # Files written before the portable layout (nanosecond timestamps) come out in the current one.
+        tables = [to_store_layout(table_name, pq.read_table(path)) for path, _, _ in group]
         expected = sum(n for _, _, n in group)
         merged = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
         if merged.num_rows != expected:
@@ -211,10 +219,10 @@ class Compactor:
             raise CompactionError(msg)
         keys = [k for k in SORT_KEYS.get(table_name, []) if k in merged.column_names]
         order = [(k, "ascending") for k in keys]
-        if table_name == "spans" and "end_time" in merged.column_names:
+        if table_name == "spans" and "end_time_unix_nano" in merged.column_names:
             # Copies of a span side by side, the finished one (latest end_time; NULLs sort last by
             # default) first: the one _drop_duplicate_spans keeps, as the explorer's reader prefers it.
-            order.append(("end_time", "descending"))
+            order.append(("end_time_unix_nano", "descending"))
         if order:
             merged = merged.sort_by(order)
         duplicates = 0
@@ -299,7 +307,7 @@ class Compactor:
 
     def recover(self) -> list[str]:
         """Finish or undo the swaps of a compaction that stopped half-way; returns what was done."""
-        done = []
+        done: list[str] = []
         journals = sorted(self.control.glob("*.json"))
         if not journals:
             return done

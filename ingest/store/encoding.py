@@ -32,7 +32,7 @@ from ingest.store import schema
 try:
     from ingest.store import _spanpack
 except ImportError:  # not compiled (a source tree used without `pip install -e .`): the Python path
-    _spanpack = None
+    _spanpack = None  # type: ignore[assignment]  # the optional C module: None means the Python path
 
 _INT32 = pa.int32()
 
@@ -77,7 +77,7 @@ class MapColumn:
 
     def __init__(self) -> None:
         self.keys: list[str] = []
-        self.values: list[str] = []
+        self.values: list[str | None] = []
         self.offsets: list[int] = [0]
 
     def add(self, mapping: Mapping[str, Any] | None) -> None:
@@ -87,7 +87,7 @@ class MapColumn:
             self.values.extend([v if type(v) is str else attribute_text(v) for v in mapping.values()])
         self.offsets.append(len(self.keys))
 
-    def add_encoded(self, keys: Sequence[str], values: Sequence[str]) -> None:
+    def add_encoded(self, keys: Sequence[str], values: Sequence[str | None]) -> None:
         """Append one row whose values are already text (e.g. a resource shared by many rows)."""
         self.keys.extend(keys)
         self.values.extend(values)
@@ -96,10 +96,22 @@ class MapColumn:
     def finish(self) -> pa.MapArray:
         return pa.MapArray.from_arrays(
             pa.array(self.offsets, pa.int32()),
-            pa.array(self.keys, pa.string()),
-            pa.array(self.values, pa.string()),
+            text_array(self.keys, pa.string()),
+            text_array(self.values, pa.string()),
             type=schema.ATTRIBUTES,
         )
+
+
+def text_array(data: Any, type_: pa.DataType) -> pa.Array:
+    """``pa.array(data, type_)``; a string holding a lone UTF-16 surrogate is written with U+FFFD.
+
+    Such strings come from bytes decoded with ``errors="surrogateescape"`` (file names, say); Parquet
+    holds UTF-8, and one of them must not cost the whole batch its export. Only that batch pays.
+    """
+    try:
+        return pa.array(data, type_)
+    except UnicodeEncodeError:
+        return pa.array(valid_text(list(data)), type_)
 
 
 def encoded_pairs(mapping: Mapping[str, Any] | None) -> tuple[list[str], list[str]]:
@@ -120,6 +132,11 @@ def map_column(rows: Iterable[Mapping[str, Any] | None]) -> pa.MapArray:
 def table_from_columns(table: str, columns: Mapping[str, Any], num_rows: int) -> pa.Table:
     """Build a store table from column lists or arrays; absent columns are filled with nulls.
 
+    Time columns may be given as nanosecond timestamps or integer nanoseconds (lists of ints,
+    ``schema.NS_TIMESTAMP`` arrays) under their timestamp name: each becomes the stored microsecond
+    timestamp plus its exact ``*_unix_nano`` column (``schema.NANO_COLUMNS``), and span events likewise,
+    so every encoder, importer, the receiver and compaction write one portable layout.
+
     Raises ``ValueError`` naming a column that is not in the table's schema, so a typo in an
     importer fails loudly instead of silently writing nulls.
     """
@@ -128,6 +145,14 @@ def table_from_columns(table: str, columns: Mapping[str, Any], num_rows: int) ->
     if unknown:
         msg = f"columns {sorted(unknown)} are not in the {table!r} schema ({', '.join(table_schema.names)})"
         raise ValueError(msg)
+    columns = dict(columns)
+    for stamp, nano in schema.NANO_COLUMNS[table].items():
+        if columns.get(nano) is None and columns.get(stamp) is not None:
+            columns[nano] = unix_nanos(columns[stamp])
+        if columns.get(nano) is not None:
+            columns[stamp] = micro_timestamps(columns[nano])
+    if table == "spans" and columns.get("events") is not None:
+        columns["events"] = portable_events(columns["events"])
     arrays = []
     for field in table_schema:
         data = columns.get(field.name)
@@ -136,8 +161,58 @@ def table_from_columns(table: str, columns: Mapping[str, Any], num_rows: int) ->
         elif isinstance(data, (pa.Array, pa.ChunkedArray)):
             arrays.append(data if data.type == field.type else data.cast(field.type))
         else:
-            arrays.append(pa.array(data, field.type))
+            arrays.append(text_array(data, field.type))
     return pa.Table.from_arrays(arrays, schema=table_schema)
+
+
+def unix_nanos(data: Any) -> pa.Array:
+    """Integer nanoseconds since the epoch of a time column: nanosecond (or coarser) timestamps, ints or
+    a list of ints/datetimes (ints are nanoseconds); NULL stays NULL."""
+    if isinstance(data, pa.ChunkedArray):
+        data = data.combine_chunks()
+    if not isinstance(data, pa.Array):
+        data = pa.array(data, schema.NS_TIMESTAMP)
+    if pa.types.is_timestamp(data.type):
+        data = data.cast(pa.timestamp("ns", tz=data.type.tz))
+    return data.cast(schema.UNIX_NANO)
+
+
+def micro_timestamps(nanos: Any) -> pa.Array:
+    """The stored microsecond UTC timestamps of integer nanoseconds (truncated to the microsecond)."""
+    if isinstance(nanos, pa.ChunkedArray):
+        nanos = nanos.combine_chunks()
+    if not isinstance(nanos, pa.Array):
+        nanos = pa.array(nanos, schema.UNIX_NANO)
+    return nanos.cast(schema.UNIX_NANO).cast(schema.NS_TIMESTAMP).cast(schema.TIMESTAMP, safe=False)
+
+
+def portable_events(events: pa.Array | pa.ChunkedArray) -> pa.ListArray:
+    """A span ``events`` column in the stored type: each event's nanosecond timestamp becomes a
+    microsecond ``timestamp`` plus its exact ``time_unix_nano``; an already stored column is returned as is."""
+    if isinstance(events, pa.ChunkedArray):
+        events = events.combine_chunks()
+    target = pa.list_(schema.EVENT)
+    if events.type == target:
+        return events
+    offsets = np.asarray(events.offsets)
+    first = int(offsets[0]) if len(offsets) else 0
+    items = events.values.slice(first, int(offsets[-1]) - first if len(offsets) else 0)
+    nanos = unix_nanos(items.field("timestamp"))
+    children = pa.StructArray.from_arrays(
+        [items.field("name"), micro_timestamps(nanos), nanos, items.field("attributes")],
+        fields=list(schema.EVENT),
+    )
+    mask = events.is_null() if events.null_count else None
+    return pa.ListArray.from_arrays(pa.array(offsets - first, pa.int32()), children, type=target, mask=mask)
+
+
+def to_store_layout(table_name: str, table: pa.Table) -> pa.Table:
+    """Any table of ``table_name`` (e.g. a file written before the portable layout, with nanosecond
+    timestamps and no ``*_unix_nano`` columns) in the current schema."""
+    if table.schema.equals(schema.schema_for(table_name)):
+        return table
+    columns = {name: table.column(name) for name in table.column_names if name in schema.schema_for(table_name).names}
+    return table_from_columns(table_name, columns, table.num_rows)
 
 
 def _struct_list(
@@ -202,8 +277,8 @@ def _flat_map(dicts: list[Mapping[str, Any]]) -> pa.MapArray:
     np.cumsum(np.fromiter(map(len, dicts), dtype=np.int32, count=len(dicts)), out=offsets[1:])
     return pa.MapArray.from_arrays(
         pa.array(offsets),
-        pa.array(keys, pa.string()),
-        pa.array(_texts(values), pa.string()),
+        text_array(keys, pa.string()),
+        text_array(_texts(values), pa.string()),
         type=schema.ATTRIBUTES,
     )
 
@@ -263,7 +338,7 @@ _DQ = operator.attrgetter("_dq")
 _DROPPED = operator.attrgetter("dropped")
 
 
-def _unwrap(containers: list[Any], bounded: type, inner: Any, empty: Any) -> tuple[list[Any], list[int]]:
+def _unwrap(containers: list[Any], bounded: type[Any], inner: Any, empty: Any) -> tuple[list[Any], list[int]]:
     """The plain dict/deque inside each bounded container and its drop count (C-level when uniform)."""
     if set(map(type, containers)) == {bounded}:
         return list(map(inner, containers)), list(map(_DROPPED, containers))
@@ -318,7 +393,7 @@ class _ResourceColumns:
         take = pa.array(indices)
         columns = (
             _flat_map(attrs).take(take),
-            pa.array([None if s is None else str(s) for s in services], pa.string()).take(take),
+            text_array([None if s is None else str(s) for s in services], pa.string()).take(take),
         )
         if len(distinct) == 1:
             # One tuple assignment, so a thread reading ``_last`` never sees a half-updated entry.
@@ -333,8 +408,8 @@ def _scope_columns(scopes: Sequence[Any]) -> tuple[pa.Array, pa.Array]:
     """Scope name and version per row, each distinct scope read once."""
     distinct, indices = _distinct(scopes)
     take = pa.array(indices)
-    names = pa.array([None if sc is None else sc.name for sc in distinct], pa.string())
-    versions = pa.array([None if sc is None else sc.version for sc in distinct], pa.string())
+    names = text_array([None if sc is None else sc.name for sc in distinct], pa.string())
+    versions = text_array([None if sc is None else sc.version for sc in distinct], pa.string())
     return names.take(take), versions.take(take)
 
 
@@ -480,8 +555,8 @@ def _encode_spans_python(spans: Sequence[Any], sdk: bool) -> pa.Table:
         # Enum ``_name_`` is a plain attribute; ``.name``/``.value`` are descriptors and 5x slower.
         "kind": list(map(_ENUM_NAME, kinds)),
         "service_name": services,
-        "start_time": start_ns.cast(schema.TIMESTAMP),
-        "end_time": end_ns.cast(schema.TIMESTAMP),
+        "start_time": start_ns.cast(schema.NS_TIMESTAMP),
+        "end_time": end_ns.cast(schema.NS_TIMESTAMP),
         "duration_ns": pc.subtract(end_ns, start_ns),
         "status_code": list(map(_ENUM_NAME, status_codes)),
         "status_message": status_messages,
@@ -503,11 +578,11 @@ def _events_column(offsets: np.ndarray, events: list[Any]) -> pa.ListArray:
     return _struct_list(
         offsets,
         [
-            ("name", pa.array([e.name for e in events], pa.string())),
-            ("timestamp", pa.array([e.timestamp for e in events], schema.TIMESTAMP)),
+            ("name", text_array([e.name for e in events], pa.string())),
+            ("timestamp", pa.array([e.timestamp for e in events], schema.NS_TIMESTAMP)),
             ("attributes", _flat_map([e.attributes or _EMPTY for e in events])),
         ],
-        schema.EVENT,
+        schema.EVENT_NS,
     )
 
 
@@ -569,7 +644,8 @@ class MetricRows:
     """Column lists for the ``metrics`` table, filled one data point at a time."""
 
     def __init__(self) -> None:
-        self.columns: dict[str, list[Any]] = {name: [] for name in schema.METRICS.names}
+        nanos = set(schema.NANO_COLUMNS["metrics"].values())  # derived from the timestamps at finish
+        self.columns: dict[str, list[Any]] = {name: [] for name in schema.METRICS.names if name not in nanos}
         self.attributes = MapColumn()
         self.resources = MapColumn()
         self.num_rows = 0
@@ -603,12 +679,16 @@ def encode_metrics(metrics_data: Any) -> pa.Table:
     # Local import: the metrics SDK is heavy and only needed when metrics are exported.
     from opentelemetry.sdk.metrics.export import (
         ExponentialHistogram,
+        ExponentialHistogramDataPoint,
         Gauge,
         Histogram,
+        HistogramDataPoint,
+        NumberDataPoint,
         Sum,
     )
 
     rows = MetricRows()
+    p: NumberDataPoint | HistogramDataPoint | ExponentialHistogramDataPoint
     for resource_metrics in metrics_data.resource_metrics:
         resource = resource_metrics.resource
         resource_pairs = encoded_pairs(resource.attributes)
@@ -743,8 +823,8 @@ def _table_from_packed(packed: dict[str, Any], n: int) -> pa.Table:
         "name": _packed_strings(packed["name"]),
         "kind": _KIND_TEXTS.take(_packed_numbers(pa.int8(), n, packed["kind"])),
         "service_name": services,
-        "start_time": start_ns.cast(schema.TIMESTAMP),
-        "end_time": end_ns.cast(schema.TIMESTAMP),
+        "start_time": start_ns.cast(schema.NS_TIMESTAMP),
+        "end_time": end_ns.cast(schema.NS_TIMESTAMP),
         "duration_ns": pc.subtract(end_ns, start_ns),
         "status_code": _STATUS_TEXTS.take(_packed_numbers(pa.int8(), n, packed["status_code"])),
         "status_message": _packed_strings(packed["status_message"]),

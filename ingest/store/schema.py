@@ -9,10 +9,22 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-TIMESTAMP = pa.timestamp("ns", tz="UTC")
+#: Every time column is a microsecond UTC timestamp: the precision Spark 4 (which refuses Parquet's
+#: nanosecond timestamps with default settings), ClickHouse, DuckDB, polars and pandas all read as a
+#: timestamp. The exact nanoseconds sit beside it in an integer ``*_unix_nano`` column (see NANO_COLUMNS).
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+#: What the encoders hand to :func:`ingest.encoding.table_from_columns`: nanosecond timestamps (or the
+#: integer nanoseconds), which it splits into the stored microsecond timestamp and ``*_unix_nano``.
+NS_TIMESTAMP = pa.timestamp("ns", tz="UTC")
+UNIX_NANO = pa.int64()
 ATTRIBUTES = pa.map_(pa.string(), pa.string())
 
-EVENT = pa.struct([("name", pa.string()), ("timestamp", TIMESTAMP), ("attributes", ATTRIBUTES)])
+EVENT = pa.struct(
+    [("name", pa.string()), ("timestamp", TIMESTAMP), ("time_unix_nano", UNIX_NANO), ("attributes", ATTRIBUTES)]
+)
+#: A span event as the encoders build it (nanosecond timestamp, no ``time_unix_nano``); also the
+#: event type of stores written before the portable layout.
+EVENT_NS = pa.struct([("name", pa.string()), ("timestamp", NS_TIMESTAMP), ("attributes", ATTRIBUTES)])
 LINK = pa.struct(
     [
         ("trace_id", pa.string()),
@@ -34,6 +46,8 @@ SPANS = pa.schema(
         ("service_name", pa.string()),
         ("start_time", TIMESTAMP),
         ("end_time", TIMESTAMP),
+        ("start_time_unix_nano", UNIX_NANO),
+        ("end_time_unix_nano", UNIX_NANO),
         ("duration_ns", pa.int64()),
         ("status_code", pa.string()),
         ("status_message", pa.string()),
@@ -53,6 +67,8 @@ LOGS = pa.schema(
     [
         ("timestamp", TIMESTAMP),
         ("observed_timestamp", TIMESTAMP),
+        ("time_unix_nano", UNIX_NANO),
+        ("observed_time_unix_nano", UNIX_NANO),
         ("trace_id", pa.string()),
         ("span_id", pa.string()),
         ("trace_flags", pa.int32()),
@@ -72,6 +88,8 @@ METRICS = pa.schema(
     [
         ("timestamp", TIMESTAMP),
         ("start_timestamp", TIMESTAMP),
+        ("time_unix_nano", UNIX_NANO),
+        ("start_time_unix_nano", UNIX_NANO),
         ("name", pa.string()),
         ("description", pa.string()),
         ("unit", pa.string()),
@@ -104,6 +122,7 @@ METRICS = pa.schema(
 PROFILES = pa.schema(
     [
         ("timestamp", TIMESTAMP),
+        ("time_unix_nano", UNIX_NANO),
         ("profile_id", pa.string()),
         ("trace_id", pa.string()),
         ("span_id", pa.string()),
@@ -125,6 +144,7 @@ PROFILES = pa.schema(
 ALERTS = pa.schema(
     [
         ("timestamp", TIMESTAMP),
+        ("time_unix_nano", UNIX_NANO),
         ("alert_id", pa.string()),
         ("severity", pa.string()),
         ("title", pa.string()),
@@ -142,13 +162,23 @@ ALERTS = pa.schema(
     ]
 )
 
-#: Every table of the store with its schema and the timestamp column that decides its day partition.
+#: Every table of the store with its schema and the exact time column that decides its day partition.
 TABLES: dict[str, tuple[pa.Schema, str]] = {
-    "spans": (SPANS, "start_time"),
-    "logs": (LOGS, "timestamp"),
-    "metrics": (METRICS, "timestamp"),
-    "profiles": (PROFILES, "timestamp"),
-    "alerts": (ALERTS, "timestamp"),
+    "spans": (SPANS, "start_time_unix_nano"),
+    "logs": (LOGS, "time_unix_nano"),
+    "metrics": (METRICS, "time_unix_nano"),
+    "profiles": (PROFILES, "time_unix_nano"),
+    "alerts": (ALERTS, "time_unix_nano"),
+}
+
+#: Per table, each microsecond timestamp column and the integer column with its exact nanoseconds
+#: (the OTLP field names). Span events have the same pair inside the ``events`` list.
+NANO_COLUMNS: dict[str, dict[str, str]] = {
+    "spans": {"start_time": "start_time_unix_nano", "end_time": "end_time_unix_nano"},
+    "logs": {"timestamp": "time_unix_nano", "observed_timestamp": "observed_time_unix_nano"},
+    "metrics": {"timestamp": "time_unix_nano", "start_timestamp": "start_time_unix_nano"},
+    "profiles": {"timestamp": "time_unix_nano"},
+    "alerts": {"timestamp": "time_unix_nano"},
 }
 
 SPAN_KINDS = ("INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")

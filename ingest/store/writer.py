@@ -2,7 +2,8 @@
 
 Layout: ``<root>/<table>/date=YYYY-MM-DD/<file>.parquet``. Each file is written under a hidden
 temporary name in the same folder and renamed into place, so a reader (DuckDB, pandas, Spark) never
-sees a partial file and a crash loses at most the batch being written.
+sees a partial file and a crash loses at most the batch being written. On object storage
+(``s3://bucket/prefix``, :mod:`ingest.store.objectstore`) each file is put once under its final key instead.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ingest.errors import StoreError
-from ingest.store import schema
+from ingest.store import objectstore, schema
 
 _log = logging.getLogger(__name__)
 
@@ -32,12 +33,24 @@ _NS_PER_DAY = 86_400 * 1_000_000_000
 _TMP_SUFFIX = ".tmp"
 
 
-def resolve_store_path(path: str | os.PathLike[str] | None = None) -> Path:
-    """The store directory: the argument, else ``$LANGSWARM_TELEMETRY_DIR``, else ``./telemetry``."""
-    if path is not None and str(path) != "":
-        return Path(path)
-    env = os.environ.get(STORE_ENV)
-    return Path(env) if env else Path(DEFAULT_STORE)
+def resolve_store(path: str | os.PathLike[str] | None = None) -> Path | str:
+    """The store: the argument, else ``$LANGSWARM_TELEMETRY_DIR``, else ``./telemetry``; a local directory
+    as a ``Path``, a store on object storage as its normalised ``s3://bucket/prefix`` URL."""
+    if path is None or str(path) == "":
+        path = os.environ.get(STORE_ENV) or DEFAULT_STORE
+    if objectstore.is_object_store(path):
+        return objectstore.normalise(str(path))
+    return Path(path)
+
+
+def resolve_store_path(path: str | os.PathLike[str] | None = None, *, what: str = "this command") -> Path:
+    """The local store directory (see :func:`resolve_store`); raises :class:`StoreError` for an ``s3://``
+    store, naming ``what`` needs a local one."""
+    root = resolve_store(path)
+    if isinstance(root, str):
+        msg = f"{what} works on a local store directory, not on {root}"
+        raise StoreError(msg)
+    return root
 
 
 class StoreWriter:
@@ -53,8 +66,11 @@ class StoreWriter:
         *,
         compression: str = "zstd",
         durable: bool = True,
+        retention_days: float | None = None,
     ) -> None:
-        self.root = resolve_store_path(root)
+        self.root = resolve_store(root)
+        self.remote = isinstance(self.root, str)
+        self.fs = objectstore.filesystem() if self.remote else None
         self.compression = compression
         self.durable = durable
         self._counter = itertools.count()
@@ -63,11 +79,19 @@ class StoreWriter:
         self.rows_written: dict[str, int] = dict.fromkeys(schema.TABLES, 0)
         self.files_written = 0
         _load_lazy_imports()
-        _sweep_once(self.root)
+        if isinstance(self.root, Path):  # not self.remote
+            _sweep_once(self.root)
+        # store.retention_days / serve --retention-days: whole old days go, at start and hourly (ingest/store/prune.py).
+        self._retention = None
+        if retention_days is not None:
+            from ingest.store.prune import AutoPrune
 
-    def write(self, table_name: str, table: pa.Table) -> list[Path]:
+            self._retention = AutoPrune(self.root, retention_days)
+            self._retention.maybe_run()
+
+    def write(self, table_name: str, table: pa.Table) -> list[Path | str]:
         """Write ``table`` to ``table_name``, one file per day it spans; returns the files written."""
-        table_schema, time_column = schema.TABLES.get(table_name, (None, None))
+        table_schema, time_column = schema.TABLES.get(table_name, (None, ""))
         if table_schema is None:
             schema.schema_for(table_name)  # raises the KeyError naming the valid tables
         if table.num_rows == 0:
@@ -78,11 +102,15 @@ class StoreWriter:
         with self._lock:
             self.rows_written[table_name] += table.num_rows
             self.files_written += len(written)
+        if self._retention is not None:
+            self._retention.maybe_run()
         return written
 
-    def _write_file(self, table_name: str, day: str, table: pa.Table) -> Path:
-        folder = self.root / table_name / f"date={day}"
+    def _write_file(self, table_name: str, day: str, table: pa.Table) -> Path | str:
         name = f"{time.time_ns()}-{self._prefix}-{next(self._counter):06d}.parquet"
+        if isinstance(self.root, str):
+            return self._put_object(f"{self.root}/{table_name}/date={day}/{name}", table_name, table)
+        folder = self.root / table_name / f"date={day}"
         final = folder / name
         tmp = folder / f".{name}{_TMP_SUFFIX}"
         try:
@@ -106,6 +134,16 @@ class StoreWriter:
         return final
 
 
+    def _put_object(self, url: str, table_name: str, table: pa.Table) -> str:
+        """Encode the file in memory and put it under its final key in one upload (no rename on S3)."""
+        sink = pa.BufferOutputStream()
+        pq.write_table(
+            table, sink, compression=self.compression, row_group_size=128 * 1024, **_encoding_options(table_name)
+        )
+        objectstore.put_once(self.fs, url, sink.getvalue().to_pybytes())
+        return url
+
+
 @functools.cache
 def _load_lazy_imports() -> None:
     """Pay pyarrow's lazy imports (its first ``pa.array`` imports pandas, ~0.2 s) when a writer is made.
@@ -120,7 +158,8 @@ def _load_lazy_imports() -> None:
 # Parquet's dictionary encoding only costs time on them.
 _UNIQUE_COLUMNS = frozenset(
     {"trace_id", "span_id", "parent_span_id", "start_time", "end_time", "duration_ns", "timestamp", "observed_timestamp",
-     "start_timestamp", "value", "sum", "profile_id", "alert_id"}
+     "start_timestamp", "start_time_unix_nano", "end_time_unix_nano", "time_unix_nano", "observed_time_unix_nano",
+     "value", "sum", "profile_id", "alert_id"}
 )
 
 

@@ -4,6 +4,7 @@ touches, plus the run's own, as 64-bit key hashes in sorted NumPy arrays."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -83,8 +84,9 @@ class SpanIndex:
     is looked up in O(log n) runs.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path | str, fs: Any = None) -> None:
         self.root = root
+        self.fs = fs  # an s3fs filesystem when ``root`` is an s3:// URL
         self._days: set[str] = set()
         self._runs: list[tuple[np.ndarray, np.ndarray]] = []  # (sorted hashes, keys in that order)
 
@@ -93,6 +95,9 @@ class SpanIndex:
 
     def _load_day(self, day: str) -> None:
         self._days.add(day)
+        if isinstance(self.root, str):
+            self._load_remote_day(day)
+            return
         folder = self.root / "spans" / f"date={day}"
         if not folder.is_dir():
             return
@@ -103,11 +108,21 @@ class SpanIndex:
                     ids = pq.read_table(path, columns=["trace_id", "span_id", "end_time"])
                 except (OSError, pa.ArrowInvalid):
                     continue  # not a readable store file: nothing to compare against
-                ids = ids.filter(pc.is_valid(ids.column("end_time")))
-                keys, _ = _id_keys(
-                    ids.column("trace_id").combine_chunks(), ids.column("span_id").combine_chunks()
-                )
-                self.add(keys)
+                self._add_finished(ids)
+
+    def _load_remote_day(self, day: str) -> None:
+        """The day's spans on object storage (no compaction runs there, so no lock is needed)."""
+        for key in sorted(self.fs.glob(f"{self.root}/spans/date={day}/*.parquet")):
+            try:
+                ids = pq.read_table(key, columns=["trace_id", "span_id", "end_time"], filesystem=self.fs)
+            except (OSError, pa.ArrowInvalid):
+                continue
+            self._add_finished(ids)
+
+    def _add_finished(self, ids: pa.Table) -> None:
+        ids = ids.filter(pc.is_valid(ids.column("end_time")))
+        keys, _ = _id_keys(ids.column("trace_id").combine_chunks(), ids.column("span_id").combine_chunks())
+        self.add(keys)
 
     def add(self, keys: np.ndarray) -> np.ndarray:
         """Add ``keys`` (rows of six uint64 words); True for each row not seen before, in order.
@@ -199,7 +214,7 @@ class SpanIndex:
         n = table.num_rows
         if n == 0:
             return table, 0
-        starts = table.column("start_time").combine_chunks().cast(pa.int64()).to_numpy()
+        starts = table.column("start_time_unix_nano").combine_chunks().cast(pa.int64()).to_numpy()
         for day_number in np.unique(starts // _NS_PER_DAY):
             day = str(np.datetime64(int(day_number), "D"))
             if day not in self._days:

@@ -75,8 +75,9 @@ from ingest.sources.otlp_json import (
     transform_lines,
     transform_sql,
 )
+from ingest.store import objectstore
 from ingest.store.rejects import RejectWriter
-from ingest.store.writer import StoreWriter, resolve_store_path
+from ingest.store.writer import StoreWriter, resolve_store
 
 
 class Importer:
@@ -97,14 +98,16 @@ class Importer:
         if max_object_bytes < 1:
             msg = f"max_object_bytes must be at least 1 byte, not {max_object_bytes} (--max-object-mb)"
             raise ConfigurationError(msg)
-        self.root = resolve_store_path(store)
+        self.root = resolve_store(store)
         self.force = force
         self.max_object_bytes = max_object_bytes
         self.block_bytes = block_bytes
         self.flush_rows = flush_rows
         self.writer = StoreWriter(self.root, durable=durable)
-        self.index = SpanIndex(self.root)
-        self.ledger = Ledger(self.root)
+        self.index = SpanIndex(self.root, self.writer.fs)
+        # An s3:// store keeps its ledger and rejected input in a local control folder (objectstore.py).
+        self.control = objectstore.local_control(self.root)
+        self.ledger = Ledger(self.control)
         self.log = log or sys.stderr
         enabled = progress if progress is not None else self.log.isatty()
         self.progress = Progress(enabled, self.log)
@@ -136,7 +139,7 @@ class Importer:
         started = time.monotonic()
         sniffed = sniff(path)
         report.format = sniffed.kind + (f"+{sniffed.compression}" if sniffed.compression else "")
-        rejects = RejectWriter(self.root, str(path))
+        rejects = RejectWriter(self.control, str(path))
         sink = _Sink(self.writer, self.index, self.flush_rows)
         counting = _CountingReader(path)
         try:

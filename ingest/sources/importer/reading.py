@@ -230,7 +230,7 @@ class _LongLine:
 _NOT_BLANK = re.compile(rb"[^ \t\n\r\x0b\x0c]")
 
 
-def _skip_line(source: IO[bytes], start: int, head: memoryview) -> tuple[_LongLine, bytes]:
+def _skip_line(source: io.BufferedIOBase, start: int, head: memoryview) -> tuple[_LongLine, bytes]:
     """Read past the rest of a line that starts with ``head``; (the line, what follows its line end)."""
     length = len(head)
     blank = _NOT_BLANK.search(head) is None
@@ -249,7 +249,7 @@ def _skip_line(source: IO[bytes], start: int, head: memoryview) -> tuple[_LongLi
 _CHUNK_BYTES = 64 << 20
 
 
-def _line_chunks(source: IO[bytes], size: int, max_line: int) -> Iterator[memoryview | _LongLine]:
+def _line_chunks(source: io.BufferedIOBase, size: int, max_line: int) -> Iterator[memoryview | _LongLine]:
     """The file in pieces of about ``size`` bytes that end at a line end; a line of more than
     ``max_line`` bytes is read past and stands for itself as a :class:`_LongLine`.
 

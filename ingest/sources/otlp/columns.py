@@ -50,12 +50,12 @@ def _ids(raw: list[bytes], width: int, nullable: bool) -> pa.Array:
 
 
 def _times(values: list[int]) -> pa.Array:
-    return pa.array(values, pa.int64()).cast(schema.TIMESTAMP)
+    return pa.array(values, pa.int64()).cast(schema.NS_TIMESTAMP)
 
 
 def _opt_times(values: list[int]) -> pa.Array:
     """Timestamps where 0 (OTLP's "unset") becomes NULL."""
-    return pa.array([v or None for v in values], pa.int64()).cast(schema.TIMESTAMP)
+    return pa.array([v or None for v in values], pa.int64()).cast(schema.NS_TIMESTAMP)
 
 
 def _id_error(what: str, raw: bytes, width: int, *, optional: bool) -> str | None:

@@ -69,8 +69,8 @@ def decode_logs(request: Any) -> Decoded:
     if n == 0:
         return Decoded("logs", None, rejected, errors)
     columns: dict[str, Any] = dict(cols)
-    columns["timestamp"] = pa.array(cols["timestamp"], pa.int64()).cast(schema.TIMESTAMP)
-    columns["observed_timestamp"] = pa.array(cols["observed_timestamp"], pa.int64()).cast(schema.TIMESTAMP)
+    columns["timestamp"] = pa.array(cols["timestamp"], pa.int64()).cast(schema.NS_TIMESTAMP)
+    columns["observed_timestamp"] = pa.array(cols["observed_timestamp"], pa.int64()).cast(schema.NS_TIMESTAMP)
     columns["trace_id"] = _ids(cols["trace_id"], 16, True)
     columns["span_id"] = _ids(cols["span_id"], 8, True)
     columns["attributes"] = attrs.finish()

@@ -20,7 +20,7 @@ def decode_traces(request: Any) -> Decoded:
     resource_of: list[int] = []
     scope_of: list[int] = []
     resources = []
-    scopes = []
+    scopes: list[Any] = []
     where: list[tuple[int, int, int]] = []
     for r, resource_spans in enumerate(request.resource_spans):
         resources.append(resource_spans.resource)
@@ -99,8 +99,8 @@ def decode_traces(request: Any) -> Decoded:
         "name": [s.name for s in spans],
         "kind": [KIND_NAMES[k] if 0 <= k < len(KIND_NAMES) else "INTERNAL" for k in kinds],
         "service_name": pa.array(services, pa.string()).take(res_index),
-        "start_time": start.cast(schema.TIMESTAMP),
-        "end_time": end.cast(schema.TIMESTAMP),
+        "start_time": start.cast(schema.NS_TIMESTAMP),
+        "end_time": end.cast(schema.NS_TIMESTAMP),
         "duration_ns": pc.subtract(end, start),
         "status_code": [STATUS_NAMES[c] if 0 <= c < len(STATUS_NAMES) else "UNSET" for c in codes],
         "status_message": [st.message or None for st in statuses],
@@ -114,9 +114,9 @@ def decode_traces(request: Any) -> Decoded:
                     _times([e.time_unix_nano for e in events]),
                     _maps([e.attributes for e in events]),
                 ],
-                fields=list(schema.EVENT),
+                fields=list(schema.EVENT_NS),
             ),
-            type=pa.list_(schema.EVENT),
+            type=pa.list_(schema.EVENT_NS),
         ),
         "links": pa.ListArray.from_arrays(
             _offsets(links_lists),

@@ -16,7 +16,7 @@ from typing import Any
 from ingest.errors import ConfigurationError
 from ingest.sources.receiver.limits import _MIB, Limits
 from ingest.sources.receiver.server import DEFAULT_HOST, DEFAULT_PORT, Receiver
-from ingest.store.writer import resolve_store_path
+from ingest.store.writer import resolve_store
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -97,6 +97,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="refuse (401) a request without this header and value, e.g. X-Api-Key=secret; repeatable",
     )
+    parser.add_argument(
+        "--retention-days",
+        type=float,
+        default=None,
+        metavar="DAYS",
+        help="remove whole day partitions older than this, at start and hourly (ingest/store/prune.py; default: keep all)",
+    )
 
 
 def _header_arg(text: str) -> tuple[str, str]:
@@ -128,6 +135,7 @@ def _serve(args: argparse.Namespace, sock: socket.socket, name: str) -> int:
         flush_interval=args.flush_interval,
         sock=sock,
         name=name,
+        retention_days=args.retention_days,
         required_headers=dict(args.require_header),
     )
     receiver.start()
@@ -174,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2
     host, port = sock.getsockname()[:2]
-    store = resolve_store_path(args.store)
+    store = resolve_store(args.store)
     workers = max(1, args.workers)
     if workers == 1 or not hasattr(os, "fork"):
         print(

@@ -19,8 +19,9 @@ from ingest.sources.receiver.batcher import Batcher
 from ingest.sources.receiver.body import _PIECE
 from ingest.sources.receiver.handler import OTLPHandler
 from ingest.sources.receiver.limits import _MIB, ByteBudget, Limits
+from ingest.store import objectstore
 from ingest.store.rejects import RejectWriter
-from ingest.store.writer import StoreWriter, resolve_store_path
+from ingest.store.writer import StoreWriter, resolve_store
 
 _log = logging.getLogger(__name__)
 
@@ -124,6 +125,7 @@ class Receiver:
         durable: bool = True,
         sock: socket.socket | None = None,
         name: str = "receiver",
+        retention_days: float | None = None,
         required_headers: Mapping[str, str] | None = None,
     ) -> None:
         #: Headers every POST must carry with exactly these values (e.g. an API key), else 401.
@@ -137,11 +139,11 @@ class Receiver:
             max_days_per_request=max_days_per_request,
             max_pending_mb=max_pending_mb,
         )
-        self.root = resolve_store_path(store)
+        self.root = resolve_store(store)
         self.max_body = self.limits.max_body
         self.body_budget = ByteBudget(self.limits.body_budget)
         self.decode_budget = ByteBudget(self.limits.decode_budget)
-        self.writer = StoreWriter(self.root, durable=durable)
+        self.writer = StoreWriter(self.root, durable=durable, retention_days=retention_days)
         self.batcher = Batcher(
             self.writer,
             flush_rows=flush_rows,
@@ -149,7 +151,7 @@ class Receiver:
             max_pending_rows=4 * flush_rows,
             max_pending_bytes=self.limits.max_pending_mb * _MIB,
         )
-        self.rejects = RejectWriter(self.root, name)
+        self.rejects = RejectWriter(objectstore.local_control(self.root), name)
         self.server = OTLPServer((host, port), self, sock)
         self.refused: dict[int, int] = {}
         self._last_log = -1.0
