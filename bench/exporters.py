@@ -28,10 +28,8 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from ingest import (
-    ParquetSpanExporter,
-    encoding,
-)
+from ingest import ParquetSpanExporter
+from ingest.store.encoding import spans as encoding
 
 
 def make_spans(count: int) -> Sequence[ReadableSpan]:

@@ -16,8 +16,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
-from ingest.store import encoding
 from ingest.store.encoding import encode_spans
+from ingest.store.encoding import spans as encoding
 
 needs_compiled = pytest.mark.skipif(encoding._spanpack is None, reason="ingest.store._spanpack is not compiled")
 

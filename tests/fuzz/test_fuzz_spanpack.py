@@ -25,8 +25,8 @@ from opentelemetry.sdk.util import BoundedList
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-from ingest.store import encoding
 from ingest.store.encoding import encode_spans
+from ingest.store.encoding import spans as encoding
 
 pytestmark = pytest.mark.skipif(encoding._spanpack is None, reason="ingest._spanpack is not compiled")
 
