@@ -32,7 +32,7 @@ if not trace_id:
         r.trace_id: f"{r.root_name} · {figures.format_ms(r.duration_ms)} · {r.span_count} spans · {r.trace_id[:12]}…"
         for r in recent.itertuples()
     }
-    choice = st.selectbox("Recent traces", list(labels), format_func=labels.get, key="recent_trace")
+    choice = st.selectbox("Recent traces", list(labels), format_func=lambda k: labels.get(k, ""), key="recent_trace")
     st.button("Open trace", key="open_recent", on_click=lambda: st.session_state.update(trace_id=choice))
     st.stop()
 
@@ -113,7 +113,7 @@ with st.expander("View options", expanded=False):
         )
     }
     collapsed = st.multiselect(
-        "Collapse subtrees", list(parent_labels), format_func=parent_labels.get, key="collapsed"
+        "Collapse subtrees", list(parent_labels), format_func=lambda k: parent_labels.get(k, ""), key="collapsed"
     )
 
 view = queries.collapse_subtrees(tree, collapsed)
@@ -188,7 +188,7 @@ with right:
             view["span_id"], view["name"], view["depth"], view["service_name"], view["duration_ms"], strict=True
         )
     }
-    st.selectbox("Span", app_state.span_options(span_ids, picked), key="span_pick", format_func=span_labels.get)
+    st.selectbox("Span", app_state.span_options(span_ids, picked), key="span_pick", format_func=lambda k: span_labels.get(k, ""))
     detail = queries.span_detail(tree, picked)
     span = detail.span
     st.markdown(
@@ -221,9 +221,9 @@ with right:
             )
     with tabs[2]:
         if detail.exceptions:
-            for exc in detail.exceptions:
-                st.text(f"{exc['type']}: {exc['message']}")
-                st.code(exc["stacktrace"] or "(no stack trace recorded)", language="python")
+            for exception in detail.exceptions:
+                st.text(f"{exception['type']}: {exception['message']}")
+                st.code(exception["stacktrace"] or "(no stack trace recorded)", language="python")
         else:
             st.caption("No exception recorded on this span.")
     with tabs[3]:

@@ -106,7 +106,7 @@ def span_detail(tree: pd.DataFrame, span_id: str) -> SpanDetail:
     t0 = int(tree["start_ns"].min()) if "start_ns" in tree else int(tree["start_time_unix_nano"].min())
     events = []
     exceptions = []
-    event_rows = []
+    event_rows: list[dict[str, Any]] = []
     for index, event in enumerate(_as_list(row.get("events"))):
         attrs = _as_dict(event.get("attributes"))
         nanos = event.get("time_unix_nano")
