@@ -219,17 +219,22 @@ def legacy_view_sql(table: str, source: str, columns: dict[str, str]) -> str:
 SAMPLE_STORE = Path(__file__).resolve().parent.parent / "sample_data"
 
 
-def default_store(argument: str | os.PathLike[str] | None = None) -> tuple[Path, str]:
-    """The store the app and the CLI open, and why — one rule for both: ``argument`` (``--store DIR``) >
-    ``$LANGSWARM_TELEMETRY_DIR`` > ``./telemetry`` if it exists > the sample store if present >
-    ``./telemetry`` (which then does not exist, and says so)."""
+def default_store(argument: str | os.PathLike[str] | None = None) -> tuple[Path | str, str]:
+    """The store the app and the CLI open, and why — one rule for both: ``argument`` (``--store DIR`` or
+    ``s3://bucket/prefix``) > ``$LANGSWARM_TELEMETRY_DIR`` > ``./telemetry`` if it exists > the sample store
+    if present > ``./telemetry`` (which then does not exist, and says so)."""
+    from ingest.store import objectstore
     from ingest.store.writer import DEFAULT_STORE, STORE_ENV
 
+    def location(given: str | os.PathLike[str]) -> Path | str:
+        text = os.fspath(given)
+        return objectstore.normalise(text) if objectstore.is_object_store(text) else Path(text).expanduser()
+
     if argument:
-        return Path(argument).expanduser(), "--store"
+        return location(argument), "--store"
     env = os.environ.get(STORE_ENV)
     if env:
-        return Path(env).expanduser(), f"${STORE_ENV}"
+        return location(env), f"${STORE_ENV}"
     if Path(DEFAULT_STORE).is_dir():
         return Path(DEFAULT_STORE), "./telemetry"
     if SAMPLE_STORE.is_dir():
