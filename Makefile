@@ -43,6 +43,7 @@ java:
 ## lint: ruff's lint rules over the tree and mypy over ingest/ and explorer/ (settings in pyproject.toml)
 lint: install-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
 ## test: create .venv, install dev extras, Chromium and a JRE, lint and type-check, run the whole suite

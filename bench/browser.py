@@ -85,7 +85,9 @@ def serve(store: Path, root: Path = ROOT) -> tuple[subprocess.Popen, str]:
         "none",
     ]
     env = {**os.environ, "LANGSWARM_TELEMETRY_DIR": str(store)}
-    process = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     base = f"http://127.0.0.1:{port}"
     for _ in range(600):
         try:
@@ -128,7 +130,9 @@ def click_row(page, row: int) -> tuple[str, float]:
     began = time.perf_counter()
     page.mouse.move(x, y)
     page.mouse.click(x, y)
-    page.wait_for_function("(before) => window.location.href !== before", arg=before, timeout=60_000, polling=20)
+    page.wait_for_function(
+        "(before) => window.location.href !== before", arg=before, timeout=60_000, polling=20
+    )
     page.wait_for_function(SETTLED, timeout=120_000, polling=20)
     elapsed = time.perf_counter() - began
     return page.url.split("span_id=")[-1], elapsed
@@ -162,8 +166,13 @@ def main() -> int:
             before = serve(workdir / "store", checkout)
         try:
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-                cases = {"baseline": (facts.checkout_trace_id, facts.checkout_spans), "wide": (wide, args.spans)}
+                browser = playwright.chromium.launch(
+                    executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+                )
+                cases = {
+                    "baseline": (facts.checkout_trace_id, facts.checkout_spans),
+                    "wide": (wide, args.spans),
+                }
                 page, _ = open_trace(browser, base, wide, args.spans)  # warm-up: imports, caches
                 page.close()
                 for _ in range(args.runs):
@@ -188,7 +197,10 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"trace view in headless Chromium, median of {args.runs} runs (1280×720)")
     print(f"{'measurement':<40}{'4-span baseline':>18}{f'{args.spans:,}-span trace':>20}{'ratio':>8}")
-    for what, label in (("cold", "open in a new tab until interactive"), ("click", "click a row until detail+URL")):
+    for what, label in (
+        ("cold", "open in a new tab until interactive"),
+        ("click", "click a row until detail+URL"),
+    ):
         base_s = statistics.median(results["baseline"][what])
         wide_s = statistics.median(results["wide"][what])
         print(f"{label:<40}{base_s:>16.2f} s{wide_s:>18.2f} s{wide_s / base_s:>7.2f}×")

@@ -79,7 +79,9 @@ def main() -> None:
     n = len(spans)
     compiled = encoding._spanpack
     if compiled is None:
-        print("ingest.store._spanpack is not compiled (run `make install`): both columns are the Python encoder")
+        print(
+            "ingest.store._spanpack is not compiled (run `make install`): both columns are the Python encoder"
+        )
     print(f"{n} spans, median of {args.runs} runs, µs/span; ratio = ours (compiled) / OTLP encode")
     print(f"{'batch':>6} {'ours (compiled)':>16} {'ours (Python)':>14} {'OTLP encode':>12} {'ratio':>6}")
     # 512 is the OTel SDK's default export batch, 4096 the ObservabilityProvider's, n one single batch.

@@ -105,10 +105,16 @@ def generate(path: Path, n_spans: int, seed: int = 1) -> None:
                 }
                 if i % 10 == 0:
                     span["events"] = [
-                        {"timeUnixNano": str(start + 10), "name": "exception", "attributes": _kvs({"exception.type": "TimeoutError"})}
+                        {
+                            "timeUnixNano": str(start + 10),
+                            "name": "exception",
+                            "attributes": _kvs({"exception.type": "TimeoutError"}),
+                        }
                     ]
                 if i % 25 == 0:
-                    span["links"] = [{"traceId": f"{rnd.getrandbits(128):032x}", "spanId": f"{rnd.getrandbits(64):016x}"}]
+                    span["links"] = [
+                        {"traceId": f"{rnd.getrandbits(128):032x}", "spanId": f"{rnd.getrandbits(64):016x}"}
+                    ]
                 spans.append(span)
             request = {
                 "resourceSpans": [
@@ -183,7 +189,10 @@ def bench_baseline(path: Path, n_spans: int, runs: int, work: Path) -> list[floa
         elapsed = time.perf_counter() - started
         assert rows == count
         rates.append(count / elapsed)
-        print(f"  baseline run {run + 1}: {count:,} spans in {elapsed:.2f} s, {count / elapsed:,.0f} spans/s", flush=True)
+        print(
+            f"  baseline run {run + 1}: {count:,} spans in {elapsed:.2f} s, {count / elapsed:,.0f} spans/s",
+            flush=True,
+        )
         shutil.rmtree(store, ignore_errors=True)
     return rates
 
@@ -200,7 +209,10 @@ def bench_receiver(path: Path, n_spans: int, clients: int, work: Path) -> dict[s
     shutil.rmtree(store, ignore_errors=True)
     process = subprocess.Popen(
         [sys.executable, "-m", "ingest", "serve", "--store", str(store), "--port", "0"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     line = process.stdout.readline()
     match = re.search(r"http://([\d.]+):(\d+)", line)
@@ -214,7 +226,9 @@ def bench_receiver(path: Path, n_spans: int, clients: int, work: Path) -> dict[s
         connection = http.client.HTTPConnection(host, port, timeout=120)
         for body in share:
             for attempt in range(20):
-                connection.request("POST", "/v1/traces", body=body, headers={"Content-Type": "application/x-protobuf"})
+                connection.request(
+                    "POST", "/v1/traces", body=body, headers={"Content-Type": "application/x-protobuf"}
+                )
                 response = connection.getresponse()
                 response.read()
                 if response.status == 200:
@@ -240,7 +254,9 @@ def bench_receiver(path: Path, n_spans: int, clients: int, work: Path) -> dict[s
     stored = ds.dataset(store / "spans", format="parquet").count_rows() if (store / "spans").exists() else 0
     shutil.rmtree(store, ignore_errors=True)
     if failures or stored != total or process.returncode != 0:
-        raise SystemExit(f"receiver lost data: sent {total}, stored {stored}, failures {failures[:3]}, exit {process.returncode}: {err[-500:]}")
+        raise SystemExit(
+            f"receiver lost data: sent {total}, stored {stored}, failures {failures[:3]}, exit {process.returncode}: {err[-500:]}"
+        )
     return {"spans": total, "accepted_rate": total / accepted, "disk_rate": total / on_disk, "stored": stored}
 
 
@@ -251,7 +267,9 @@ def main() -> int:
     parser.add_argument("--baseline-spans", type=int, default=100_000)
     parser.add_argument("--receiver-spans", type=int, default=300_000)
     parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "langswarm-bench-ingest")
+    parser.add_argument(
+        "--workdir", type=Path, default=Path(tempfile.gettempdir()) / "langswarm-bench-ingest"
+    )
     parser.add_argument("--skip-receiver", action="store_true")
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     args = parser.parse_args()
@@ -268,7 +286,11 @@ def main() -> int:
     baseline = bench_baseline(source, args.baseline_spans, args.runs, args.workdir)
     cpu: list[float] = []
     rates = bench_import(source, args.spans, args.runs, args.workdir, cpu)
-    receiver = None if args.skip_receiver else bench_receiver(source, args.receiver_spans, args.clients, args.workdir)
+    receiver = (
+        None
+        if args.skip_receiver
+        else bench_receiver(source, args.receiver_spans, args.clients, args.workdir)
+    )
 
     base = statistics.median(baseline)
     fast = statistics.median(rates)
@@ -283,8 +305,12 @@ def main() -> int:
     print(f"{'  spans per CPU-second (all threads; x2 = two idle cores)':58s} {per_cpu:>10,.0f} /s")
     ok = fast >= 300_000
     if receiver:
-        print(f"{f'receiver, {args.clients} clients, accepted (200 OK)':58s} {receiver['accepted_rate']:>10,.0f} /s  >= 50,000")
-        print(f"{'receiver, until SIGTERM exit with all spans on disk':58s} {receiver['disk_rate']:>10,.0f} /s")
+        print(
+            f"{f'receiver, {args.clients} clients, accepted (200 OK)':58s} {receiver['accepted_rate']:>10,.0f} /s  >= 50,000"
+        )
+        print(
+            f"{'receiver, until SIGTERM exit with all spans on disk':58s} {receiver['disk_rate']:>10,.0f} /s"
+        )
         print(f"{'receiver: spans sent / stored':58s} {receiver['spans']:>10,} / {receiver['stored']:,}")
         ok = ok and receiver["accepted_rate"] >= 50_000
     print(f"load average at end {os.getloadavg()[0]:.1f}")

@@ -33,7 +33,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _pages(trace_id: str) -> dict[str, Callable[[Store], Any]]:
     return {
-        "overview": lambda s: (queries.store_overview(s), queries.red_summary(s), queries.telemetry_health(s)),
+        "overview": lambda s: (
+            queries.store_overview(s),
+            queries.red_summary(s),
+            queries.telemetry_health(s),
+        ),
         "traces": lambda s: queries.search_traces(s),
         "trace view": lambda s: (queries.trace_tree(s, trace_id), queries.trace_logs(s, trace_id)),
         "latency": lambda s: (queries.latency_percentiles(s), queries.latency_histogram(s)),
@@ -68,7 +72,9 @@ def main() -> int:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     os.environ.update(
-        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
         AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
     )
     try:
@@ -80,12 +86,16 @@ def main() -> int:
             fs.put_file(str(path), f"s3://bench/store/{path.relative_to(args.store).as_posix()}")
         upload = time.perf_counter() - started
         size = sum(p.stat().st_size for p in files) / 1e6
-        print(f"store: {args.store} ({len(files)} files, {size:.1f} MB); uploaded to s3://bench/store in {upload:.2f} s")
+        print(
+            f"store: {args.store} ({len(files)} files, {size:.1f} MB); uploaded to s3://bench/store in {upload:.2f} s"
+        )
 
         open_disk = _median(lambda: open_store(args.store).close(), args.runs)
         open_s3 = _median(lambda: open_store("s3://bench/store").close(), args.runs)
         disk, remote = open_store(args.store), open_store("s3://bench/store")
-        trace_id = disk.sql("SELECT trace_id FROM spans GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1").iloc[0, 0]
+        trace_id = disk.sql("SELECT trace_id FROM spans GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1").iloc[
+            0, 0
+        ]
         print(f"{'page':<12} {'disk (s)':>9} {'S3 (s)':>9} {'S3/disk':>8}   median of {args.runs} runs")
         print(f"{'open store':<12} {open_disk:9.3f} {open_s3:9.3f} {open_s3 / open_disk:8.1f}")
         for page, function in _pages(trace_id).items():

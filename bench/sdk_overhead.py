@@ -75,14 +75,20 @@ def main() -> int:
     raw_tp = TracerProvider(resource=resource, shutdown_on_exit=False)
     raw_tp.add_span_processor(
         BatchSpanProcessor(
-            ParquetSpanExporter(raw_writer), max_queue_size=QUEUE, max_export_batch_size=BATCH, schedule_delay_millis=DELAY_MS
+            ParquetSpanExporter(raw_writer),
+            max_queue_size=QUEUE,
+            max_export_batch_size=BATCH,
+            schedule_delay_millis=DELAY_MS,
         )
     )
     raw_tracer = raw_tp.get_tracer("bench")
     raw_lp = LoggerProvider(resource=resource, shutdown_on_exit=False)
     raw_lp.add_log_record_processor(
         BatchLogRecordProcessor(
-            ParquetLogExporter(raw_writer), max_queue_size=QUEUE, max_export_batch_size=BATCH, schedule_delay_millis=DELAY_MS
+            ParquetLogExporter(raw_writer),
+            max_queue_size=QUEUE,
+            max_export_batch_size=BATCH,
+            schedule_delay_millis=DELAY_MS,
         )
     )
     with warnings.catch_warnings():
@@ -98,7 +104,11 @@ def main() -> int:
             "store": {"path": str(root / "sdk")},
             "logging": {"output": "none"},
             "metrics": {"export_interval": 3600},
-            "tracing": {"max_queue_size": QUEUE, "max_export_batch_size": BATCH, "schedule_delay_millis": DELAY_MS},
+            "tracing": {
+                "max_queue_size": QUEUE,
+                "max_export_batch_size": BATCH,
+                "schedule_delay_millis": DELAY_MS,
+            },
         },
         "bench",
     )
@@ -143,7 +153,9 @@ def main() -> int:
         for i in range(k):
             logger.info("request handled", route="/chat", n=i)
 
-    results: dict[str, list[float]] = {name: [] for name in ("raw", "raw_bare", "sdk", "noop", "std_log", "sdk_log")}
+    results: dict[str, list[float]] = {
+        name: [] for name in ("raw", "raw_bare", "sdk", "noop", "std_log", "sdk_log")
+    }
     span_ratios: list[float] = []
     log_ratios: list[float] = []
     warm = max(1000, n // 10)
@@ -162,7 +174,11 @@ def main() -> int:
     # Short interleaved rounds, order alternating: each round's ratio compares two loops run seconds
     # apart, so load from other processes mostly cancels out; the median ratio is reported.
     for r in range(args.rounds):
-        pairs = [("raw", raw_spans), ("sdk", sdk_spans)] if r % 2 == 0 else [("sdk", sdk_spans), ("raw", raw_spans)]
+        pairs = (
+            [("raw", raw_spans), ("sdk", sdk_spans)]
+            if r % 2 == 0
+            else [("sdk", sdk_spans), ("raw", raw_spans)]
+        )
         for name, loop in pairs:
             results[name].append(_timed(loop, n))
             flush()
@@ -170,7 +186,11 @@ def main() -> int:
         results["raw_bare"].append(_timed(raw_bare_spans, n))
         flush()
         results["noop"].append(_timed(noop_spans, n))
-        logs = [("std_log", std_logs), ("sdk_log", sdk_logs)] if r % 2 == 0 else [("sdk_log", sdk_logs), ("std_log", std_logs)]
+        logs = (
+            [("std_log", std_logs), ("sdk_log", sdk_logs)]
+            if r % 2 == 0
+            else [("sdk_log", sdk_logs), ("std_log", std_logs)]
+        )
         for name, loop in logs:
             results[name].append(_timed(loop, n))
             flush()

@@ -206,12 +206,39 @@ def _why_frames(store: Store, args: argparse.Namespace) -> dict[str, pd.DataFram
 
 
 _WHY_COLUMNS = {
-    "attributes": ["rank", "key", "value", "selection_share", "baseline_share", "diff", "selection_count",
-                   "baseline_count", "kind", "example_trace_id"],
-    "structure": ["path", "self_diff_ms", "count_diff", "slow_count", "fast_count", "slow_self_ms",
-                  "fast_self_ms", "total_diff_ms", "example_trace_id"],
-    "critical_path": ["service_name", "name", "share", "on_path_pct", "mean_ms", "p95_ms", "traces",
-                      "example_trace_id"],
+    "attributes": [
+        "rank",
+        "key",
+        "value",
+        "selection_share",
+        "baseline_share",
+        "diff",
+        "selection_count",
+        "baseline_count",
+        "kind",
+        "example_trace_id",
+    ],
+    "structure": [
+        "path",
+        "self_diff_ms",
+        "count_diff",
+        "slow_count",
+        "fast_count",
+        "slow_self_ms",
+        "fast_self_ms",
+        "total_diff_ms",
+        "example_trace_id",
+    ],
+    "critical_path": [
+        "service_name",
+        "name",
+        "share",
+        "on_path_pct",
+        "mean_ms",
+        "p95_ms",
+        "traces",
+        "example_trace_id",
+    ],
 }
 
 

@@ -468,7 +468,9 @@ class LLMRowCache:
     replaces files); call it under the store's read lock, before a query that reads ``llm_calls``.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, root: Path | str, prices: Prices, fs: Any = None) -> None:
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, root: Path | str, prices: Prices, fs: Any = None
+    ) -> None:
         self.con = con
         self.root = root
         self.fs = fs  # the s3fs filesystem of an s3:// store (registered on ``con``)
@@ -481,7 +483,9 @@ class LLMRowCache:
         context = trace_context_sql(empty, "_file, ")
         con.execute(f"CREATE OR REPLACE TABLE _llm.trace_context_by_file AS {context} LIMIT 0")
         for view in ("span_rows", "trace_context"):
-            con.execute(f"CREATE OR REPLACE VIEW _llm.{view} AS SELECT * EXCLUDE (_file) FROM _llm.{view}_by_file")
+            con.execute(
+                f"CREATE OR REPLACE VIEW _llm.{view} AS SELECT * EXCLUDE (_file) FROM _llm.{view}_by_file"
+            )
         # Stage 2 too is kept (rebuilt when a file came or went), so a query of llm_calls reads a table.
         con.execute(LLM_CALLS_SQL.replace("{name}", "_llm.calls_live"))
         con.execute("CREATE OR REPLACE TABLE _llm.calls AS SELECT * FROM _llm.calls_live LIMIT 0")

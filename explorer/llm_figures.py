@@ -19,8 +19,17 @@ def _empty(title: str) -> go.Figure:
         height=260,
         xaxis={"visible": False},
         yaxis={"visible": False},
-        annotations=[{"text": "No LLM calls for these filters", "showarrow": False, "xref": "paper",
-                      "yref": "paper", "x": 0.5, "y": 0.5, "font": {"size": 14}}],
+        annotations=[
+            {
+                "text": "No LLM calls for these filters",
+                "showarrow": False,
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0.5,
+                "y": 0.5,
+                "font": {"size": 14},
+            }
+        ],
     )
     return figure
 
@@ -29,8 +38,13 @@ def llm_usage_chart(series: pd.DataFrame, *, title: str = "Tokens and cost over 
     """Stacked tokens (top) and cost (bottom) per group per bucket of :func:`llm_usage_over_time`."""
     if series.empty:
         return _empty(title)
-    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                           subplot_titles=("total tokens", "cost (USD)"))
+    figure = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.08,
+        subplot_titles=("total tokens", "cost (USD)"),
+    )
     for number, (group, rows) in enumerate(series.groupby("group", sort=True)):
         tokens = pd.to_numeric(rows["total_tokens"], errors="coerce")
         cost = pd.to_numeric(rows["cost_usd"], errors="coerce")

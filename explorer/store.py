@@ -33,7 +33,9 @@ class Store:
     list; default ``$LANGSWARM_PRICES``.
     """
 
-    def __init__(self, root: str | os.PathLike[str], *, prices: Prices | str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], *, prices: Prices | str | os.PathLike[str] | None = None
+    ) -> None:
         self.root: Path | str = (
             objectstore.normalise(str(root)) if objectstore.is_object_store(root) else Path(root)
         )
@@ -81,7 +83,9 @@ class Store:
             if "llm_calls" in query or "_llm." in query:
                 self._llm.sync()  # the rows of new span files (decoding attribute maps is the costly part)
             cursor = self.con.execute(query, params)
-            zoned = [d[0] for d in cursor.description if str(d[1]).startswith(("TIMESTAMPTZ", "TIMESTAMP WITH"))]
+            zoned = [
+                d[0] for d in cursor.description if str(d[1]).startswith(("TIMESTAMPTZ", "TIMESTAMP WITH"))
+            ]
             frame = cursor.df()
         # DuckDB hands TIMESTAMPTZ_NS (old stores' timestamps) to pandas without its zone and TIMESTAMPTZ in
         # its session zone; say UTC so every query returns the same aware timestamps whatever the precision.
@@ -111,7 +115,8 @@ class Store:
         """The one trace id starting with ``prefix`` (the short ids the app shows), or ``prefix`` itself
         when none does; several raise :class:`TraceNotFoundError` listing some of them."""
         found = self.sql(
-            "SELECT DISTINCT trace_id FROM spans WHERE starts_with(trace_id, ?) ORDER BY trace_id LIMIT 6", [prefix]
+            "SELECT DISTINCT trace_id FROM spans WHERE starts_with(trace_id, ?) ORDER BY trace_id LIMIT 6",
+            [prefix],
         )["trace_id"].tolist()
         if len(found) > 1:
             shown = ", ".join(found[:5]) + (", …" if len(found) > 5 else "")

@@ -20,7 +20,9 @@ from explorer import app_state  # noqa: E402
 
 st.set_page_config(page_title="LangSwarm Explorer", page_icon=":material/travel_explore:", layout="wide")
 
-overview = st.Page(app_state.PAGES["overview"], title="Overview", icon=":material/dashboard:", url_path="overview")
+overview = st.Page(
+    app_state.PAGES["overview"], title="Overview", icon=":material/dashboard:", url_path="overview"
+)
 
 
 def _home() -> None:
@@ -39,7 +41,10 @@ pages = {
         st.Page(app_state.PAGES["latency"], title="Latency", icon=":material/timer:", url_path="latency"),
         st.Page(app_state.PAGES["llm"], title="LLM calls", icon=":material/smart_toy:", url_path="llm"),
         st.Page(
-            app_state.PAGES["why_slow"], title="Why slow?", icon=":material/psychology_alt:", url_path="why-slow"
+            app_state.PAGES["why_slow"],
+            title="Why slow?",
+            icon=":material/psychology_alt:",
+            url_path="why-slow",
         ),
         st.Page(
             app_state.PAGES["profiles"],

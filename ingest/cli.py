@@ -20,8 +20,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("ingest.sources.importer", "import OTLP JSON / JSON Lines / protobuf and Jaeger JSON files"),
     "serve": ("ingest.sources.receiver", "receive OTLP/HTTP (traces, metrics, logs) into the store"),
     "compact": ("ingest.store.compact", "merge a day's small Parquet files into few large sorted ones"),
-    "prune": ("ingest.store.prune", "remove whole day partitions older than an age (retention), locally or on s3://"),
-    "migrate": ("ingest.store.migrate", "rewrite files written before the portable layout (microsecond timestamps)"),
+    "prune": (
+        "ingest.store.prune",
+        "remove whole day partitions older than an age (retention), locally or on s3://",
+    ),
+    "migrate": (
+        "ingest.store.migrate",
+        "rewrite files written before the portable layout (microsecond timestamps)",
+    ),
     "demo": ("ingest.demo.cli", "run a simulated multi-agent LLM app through an incident into the store"),
 }
 

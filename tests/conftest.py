@@ -20,7 +20,9 @@ def make_provider(tmp_path: Path) -> Iterator[Callable[..., Any]]:
     made: list[Any] = []
 
     def make(config: dict[str, Any] | None = None, service_name: str = "test-service") -> Any:
-        cfg = {key: dict(value) if isinstance(value, dict) else value for key, value in (config or {}).items()}
+        cfg = {
+            key: dict(value) if isinstance(value, dict) else value for key, value in (config or {}).items()
+        }
         cfg.setdefault("store", {}).setdefault("path", str(tmp_path / "store"))
         cfg["store"].setdefault("durable", False)
         cfg.setdefault("logging", {}).setdefault("output", "none")

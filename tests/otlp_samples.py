@@ -38,9 +38,13 @@ def sdk_spans(n_traces: int = 3, service: str = "checkout") -> list[Any]:
     tracer = provider.get_tracer("shop.lib", "2.1.0")
     first_context = None
     for t in range(n_traces):
-        with tracer.start_as_current_span("GET /cart", kind=SpanKind.SERVER, attributes={"http.status": 200}) as root:
+        with tracer.start_as_current_span(
+            "GET /cart", kind=SpanKind.SERVER, attributes={"http.status": 200}
+        ) as root:
             first_context = first_context or root.get_span_context()
-            for i, kind in enumerate([SpanKind.CLIENT, SpanKind.PRODUCER, SpanKind.CONSUMER, SpanKind.INTERNAL]):
+            for i, kind in enumerate(
+                [SpanKind.CLIENT, SpanKind.PRODUCER, SpanKind.CONSUMER, SpanKind.INTERNAL]
+            ):
                 links = [Link(first_context, {"why": "retry"})] if i == 0 and t > 0 else []
                 with tracer.start_as_current_span(f"step-{i} ✓", kind=kind, links=links) as span:
                     span.set_attribute("n", i)
@@ -120,7 +124,9 @@ def _hex_ids(value: Any) -> None:
 
 def jsonl(objects: list[dict[str, Any]]) -> bytes:
     """JSON Lines as the Collector's ``file`` exporter writes them (one compact request a line)."""
-    return b"".join(json.dumps(o, separators=(",", ":"), ensure_ascii=False).encode() + b"\n" for o in objects)
+    return b"".join(
+        json.dumps(o, separators=(",", ":"), ensure_ascii=False).encode() + b"\n" for o in objects
+    )
 
 
 def length_prefixed(messages: list[Any]) -> bytes:

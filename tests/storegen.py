@@ -652,7 +652,9 @@ def build_wide_trace_store(root: str | Path, *, spans: int = WIDE_TRACE_SPANS, s
         ),
         "duration_ns": durations,
         "status_code": status,
-        "status_message": ["tool failed: see https://example.com/x" if s == "ERROR" else None for s in status],
+        "status_message": [
+            "tool failed: see https://example.com/x" if s == "ERROR" else None for s in status
+        ],
     }
     StoreWriter(root, durable=False).write("spans", table_from_columns("spans", columns, spans))
     return trace_id

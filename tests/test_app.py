@@ -306,7 +306,9 @@ class TestMetricChoice:
         names = ["langswarm.telemetry.dropped", "error_rate", "llm.tokens"]
         assert metric_names(names) == ["error_rate", "llm.tokens", "langswarm.telemetry.dropped"]
         assert metric_names(names, show_sdk=False) == ["error_rate", "llm.tokens"]
-        assert metric_names(["langswarm.telemetry.dropped"], show_sdk=False) == ["langswarm.telemetry.dropped"]
+        assert metric_names(["langswarm.telemetry.dropped"], show_sdk=False) == [
+            "langswarm.telemetry.dropped"
+        ]
 
     def test_metrics_page_has_the_toggle(self, monkeypatch, facts):
         at = _page(_app(monkeypatch, facts.root), "metrics")

@@ -23,7 +23,6 @@ def _page(monkeypatch, root) -> AppTest:
     return at
 
 
-
 class TestWhySlowPage:
     def test_sample_incident_slow_chats(self, monkeypatch):
         """POST /v1/chat slower than p90: retries rank in the attributes, the queue and gpt-4o lead the

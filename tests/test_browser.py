@@ -185,7 +185,9 @@ class TestTraceNavigation:
 
     def test_clicking_a_row_selects_its_span(self, server, browser):
         base, facts = server
-        page = _open(browser, f"{base}/trace?trace_id={facts.checkout_trace_id}", PAGES["trace"], "trace-before-click")
+        page = _open(
+            browser, f"{base}/trace?trace_id={facts.checkout_trace_id}", PAGES["trace"], "trace-before-click"
+        )
         try:
             charge = facts.checkout_span_ids["payment.charge"]
             span_id, _ = click_row(page, 3)  # rows: root, cart.load, db.query, payment.charge
@@ -261,7 +263,9 @@ class TestTraceNavigation:
 class TestTracesScatter:
     def test_clicking_a_scatter_point_opens_its_trace_in_the_same_tab(self, server, browser):
         base, facts = server
-        page = _open(browser, f"{base}/traces?service=payment&status=error", PAGES["traces"], "traces-scatter")
+        page = _open(
+            browser, f"{base}/traces?service=payment&status=error", PAGES["traces"], "traces-scatter"
+        )
         try:
             x, y, trace_id = page.evaluate(
                 """() => {
@@ -310,7 +314,9 @@ class TestLLMPage:
         """The LLM calls page draws its tokens/cost chart and tables, with only the unknown-usage warning."""
         page = _open(browser, f"{sample_server}/llm", '[data-testid="stPlotlyChart"] .main-svg', "page-llm")
         try:
-            assert page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]').count() == 0
+            assert (
+                page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]').count() == 0
+            )
             assert page.locator("h1").first.inner_text().strip() == "LLM calls"
             warnings = page.locator('[data-testid="stAlertContentWarning"]')
             assert warnings.count() == 1 and "unknown usage" in warnings.first.inner_text()
@@ -318,4 +324,3 @@ class TestLLMPage:
             assert page.locator('[data-testid="stMetricValue"]').first.inner_text().replace(",", "").isdigit()
         finally:
             page.close()
-

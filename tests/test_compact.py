@@ -77,13 +77,19 @@ class TestCompaction:
         candidates = [
             g
             for g in range(metadata.num_row_groups)
-            if metadata.row_group(g).column(column).statistics.min <= trace_id <= metadata.row_group(g).column(column).statistics.max
+            if metadata.row_group(g).column(column).statistics.min
+            <= trace_id
+            <= metadata.row_group(g).column(column).statistics.max
         ]
         assert len(candidates) <= 3  # at most one group per service can hold a given trace id
-        assert len(_day_files(store, "logs")) == 1 and pq.read_table(_day_files(store, "logs")[0]).num_rows == 10
+        assert (
+            len(_day_files(store, "logs")) == 1 and pq.read_table(_day_files(store, "logs")[0]).num_rows == 10
+        )
         assert not list(store.glob("spans/date=*/.*.tmp")) and not list((store / COMPACT_DIR).glob("*.json"))
 
-    def test_nothing_to_do_and_large_files_are_left_alone(self, tmp_path: Path, span_batches: list[pa.Table]) -> None:
+    def test_nothing_to_do_and_large_files_are_left_alone(
+        self, tmp_path: Path, span_batches: list[pa.Table]
+    ) -> None:
         store = tmp_path / "store"
         writer = StoreWriter(store, durable=False)
         writer.write("spans", span_batches[0])
@@ -155,7 +161,9 @@ class TestCrashRecovery:
     def _journal(self, store: Path, folder: Path, outputs: list[tuple[str, str]], inputs: list[str]) -> None:
         control = store / COMPACT_DIR
         control.mkdir(parents=True, exist_ok=True)
-        (control / "abc.json").write_text(json.dumps({"folder": str(folder), "outputs": outputs, "inputs": inputs}))
+        (control / "abc.json").write_text(
+            json.dumps({"folder": str(folder), "outputs": outputs, "inputs": inputs})
+        )
 
     def test_outputs_in_place_means_the_inputs_go(self, tmp_path: Path, span_batches: list[pa.Table]) -> None:
         store = tmp_path / "store"
@@ -167,7 +175,9 @@ class TestCrashRecovery:
         done = Compactor(store).recover()
         assert "finished" in done[0] and _day_files(store) == [merged]
 
-    def test_outputs_missing_means_the_inputs_stay(self, tmp_path: Path, span_batches: list[pa.Table]) -> None:
+    def test_outputs_missing_means_the_inputs_stay(
+        self, tmp_path: Path, span_batches: list[pa.Table]
+    ) -> None:
         store = tmp_path / "store"
         [a] = StoreWriter(store, durable=False).write("spans", span_batches[0])
         [b] = StoreWriter(store, durable=False).write("spans", span_batches[1])
@@ -193,13 +203,19 @@ def test_cli_compact(tmp_path: Path, span_batches: list[pa.Table]) -> None:
         writer.write("spans", batch)
     result = subprocess.run(
         [sys.executable, "-m", "ingest", "compact", "--store", str(store)],
-        capture_output=True, text=True, cwd=REPO, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert "4 files" in result.stdout and "-> 1 " in result.stdout and "60 rows" in result.stdout
     again = subprocess.run(
         [sys.executable, "-m", "ingest", "compact", "--store", str(store)],
-        capture_output=True, text=True, cwd=REPO, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
     )
     assert "nothing to compact" in again.stdout
 
@@ -232,8 +248,12 @@ class TestUnfinishedSnapshots:
         assert span["name"] == "hung_operation" and span["duration_ns"] > 100_000_000
         assert "langswarm.span.unfinished" not in dict(span["attributes"])
 
-    @pytest.mark.parametrize("snapshot_first", [True, False], ids=["snapshot-file-first", "snapshot-file-last"])
-    def test_of_several_copies_the_latest_finished_one_is_kept(self, tmp_path: Path, snapshot_first: bool) -> None:
+    @pytest.mark.parametrize(
+        "snapshot_first", [True, False], ids=["snapshot-file-first", "snapshot-file-last"]
+    )
+    def test_of_several_copies_the_latest_finished_one_is_kept(
+        self, tmp_path: Path, snapshot_first: bool
+    ) -> None:
         """Copies of one span in three files, whatever their order: the row with the latest end_time stays."""
         now = time.time_ns()
         common = {"trace_id": ["c" * 32], "span_id": ["1" * 16], "name": ["hung"], "start_time": [now]}
@@ -266,7 +286,10 @@ class TestTemporaries:
         os.utime(crashed_writer, (two_hours_ago, two_hours_ago))
         result = subprocess.run(
             [sys.executable, "-m", "ingest", "compact", "--store", str(store)],
-            capture_output=True, text=True, cwd=REPO, timeout=120,
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=120,
         )
         assert result.returncode == 0, result.stderr
         assert "removed 2 temporary files" in result.stdout

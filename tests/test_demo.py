@@ -87,7 +87,9 @@ class TestTraces:
                FROM spans c JOIN spans p ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id
                WHERE c.service_name <> p.service_name GROUP BY ALL"""
         )
-        pairs = {(r.parent_service, r.child_service): (r.parent_kind, r.child_kind) for r in edges.itertuples()}
+        pairs = {
+            (r.parent_service, r.child_service): (r.parent_kind, r.child_kind) for r in edges.itertuples()
+        }
         assert pairs[("gateway", "orchestrator")] == ("CLIENT", "SERVER")
         assert pairs[("orchestrator", "tool-service")] == ("CLIENT", "SERVER")
 
@@ -102,7 +104,9 @@ class TestTraces:
         )
         requests = traces[traces["root"] == "POST /v1/chat"]
         assert len(requests) == REQUESTS and (requests["roots"] == 1).all()
-        rejected = {scenario.request(i).request_id for i in range(REQUESTS) if not scenario.request(i).api_key_valid}
+        rejected = {
+            scenario.request(i).request_id for i in range(REQUESTS) if not scenario.request(i).api_key_valid
+        }
         accepted = requests[~requests["cid"].isin(rejected)]
         assert (accepted["services"] >= 2).all()
         assert (requests["services"] == 3).sum() > REQUESTS // 2  # research requests reach the tool service
@@ -110,14 +114,19 @@ class TestTraces:
 
     def test_correlation_id_follows_the_request_across_services(self, store, scenario):
         """The gateway's correlation id is on the spans and logs of every service of that request."""
-        cid = next(scenario.request(i).request_id for i in range(REQUESTS) if scenario.request(i).mode == "research"
-                   and scenario.request(i).api_key_valid)
-        spans = store.sql("SELECT DISTINCT service_name, trace_id FROM spans WHERE attributes['correlation_id'] = ?",
-                          [cid])
+        cid = next(
+            scenario.request(i).request_id
+            for i in range(REQUESTS)
+            if scenario.request(i).mode == "research" and scenario.request(i).api_key_valid
+        )
+        spans = store.sql(
+            "SELECT DISTINCT service_name, trace_id FROM spans WHERE attributes['correlation_id'] = ?", [cid]
+        )
         assert set(spans["service_name"]) == {"gateway", "orchestrator", "tool-service"}
         assert spans["trace_id"].nunique() == 1
-        logs = store.sql("SELECT DISTINCT service_name, trace_id FROM logs WHERE attributes['correlation_id'] = ?",
-                         [cid])
+        logs = store.sql(
+            "SELECT DISTINCT service_name, trace_id FROM logs WHERE attributes['correlation_id'] = ?", [cid]
+        )
         assert {"gateway", "orchestrator"} <= set(logs["service_name"])
         assert set(logs["trace_id"]) == set(spans["trace_id"])
 
@@ -125,17 +134,27 @@ class TestTraces:
 class TestFailures:
     def test_errors_in_every_service_and_failed_requests(self, store):
         """Spans end in ERROR in all three services and some chat requests answered 5xx."""
-        errors = store.sql("SELECT service_name, count(*) AS n FROM spans WHERE status_code = 'ERROR' GROUP BY ALL")
+        errors = store.sql(
+            "SELECT service_name, count(*) AS n FROM spans WHERE status_code = 'ERROR' GROUP BY ALL"
+        )
         assert set(errors["service_name"]) == {"gateway", "orchestrator", "tool-service"}
-        failed = _one(store, """SELECT count(*) FROM spans WHERE name = 'POST /v1/chat'
-                                AND attributes['http.response.status_code'] IN ('502', '504')""")
+        failed = _one(
+            store,
+            """SELECT count(*) FROM spans WHERE name = 'POST /v1/chat'
+                                AND attributes['http.response.status_code'] IN ('502', '504')""",
+        )
         assert failed > 0
-        exceptions = set(store.sql(
-            """SELECT DISTINCT e.attributes['exception.type'] AS type
+        exceptions = set(
+            store.sql(
+                """SELECT DISTINCT e.attributes['exception.type'] AS type
                FROM (SELECT unnest(events) AS e FROM spans WHERE status_code = 'ERROR') WHERE e.name = 'exception'"""
-        )["type"])
-        assert {"ingest.demo.orchestrator.ToolFailed", "ingest.demo.llm.LLMTimeout", "ingest.demo.web.CallError"} \
-            <= exceptions
+            )["type"]
+        )
+        assert {
+            "ingest.demo.orchestrator.ToolFailed",
+            "ingest.demo.llm.LLMTimeout",
+            "ingest.demo.web.CallError",
+        } <= exceptions
 
     def test_retries_after_failed_attempts(self, store):
         """A tool call retried: attempts with http.request.resend_count under one execute_tool span, retry events."""
@@ -155,8 +174,14 @@ class TestFailures:
 
     def test_timeouts_and_fallbacks(self, store):
         """Tool calls time out on the client; timed-out LLM calls are followed by a fallback model in the trace."""
-        assert _one(store, """SELECT count(*) FROM spans WHERE kind = 'CLIENT' AND name LIKE 'POST /tools/%'
-                              AND attributes['error.type'] = 'timeout'""") > 0
+        assert (
+            _one(
+                store,
+                """SELECT count(*) FROM spans WHERE kind = 'CLIENT' AND name LIKE 'POST /tools/%'
+                              AND attributes['error.type'] = 'timeout'""",
+            )
+            > 0
+        )
         pairs = store.sql(
             """SELECT t.attributes['gen_ai.request.model'] AS model, f.attributes['gen_ai.request.model'] AS fallback
                FROM spans t JOIN spans f ON f.trace_id = t.trace_id AND f.start_time >= t.end_time
@@ -201,8 +226,13 @@ class TestGenAI:
         index = {scenario.request(i).request_id: i for i in range(REQUESTS)}
         for row in rows.itertuples():
             i = index[row.cid]
-            expected = scenario.llm(i, "planner:0", model, input_tokens=scenario.prompt_tokens(i, "planner"),
-                                    max_tokens=max_tokens)
+            expected = scenario.llm(
+                i,
+                "planner:0",
+                model,
+                input_tokens=scenario.prompt_tokens(i, "planner"),
+                max_tokens=max_tokens,
+            )
             assert (row.input_tokens, row.output_tokens) == (expected.input_tokens, expected.output_tokens)
 
     def test_a_share_of_calls_records_content_in_both_shapes(self, store):
@@ -253,7 +283,12 @@ class TestProfilesAlertsHealth:
         )
         assert {"compose_answer", "rank_results"} <= set(profiles["operation"])
         assert (profiles["span_name"] == "profiled_" + profiles["operation"]).all()
-        assert _one(store, "SELECT count(*) FROM profiles WHERE function = 'dedupe_citations' AND caller IS NULL") > 0
+        assert (
+            _one(
+                store, "SELECT count(*) FROM profiles WHERE function = 'dedupe_citations' AND caller IS NULL"
+            )
+            > 0
+        )
 
     def test_alerts_fire_and_resolve(self, store):
         """The LLM latency and tool error alerts each fired and were resolved (same alert_id, resolved later)."""
@@ -265,13 +300,16 @@ class TestProfilesAlertsHealth:
         done = episodes.dropna(subset=["fired", "resolved"])
         assert {"llm_latency_p95_seconds", "tool_error_ratio"} <= set(done["metric_name"])
         assert (done["resolved"] > done["fired"]).all()
-        assert (pd.Series(store.sql("SELECT DISTINCT state FROM alerts")["state"]).sort_values().tolist()
-                == ["firing", "resolved"])
+        assert pd.Series(store.sql("SELECT DISTINCT state FROM alerts")["state"]).sort_values().tolist() == [
+            "firing",
+            "resolved",
+        ]
 
     def test_health_checks_ran_and_saw_the_incident(self, store):
         """Each service ran health checks (spans and status gauge); the openai check went unhealthy at some point."""
-        assert set(store.sql("SELECT DISTINCT service_name FROM spans WHERE name = 'health_checks'")["service_name"]) \
-            == {"gateway", "orchestrator", "tool-service"}
+        assert set(
+            store.sql("SELECT DISTINCT service_name FROM spans WHERE name = 'health_checks'")["service_name"]
+        ) == {"gateway", "orchestrator", "tool-service"}
         status = store.sql(
             """SELECT attributes['check'] AS check, min(value) AS lowest, max(value) AS highest
                FROM metrics WHERE name = 'health_check_status' GROUP BY ALL"""
@@ -281,11 +319,16 @@ class TestProfilesAlertsHealth:
 
     def test_queue_and_request_metrics(self, store):
         """The gateway counts requests by status and the orchestrator reports its queue depth."""
-        statuses = set(store.sql(
-            "SELECT DISTINCT attributes['status'] AS status FROM metrics WHERE name = 'gateway_requests_total'"
-        )["status"])
+        statuses = set(
+            store.sql(
+                "SELECT DISTINCT attributes['status'] AS status FROM metrics WHERE name = 'gateway_requests_total'"
+            )["status"]
+        )
         assert {"200", "401"} <= statuses
-        assert _one(store, "SELECT count(*) FROM metrics WHERE name = 'agent_queue_depth' AND type = 'gauge'") > 0
+        assert (
+            _one(store, "SELECT count(*) FROM metrics WHERE name = 'agent_queue_depth' AND type = 'gauge'")
+            > 0
+        )
 
 
 class TestScenario:
@@ -293,8 +336,9 @@ class TestScenario:
         """Plans, LLM replies and tool outcomes are a function of the seed alone."""
         a, b, other = Scenario(3, 200), Scenario(3, 200), Scenario(4, 200)
         assert [a.request(i) for i in range(200)] == [b.request(i) for i in range(200)]
-        assert a.llm(5, "writer:0", "gpt-4o", input_tokens=900, max_tokens=800) == \
-            b.llm(5, "writer:0", "gpt-4o", input_tokens=900, max_tokens=800)
+        assert a.llm(5, "writer:0", "gpt-4o", input_tokens=900, max_tokens=800) == b.llm(
+            5, "writer:0", "gpt-4o", input_tokens=900, max_tokens=800
+        )
         assert [a.request(i).question for i in range(50)] != [other.request(i).question for i in range(50)]
 
     def test_incident_phases_follow_the_request_sequence(self):
@@ -304,7 +348,9 @@ class TestScenario:
         assert phases[0] == phases[-1] == "baseline"
         assert {"slow_llm", "slow_llm+tool_outage", "tool_outage"} <= set(phases)
         outage = [s.tool(i, 0, 1, "web_search").status != 200 for i in range(100) if s.phase(i).tool_outage]
-        normal = [s.tool(i, 0, 1, "web_search").status != 200 for i in range(100) if not s.phase(i).tool_outage]
+        normal = [
+            s.tool(i, 0, 1, "web_search").status != 200 for i in range(100) if not s.phase(i).tool_outage
+        ]
         assert sum(outage) / len(outage) > 0.4 > sum(normal) / len(normal)
 
     @pytest.mark.parametrize("bad", ["huge", "0", "-3", ""])
@@ -324,7 +370,12 @@ class TestGenAIConventions:
         calls = llm_calls(store, kinds=["llm"], limit=100_000)
         assert len(calls) > 100 and set(calls["convention"]) == {"langswarm"}
         assert set(calls["provider"]) == {"openai", "anthropic"}
-        assert calls[["request_model", "model", "agent_name", "conversation_id", "session_id"]].notna().all().all()
+        assert (
+            calls[["request_model", "model", "agent_name", "conversation_id", "session_id"]]
+            .notna()
+            .all()
+            .all()
+        )
         answered = calls[~calls["is_error"]]
         assert not answered["usage_unknown"].any() and answered["cached_input_tokens"].notna().all()
         assert (answered["cached_input_tokens"] > 0).any() and answered["ttft_ms"].notna().all()

@@ -60,7 +60,9 @@ def test_the_documented_processors_and_health_check_hold(path: Path) -> None:
 
 def test_the_documented_backends_hold() -> None:
     def exporters(target: str, signal: str) -> list[str]:
-        return _load(REPO / "deploy" / target / "otel-collector.yaml")["service"]["pipelines"][signal]["exporters"]
+        return _load(REPO / "deploy" / target / "otel-collector.yaml")["service"]["pipelines"][signal][
+            "exporters"
+        ]
 
     assert exporters("aws", "traces") == ["awsxray"] and exporters("aws", "metrics") == ["awsemf"]
     assert exporters("aws", "logs") == ["awscloudwatchlogs"]
@@ -77,5 +79,7 @@ def test_the_documented_backends_hold() -> None:
 
 
 def test_the_kubernetes_manifests_parse() -> None:
-    documents = [d for d in yaml.safe_load_all((REPO / "deploy" / "kubernetes" / "deployment.yaml").read_text()) if d]
+    documents = [
+        d for d in yaml.safe_load_all((REPO / "deploy" / "kubernetes" / "deployment.yaml").read_text()) if d
+    ]
     assert any(d.get("kind") == "Deployment" for d in documents)

@@ -36,7 +36,9 @@ def _glob(table: str) -> str:
 def spark() -> Iterator[Any]:
     """One local Spark session (one core) for the whole test session: starting one costs ~10 s."""
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        pytest.fail("no Java runtime: `make test` installs openjdk-17-jre-headless (see the Makefile's java target)")
+        pytest.fail(
+            "no Java runtime: `make test` installs openjdk-17-jre-headless (see the Makefile's java target)"
+        )
     from pyspark.sql import SparkSession
 
     session = (
@@ -83,10 +85,17 @@ class TestSpark:
     def test_p95_by_operation_and_exact_start_times_agree_with_duckdb(self, spark: Any) -> None:
         spans = spark.read.parquet(str(SAMPLE / "spans"))
         spans.createOrReplaceTempView("spans")
-        p95 = {r[0]: r[1] for r in spark.sql("SELECT name, percentile(duration_ns, 0.95) FROM spans GROUP BY name").collect()}
+        p95 = {
+            r[0]: r[1]
+            for r in spark.sql(
+                "SELECT name, percentile(duration_ns, 0.95) FROM spans GROUP BY name"
+            ).collect()
+        }
         assert p95.keys() == _duck_p95().keys()
         assert all(p95[k] == pytest.approx(v, rel=1e-12) for k, v in _duck_p95().items())
-        starts = sorted(tuple(r) for r in spark.sql("SELECT span_id, start_time_unix_nano FROM spans").collect())
+        starts = sorted(
+            tuple(r) for r in spark.sql("SELECT span_id, start_time_unix_nano FROM spans").collect()
+        )
         assert starts == _duck_starts()
         # The timestamp Spark sees is the exact time truncated to the microsecond.
         [bad] = spark.sql(
@@ -110,7 +119,9 @@ class TestChdb:
         counts = {t: int(self._query(f"SELECT count() AS n FROM {self._file(t)}")["n"][0]) for t in TABLES}
         assert counts == _duck_counts()
         for table in TABLES:
-            types = dict(self._query(f"DESCRIBE {self._file(table)}")[["name", "type"]].itertuples(index=False))
+            types = dict(
+                self._query(f"DESCRIBE {self._file(table)}")[["name", "type"]].itertuples(index=False)
+            )
             for stamp, nano in schema.NANO_COLUMNS[table].items():
                 assert "DateTime64(6, 'UTC')" in types[stamp], (table, stamp, types[stamp])
                 assert "Int64" in types[nano], (table, nano, types[nano])
@@ -128,7 +139,9 @@ class TestChdb:
 
 def test_pandas_reads_timestamps_and_exact_nanoseconds() -> None:
     frame = pd.read_parquet(SAMPLE / "spans", columns=["start_time", "start_time_unix_nano"])
-    assert isinstance(frame["start_time"].dtype, pd.DatetimeTZDtype) and str(frame["start_time"].dt.tz) == "UTC"
+    assert (
+        isinstance(frame["start_time"].dtype, pd.DatetimeTZDtype) and str(frame["start_time"].dt.tz) == "UTC"
+    )
     micros = frame["start_time"].astype("datetime64[us, UTC]").astype("int64")
     assert (micros == frame["start_time_unix_nano"] // 1000).all()
 

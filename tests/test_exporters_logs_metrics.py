@@ -102,7 +102,9 @@ class TestMetricExport:
         assert counters["status"].tolist() == ["200", "500"]
         assert counters["value"].tolist() == [5.0, 1.0]
         assert set(counters["type"]) == {"counter"} and set(counters["temporality"]) == {"cumulative"}
-        gauge = store.sql("SELECT type, value, attributes['queue'] AS q FROM metrics WHERE name = 'queue_depth'")
+        gauge = store.sql(
+            "SELECT type, value, attributes['queue'] AS q FROM metrics WHERE name = 'queue_depth'"
+        )
         assert gauge.iloc[0].tolist() == ["gauge", 7.0, "tools"]
         updown = store.sql("SELECT type, value, is_monotonic FROM metrics WHERE name = 'inflight'").iloc[0]
         assert updown["type"] == "gauge" and updown["value"] == 3.0 and not updown["is_monotonic"]
@@ -123,7 +125,9 @@ class TestMetricExport:
         provider.force_flush()
         counter.add(5)
         provider.force_flush()
-        values = open_store(root).sql("SELECT value FROM metrics WHERE name = 'tokens_total' ORDER BY timestamp")
+        values = open_store(root).sql(
+            "SELECT value FROM metrics WHERE name = 'tokens_total' ORDER BY timestamp"
+        )
         assert values["value"].tolist() == [10.0, 15.0]
 
 
@@ -139,7 +143,9 @@ def test_a_lone_surrogate_costs_neither_the_log_nor_the_metric_batch(make_provid
     provider.shutdown()
     assert provider.counters.by_reason("logs") == {} and provider.counters.by_reason("metric_points") == {}
     store = open_store(tmp_path / "store")
-    logs = store.sql("SELECT body, attributes['path'] AS path, service_name, logger_name FROM logs ORDER BY body")
+    logs = store.sql(
+        "SELECT body, attributes['path'] AS path, service_name, logger_name FROM logs ORDER BY body"
+    )
     assert logs.body.tolist() == ["file \ufffd.txt", "ok"]
     assert logs.path.tolist()[0] == "x\ufffd" and set(logs.logger_name) == {"comp\ufffd"}
     assert set(logs.service_name) == {"svc \ufffd"}

@@ -23,10 +23,14 @@ from ingest import ParquetSpanExporter
 @pytest.fixture
 def traced(tmp_path):
     """A TracerProvider exporting to a fresh store; yields (tracer, provider, store dir)."""
-    provider = TracerProvider(resource=Resource.create({"service.name": "checkout", "deployment.environment": "test"}))
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": "checkout", "deployment.environment": "test"})
+    )
     exporter = ParquetSpanExporter(tmp_path)
     # The SDK default queue (2048) drops spans in a tight loop; size it like the provider does.
-    provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=65_536, max_export_batch_size=8_192))
+    provider.add_span_processor(
+        BatchSpanProcessor(exporter, max_queue_size=65_536, max_export_batch_size=8_192)
+    )
     yield provider.get_tracer("tests.exporters", "1.2.3"), provider, tmp_path
     provider.shutdown()
 
@@ -103,15 +107,19 @@ class TestSpanExport:
         with tracer.start_as_current_span("typed", attributes=attrs) as span:
             trace_id, _ = _hex(span)
         provider.force_flush()
-        row = open_store(root_dir).sql(
-            """SELECT attributes['s'] AS s, attributes['i']::BIGINT + 1 AS i, attributes['neg']::INT AS neg,
+        row = (
+            open_store(root_dir)
+            .sql(
+                """SELECT attributes['s'] AS s, attributes['i']::BIGINT + 1 AS i, attributes['neg']::INT AS neg,
                       attributes['f']::DOUBLE * 2 AS f, attributes['b']::BOOLEAN AS b,
                       attributes['sl']::VARCHAR[] AS sl, attributes['il']::INT[] AS il,
                       attributes['fl']::DOUBLE[] AS fl, attributes['bl']::BOOLEAN[] AS bl,
                       attributes['empty'] AS empty, attributes['missing'] AS missing
                FROM spans WHERE trace_id = ?""",
-            [trace_id],
-        ).iloc[0]
+                [trace_id],
+            )
+            .iloc[0]
+        )
         assert row["s"] == "héllo ✓"
         assert row["i"] == 43 and row["neg"] == -7 and row["f"] == 5.0 and bool(row["b"]) is True
         assert list(row["sl"]) == ["a", "b"] and list(row["il"]) == [1, 2, 3]
@@ -132,7 +140,9 @@ class TestSpanExport:
                 failing_tool()
         provider.force_flush()
         store = open_store(root_dir)
-        span_row = store.sql("SELECT status_code, status_message FROM spans WHERE trace_id = ?", [trace_id]).iloc[0]
+        span_row = store.sql(
+            "SELECT status_code, status_message FROM spans WHERE trace_id = ?", [trace_id]
+        ).iloc[0]
         assert span_row["status_code"] == "ERROR"
         assert "tool exploded" in span_row["status_message"]
         events = store.sql(
@@ -189,9 +199,13 @@ class TestSpanExport:
             with tracer.start_as_current_span("op", attributes={"i": i}):
                 pass
         provider.force_flush()
-        counts = open_store(root_dir).sql(
-            "SELECT count(*) AS n, count(DISTINCT span_id) AS ids, sum(attributes['i']::BIGINT) AS total FROM spans"
-        ).iloc[0]
+        counts = (
+            open_store(root_dir)
+            .sql(
+                "SELECT count(*) AS n, count(DISTINCT span_id) AS ids, sum(attributes['i']::BIGINT) AS total FROM spans"
+            )
+            .iloc[0]
+        )
         assert counts["n"] == 5_000 and counts["ids"] == 5_000
         assert counts["total"] == sum(range(5_000))
 
@@ -204,9 +218,14 @@ class TestEncodingEdgeCases:
         with tracer.start_as_current_span("big", attributes={"huge": huge, "emoji": "🚀"}) as span:
             trace_id, _ = _hex(span)
         provider.force_flush()
-        row = open_store(root_dir).sql(
-            "SELECT attributes['huge'] AS huge, attributes['emoji'] AS emoji FROM spans WHERE trace_id = ?", [trace_id]
-        ).iloc[0]
+        row = (
+            open_store(root_dir)
+            .sql(
+                "SELECT attributes['huge'] AS huge, attributes['emoji'] AS emoji FROM spans WHERE trace_id = ?",
+                [trace_id],
+            )
+            .iloc[0]
+        )
         assert row["huge"] == huge and row["emoji"] == "🚀"
 
     def test_attribute_text_encodes_json_for_sequences(self):
@@ -234,9 +253,23 @@ def test_plain_duckdb_reads_the_store_without_project_code(traced):
         ).fetchall()
     }
     spec = {
-        "trace_id", "span_id", "parent_span_id", "name", "kind", "service_name", "start_time", "end_time",
-        "duration_ns", "status_code", "status_message", "attributes", "resource_attributes", "events",
-        "links", "scope_name", "date",
+        "trace_id",
+        "span_id",
+        "parent_span_id",
+        "name",
+        "kind",
+        "service_name",
+        "start_time",
+        "end_time",
+        "duration_ns",
+        "status_code",
+        "status_message",
+        "attributes",
+        "resource_attributes",
+        "events",
+        "links",
+        "scope_name",
+        "date",
     }
     assert spec <= columns
     types = dict(

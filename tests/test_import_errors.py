@@ -67,7 +67,7 @@ def _mixed_file(path: Path, good: dict) -> dict[int, str]:
         json.dumps({"hello": "world"}),  # 9
         json.dumps(spans_not_list),  # 10
         json.dumps(id_number),  # 11
-        json.dumps(good["spans"])[: 200],  # 12: truncated, no newline at the end of the file
+        json.dumps(good["spans"])[:200],  # 12: truncated, no newline at the end of the file
     ]
     path.write_text("\n".join(lines))
     return {
@@ -84,7 +84,9 @@ def _mixed_file(path: Path, good: dict) -> dict[int, str]:
 
 
 class TestBadLines:
-    def test_each_bad_line_is_rejected_with_its_number_and_the_rest_lands(self, tmp_path: Path, good: dict) -> None:
+    def test_each_bad_line_is_rejected_with_its_number_and_the_rest_lands(
+        self, tmp_path: Path, good: dict
+    ) -> None:
         source = tmp_path / "mixed.jsonl"
         expected = _mixed_file(source, good)
         store = tmp_path / "store"
@@ -106,7 +108,10 @@ class TestBadLines:
         _mixed_file(source, good)
         result = subprocess.run(
             [sys.executable, "-m", "ingest", "import", "--store", str(tmp_path / "store"), str(source)],
-            capture_output=True, text=True, cwd=REPO, timeout=120,
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=120,
         )
         assert result.returncode == 1
         assert f"{source}:2: not valid JSON" in result.stderr
@@ -125,7 +130,12 @@ class TestBadLines:
         store = tmp_path / "store"
         [report] = Importer(store, progress=False, durable=False).import_paths([source])
         assert report.rejected == 0 and report.written == {"logs": 5, "spans": 15}
-        sizes = ds.dataset(store / "spans", format="parquet").to_table(columns=["attributes"]).column(0).to_pylist()
+        sizes = (
+            ds.dataset(store / "spans", format="parquet")
+            .to_table(columns=["attributes"])
+            .column(0)
+            .to_pylist()
+        )
         assert sorted(len(dict(a).get("huge", "")) for a in sizes)[-1] == 17 << 20
 
 
@@ -174,14 +184,27 @@ class TestBadFiles:
         with pytest.raises(ImportFileError, match="no such file"):
             Importer(tmp_path / "store", progress=False).import_file(tmp_path / "nope.jsonl")
         result = subprocess.run(
-            [sys.executable, "-m", "ingest", "import", "--store", str(tmp_path / "store"), str(tmp_path / "nope.jsonl")],
-            capture_output=True, text=True, cwd=REPO, timeout=120,
+            [
+                sys.executable,
+                "-m",
+                "ingest",
+                "import",
+                "--store",
+                str(tmp_path / "store"),
+                str(tmp_path / "nope.jsonl"),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=120,
         )
         assert result.returncode == 2 and "no such file" in result.stderr
 
 
 class TestReimport:
-    def test_the_same_file_twice_is_skipped_and_force_does_not_duplicate(self, tmp_path: Path, good: dict) -> None:
+    def test_the_same_file_twice_is_skipped_and_force_does_not_duplicate(
+        self, tmp_path: Path, good: dict
+    ) -> None:
         source = tmp_path / "spans.jsonl"
         source.write_bytes(jsonl([good["spans"], good["logs"]]))
         store = tmp_path / "store"
@@ -194,7 +217,9 @@ class TestReimport:
         assert forced.duplicates == 15 and "spans" not in forced.written
         assert _count(store, "spans") == 15
 
-    def test_a_ledger_entry_of_the_older_sha256_kind_still_skips_the_file(self, tmp_path: Path, good: dict) -> None:
+    def test_a_ledger_entry_of_the_older_sha256_kind_still_skips_the_file(
+        self, tmp_path: Path, good: dict
+    ) -> None:
         import hashlib
 
         source = tmp_path / "spans.jsonl"
@@ -202,8 +227,14 @@ class TestReimport:
         store = tmp_path / "store"
         ledger = store / "_imports" / "ledger.jsonl"
         ledger.parent.mkdir(parents=True)
-        old = {"sha256": hashlib.sha256(source.read_bytes()).hexdigest(), "size": source.stat().st_size,
-               "path": str(source), "imported_at": "2026-01-01T00:00:00Z", "written": {"spans": 15}, "rejected": 0}
+        old = {
+            "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
+            "size": source.stat().st_size,
+            "path": str(source),
+            "imported_at": "2026-01-01T00:00:00Z",
+            "written": {"spans": 15},
+            "rejected": 0,
+        }
         ledger.write_text(json.dumps(old) + "\n")
         report = Importer(store, progress=False, durable=False).import_file(source)
         assert report.skipped and "2026-01-01" in report.skipped and _count(store, "spans") == 0
@@ -221,7 +252,9 @@ class TestReimport:
         (tmp_path / "a.jsonl").write_bytes(jsonl([good["spans"]]))
         (tmp_path / "b.jsonl").write_bytes(jsonl([good["spans"], more]))
         store = tmp_path / "store"
-        reports = Importer(store, progress=False, durable=False).import_paths([tmp_path / "a.jsonl", tmp_path / "b.jsonl"])
+        reports = Importer(store, progress=False, durable=False).import_paths(
+            [tmp_path / "a.jsonl", tmp_path / "b.jsonl"]
+        )
         assert [r.written.get("spans", 0) for r in reports] == [15, 10]
         assert reports[1].duplicates == 15
         assert _count(store, "spans") == 25
@@ -276,7 +309,9 @@ def test_span_index_matches_a_set_of_the_exact_keys(monkeypatch: pytest.MonkeyPa
 
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n"])
-def test_the_streamed_lines_keep_their_numbers_across_empty_lines(tmp_path: Path, good: dict, newline: str) -> None:
+def test_the_streamed_lines_keep_their_numbers_across_empty_lines(
+    tmp_path: Path, good: dict, newline: str
+) -> None:
     """Empty lines are not rows; lines the fast path flags reach the exact path with their own numbers."""
     lines = [
         json.dumps(_retraced(good["spans"], 1)),  # 1
@@ -298,7 +333,14 @@ def test_the_streamed_lines_keep_their_numbers_across_empty_lines(tmp_path: Path
 
 @pytest.mark.parametrize(
     "odd",
-    [b'{"resourceSpans":\r"nope"}', b'{"hello":"x\x01y"}', b"   ", b"\x0c", b'{"a": 1} {"b": 2}', b"\xff\xfe not utf-8"],
+    [
+        b'{"resourceSpans":\r"nope"}',
+        b'{"hello":"x\x01y"}',
+        b"   ",
+        b"\x0c",
+        b'{"a": 1} {"b": 2}',
+        b"\xff\xfe not utf-8",
+    ],
     ids=["carriage-return", "control-byte", "spaces", "form-feed", "two-objects", "bad-utf8"],
 )
 def test_a_line_a_reader_could_split_or_skip_otherwise_keeps_the_numbering(

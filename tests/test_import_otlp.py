@@ -123,7 +123,9 @@ class TestOpentelemetryProtoExamples:
         rows = {r["name"]: r for r in _rows(store, "metrics", "name")}
         counter, gauge, histogram = rows["my.counter"], rows["my.gauge"], rows["my.histogram"]
         assert counter["type"] == "counter" and counter["is_monotonic"] and counter["temporality"] == "delta"
-        assert counter["value"] == 5.0 and counter["unit"] == "1" and counter["description"] == "I am a Counter"
+        assert (
+            counter["value"] == 5.0 and counter["unit"] == "1" and counter["description"] == "I am a Counter"
+        )
         assert counter["start_time_unix_nano"] == 1544712660300000000
         assert dict(counter["attributes"]) == {"my.counter.attr": "some value"}
         assert gauge["type"] == "gauge" and gauge["value"] == 10.0 and gauge["temporality"] is None
@@ -131,11 +133,16 @@ class TestOpentelemetryProtoExamples:
         assert histogram["count"] == 2 and histogram["sum"] == 2.0
         assert list(histogram["bucket_counts"]) == [1, 1] and list(histogram["explicit_bounds"]) == [1.0]
         assert histogram["min"] == 0.0 and histogram["max"] == 2.0
-        assert all(r["service_name"] == "my.service" and r["scope_name"] == "my.library" for r in rows.values())
+        assert all(
+            r["service_name"] == "my.service" and r["scope_name"] == "my.library" for r in rows.values()
+        )
 
     def test_the_examples_as_protobuf_give_the_same_rows(self, tmp_path: Path) -> None:
         """Each example as one bare protobuf message, and all three length-prefixed in one file."""
-        requests = [request_from_json(json.loads((DATA / f"{n}.json").read_text()))[1] for n in ("trace", "logs", "metrics")]
+        requests = [
+            request_from_json(json.loads((DATA / f"{n}.json").read_text()))[1]
+            for n in ("trace", "logs", "metrics")
+        ]
         (tmp_path / "trace.pb").write_bytes(requests[0].SerializeToString())
         (tmp_path / "all.pb").write_bytes(length_prefixed(requests))
         _import(tmp_path / "json", *(DATA / f"{n}.json" for n in ("trace", "logs", "metrics")))
@@ -160,9 +167,7 @@ class TestAgainstTheSdkEncoder:
         (tmp_path / "spans.zst").write_bytes(zstandard.ZstdCompressor().compress(jsonl([line])))
         (tmp_path / "spans.pb").write_bytes(length_prefixed([request]))
         (tmp_path / "spans.json").write_text(json.dumps(line, indent=2))
-        expected = _normalise(
-            sorted(encode_spans(spans).to_pylist(), key=lambda r: r["span_id"])
-        )
+        expected = _normalise(sorted(encode_spans(spans).to_pylist(), key=lambda r: r["span_id"]))
         for name in ("spans.jsonl", "spans.jsonl.gz", "spans.zst", "spans.pb", "spans.json"):
             store = tmp_path / f"store-{name}"
             [report] = _import(store, tmp_path / name)
@@ -184,7 +189,9 @@ class TestAgainstTheSdkEncoder:
         key = lambda r: (r["name"], json.dumps(sorted(dict(r["attributes"]).items())))  # noqa: E731
         expected_metrics = sorted(encode_metrics(metrics).to_pylist(), key=key)
         got_metrics = sorted(_rows(store, "metrics", "name"), key=key)
-        assert [_plain(r) for r in _normalise(got_metrics)] == [_plain(r) for r in _normalise(expected_metrics)]
+        assert [_plain(r) for r in _normalise(got_metrics)] == [
+            _plain(r) for r in _normalise(expected_metrics)
+        ]
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
@@ -243,16 +250,29 @@ class TestMetricTypesAndValues:
         assert got["map"] == '{"a": {"b": [1]}, "c": null}'
         assert got["empty"] is None
         assert got["big"] == "9007199254740993"
-        assert got["unicode"] == "é中\n\"q\""
+        assert got["unicode"] == 'é中\n"q"'
 
 
 def test_cli_import_prints_a_summary_and_exits_zero(tmp_path: Path) -> None:
     """``python -m ingest import`` on the three examples: a line per file, a total, exit 0."""
     store = tmp_path / "store"
     result = subprocess.run(
-        [sys.executable, "-m", "ingest", "import", "--store", str(store), "--no-progress",
-         str(DATA / "trace.json"), str(DATA / "logs.json"), str(DATA / "metrics.json")],
-        capture_output=True, text=True, cwd=REPO, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "ingest",
+            "import",
+            "--store",
+            str(store),
+            "--no-progress",
+            str(DATA / "trace.json"),
+            str(DATA / "logs.json"),
+            str(DATA / "metrics.json"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert "wrote 1 spans" in result.stdout and "wrote 3 metrics" in result.stdout
@@ -262,10 +282,13 @@ def test_cli_import_prints_a_summary_and_exits_zero(tmp_path: Path) -> None:
 @pytest.mark.parametrize("command", ["import", "serve", "compact"])
 def test_every_command_has_help_and_store(command: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "ingest", command, "--help"], capture_output=True, text=True, cwd=REPO, timeout=60
+        [sys.executable, "-m", "ingest", command, "--help"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
     )
     assert result.returncode == 0 and "--store DIR" in result.stdout
-
 
 
 def _as_snapshots(table: pa.Table) -> pa.Table:
@@ -295,7 +318,9 @@ class TestUnfinishedSnapshots:
         assert done == finished.num_rows
         assert tree["end_time"].notna().all()
 
-    def test_snapshots_of_finished_spans_are_duplicates_and_snapshots_are_never_indexed(self, tmp_path: Path) -> None:
+    def test_snapshots_of_finished_spans_are_duplicates_and_snapshots_are_never_indexed(
+        self, tmp_path: Path
+    ) -> None:
         """A snapshot of a finished span is dropped; a snapshot alone is kept each time it comes."""
         finished = encode_spans(sdk_spans(1))
         store = tmp_path / "store"

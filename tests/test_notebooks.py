@@ -18,8 +18,14 @@ import explorer
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 SAMPLE = ROOT / "sample_data"
-REQUIRED = {"01-post-mortem", "02-latency", "03-profile-hotspots", "04-alerts-and-thresholds", "05-sql-cookbook",
-            "06-llm-usage"}
+REQUIRED = {
+    "01-post-mortem",
+    "02-latency",
+    "03-profile-hotspots",
+    "04-alerts-and-thresholds",
+    "05-sql-cookbook",
+    "06-llm-usage",
+}
 #: Modules of the explorer a notebook may import from: the package's public names, and alert replay.
 PUBLIC_MODULES = {"explorer": set(explorer.__all__), "explorer.alert_history": {"alert_history"}}
 
@@ -65,7 +71,9 @@ class TestCommitted:
 
 def _cookbook_queries() -> list[str]:
     notebook = _read(ROOT / "notebooks" / "05-sql-cookbook.ipynb")
-    return [m.group(1) for source in _code(notebook) for m in re.finditer(r'ask\("""(.*?)"""\)', source, re.S)]
+    return [
+        m.group(1) for source in _code(notebook) for m in re.finditer(r'ask\("""(.*?)"""\)', source, re.S)
+    ]
 
 
 def test_cookbook_queries_run_verbatim_from_the_repository_root(monkeypatch):
@@ -88,16 +96,24 @@ def test_notebook_runs_against_the_sample_store(path):
     # The kernel imports `explorer` and `ingest` from this checkout, installed or not.
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     manager = KernelManager(kernel_name="python3")
-    client = NotebookClient(notebook, km=manager, kernel_name="python3", timeout=300,
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        notebook,
+        km=manager,
+        kernel_name="python3",
+        timeout=300,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
     client.execute(env=env)
     errors = [o for cell in notebook.cells for o in cell.get("outputs", []) if o.output_type == "error"]
     assert not errors
     parameters = next(cell for cell in notebook.cells if cell.cell_type == "code")
     stores = [o.get("data", {}).get("text/plain", "") for o in parameters.get("outputs", [])]
     assert any("sample_data" in text for text in stores), "the parameter cell did not default to sample_data/"
-    figures = sum("application/vnd.plotly.v1+json" in o.get("data", {})
-                  for cell in notebook.cells for o in cell.get("outputs", []))
+    figures = sum(
+        "application/vnd.plotly.v1+json" in o.get("data", {})
+        for cell in notebook.cells
+        for o in cell.get("outputs", [])
+    )
     assert figures > 0 or path.stem == "05-sql-cookbook"
 
 

@@ -66,7 +66,10 @@ def _frames_equal(left: Any, right: Any) -> None:
         pd.testing.assert_frame_equal(*ordered, check_exact=False, rtol=1e-9)
     elif isinstance(left, dict):
         assert left.keys() == right.keys()
-        assert all(v == pytest.approx(right[k], rel=1e-9) if isinstance(v, float) else v == right[k] for k, v in left.items())
+        assert all(
+            v == pytest.approx(right[k], rel=1e-9) if isinstance(v, float) else v == right[k]
+            for k, v in left.items()
+        )
     else:
         assert left == right
 
@@ -104,7 +107,8 @@ def test_query_functions_on_s3_equal_local_disk(bucket: str, sample: Path) -> No
     # Hotspots name one example span per function, any of the tied ones: compare everything else.
     example = ["trace_id", "span_id"]
     _frames_equal(
-        queries.profile_hotspots(remote).drop(columns=example), queries.profile_hotspots(local).drop(columns=example)
+        queries.profile_hotspots(remote).drop(columns=example),
+        queries.profile_hotspots(local).drop(columns=example),
     )
     # A one-day query reads that day's objects only (hive partition pruning through s3fs).
     day = "SELECT count(*) AS n FROM spans WHERE date = DATE '2026-11-24'"
@@ -185,10 +189,17 @@ def test_import_into_s3_equals_local_and_a_second_import_is_a_no_op(bucket: str,
 def _serve(store: str) -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "ingest", "serve", "--store", store, "--port", "0", "--flush-interval", "60"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     line = process.stdout.readline()
-    assert "listening on http://127.0.0.1:" in line, (line, process.stderr.read() if process.poll() is not None else "")
+    assert "listening on http://127.0.0.1:" in line, (
+        line,
+        process.stderr.read() if process.poll() is not None else "",
+    )
     return process, line.split("listening on ", 1)[1].split(" ", 1)[0]
 
 
@@ -199,7 +210,9 @@ def test_receiver_into_s3_equals_local(bucket: str, tmp_path: Path) -> None:
         try:
             for path, route in ((DATA / "trace.json", "traces"), (DATA / "logs.json", "logs")):
                 response = requests.post(
-                    f"{address}/v1/{route}", data=path.read_bytes(), headers={"Content-Type": "application/json"},
+                    f"{address}/v1/{route}",
+                    data=path.read_bytes(),
+                    headers={"Content-Type": "application/json"},
                     timeout=30,
                 )
                 assert response.status_code == 200, response.text
@@ -246,7 +259,8 @@ def test_sigkill_during_an_s3_write_leaves_no_object_visible(bucket: str) -> Non
         for _ in range(6000):  # polls, not a clock: ends when a part has arrived or the writer has exited
             uploads = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
             parts = [
-                client.list_parts(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"]).get("Parts", []) for u in uploads
+                client.list_parts(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"]).get("Parts", [])
+                for u in uploads
             ]
             if any(parts):
                 uploaded = True
@@ -283,15 +297,21 @@ def test_without_s3fs_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch)
         objectstore.filesystem()
 
 
-
 def test_the_cli_prints_the_same_trace_from_s3_as_from_disk(bucket: str, sample: Path) -> None:
     url = f"s3://{bucket}/cli"
     _upload(sample, url)
-    trace_id = open_store(sample).sql("SELECT trace_id FROM spans GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1").iloc[0, 0]
+    trace_id = (
+        open_store(sample)
+        .sql("SELECT trace_id FROM spans GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")
+        .iloc[0, 0]
+    )
     outputs = [
         subprocess.run(
             [sys.executable, "-m", "explorer", "trace", "--store", store, trace_id],
-            cwd=REPO, capture_output=True, text=True, check=True,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         for store in (url, str(sample))
     ]

@@ -34,13 +34,20 @@ def _write(store: str | Path, times: list[datetime]) -> None:
     writer = StoreWriter(store, durable=False)
     n = len(times)
     stamps = [_ns(t) + 123 for t in times]
-    writer.write("logs", table_from_columns("logs", {"timestamp": stamps, "body": [t.isoformat() for t in times]}, n))
+    writer.write(
+        "logs", table_from_columns("logs", {"timestamp": stamps, "body": [t.isoformat() for t in times]}, n)
+    )
     writer.write(
         "spans",
         table_from_columns(
             "spans",
-            {"trace_id": ["a" * 32] * n, "span_id": [f"{i:016x}" for i in range(n)], "start_time": stamps,
-             "end_time": [s + 5 for s in stamps], "duration_ns": [5] * n},
+            {
+                "trace_id": ["a" * 32] * n,
+                "span_id": [f"{i:016x}" for i in range(n)],
+                "start_time": stamps,
+                "end_time": [s + 5 for s in stamps],
+                "duration_ns": [5] * n,
+            },
             n,
         ),
     )
@@ -48,11 +55,11 @@ def _write(store: str | Path, times: list[datetime]) -> None:
 
 # Days relative to NOW with a 30-day limit: the cutoff is 2026-11-05 07:00 UTC.
 TIMES = [
-    NOW - timedelta(days=45),                      # 2026-10-21: wholly older -> removed
-    NOW - timedelta(days=31, hours=2),             # 2026-11-04 05:00: day ends 11-05 00:00 <= cutoff -> removed
-    NOW - timedelta(days=30, hours=8),             # 2026-11-04 23:00: same day -> removed
-    NOW - timedelta(days=30, hours=6),             # 2026-11-05 01:00: older than the limit, but its day
-    NOW - timedelta(days=29),                      #   ends after the cutoff -> kept (a day is never cut)
+    NOW - timedelta(days=45),  # 2026-10-21: wholly older -> removed
+    NOW - timedelta(days=31, hours=2),  # 2026-11-04 05:00: day ends 11-05 00:00 <= cutoff -> removed
+    NOW - timedelta(days=30, hours=8),  # 2026-11-04 23:00: same day -> removed
+    NOW - timedelta(days=30, hours=6),  # 2026-11-05 01:00: older than the limit, but its day
+    NOW - timedelta(days=29),  #   ends after the cutoff -> kept (a day is never cut)
     NOW - timedelta(hours=1),
 ]
 
@@ -75,9 +82,17 @@ def test_prune_removes_whole_old_days_only(tmp_path: Path) -> None:
     assert {(r.table, r.day) for r in dry.removed} == {
         (t, d) for t in ("logs", "spans") for d in ("2026-10-21", "2026-11-04")
     }
-    assert _days(tmp_path) == ["2026-10-21", "2026-11-04", "2026-11-05", "2026-11-06", "2026-12-05"]  # dry run
+    assert _days(tmp_path) == [
+        "2026-10-21",
+        "2026-11-04",
+        "2026-11-05",
+        "2026-11-06",
+        "2026-12-05",
+    ]  # dry run
     report = prune(tmp_path, timedelta(days=30), now=NOW)
-    assert [(r.table, r.day, r.files) for r in report.removed] == [(r.table, r.day, r.files) for r in dry.removed]
+    assert [(r.table, r.day, r.files) for r in report.removed] == [
+        (r.table, r.day, r.files) for r in dry.removed
+    ]
     assert _days(tmp_path) == _days(tmp_path, "spans") == ["2026-11-05", "2026-11-06", "2026-12-05"]
     cutoff = _ns(NOW - timedelta(days=30))
     rows = open_store(tmp_path).sql("SELECT time_unix_nano FROM logs")["time_unix_nano"].tolist()
@@ -120,19 +135,40 @@ def test_cli_prints_what_it_removed(tmp_path: Path) -> None:
     _write(tmp_path, [now - timedelta(days=40), now])
     old_day = str((now - timedelta(days=40)).date())
     dry = subprocess.run(
-        [sys.executable, "-m", "ingest", "prune", "--store", str(tmp_path), "--older-than", "30d", "--dry-run"],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "ingest",
+            "prune",
+            "--store",
+            str(tmp_path),
+            "--older-than",
+            "30d",
+            "--dry-run",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
-    assert f"would remove logs/date={old_day}: 1 files" in dry and (tmp_path / "logs" / f"date={old_day}").is_dir()
+    assert (
+        f"would remove logs/date={old_day}: 1 files" in dry
+        and (tmp_path / "logs" / f"date={old_day}").is_dir()
+    )
     out = subprocess.run(
         [sys.executable, "-m", "ingest", "prune", "--store", str(tmp_path), "--older-than", "30d"],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert f"removed spans/date={old_day}: 1 files" in out and "removed 2 day partitions" in out
     assert _days(tmp_path) == [str(now.date())]
     bad = subprocess.run(
         [sys.executable, "-m", "ingest", "prune", "--store", str(tmp_path), "--older-than", "soon"],
-        cwd=REPO, capture_output=True, text=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert bad.returncode == 2 and "30d" in bad.stderr
 
@@ -143,7 +179,9 @@ def test_prune_on_s3_equals_local(bucket: str, tmp_path: Path) -> None:
     _write(tmp_path, TIMES)
     remote = prune(url, timedelta(days=30), now=NOW)
     local = prune(tmp_path, timedelta(days=30), now=NOW)
-    assert [(r.table, r.day, r.files) for r in remote.removed] == [(r.table, r.day, r.files) for r in local.removed]
+    assert [(r.table, r.day, r.files) for r in remote.removed] == [
+        (r.table, r.day, r.files) for r in local.removed
+    ]
     assert remote.removed and _days(url) == _days(tmp_path) == ["2026-11-05", "2026-11-06", "2026-12-05"]
     sql = "SELECT time_unix_nano, body FROM logs ORDER BY 1"
     assert open_store(url).sql(sql).equals(open_store(tmp_path).sql(sql))
@@ -154,7 +192,8 @@ def test_sdk_retention_days_prunes_at_start(tmp_path: Path) -> None:
     store = tmp_path / "store"
     _write(store, [now - timedelta(days=10), now - timedelta(days=2)])
     provider = ObservabilityProvider.create(
-        {"store": {"path": str(store), "durable": False, "retention_days": 5}, "logging": {"output": "none"}}, "svc"
+        {"store": {"path": str(store), "durable": False, "retention_days": 5}, "logging": {"output": "none"}},
+        "svc",
     )
     provider.shutdown()
     assert _days(store) == [str((now - timedelta(days=2)).date())]

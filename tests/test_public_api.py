@@ -11,9 +11,22 @@ import explorer
 import ingest
 
 SPEC_NAMES = [
-    "ObservabilityProvider", "V2Logger", "V2Tracer", "V2Metrics", "ObservableComponent", "NoOpLogger",
-    "NoOpTracer", "NoOpMetrics", "DistributedObservability", "PerformanceProfiler", "AlertManager", "Alert",
-    "AlertSeverity", "HealthCheckManager", "ProductionObservabilitySetup", "ConfigurationError",
+    "ObservabilityProvider",
+    "V2Logger",
+    "V2Tracer",
+    "V2Metrics",
+    "ObservableComponent",
+    "NoOpLogger",
+    "NoOpTracer",
+    "NoOpMetrics",
+    "DistributedObservability",
+    "PerformanceProfiler",
+    "AlertManager",
+    "Alert",
+    "AlertSeverity",
+    "HealthCheckManager",
+    "ProductionObservabilitySetup",
+    "ConfigurationError",
 ]
 
 

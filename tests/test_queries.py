@@ -425,11 +425,27 @@ class TestCliPipe:
         import sys
 
         done = subprocess.run(
-            [sys.executable, "-m", "explorer", "sql", "--store", str(facts.root), "--format", fmt,
-             "SELECT name, count(*) AS n FROM spans GROUP BY name ORDER BY n DESC, name"],
-            capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent,
+            [
+                sys.executable,
+                "-m",
+                "explorer",
+                "sql",
+                "--store",
+                str(facts.root),
+                "--format",
+                fmt,
+                "SELECT name, count(*) AS n FROM spans GROUP BY name ORDER BY n DESC, name",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parent.parent,
         )
-        frame = pd.read_csv(io.StringIO(done.stdout)) if fmt == "csv" else pd.read_json(io.StringIO(done.stdout), lines=True)
+        frame = (
+            pd.read_csv(io.StringIO(done.stdout))
+            if fmt == "csv"
+            else pd.read_json(io.StringIO(done.stdout), lines=True)
+        )
         assert frame.name.iloc[0] == "llm.call" and frame.n.iloc[0] == 1950 and len(frame) > 5
 
 
@@ -450,8 +466,12 @@ class TestTraceIdPrefix:
             "span_id": ["a" * 16, "b" * 16],
             "name": ["x", "y"],
             "service_name": ["s", "s"],
-            "start_time": pa.array([1_700_000_000_000_000_000] * 2, pa.int64()).cast(pa.timestamp("ns", tz="UTC")),
-            "end_time": pa.array([1_700_000_000_100_000_000] * 2, pa.int64()).cast(pa.timestamp("ns", tz="UTC")),
+            "start_time": pa.array([1_700_000_000_000_000_000] * 2, pa.int64()).cast(
+                pa.timestamp("ns", tz="UTC")
+            ),
+            "end_time": pa.array([1_700_000_000_100_000_000] * 2, pa.int64()).cast(
+                pa.timestamp("ns", tz="UTC")
+            ),
             "duration_ns": [100_000_000] * 2,
         }
         StoreWriter(tmp_path / "s", durable=False).write("spans", table_from_columns("spans", columns, 2))

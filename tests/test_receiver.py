@@ -34,9 +34,25 @@ def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[sub
     """``python -m ingest serve`` on a free port; rows wait a minute unless SIGTERM flushes them."""
     store = tmp_path / "store"
     process = subprocess.Popen(
-        [sys.executable, "-m", "ingest", "serve", "--store", str(store), "--port", "0", "--flush-interval", "60",
-         "--workers", str(request.param)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "ingest",
+            "serve",
+            "--store",
+            str(store),
+            "--port",
+            "0",
+            "--flush-interval",
+            "60",
+            "--workers",
+            str(request.param),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     try:
         line = process.stdout.readline()
@@ -49,14 +65,18 @@ def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[sub
             process.wait(timeout=30)
 
 
-def test_sdk_exporters_spans_metrics_logs_all_land_after_sigterm(server: tuple[subprocess.Popen, str, Path]) -> None:
+def test_sdk_exporters_spans_metrics_logs_all_land_after_sigterm(
+    server: tuple[subprocess.Popen, str, Path],
+) -> None:
     process, url, store = server
     resource = Resource({"service.name": "shop", "deployment.environment": "test"})
 
     local = InMemorySpanExporter()
     tracer_provider = TracerProvider(resource=resource)
     tracer_provider.add_span_processor(
-        BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{url}/v1/traces"), max_queue_size=10_000, max_export_batch_size=256)
+        BatchSpanProcessor(
+            OTLPSpanExporter(endpoint=f"{url}/v1/traces"), max_queue_size=10_000, max_export_batch_size=256
+        )
     )
     tracer_provider.add_span_processor(SimpleSpanProcessor(local))
     tracer = tracer_provider.get_tracer("shop.checkout", "1.2")
@@ -73,10 +93,14 @@ def test_sdk_exporters_spans_metrics_logs_all_land_after_sigterm(server: tuple[s
     )
     logger = logger_provider.get_logger("shop.audit")
     for i in range(250):
-        logger.emit(severity_number=SeverityNumber.INFO, severity_text="INFO", body=f"audit {i}", attributes={"i": i})
+        logger.emit(
+            severity_number=SeverityNumber.INFO, severity_text="INFO", body=f"audit {i}", attributes={"i": i}
+        )
     logger_provider.shutdown()
 
-    reader = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=f"{url}/v1/metrics"), export_interval_millis=3_600_000)
+    reader = PeriodicExportingMetricReader(
+        OTLPMetricExporter(endpoint=f"{url}/v1/metrics"), export_interval_millis=3_600_000
+    )
     meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
     meter = meter_provider.get_meter("shop.metrics")
     orders = meter.create_counter("orders")
@@ -91,11 +115,13 @@ def test_sdk_exporters_spans_metrics_logs_all_land_after_sigterm(server: tuple[s
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
-    assert "stopped" in out and '"pending_rows": 0' in out and "write_failures\": 1" not in out
+    assert "stopped" in out and '"pending_rows": 0' in out and 'write_failures": 1' not in out
 
     spans = ds.dataset(store / "spans", format="parquet", partitioning="hive").to_table().to_pylist()
     assert len(spans) == 1200
-    expected_ids = {(f"{s.context.trace_id:032x}", f"{s.context.span_id:016x}") for s in local.get_finished_spans()}
+    expected_ids = {
+        (f"{s.context.trace_id:032x}", f"{s.context.span_id:016x}") for s in local.get_finished_spans()
+    }
     assert {(s["trace_id"], s["span_id"]) for s in spans} == expected_ids
     roots = [s for s in spans if s["parent_span_id"] is None]
     assert len(roots) == 300 and all(s["kind"] == "INTERNAL" and s["service_name"] == "shop" for s in roots)
@@ -118,6 +144,10 @@ def test_sdk_exporters_spans_metrics_logs_all_land_after_sigterm(server: tuple[s
     assert points[("orders", (("region", "eu"),))]["value"] == 20.0
     assert points[("orders", (("region", "eu"),))]["type"] == "counter"
     histogram = points[("latency", (("route", "/order"),))]
-    assert histogram["type"] == "histogram" and histogram["count"] == 40 and histogram["sum"] == float(sum(range(40)))
+    assert (
+        histogram["type"] == "histogram"
+        and histogram["count"] == 40
+        and histogram["sum"] == float(sum(range(40)))
+    )
     assert sum(histogram["bucket_counts"]) == 40 and histogram["min"] == 0.0 and histogram["max"] == 39.0
     assert points[("stock", ())]["value"] == -40.0 and points[("stock", ())]["type"] == "gauge"

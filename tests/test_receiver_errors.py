@@ -38,7 +38,9 @@ def request_json() -> dict:
     return to_otlp_json(otlp_spans(sdk_spans()))
 
 
-def post(receiver: Receiver, path: str, body: bytes, content_type: str = PB, **headers: str) -> tuple[int, bytes]:
+def post(
+    receiver: Receiver, path: str, body: bytes, content_type: str = PB, **headers: str
+) -> tuple[int, bytes]:
     host, port = receiver.address
     connection = http.client.HTTPConnection(host, port, timeout=30)
     try:
@@ -71,7 +73,14 @@ class TestMalformedRequests:
         cases = [
             ("/v1/traces", b"\xff\x00 not protobuf", PB, {}, 400, "not a valid protobuf"),
             ("/v1/traces", b"{not json", JSON, {}, 400, "not valid JSON"),
-            ("/v1/traces", json.dumps({"resourceSpans": "x"}).encode(), JSON, {}, 400, "resourceSpans must be an array"),
+            (
+                "/v1/traces",
+                json.dumps({"resourceSpans": "x"}).encode(),
+                JSON,
+                {},
+                400,
+                "resourceSpans must be an array",
+            ),
             ("/v1/traces", json.dumps([1, 2]).encode(), JSON, {}, 400, "expected a JSON object"),
             ("/v1/traces", json.dumps(base64_ids).encode(), JSON, {}, 400, "looks like base64"),
             ("/v1/traces", gzip.compress(good)[:-20], PB, {"Content-Encoding": "gzip"}, 400, "gzip"),
@@ -87,19 +96,35 @@ class TestMalformedRequests:
             reply_type = JSON if content_type == JSON else PB
             assert words in status_message(answer, reply_type), (code, status_message(answer, reply_type))
         status, answer = post(receiver, "/v1/traces", good)
-        assert status == 200 and trace_service_pb2.ExportTraceServiceResponse.FromString(answer).partial_success.rejected_spans == 0
-        status, _ = post(receiver, "/v1/traces", gzip.compress(json.dumps(request_json).encode()), JSON, **{"Content-Encoding": "gzip"})
+        assert (
+            status == 200
+            and trace_service_pb2.ExportTraceServiceResponse.FromString(answer).partial_success.rejected_spans
+            == 0
+        )
+        status, _ = post(
+            receiver,
+            "/v1/traces",
+            gzip.compress(json.dumps(request_json).encode()),
+            JSON,
+            **{"Content-Encoding": "gzip"},
+        )
         assert status == 200
         receiver.stop()
         stored = spans_in(Path(receiver.root))
         assert len(stored) == 30  # the protobuf and the JSON copy of the 15 valid spans, nothing else
-        expected = {(s["traceId"], s["spanId"]) for s in request_json["resourceSpans"][0]["scopeSpans"][0]["spans"]}
+        expected = {
+            (s["traceId"], s["spanId"]) for s in request_json["resourceSpans"][0]["scopeSpans"][0]["spans"]
+        }
         assert {(s["trace_id"], s["span_id"]) for s in stored} == expected
-        rejected = [r for path in (Path(receiver.root) / "_rejected").glob("*.jsonl") for r in read_rejected(path)]
+        rejected = [
+            r for path in (Path(receiver.root) / "_rejected").glob("*.jsonl") for r in read_rejected(path)
+        ]
         assert len(rejected) == 8 and all(r["reason"].startswith("HTTP 4") for r in rejected)
         assert receiver.stats()["rejected_requests"] == 8
 
-    def test_partial_success_counts_and_names_the_rejected_spans(self, receiver: Receiver, request_json: dict) -> None:
+    def test_partial_success_counts_and_names_the_rejected_spans(
+        self, receiver: Receiver, request_json: dict
+    ) -> None:
         request = request_from_json(request_json)[1]
         request.resource_spans[0].scope_spans[0].spans[3].trace_id = b"\x01\x02\x03"
         request.resource_spans[0].scope_spans[0].spans[5].span_id = b""
@@ -107,7 +132,10 @@ class TestMalformedRequests:
         assert status == 200
         partial = trace_service_pb2.ExportTraceServiceResponse.FromString(answer).partial_success
         assert partial.rejected_spans == 2
-        assert "spans[3]: traceId has 3 bytes" in partial.error_message and "spans[5]: spanId has 0 bytes" in partial.error_message
+        assert (
+            "spans[3]: traceId has 3 bytes" in partial.error_message
+            and "spans[5]: spanId has 0 bytes" in partial.error_message
+        )
         status, answer = post(receiver, "/v1/traces", json.dumps(request_json).encode(), JSON)
         assert status == 200 and json.loads(answer) == {}
         receiver.stop()

@@ -18,10 +18,19 @@ class TestValidation:
         [
             ({"tracng": {}}, r"unknown config key 'tracng'; did you mean 'tracing'\?"),
             ({"metrics": {"exclude_label": ["a"]}}, r"did you mean 'metrics\.exclude_labels'"),
-            ({"tracing": {"sampling_rate": "high"}}, r"'tracing\.sampling_rate' = 'high' is not valid; expected a number"),
-            ({"tracing": {"exporter": "jaeger"}}, r"'tracing\.exporter' = 'jaeger' is not allowed; allowed: 'parquet', 'otlp'"),
+            (
+                {"tracing": {"sampling_rate": "high"}},
+                r"'tracing\.sampling_rate' = 'high' is not valid; expected a number",
+            ),
+            (
+                {"tracing": {"exporter": "jaeger"}},
+                r"'tracing\.exporter' = 'jaeger' is not allowed; allowed: 'parquet', 'otlp'",
+            ),
             ({"tracing": {"exporter": ["otlp", "none"]}}, r"'none' alone"),
-            ({"tracing": {"enabled": "yes"}}, r"'tracing\.enabled' = 'yes' is not valid; expected true or false"),
+            (
+                {"tracing": {"enabled": "yes"}},
+                r"'tracing\.enabled' = 'yes' is not valid; expected true or false",
+            ),
             ({"performance": {"max_spans_per_trace": True}}, r"expected an integer"),
             ({"performance": {"max_spans_per_trace": 0}}, r"a whole number >= 1"),
             ({"logging": {"rotation": {"max_size": "100 parsecs"}}}, r"'logging\.rotation\.max_size'"),
@@ -29,9 +38,15 @@ class TestValidation:
             ({"logging": {"level": "LOUD"}}, r"'logging\.level' = 'LOUD' is not allowed; allowed: 'DEBUG'"),
             ({"logging": {"level": "infoo"}}, r"did you mean 'INFO'"),
             ({"metrics": {"prometheus_endpoint": "metrics"}}, r"a URL path starting with '/'"),
-            ({"metrics": {"custom_buckets": {"lat": [1, 0.5]}}}, r"'metrics\.custom_buckets\.lat'.*increasing"),
+            (
+                {"metrics": {"custom_buckets": {"lat": [1, 0.5]}}},
+                r"'metrics\.custom_buckets\.lat'.*increasing",
+            ),
             ({"tracing": {"endpoint": "collector:4318"}}, r"an http:// or https:// URL"),
-            ({"tracing": {"max_queue_size": 10, "max_export_batch_size": 20}}, r"max_export_batch_size' = 20 is larger"),
+            (
+                {"tracing": {"max_queue_size": 10, "max_export_batch_size": 20}},
+                r"max_export_batch_size' = 20 is larger",
+            ),
             ({"resource": {"service.version": [1]}}, r"'resource\.service\.version'"),
             ("not a dict", r"must be a mapping"),
         ],
@@ -48,13 +63,18 @@ class TestValidation:
 
     def test_defaults_are_complete_and_normalised(self):
         """The resolved config has every key; aliases and sizes are normalised."""
-        cfg = resolve_config({"logging": {"level": "warn", "rotation": {"max_size": "2MB"}}, "tracing": {"exporter": "otlp"}}, "s")
+        cfg = resolve_config(
+            {"logging": {"level": "warn", "rotation": {"max_size": "2MB"}}, "tracing": {"exporter": "otlp"}},
+            "s",
+        )
         assert set(cfg) == set(SCHEMA)
         for section, keys in SCHEMA.items():
             assert set(cfg[section]) >= set(keys)
         assert cfg["logging"]["level"] == "WARNING"
         assert cfg["logging"]["rotation"] == {"max_size": 2 * 1024**2, "backup_count": 5}
-        assert cfg["tracing"]["exporter"] == ("otlp",) and cfg["tracing"]["endpoint"] == "http://localhost:4318"
+        assert (
+            cfg["tracing"]["exporter"] == ("otlp",) and cfg["tracing"]["endpoint"] == "http://localhost:4318"
+        )
         assert cfg["metrics"]["exporter"] == ("parquet",)
         assert resolve_config({"tracing": {"exporter": "none"}}, "s")["tracing"]["exporter"] == ()
 
@@ -82,7 +102,8 @@ class TestEnvironment:
 
 class TestSizes:
     @pytest.mark.parametrize(
-        ("text", "size"), [("100MB", 100 * 1024**2), ("512 kb", 512 * 1024), ("1G", 1024**3), (4096, 4096), ("1.5KB", 1536)]
+        ("text", "size"),
+        [("100MB", 100 * 1024**2), ("512 kb", 512 * 1024), ("1G", 1024**3), (4096, 4096), ("1.5KB", 1536)],
     )
     def test_parse_size(self, text, size):
         """Sizes accept bytes or binary units in any case."""
@@ -101,7 +122,11 @@ def test_every_key_is_documented():
     missing = []
     for section, keys in SCHEMA.items():
         for key in keys:
-            paths = [f"{section}.rotation.max_size", f"{section}.rotation.backup_count"] if key == "rotation" else [f"{section}.{key}"]
+            paths = (
+                [f"{section}.rotation.max_size", f"{section}.rotation.backup_count"]
+                if key == "rotation"
+                else [f"{section}.{key}"]
+            )
             missing += [p for p in paths if f"`{p}`" not in text]
     assert not missing, f"undocumented config keys: {missing}"
 
@@ -147,7 +172,10 @@ def test_the_guides_literal_configs_are_accepted():
     }
     kubernetes = {
         "logging": {"output": "console", "format": "json", "include_kubernetes_metadata": True},
-        "tracing": {"exporter": "otlp", "endpoint": "http://jaeger-collector.ns.svc.cluster.local:14268/api/traces"},
+        "tracing": {
+            "exporter": "otlp",
+            "endpoint": "http://jaeger-collector.ns.svc.cluster.local:14268/api/traces",
+        },
         "metrics": {
             "prometheus_endpoint": "/metrics",
             "kubernetes_labels": {"namespace": "ns", "service": "svc", "version": "unknown"},

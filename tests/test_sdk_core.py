@@ -73,7 +73,10 @@ class TestProviderRoundTrip:
         by_name = {r["name"]: r for r in m.to_dict("records")}
         assert by_name["orders_total"]["type"] == "counter" and by_name["orders_total"]["value"] == 1.0
         assert by_name["order_duration_seconds"]["type"] == "histogram"
-        assert by_name["order_duration_seconds"]["count"] == 1 and by_name["order_duration_seconds"]["sum"] == 0.25
+        assert (
+            by_name["order_duration_seconds"]["count"] == 1
+            and by_name["order_duration_seconds"]["sum"] == 0.25
+        )
         assert by_name["open_carts"]["type"] == "gauge" and by_name["open_carts"]["value"] == 7.0
 
     def test_async_span_and_exception_marks_error(self, make_provider):
@@ -176,7 +179,9 @@ class TestMetricsExport:
 class TestConfigErrors:
     def test_unknown_key_suggests_the_closest(self):
         """A typo names the key path and the closest valid key."""
-        with pytest.raises(ConfigurationError, match=r"tracing\.sampling_rat'.*did you mean 'tracing\.sampling_rate'"):
+        with pytest.raises(
+            ConfigurationError, match=r"tracing\.sampling_rat'.*did you mean 'tracing\.sampling_rate'"
+        ):
             ObservabilityProvider.create({"tracing": {"sampling_rat": 0.5}}, "svc")
 
     def test_bad_value_names_what_is_allowed(self):
@@ -213,7 +218,12 @@ class TestNoOps:
         from ingest.sdk.noop import NoOpSpan
         from ingest.sdk.tracer import V2Span
 
-        for real, noop in ((V2Logger, NoOpLogger), (V2Tracer, NoOpTracer), (V2Metrics, NoOpMetrics), (V2Span, NoOpSpan)):
+        for real, noop in (
+            (V2Logger, NoOpLogger),
+            (V2Tracer, NoOpTracer),
+            (V2Metrics, NoOpMetrics),
+            (V2Span, NoOpSpan),
+        ):
             public = {n for n in dir(real) if not n.startswith("_") and callable(getattr(real, n))}
             missing = {n for n in public if not hasattr(noop, n)}
             assert not missing, f"{noop.__name__} lacks {sorted(missing)}"
@@ -250,7 +260,7 @@ class TestLifecycle:
         script = textwrap.dedent(
             f"""
             from ingest import ObservabilityProvider
-            p = ObservabilityProvider.create({{"store": {{"path": {str(tmp_path / 's')!r}}}, "logging": {{"output": "none"}}}}, "exiting")
+            p = ObservabilityProvider.create({{"store": {{"path": {str(tmp_path / "s")!r}}}, "logging": {{"output": "none"}}}}, "exiting")
             t = p.get_tracer("x")
             with t.start_span("done"):
                 p.get_logger("x").info("bye")
@@ -260,7 +270,10 @@ class TestLifecycle:
         subprocess.run([sys.executable, "-c", script], cwd=repo, check=True, timeout=120)
         store = open_store(tmp_path / "s")
         spans = store.sql("SELECT name, end_time IS NULL AS open FROM spans ORDER BY name")
-        assert spans.to_dict("records") == [{"name": "done", "open": False}, {"name": "still_open", "open": True}]
+        assert spans.to_dict("records") == [
+            {"name": "done", "open": False},
+            {"name": "still_open", "open": True},
+        ]
         assert list(store.sql("SELECT body FROM logs")["body"]) == ["bye"]
         assert not store.sql("SELECT 1 FROM metrics WHERE name = 'langswarm.telemetry.exported'").empty
 
@@ -277,6 +290,11 @@ class TestLifecycle:
         provider.shutdown()
         store = open_store(provider.store_writer.root)
         names = set(store.sql("SELECT DISTINCT name FROM metrics")["name"])
-        assert {"process_cpu_percent", "process_memory_rss_bytes", "system_cpu_percent", "system_memory_percent"} <= names
+        assert {
+            "process_cpu_percent",
+            "process_memory_rss_bytes",
+            "system_cpu_percent",
+            "system_memory_percent",
+        } <= names
         warnings = store.sql("SELECT body FROM logs WHERE severity_text = 'WARN'")
         assert set(warnings["body"]) == {"High CPU usage detected", "High memory usage detected"}

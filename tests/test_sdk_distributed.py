@@ -66,7 +66,12 @@ def inventory_service(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Po
     script.write_text(SERVER)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        [sys.executable, str(script), str(store)], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, str(script), str(store)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         line = proc.stdout.readline()
@@ -113,14 +118,23 @@ class TestAcrossProcesses:
             "FROM spans ORDER BY start_time"
         )
         rows = {r["name"]: r for r in spans.to_dict("records")}
-        assert set(rows) == {"distributed_operation", "cross_service_inventory_reserve", "POST /reserve", "reserve_stock"}
+        assert set(rows) == {
+            "distributed_operation",
+            "cross_service_inventory_reserve",
+            "POST /reserve",
+            "reserve_stock",
+        }
         assert spans["trace_id"].nunique() == 1
         root, client = rows["distributed_operation"], rows["cross_service_inventory_reserve"]
         server, work = rows["POST /reserve"], rows["reserve_stock"]
         assert client["parent_span_id"] == root["span_id"] and client["kind"] == "CLIENT"
         assert server["parent_span_id"] == client["span_id"] and server["kind"] == "SERVER"
         assert work["parent_span_id"] == server["span_id"]
-        assert (server["service_name"], work["service_name"], root["service_name"]) == ("inventory", "inventory", "gateway")
+        assert (server["service_name"], work["service_name"], root["service_name"]) == (
+            "inventory",
+            "inventory",
+            "gateway",
+        )
         assert server["status"] == "200"
         assert set(spans["cid"]) == {"order-77"}
         logs = store.sql("SELECT service_name, body, trace_id, attributes['correlation_id'] AS cid FROM logs")

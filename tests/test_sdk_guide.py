@@ -34,7 +34,11 @@ class CustomDataProcessor(ObservableComponent):
     @ObservableComponent.observe_operation("process_data")
     async def process_data(self, data: dict) -> dict:
         self.processed_count += 1
-        processed_data = {"original": data, "processed_at": time.time(), "processed_count": self.processed_count}
+        processed_data = {
+            "original": data,
+            "processed_at": time.time(),
+            "processed_count": self.processed_count,
+        }
         self.metrics.set_gauge("processed_items_count", self.processed_count)
         return processed_data
 
@@ -76,7 +80,9 @@ class TestObservableComponent:
         provider.shutdown()
 
         store = open_store(provider.store_writer.root)
-        spans = store.sql("SELECT name, trace_id, span_id, parent_span_id, status_code, attributes FROM spans")
+        spans = store.sql(
+            "SELECT name, trace_id, span_id, parent_span_id, status_code, attributes FROM spans"
+        )
         by_name = {r["name"]: r for r in spans.to_dict("records")}
         init = by_name["data_processor_initialization"]
         assert init["status_code"] == "OK" and init["parent_span_id"] != init["parent_span_id"]  # NaN: a root
@@ -102,7 +108,9 @@ class TestObservableComponent:
         assert counts[("component_operations_total", "validate", "error", "")] == 1
         assert counts[("component_errors_total", "validate", "", "ValueError")] == 1
         assert counts[("component_initializations_total", "", "success", "")] == 1
-        gauge = store.sql("SELECT value FROM metrics WHERE name = 'processed_items_count' ORDER BY timestamp DESC LIMIT 1")
+        gauge = store.sql(
+            "SELECT value FROM metrics WHERE name = 'processed_items_count' ORDER BY timestamp DESC LIMIT 1"
+        )
         assert gauge["value"][0] == 3.0
 
         logs = store.sql("SELECT body, severity_text, trace_id, span_id FROM logs")
@@ -182,7 +190,9 @@ class CustomObservabilityIntegration:
                 }
             )
             self.logger.info(
-                f"Starting custom operation: {operation_name}", correlation_id=correlation_id, operation=operation_name
+                f"Starting custom operation: {operation_name}",
+                correlation_id=correlation_id,
+                operation=operation_name,
             )
             start_time = time.time()
             try:
@@ -244,10 +254,13 @@ class CustomObservabilityIntegration:
                 result = next_handler(request, response)
                 request_time = time.time() - start_time
                 self.metrics.increment_counter(
-                    "http_requests_total", labels={"method": request.method, "status": str(response.status_code)}
+                    "http_requests_total",
+                    labels={"method": request.method, "status": str(response.status_code)},
                 )
                 self.metrics.record_histogram(
-                    "http_request_duration_seconds", request_time, labels={"method": request.method, "path": request.path}
+                    "http_request_duration_seconds",
+                    request_time,
+                    labels={"method": request.method, "path": request.path},
                 )
                 span.set_attributes({"http_status_code": response.status_code, "request_time": request_time})
                 return result
@@ -275,7 +288,9 @@ class TestCustomIntegration:
         asyncio.run(main())
         integration.monitor_resource_usage()
         middleware = integration.create_custom_middleware()
-        request = SimpleNamespace(method="GET", path="/items", headers={"x-correlation-id": "c-3", "user-agent": "t"})
+        request = SimpleNamespace(
+            method="GET", path="/items", headers={"x-correlation-id": "c-3", "user-agent": "t"}
+        )
         response = SimpleNamespace(status_code=200)
         assert middleware(request, response, lambda req, resp: "body") == "body"
         provider.shutdown()
@@ -309,7 +324,11 @@ class TestCustomIntegration:
 
 async def database_health_check():
     await asyncio.sleep(0.01)
-    return {"healthy": True, "message": "Database connection successful", "details": {"connection_pool_size": 10}}
+    return {
+        "healthy": True,
+        "message": "Database connection successful",
+        "details": {"connection_pool_size": 10},
+    }
 
 
 async def external_service_health_check():
@@ -340,7 +359,9 @@ class TestHealthChecks:
         provider.shutdown()
 
         store = open_store(provider.store_writer.root)
-        spans = store.sql("SELECT name, span_id, parent_span_id, status_code, attributes['healthy'] AS h FROM spans")
+        spans = store.sql(
+            "SELECT name, span_id, parent_span_id, status_code, attributes['healthy'] AS h FROM spans"
+        )
         root = spans[spans["name"] == "health_checks"].iloc[0]
         children = spans[spans["parent_span_id"] == root["span_id"]]
         assert sorted(children["name"]) == [

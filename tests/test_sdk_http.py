@@ -104,7 +104,9 @@ async def _asgi_app(scope, receive, send):
         raise RuntimeError("handler crashed")
     await asyncio.sleep(0)
     body = b'{"ok": true}'
-    await send({"type": "http.response.start", "status": 201, "headers": [(b"content-type", b"application/json")]})
+    await send(
+        {"type": "http.response.start", "status": 201, "headers": [(b"content-type", b"application/json")]}
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -144,7 +146,9 @@ class TestASGIMiddleware:
             "WHERE name = 'http_request_duration_seconds' GROUP BY ALL ORDER BY path"
         )
         assert list(durations["n"]) == [1, 1]
-        logs = store.sql("SELECT body, severity_text, attributes['correlation_id'] AS cid FROM logs ORDER BY timestamp")
+        logs = store.sql(
+            "SELECT body, severity_text, attributes['correlation_id'] AS cid FROM logs ORDER BY timestamp"
+        )
         assert ("Request failed", "ERROR") in list(zip(logs["body"], logs["severity_text"]))
         assert "corr-asgi" in set(logs["cid"])
 
@@ -213,4 +217,6 @@ def test_port_in_use_is_a_configuration_error(make_provider):
 
     first = make_provider({"metrics": {"prometheus_endpoint": "/metrics", "prometheus_port": 0}})
     with pytest.raises(ConfigurationError, match=r"change 'metrics\.prometheus_port'"):
-        make_provider({"metrics": {"prometheus_endpoint": "/metrics", "prometheus_port": first.prometheus_server.port}})
+        make_provider(
+            {"metrics": {"prometheus_endpoint": "/metrics", "prometheus_port": first.prometheus_server.port}}
+        )

@@ -52,7 +52,9 @@ class TestLevels:
         provider.shutdown()
         attrs = dict(_logs(provider)["attributes"][0])
         assert attrs["exception.type"] == "KeyError" and attrs["key"] == "missing"
-        assert "Traceback" in attrs["exception.stacktrace"] and "{}[\"missing\"]" in attrs["exception.stacktrace"]
+        assert (
+            "Traceback" in attrs["exception.stacktrace"] and '{}["missing"]' in attrs["exception.stacktrace"]
+        )
 
 
 class TestRecords:
@@ -83,7 +85,9 @@ class TestRecords:
         big = rows.iloc[0]
         attrs = dict(big["attributes"])
         assert len(big["body"]) <= 100 and big["body"].endswith("…[truncated]")
-        assert attrs["langswarm.log.truncated"] == "true" and int(attrs["langswarm.log.original_size"]) >= 1500
+        assert (
+            attrs["langswarm.log.truncated"] == "true" and int(attrs["langswarm.log.original_size"]) >= 1500
+        )
         assert attrs["blob"].endswith("…[truncated]")
         truncated = open_store(provider.store_writer.root).sql(
             "SELECT max(value) AS v FROM metrics WHERE name = 'langswarm.telemetry.truncated_logs'"
@@ -122,7 +126,11 @@ class TestOutputs:
         assert files == ["app.log", "app.log.1", "app.log.2"]
         last = [json.loads(line) for line in path.read_text().splitlines()][-1]
         assert last["message"] == "line" and last["i"] == 99 and last["level"] == "INFO"
-        assert last["trace_id"] == span.trace_id and last["logger"] == "writer" and last["service"] == "test-service"
+        assert (
+            last["trace_id"] == span.trace_id
+            and last["logger"] == "writer"
+            and last["service"] == "test-service"
+        )
         assert all(p.stat().st_size <= 2048 + 200 for p in path.parent.iterdir())
 
     def test_text_console(self, capfd, make_provider):
@@ -142,7 +150,10 @@ class TestOutputs:
         blocker.write_text("x")
         with pytest.raises(ConfigurationError, match=r"logging\.file_path"):
             ObservabilityProvider.create(
-                {"logging": {"output": "file", "file_path": str(blocker / "app.log")}, "store": {"path": str(tmp_path)}},
+                {
+                    "logging": {"output": "file", "file_path": str(blocker / "app.log")},
+                    "store": {"path": str(tmp_path)},
+                },
                 "svc",
             )
 

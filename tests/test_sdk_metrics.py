@@ -21,7 +21,9 @@ def _latest(provider, name: str):
 class TestInstruments:
     def test_buckets_reach_the_store(self, make_provider):
         """create_histogram(buckets=), custom_buckets (exact and by name fragment) and the seconds default."""
-        provider = make_provider({"metrics": {"custom_buckets": {"payload_bytes": [10, 100], "size": [1, 2, 3]}}})
+        provider = make_provider(
+            {"metrics": {"custom_buckets": {"payload_bytes": [10, 100], "size": [1, 2, 3]}}}
+        )
         metrics = provider.get_metrics("m")
         metrics.create_histogram("explicit_ms", buckets=[5, 50, 500]).observe(42)
         metrics.record_histogram("payload_bytes", 7)
@@ -44,10 +46,17 @@ class TestInstruments:
     def test_exclude_and_constant_labels(self, make_provider):
         """exclude_labels are removed before recording; kubernetes_labels are added to every series."""
         provider = make_provider(
-            {"metrics": {"exclude_labels": ["user_id", "session_id"], "kubernetes_labels": {"namespace": "prod"}}}
+            {
+                "metrics": {
+                    "exclude_labels": ["user_id", "session_id"],
+                    "kubernetes_labels": {"namespace": "prod"},
+                }
+            }
         )
         metrics = provider.get_metrics()
-        metrics.increment_counter("logins_total", labels={"user_id": "u1", "session_id": "s", "method": "sso"})
+        metrics.increment_counter(
+            "logins_total", labels={"user_id": "u1", "session_id": "s", "method": "sso"}
+        )
         metrics.increment_counter("logins_total", labels={"user_id": "u2", "method": "sso"})
         snapshot = asyncio.run(metrics.export_metrics())["logins_total"]
         assert snapshot["value"] == 2 and len(snapshot["series"]) == 1

@@ -29,7 +29,11 @@ class TestDrops:
         provider.shutdown()
         store = open_store(provider.store_writer.root)
         assert store.sql("SELECT count(*) AS n FROM spans")["n"][0] == n
-        assert _telemetry(store, "dropped_spans") == {"queue_full": 0, "export_failed": 0, "max_spans_per_trace": 0}
+        assert _telemetry(store, "dropped_spans") == {
+            "queue_full": 0,
+            "export_failed": 0,
+            "max_spans_per_trace": 0,
+        }
 
     def test_queue_overflow_is_counted_exactly(self, make_provider):
         """With a tiny queue spans are dropped, and stored + counted drops == spans started."""
@@ -112,7 +116,9 @@ class TestUnfinishedSpans:
             )
             assert len(snapshot) == 1
             row = snapshot.iloc[0]
-            assert row["name"] == "hung_operation" and row["unfinished"] == "true" and row["reason"] == "timeout"
+            assert (
+                row["name"] == "hung_operation" and row["unfinished"] == "true" and row["reason"] == "timeout"
+            )
             assert row["end_time"] is None or row["end_time"] != row["end_time"]  # NULL (NaT)
             assert row["job"] == "j-1" and row["open_s"] >= 0.1
         left_open = tracer.start_span("never_ended")
@@ -143,7 +149,9 @@ class TestSampling:
                     with tracer.start_span("grandchild"):
                         pass
         provider.shutdown()
-        per_trace = open_store(provider.store_writer.root).sql("SELECT trace_id, count(*) AS n FROM spans GROUP BY 1")
+        per_trace = open_store(provider.store_writer.root).sql(
+            "SELECT trace_id, count(*) AS n FROM spans GROUP BY 1"
+        )
         assert set(per_trace["n"]) == {3}
         assert 100 < len(per_trace) < 300
 
@@ -160,10 +168,14 @@ class TestSampling:
         """The token bucket admits traces_per_second roots, refills over time, then applies the ratio."""
         now = [0.0]
         sampler = AdaptiveSampler(0.0, 5.0, clock=lambda: now[0])
-        decisions = [sampler.should_sample(None, trace_id=i + 1, name="r").decision.is_sampled() for i in range(20)]
+        decisions = [
+            sampler.should_sample(None, trace_id=i + 1, name="r").decision.is_sampled() for i in range(20)
+        ]
         assert decisions == [True] * 5 + [False] * 15
         now[0] += 0.4  # refills 2 tokens
-        decisions = [sampler.should_sample(None, trace_id=i + 100, name="r").decision.is_sampled() for i in range(5)]
+        decisions = [
+            sampler.should_sample(None, trace_id=i + 100, name="r").decision.is_sampled() for i in range(5)
+        ]
         assert decisions == [True, True, False, False, False]
         full = AdaptiveSampler(1.0, 1.0, clock=lambda: now[0])
         full.should_sample(None, trace_id=1, name="r")

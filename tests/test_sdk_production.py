@@ -96,7 +96,11 @@ class TestProductionPreset:
             families = {f.name: f for f in text_string_to_metric_families(response.read().decode())}
         sample = next(s for s in families["requests"].samples if s.name == "requests_total")
         assert sample.labels == {"route": "/chat"} and sample.value == 1.0
-        les = sorted(float(s.labels["le"]) for s in families["http_request_duration_seconds"].samples if "le" in s.labels)
+        les = sorted(
+            float(s.labels["le"])
+            for s in families["http_request_duration_seconds"].samples
+            if "le" in s.labels
+        )
         assert les == [0.001, 0.01, 0.1, 1.0, 5.0, 10.0, 30.0, float("inf")]
         provider.shutdown()
 
@@ -107,9 +111,13 @@ class TestProductionPreset:
         # 25 set + 2 added by the adaptive sampler, limit 20 (performance.max_attributes_per_span)
         assert otlp_span.trace_id.hex() == span.trace_id and otlp_span.dropped_attributes_count == 7
         logs = _decode(received, "/v1/logs", ExportLogsServiceRequest)
-        assert [r.body.string_value for lg in logs for rl in lg.resource_logs for sl in rl.scope_logs for r in sl.log_records] == [
-            "request handled"
-        ]
+        assert [
+            r.body.string_value
+            for lg in logs
+            for rl in lg.resource_logs
+            for sl in rl.scope_logs
+            for r in sl.log_records
+        ] == ["request handled"]
         metric_names = {
             m.name
             for req in _decode(received, "/v1/metrics", ExportMetricsServiceRequest)
@@ -117,7 +125,11 @@ class TestProductionPreset:
             for sm in rm.scope_metrics
             for m in sm.metrics
         }
-        assert {"requests_total", "http_request_duration_seconds", "langswarm.telemetry.dropped_spans"} <= metric_names
+        assert {
+            "requests_total",
+            "http_request_duration_seconds",
+            "langswarm.telemetry.dropped_spans",
+        } <= metric_names
 
         store = open_store(tmp_path / "store")
         row = store.sql(
@@ -179,16 +191,22 @@ class TestProductionPreset:
 
     def test_unknown_cloud_is_a_clear_error(self):
         """An unsupported cloud names the allowed ones and the closest."""
-        with pytest.raises(ConfigurationError, match=r"'awz' is not supported; allowed: aws, gcp, azure; did you mean 'aws'"):
+        with pytest.raises(
+            ConfigurationError, match=r"'awz' is not supported; allowed: aws, gcp, azure; did you mean 'aws'"
+        ):
             ProductionObservabilitySetup.setup_cloud_observability("awz", "svc")
 
 
 def _check_collector_config(text: str) -> None:
     """Every exporter a pipeline names is defined, and an OTLP HTTP receiver listens on 4318."""
-    assert re.search(r"^receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 0\.0\.0\.0:4318", text, re.M)
+    assert re.search(
+        r"^receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 0\.0\.0\.0:4318", text, re.M
+    )
     exporters_block = re.search(r"^exporters:\n((?:  .*\n|\n)*)", text, re.M).group(1)
     defined = set(re.findall(r"^  ([\w/]+):", exporters_block, re.M))
-    used = {name.strip() for group in re.findall(r"exporters: \[([^\]]+)\]", text) for name in group.split(",")}
+    used = {
+        name.strip() for group in re.findall(r"exporters: \[([^\]]+)\]", text) for name in group.split(",")
+    }
     assert used and used <= defined
     assert "pipelines:" in text and "traces:" in text
 

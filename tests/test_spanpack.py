@@ -19,7 +19,9 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from ingest.store.encoding import encode_spans
 from ingest.store.encoding import spans as encoding
 
-needs_compiled = pytest.mark.skipif(encoding._spanpack is None, reason="ingest.store._spanpack is not compiled")
+needs_compiled = pytest.mark.skipif(
+    encoding._spanpack is None, reason="ingest.store._spanpack is not compiled"
+)
 
 
 def _python(spans) -> pa.Table:

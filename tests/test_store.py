@@ -122,7 +122,9 @@ class TestExplorerStore:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT)
         fcntl.flock(fd, fcntl.LOCK_EX)
         result: list[int] = []
-        reader = threading.Thread(target=lambda: result.append(int(store.sql("SELECT count(*) AS n FROM spans")["n"][0])))
+        reader = threading.Thread(
+            target=lambda: result.append(int(store.sql("SELECT count(*) AS n FROM spans")["n"][0]))
+        )
         reader.start()
         reader.join(timeout=0.5)
         assert reader.is_alive() and not result
@@ -142,7 +144,9 @@ class TestExplorerStore:
         common = {"trace_id": ["c" * 32], "span_id": ["1" * 16], "name": ["hung"], "start_time": [now]}
         writer = StoreWriter(tmp_path)
         writer.write("spans", table_from_columns("spans", {**common, "end_time": [None]}, 1))
-        writer.write("spans", table_from_columns("spans", {**common, "end_time": [now + 5], "duration_ns": [5]}, 1))
+        writer.write(
+            "spans", table_from_columns("spans", {**common, "end_time": [now + 5], "duration_ns": [5]}, 1)
+        )
         tree = open_store(tmp_path).trace("c" * 32)
         assert len(tree) == 1 and tree.iloc[0]["duration_ns"] == 5
 
@@ -243,11 +247,18 @@ def test_cli_sql_and_trace(tmp_path):
     run = [sys.executable, "-m", "explorer"]
     sql = subprocess.run(
         [*run, "sql", "SELECT name, duration_ns FROM spans ORDER BY name", "--store", str(tmp_path)],
-        capture_output=True, text=True, env=env, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     )
     assert "agent.run" in sql.stdout and "1500000" in sql.stdout
     tree = subprocess.run(
-        [*run, "trace", "b" * 32, "--store", str(tmp_path)], capture_output=True, text=True, env=env, check=True
+        [*run, "trace", "b" * 32, "--store", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     )
     assert tree.stdout.splitlines() == [
         "agent.run  [orchestrator]  2.50 ms  OK",
@@ -286,7 +297,9 @@ def _orphan_of_a_killed_writer(store: Path) -> Path:
     """SIGKILL a process in the middle of StoreWriter.write; the temporary file it leaves."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     for _ in range(20):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER_IN_A_LOOP, str(store)], stdout=subprocess.PIPE, env=env)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER_IN_A_LOOP, str(store)], stdout=subprocess.PIPE, env=env
+        )
         try:
             assert proc.stdout.readline().strip() == b"ready"
             deadline = time.monotonic() + 60
@@ -303,7 +316,9 @@ def _orphan_of_a_killed_writer(store: Path) -> Path:
 
 
 class TestStaleTemporaries:
-    def test_a_killed_writer_s_orphan_is_removed_by_the_next_writer_and_a_live_temporary_is_kept(self, tmp_path):
+    def test_a_killed_writer_s_orphan_is_removed_by_the_next_writer_and_a_live_temporary_is_kept(
+        self, tmp_path
+    ):
         """The next StoreWriter on the store removes an orphan over an hour old; a fresh temporary stays."""
         orphan = _orphan_of_a_killed_writer(tmp_path)
         two_hours_ago = time.time() - 7200
@@ -333,7 +348,9 @@ class TestStaleTemporaries:
             source.write_text("\n")
             subprocess.run([*run, str(source)], cwd=REPO, check=True, capture_output=True, timeout=120)
         else:
-            proc = subprocess.Popen([*run, "--port", "0", "--workers", "1"], cwd=REPO, stdout=subprocess.PIPE, text=True)
+            proc = subprocess.Popen(
+                [*run, "--port", "0", "--workers", "1"], cwd=REPO, stdout=subprocess.PIPE, text=True
+            )
             try:
                 assert "listening on" in proc.stdout.readline()
                 deadline = time.monotonic() + 60

@@ -27,7 +27,10 @@ def test_span_limit_drops_and_rejected_lines_are_reported(make_provider, tmp_pat
     bad.write_text('{"resourceSpans": [\n')
     result = subprocess.run(
         [sys.executable, "-m", "ingest", "import", str(bad), "--store", str(store_dir)],
-        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        cwd=tmp_path,
     )
     assert result.returncode == 1, result.stderr
 

@@ -257,7 +257,9 @@ class TestCli:
         from explorer.cli import main
 
         with open_store(SAMPLE) as store:  # the count depends on the sample's regeneration, not on the code
-            slow = store.sql("SELECT count(*) AS n FROM spans WHERE name = 'POST /v1/chat' AND duration_ns > 5e9")
+            slow = store.sql(
+                "SELECT count(*) AS n FROM spans WHERE name = 'POST /v1/chat' AND duration_ns > 5e9"
+            )
         code = main(["why", "--store", str(SAMPLE), "--operation", "POST /v1/chat", "--slower-than", "5s"])
         out = capsys.readouterr().out
         assert code == 0

@@ -31,7 +31,11 @@ else:
         + ("" if r.resolved else " (firing)")
         for i, r in shown.iterrows()
     }
-    pick = st.selectbox("Alert", list(labels), format_func=lambda k: labels.get(k, ""), key="alert_pick") if labels else None
+    pick = (
+        st.selectbox("Alert", list(labels), format_func=lambda k: labels.get(k, ""), key="alert_pick")
+        if labels
+        else None
+    )
     alert = shown.loc[pick] if pick is not None else None
     metric = alert["metric_name"] if alert is not None and isinstance(alert["metric_name"], str) else None
     series = (

@@ -26,7 +26,10 @@ if mode == "versions":
     versions = app_state.query(queries.service_versions, service=f.service)
     options = sorted(set(versions["version"].dropna().astype(str)))
     picked = st.multiselect(
-        "service.version values", options, default=options if len(options) <= 4 else options[-2:], key="lat_versions"
+        "service.version values",
+        options,
+        default=options if len(options) <= 4 else options[-2:],
+        key="lat_versions",
     )
     left_out = [v for v in options if v not in picked]
     if left_out:
@@ -138,7 +141,9 @@ st.plotly_chart(figures.percentile_lines(over_time, title="p50 / p95 / p99 over 
 st.subheader("Outliers")
 outliers = app_state.query(queries.latency_outliers, limit=25, **common, **f.window())
 st.dataframe(
-    app_state.with_trace_links(outliers).assign(duration=[figures.format_ms(v) for v in outliers["duration_ms"]]),
+    app_state.with_trace_links(outliers).assign(
+        duration=[figures.format_ms(v) for v in outliers["duration_ms"]]
+    ),
     hide_index=True,
     key="lat_outliers",
     column_order=[

@@ -63,9 +63,12 @@ GROUPS = {
     "session": "Session",
     "convention": "Convention",
 }
-by = st.segmented_control(
-    "Group by", list(GROUPS), format_func=lambda k: GROUPS.get(k, ""), default="model", key="llm_by"
-) or "model"
+by = (
+    st.segmented_control(
+        "Group by", list(GROUPS), format_func=lambda k: GROUPS.get(k, ""), default="model", key="llm_by"
+    )
+    or "model"
+)
 usage = app_state.query(queries.llm_usage, by=by, service=f.service, **f.window())
 series = app_state.query(queries.llm_usage_over_time, by=by, service=f.service, buckets=60, **f.window())
 st.plotly_chart(llm_figures.llm_usage_chart(series), key="llm_over_time")
@@ -90,8 +93,20 @@ st.dataframe(
     key="llm_usage",
     column_config=USAGE_COLUMNS,
     column_order=[
-        "group", "calls", "errors", "error_rate", "input_tokens", "output_tokens", "cached_input_tokens",
-        "total_tokens", "unknown_usage", "cost_usd", "unpriced_calls", "p50_ms", "p95_ms", "p99_ms",
+        "group",
+        "calls",
+        "errors",
+        "error_rate",
+        "input_tokens",
+        "output_tokens",
+        "cached_input_tokens",
+        "total_tokens",
+        "unknown_usage",
+        "cost_usd",
+        "unpriced_calls",
+        "p50_ms",
+        "p95_ms",
+        "p99_ms",
     ],
 )
 
@@ -102,7 +117,14 @@ TRACE_COLUMNS = {
     "first_call": st.column_config.DatetimeColumn("first call (UTC)", format="YYYY-MM-DD HH:mm:ss"),
 }
 TRACE_ORDER = [
-    "open", "calls", "total_tokens", "cost_usd", "llm_time_ms", "errors", "unknown_usage", "first_call"
+    "open",
+    "calls",
+    "total_tokens",
+    "cost_usd",
+    "llm_time_ms",
+    "errors",
+    "unknown_usage",
+    "first_call",
 ]
 left, right = st.columns(2)
 for column, order, title, key in (
@@ -141,8 +163,21 @@ st.dataframe(
     hide_index=True,
     key="llm_call_rows",
     column_order=[
-        "open", "start_time", "kind", "name", "model", "provider", "agent_name", "input_tokens",
-        "output_tokens", "cost_usd", "duration_ms", "ttft_ms", "error_type", "convention", "service_name",
+        "open",
+        "start_time",
+        "kind",
+        "name",
+        "model",
+        "provider",
+        "agent_name",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "duration_ms",
+        "ttft_ms",
+        "error_type",
+        "convention",
+        "service_name",
     ],
     column_config={
         "open": app_state.TRACE_LINK,

@@ -46,12 +46,18 @@ volume = app_state.query(queries.log_volume, **criteria)
 total = int(volume["records"].sum()) if not volume.empty else 0
 st.markdown(
     f"**{total:,} records**"
-    + (f" (the newest {len(logs):,} are listed: raise Max rows or narrow the search)" if total > len(logs) else "")
+    + (
+        f" (the newest {len(logs):,} are listed: raise Max rows or narrow the search)"
+        if total > len(logs)
+        else ""
+    )
 )
 st.plotly_chart(figures.log_volume(volume), key="log_volume")
 picked = st.dataframe(
     app_state.with_trace_links(logs).assign(
-        attributes=[json.dumps(dict(a), ensure_ascii=False) if a is not None else "" for a in logs["attributes"]]
+        attributes=[
+            json.dumps(dict(a), ensure_ascii=False) if a is not None else "" for a in logs["attributes"]
+        ]
     ),
     hide_index=True,
     key="log_table",

@@ -149,7 +149,16 @@ else:
         ),
         hide_index=True,
         key="alert_counts",
-        column_order=["state", "title", "severity", "component", "start", "lasted", "peak_value", "threshold"],
+        column_order=[
+            "state",
+            "title",
+            "severity",
+            "component",
+            "start",
+            "lasted",
+            "peak_value",
+            "threshold",
+        ],
         column_config={
             "start": st.column_config.DatetimeColumn("fired (UTC)", format="YYYY-MM-DD HH:mm:ss"),
             "peak_value": st.column_config.NumberColumn("peak"),

@@ -32,7 +32,9 @@ if not trace_id:
         r.trace_id: f"{r.root_name} · {figures.format_ms(r.duration_ms)} · {r.span_count} spans · {r.trace_id[:12]}…"
         for r in recent.itertuples()
     }
-    choice = st.selectbox("Recent traces", list(labels), format_func=lambda k: labels.get(k, ""), key="recent_trace")
+    choice = st.selectbox(
+        "Recent traces", list(labels), format_func=lambda k: labels.get(k, ""), key="recent_trace"
+    )
     st.button("Open trace", key="open_recent", on_click=lambda: st.session_state.update(trace_id=choice))
     st.stop()
 
@@ -81,9 +83,21 @@ if not llm_spans.empty:
             hide_index=True,
             key="llm_spans",
             column_order=[
-                "span", "kind", "model", "input_tokens", "output_tokens", "cached_input_tokens",
-                "total_tokens", "cost_usd", "ttft_ms", "agent_name", "tool_name", "error_type", "nested",
-                "convention", "span_id",
+                "span",
+                "kind",
+                "model",
+                "input_tokens",
+                "output_tokens",
+                "cached_input_tokens",
+                "total_tokens",
+                "cost_usd",
+                "ttft_ms",
+                "agent_name",
+                "tool_name",
+                "error_type",
+                "nested",
+                "convention",
+                "span_id",
             ],
             column_config={
                 "cost_usd": st.column_config.NumberColumn("cost USD", format="%.5f"),
@@ -113,7 +127,10 @@ with st.expander("View options", expanded=False):
         )
     }
     collapsed = st.multiselect(
-        "Collapse subtrees", list(parent_labels), format_func=lambda k: parent_labels.get(k, ""), key="collapsed"
+        "Collapse subtrees",
+        list(parent_labels),
+        format_func=lambda k: parent_labels.get(k, ""),
+        key="collapsed",
     )
 
 view = queries.collapse_subtrees(tree, collapsed)
@@ -152,7 +169,8 @@ with left:
     table = pd.DataFrame(
         {
             "span": [
-                "\u2002" * min(int(d), 30) + str(n) for d, n in zip(shown["depth"], shown["name"], strict=True)
+                "\u2002" * min(int(d), 30) + str(n)
+                for d, n in zip(shown["depth"], shown["name"], strict=True)
             ],
             "service": shown["service_name"],
             "start_ms": shown["offset_ms"],
@@ -180,15 +198,27 @@ with left:
         },
     )
     if last - first < len(view):
-        st.caption(f"Rows {first + 1:,}–{last:,} of {len(view):,}, around the selected span; click the waterfall to move.")
+        st.caption(
+            f"Rows {first + 1:,}–{last:,} of {len(view):,}, around the selected span; click the waterfall to move."
+        )
 with right:
     span_labels = {
         s: f"{'· ' * int(d)}{n} [{sv}] {figures.format_ms(ms)}"
         for s, n, d, sv, ms in zip(
-            view["span_id"], view["name"], view["depth"], view["service_name"], view["duration_ms"], strict=True
+            view["span_id"],
+            view["name"],
+            view["depth"],
+            view["service_name"],
+            view["duration_ms"],
+            strict=True,
         )
     }
-    st.selectbox("Span", app_state.span_options(span_ids, picked), key="span_pick", format_func=lambda k: span_labels.get(k, ""))
+    st.selectbox(
+        "Span",
+        app_state.span_options(span_ids, picked),
+        key="span_pick",
+        format_func=lambda k: span_labels.get(k, ""),
+    )
     detail = queries.span_detail(tree, picked)
     span = detail.span
     st.markdown(
@@ -202,7 +232,10 @@ with right:
     with tabs[0]:
         if detail.attributes:
             st.dataframe(
-                queries.kv_table(detail.attributes), hide_index=True, key="attrs", column_config=app_state.KV_COLUMNS
+                queries.kv_table(detail.attributes),
+                hide_index=True,
+                key="attrs",
+                column_config=app_state.KV_COLUMNS,
             )
         else:
             st.caption("No attributes.")
@@ -239,7 +272,10 @@ with right:
             st.dataframe(links, hide_index=True, key="links", column_config={"open": app_state.TRACE_LINK})
     with tabs[4]:
         st.dataframe(
-            queries.kv_table(detail.resource), hide_index=True, key="resource", column_config=app_state.KV_COLUMNS
+            queries.kv_table(detail.resource),
+            hide_index=True,
+            key="resource",
+            column_config=app_state.KV_COLUMNS,
         )
     with tabs[5]:
         profile = app_state.query(queries.span_profile, trace_id=trace_id, span_id=picked)

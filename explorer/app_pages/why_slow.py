@@ -120,9 +120,7 @@ with attributes_tab:
                     "baseline_share": st.column_config.ProgressColumn("baseline", format="percent"),
                     "diff": st.column_config.NumberColumn("difference", format="percent"),
                     "trace": app_state.TRACE_LINK,
-                    "traces": st.column_config.LinkColumn(
-                        "matching", display_text="traces →", width="small"
-                    ),
+                    "traces": st.column_config.LinkColumn("matching", display_text="traces →", width="small"),
                 },
             )
 

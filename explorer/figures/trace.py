@@ -156,7 +156,12 @@ def waterfall(
                 y=y[errors],
                 mode="markers",
                 name="error",
-                marker={"symbol": "x", "size": 9, "color": ERROR_COLOR, "line": {"width": 1, "color": "white"}},
+                marker={
+                    "symbol": "x",
+                    "size": 9,
+                    "color": ERROR_COLOR,
+                    "line": {"width": 1, "color": "white"},
+                },
                 hoverinfo="skip",
             )
         )

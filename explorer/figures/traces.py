@@ -32,7 +32,12 @@ def trace_scatter(results: pd.DataFrame, *, title: str = "Duration against start
                 y=part["duration_ms"],
                 mode="markers",
                 name=name,
-                marker={"color": color, "symbol": symbol, "size": 8, "line": {"width": 0.5, "color": "white"}},
+                marker={
+                    "color": color,
+                    "symbol": symbol,
+                    "size": 8,
+                    "line": {"width": 0.5, "color": "white"},
+                },
                 customdata=np.stack([part["trace_id"].astype(str).to_numpy()], axis=-1),
                 hovertext=[
                     f"<b>{r}</b> · {s}<br>{format_ms(d)} · {n} spans · {e} errors<br>{t[:12]}…"

@@ -128,7 +128,9 @@ def compare_attributes(
         distinct = "DISTINCT"
     else:
         columns = "name, kind, service_name, status_code, attributes, resource_attributes"
-        body = body.replace("SELECT trace_id, span_id, duration_ns,", f"SELECT trace_id, span_id, {columns},", 1)
+        body = body.replace(
+            "SELECT trace_id, span_id, duration_ns,", f"SELECT trace_id, span_id, {columns},", 1
+        )
         source = f"""ops AS MATERIALIZED (SELECT row_number() OVER () AS unit, * FROM ({body}) {sampled}),
             src AS (SELECT unit, selected, {columns} FROM ops)"""
         distinct = ""  # a span's keys are unique: no pair repeats

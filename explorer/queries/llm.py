@@ -174,12 +174,12 @@ def llm_usage(
     errors, llm_time (summed call time: for ``by="trace"``, the traces that waited longest on models).
     """
     orders = {
-        "cost": "cost_usd DESC NULLS LAST, total_tokens DESC NULLS LAST, calls DESC, \"group\"",
-        "tokens": "total_tokens DESC NULLS LAST, calls DESC, \"group\"",
-        "calls": "calls DESC, \"group\"",
-        "slowest": "p95_ms DESC NULLS LAST, \"group\"",
-        "errors": "errors DESC, calls DESC, \"group\"",
-        "llm_time": "llm_time_ms DESC NULLS LAST, \"group\"",
+        "cost": 'cost_usd DESC NULLS LAST, total_tokens DESC NULLS LAST, calls DESC, "group"',
+        "tokens": 'total_tokens DESC NULLS LAST, calls DESC, "group"',
+        "calls": 'calls DESC, "group"',
+        "slowest": 'p95_ms DESC NULLS LAST, "group"',
+        "errors": 'errors DESC, calls DESC, "group"',
+        "llm_time": 'llm_time_ms DESC NULLS LAST, "group"',
     }
     if order not in orders:
         msg = f"order must be one of {', '.join(orders)}, got {order!r}"

@@ -125,7 +125,14 @@ def span_detail(tree: pd.DataFrame, span_id: str) -> SpanDetail:
         )
         if not attrs:
             event_rows.append(
-                {"event": index, "offset_ms": offset, "name": event.get("name"), "key": "", "value": "", "type": ""}
+                {
+                    "event": index,
+                    "offset_ms": offset,
+                    "name": event.get("name"),
+                    "key": "",
+                    "value": "",
+                    "type": "",
+                }
             )
         if event.get("name") == "exception":
             exceptions.append(

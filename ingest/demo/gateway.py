@@ -39,7 +39,9 @@ class Gateway:
 
     def app(self) -> JsonApp:
         """The service's routes: ``POST /v1/chat`` and ``GET /health``."""
-        return JsonApp({("POST", "/v1/chat"): self.chat, ("GET", "/health"): lambda req: Response(200, {"status": "ok"})})
+        return JsonApp(
+            {("POST", "/v1/chat"): self.chat, ("GET", "/health"): lambda req: Response(200, {"status": "ok"})}
+        )
 
     def chat(self, request: Request) -> Response:
         """``POST /v1/chat``: authenticate, rate-limit, forward to the orchestrator, pass its answer on."""
@@ -49,10 +51,15 @@ class Gateway:
         except (KeyError, ValueError):
             return Response(400, {"error": f"missing or bad {FAULT_KEY_HEADER} header"})
         plan = s.request(index)
-        self.tracer.get_current_span().set_attributes({
-            "enduser.id": plan.user_id, "session.id": plan.session_id, "langswarm.tenant": plan.tenant,
-            "langswarm.request.mode": plan.mode, "http.route": "/v1/chat",
-        })
+        self.tracer.get_current_span().set_attributes(
+            {
+                "enduser.id": plan.user_id,
+                "session.id": plan.session_id,
+                "langswarm.tenant": plan.tenant,
+                "langswarm.request.mode": plan.mode,
+                "http.route": "/v1/chat",
+            }
+        )
         auth_s, limit_s = s.gateway_overhead(index)
         with self.tracer.start_span("auth.verify_api_key", {"langswarm.tenant": plan.tenant}) as span:
             time.sleep(s.real(auth_s))
@@ -68,9 +75,12 @@ class Gateway:
             self.inflight.set(self._inflight)
         try:
             body = self.http.call(
-                "POST", self.orchestrator_url, "/agents/run",
+                "POST",
+                self.orchestrator_url,
+                "/agents/run",
                 {"question": plan.question, "user_id": plan.user_id, "session_id": plan.session_id},
-                timeout_s=s.real(GATEWAY_TIMEOUT_S), headers={FAULT_KEY_HEADER: str(index)},
+                timeout_s=s.real(GATEWAY_TIMEOUT_S),
+                headers={FAULT_KEY_HEADER: str(index)},
             )
             response = Response(200, body)
         except CallError as exc:

@@ -47,13 +47,20 @@ class LLMClient:
             "gen_ai.client.operation.duration", "GenAI operation duration", "s", buckets=DURATION_BUCKETS
         )
         self.tokens = metrics.create_histogram(
-            "gen_ai.client.token.usage", "Input and output tokens per GenAI operation", "{token}", buckets=TOKEN_BUCKETS
+            "gen_ai.client.token.usage",
+            "Input and output tokens per GenAI operation",
+            "{token}",
+            buckets=TOKEN_BUCKETS,
         )
-        self.requests = metrics.create_counter("llm_requests_total", "LLM calls by provider, model and outcome")
+        self.requests = metrics.create_counter(
+            "llm_requests_total", "LLM calls by provider, model and outcome"
+        )
         self.token_total = metrics.create_counter("llm_tokens_total", "Tokens by model and type", "{token}")
         self.cost = metrics.create_counter("llm_cost_usd_total", "Estimated spend by model", "USD")
         self.p95 = metrics.create_gauge(
-            "llm_latency_p95_seconds", "p95 latency of each provider's calls over the last modelled minute", "s"
+            "llm_latency_p95_seconds",
+            "p95 latency of each provider's calls over the last modelled minute",
+            "s",
         )
         self._windows = {system: Rolling(scenario.real(WINDOW_S)) for system in ("openai", "anthropic")}
 
@@ -61,9 +68,19 @@ class LLMClient:
         """Current rolling p95 latency (real seconds) of a provider."""
         return self._windows[system].quantile(0.95)
 
-    def chat(self, index: int, call: str, agent: str, model: str, *, input_tokens: int, max_tokens: int,
-             temperature: float, fallback_from: str | None = None,
-             conversation_id: str | None = None) -> LLMCall:
+    def chat(
+        self,
+        index: int,
+        call: str,
+        agent: str,
+        model: str,
+        *,
+        input_tokens: int,
+        max_tokens: int,
+        temperature: float,
+        fallback_from: str | None = None,
+        conversation_id: str | None = None,
+    ) -> LLMCall:
         """One chat completion; raises :class:`LLMTimeout` when the provider hangs past the timeout."""
         s = self.scenario
         outcome = s.llm(index, call, model, input_tokens=input_tokens, max_tokens=max_tokens)
@@ -96,7 +113,9 @@ class LLMClient:
                 span.set_attribute("error.type", "timeout")
                 self.logger.warning(
                     f"{system} did not answer within {outcome.latency_s:.0f}s",
-                    agent=agent, model=model, timeout_s=outcome.latency_s,
+                    agent=agent,
+                    model=model,
+                    timeout_s=outcome.latency_s,
                 )
                 msg = f"{system} {model}: no response within the {outcome.latency_s:.0f}s client timeout"
                 raise LLMTimeout(msg)
@@ -105,15 +124,19 @@ class LLMClient:
             span.add_event("gen_ai.first_token")  # streamed: the first token arrived (the view's ttft_ms)
             time.sleep(s.real(outcome.latency_s - ttft))
             elapsed = time.perf_counter() - started
-            span.set_attributes({
-                "gen_ai.response.model": _RESPONSE_MODELS.get(model, model),
-                "gen_ai.response.id": outcome.response_id,
-                "gen_ai.response.finish_reasons": [outcome.finish_reason],
-                "gen_ai.usage.input_tokens": outcome.input_tokens,
-                "gen_ai.usage.output_tokens": outcome.output_tokens,
-                "gen_ai.usage.cache_read.input_tokens": outcome.cached_input_tokens,
-            })
-            content.record(span, self.logger, s, index, call, agent)  # for a share of calls, as opt-in capture does
+            span.set_attributes(
+                {
+                    "gen_ai.response.model": _RESPONSE_MODELS.get(model, model),
+                    "gen_ai.response.id": outcome.response_id,
+                    "gen_ai.response.finish_reasons": [outcome.finish_reason],
+                    "gen_ai.usage.input_tokens": outcome.input_tokens,
+                    "gen_ai.usage.output_tokens": outcome.output_tokens,
+                    "gen_ai.usage.cache_read.input_tokens": outcome.cached_input_tokens,
+                }
+            )
+            content.record(
+                span, self.logger, s, index, call, agent
+            )  # for a share of calls, as opt-in capture does
         self._observe(system, elapsed)
         response = {**base, "gen_ai.response.model": _RESPONSE_MODELS.get(model, model)}
         self.duration.observe(elapsed, response)
@@ -128,7 +151,9 @@ class LLMClient:
             {"model": model},
         )
         if outcome.finish_reason == "length":
-            self.logger.warning("Completion truncated at max_tokens", agent=agent, model=model, max_tokens=max_tokens)
+            self.logger.warning(
+                "Completion truncated at max_tokens", agent=agent, model=model, max_tokens=max_tokens
+            )
         return outcome
 
     def _observe(self, system: str, elapsed: float) -> None:

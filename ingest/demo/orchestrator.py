@@ -51,15 +51,23 @@ class MemoryStore(ObservableComponent):
         self.scenario = scenario
         self._data: dict[str, str] = {}
         self._lock = threading.Lock()
-        self.lookups = self.metrics.create_counter("memory_lookups_total", "Memory look-ups by kind and result")
+        self.lookups = self.metrics.create_counter(
+            "memory_lookups_total", "Memory look-ups by kind and result"
+        )
 
     @ObservableComponent.observe_operation("lookup")
     def lookup(self, plan: RequestPlan) -> bool:
         """The user's profile and the session's recent turns; True on a hit."""
         span = self.tracer.get_current_span()
         hit = plan.index % 7 != 0 and int(plan.user_id[-3:]) % 4 != 0
-        span.set_attributes({"db.system.name": "redis", "db.operation.name": "MGET",
-                             "db.namespace": "memory", "langswarm.memory.hit": hit})
+        span.set_attributes(
+            {
+                "db.system.name": "redis",
+                "db.operation.name": "MGET",
+                "db.namespace": "memory",
+                "langswarm.memory.hit": hit,
+            }
+        )
         time.sleep(self.scenario.real(self.scenario.memory_latency(plan.index, "lookup")))
         self.lookups.increment(labels={"kind": "profile", "result": "hit" if hit else "miss"})
         return hit
@@ -69,8 +77,12 @@ class MemoryStore(ObservableComponent):
         """Past answers similar to the question (vector search); returns how many were found."""
         found = self.scenario.rng("semantic", plan.index).randint(0, 5)
         self.tracer.get_current_span().set_attributes(
-            {"db.system.name": "qdrant", "db.operation.name": "search", "db.collection.name": "answers",
-             "langswarm.memory.results": found}
+            {
+                "db.system.name": "qdrant",
+                "db.operation.name": "search",
+                "db.collection.name": "answers",
+                "langswarm.memory.results": found,
+            }
         )
         time.sleep(self.scenario.real(self.scenario.memory_latency(plan.index, "semantic")))
         self.lookups.increment(labels={"kind": "semantic", "result": "hit" if found else "miss"})
@@ -88,7 +100,9 @@ class MemoryStore(ObservableComponent):
 class Orchestrator:
     """The agent service (see the module docstring)."""
 
-    def __init__(self, provider: ObservabilityProvider, scenario: Scenario, tool_url: str, *, workers: int = 48) -> None:
+    def __init__(
+        self, provider: ObservabilityProvider, scenario: Scenario, tool_url: str, *, workers: int = 48
+    ) -> None:
         self.scenario = scenario
         self.tool_url = tool_url
         self.tracer = provider.get_tracer("orchestrator")
@@ -97,7 +111,9 @@ class Orchestrator:
         self.http = HttpClient(provider, "tool_client")
         self.llm = LLMClient(provider, scenario)
         self.memory = MemoryStore(provider, scenario)
-        self.profiler = PerformanceProfiler(provider, rng=scenario.rng("profiler", "orchestrator"), flush_interval_s=2.0)
+        self.profiler = PerformanceProfiler(
+            provider, rng=scenario.rng("profiler", "orchestrator"), flush_interval_s=2.0
+        )
         self._compose = self.profiler.profile_operation("compose_answer", detailed=True, sample_rate=0.2)(
             textwork.compose_answer
         )
@@ -106,17 +122,24 @@ class Orchestrator:
         self._queue_lock = threading.Lock()
         self.waiting = 0
         self.running = 0
-        self.queue_depth = self.metrics.create_gauge("agent_queue_depth", "Requests waiting for an agent slot")
+        self.queue_depth = self.metrics.create_gauge(
+            "agent_queue_depth", "Requests waiting for an agent slot"
+        )
         self.active = self.metrics.create_gauge("agent_active_runs", "Requests being worked on by agents")
         self.runs = self.metrics.create_counter("agent_runs_total", "Agent invocations by agent and outcome")
         self.run_duration = self.metrics.create_histogram(
-            "agent_run_duration_seconds", "Agent invocation duration", "s",
+            "agent_run_duration_seconds",
+            "Agent invocation duration",
+            "s",
             buckets=[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
         )
-        self.tool_calls = self.metrics.create_counter("tool_calls_total", "Tool call attempts by tool and outcome")
+        self.tool_calls = self.metrics.create_counter(
+            "tool_calls_total", "Tool call attempts by tool and outcome"
+        )
         self.retries = self.metrics.create_counter("tool_retries_total", "Tool call retries by tool")
         self.tool_error_ratio = self.metrics.create_gauge(
-            "tool_error_ratio", "Share of failed attempts among each tool's calls over the last modelled minute"
+            "tool_error_ratio",
+            "Share of failed attempts among each tool's calls over the last modelled minute",
         )
         self._avoid: dict[int, set[str]] = {}
         self._avoid_lock = threading.Lock()
@@ -124,7 +147,12 @@ class Orchestrator:
 
     def app(self) -> JsonApp:
         """The service's routes: ``POST /agents/run`` and ``GET /health``."""
-        return JsonApp({("POST", "/agents/run"): self.run, ("GET", "/health"): lambda req: Response(200, {"status": "ok"})})
+        return JsonApp(
+            {
+                ("POST", "/agents/run"): self.run,
+                ("GET", "/health"): lambda req: Response(200, {"status": "ok"}),
+            }
+        )
 
     # -- the request --------------------------------------------------------------------------------------
     def run(self, request: Request) -> Response:
@@ -179,13 +207,23 @@ class Orchestrator:
             findings = self.researcher(plan, steps) if plan.mode == "research" else []
             result = self.writer(plan, findings)
             self.memory.store(plan, str(result["answer"]))
-            span.set_attributes({"langswarm.answer.citations": result["citations"],
-                                 "langswarm.answer.tokens": result["answer_tokens"]})
+            span.set_attributes(
+                {
+                    "langswarm.answer.citations": result["citations"],
+                    "langswarm.answer.tokens": result["answer_tokens"],
+                }
+            )
             self.logger.info("Agent run completed", citations=result["citations"], mode=plan.mode)
-            return {"answer": result["answer"], "citations": result["citations"], "degraded": result["degraded"]}
+            return {
+                "answer": result["answer"],
+                "citations": result["citations"],
+                "degraded": result["degraded"],
+            }
 
     def _agent(self, name: str, attributes: dict[str, Any] | None = None) -> Any:
-        return _AgentRun(self, name, attributes or {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": name})
+        return _AgentRun(
+            self, name, attributes or {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": name}
+        )
 
     def chat(self, plan: RequestPlan, agent: str, step: int) -> Any:
         """An agent's LLM call, falling back to the agent's second model after a timeout.
@@ -197,27 +235,58 @@ class Orchestrator:
         with self._avoid_lock:
             avoid = set(self._avoid.get(plan.index, ()))
         if MODELS[model].system in avoid:
-            return self.llm.chat(plan.index, f"{agent}:{step}:fallback", agent, fallback, input_tokens=tokens,
-                                 max_tokens=max_tokens, temperature=temperature, fallback_from=model,
-                                 conversation_id=plan.session_id)
+            return self.llm.chat(
+                plan.index,
+                f"{agent}:{step}:fallback",
+                agent,
+                fallback,
+                input_tokens=tokens,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                fallback_from=model,
+                conversation_id=plan.session_id,
+            )
         try:
-            return self.llm.chat(plan.index, f"{agent}:{step}", agent, model, input_tokens=tokens,
-                                 max_tokens=max_tokens, temperature=temperature, conversation_id=plan.session_id)
+            return self.llm.chat(
+                plan.index,
+                f"{agent}:{step}",
+                agent,
+                model,
+                input_tokens=tokens,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                conversation_id=plan.session_id,
+            )
         except LLMTimeout as exc:
             with self._avoid_lock:
                 self._avoid.setdefault(plan.index, set()).add(MODELS[model].system)
-            self.logger.warning("LLM call timed out; falling back to another model", agent=agent, model=model,
-                                fallback_model=fallback, error=str(exc))
-            return self.llm.chat(plan.index, f"{agent}:{step}:fallback", agent, fallback, input_tokens=tokens,
-                                 max_tokens=max_tokens, temperature=temperature, fallback_from=model,
-                                 conversation_id=plan.session_id)
+            self.logger.warning(
+                "LLM call timed out; falling back to another model",
+                agent=agent,
+                model=model,
+                fallback_model=fallback,
+                error=str(exc),
+            )
+            return self.llm.chat(
+                plan.index,
+                f"{agent}:{step}:fallback",
+                agent,
+                fallback,
+                input_tokens=tokens,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                fallback_from=model,
+                conversation_id=plan.session_id,
+            )
 
     # -- the agents ---------------------------------------------------------------------------------------
     def planner(self, plan: RequestPlan) -> list[dict[str, object]]:
         """The planner agent: one LLM call, then the (profiled) parsing of its JSON plan."""
         with self._agent("planner"):
             self.chat(plan, "planner", 0)
-            raw = textwork.plan_json(self.scenario.rng("plan", plan.index), [s.tool for s in plan.steps], plan.question)
+            raw = textwork.plan_json(
+                self.scenario.rng("plan", plan.index), [s.tool for s in plan.steps], plan.question
+            )
             steps = self._parse_plan(raw)
             self.logger.info("Plan created", steps=len(steps), tools=[s.tool for s in plan.steps])
             return steps
@@ -236,13 +305,16 @@ class Orchestrator:
                     self.logger.error("Research step failed", tool=step.tool, step=step.index, error=str(exc))
                     continue
                 self.chat(plan, "researcher", step.index)
-            span.set_attributes({"langswarm.research.steps": len(plan.steps),
-                                 "langswarm.research.failed_steps": len(failed)})
+            span.set_attributes(
+                {"langswarm.research.steps": len(plan.steps), "langswarm.research.failed_steps": len(failed)}
+            )
             if failed and 2 * len(failed) >= len(plan.steps):
                 msg = f"{len(failed)} of {len(plan.steps)} research steps failed; last: {failed[-1]}"
                 raise ResearchFailed(msg)
             if failed:
-                self.logger.warning("Answering with partial research", failed_steps=len(failed), steps=len(plan.steps))
+                self.logger.warning(
+                    "Answering with partial research", failed_steps=len(failed), steps=len(plan.steps)
+                )
             return findings
 
     def writer(self, plan: RequestPlan, findings: list[dict[str, Any]]) -> dict[str, Any]:
@@ -250,7 +322,9 @@ class Orchestrator:
         with self._agent("writer"):
             self.chat(plan, "writer", 0)
             r = self.scenario.rng("writer", plan.index)
-            paragraphs = [" ".join(textwork.sentence(r, r.randint(10, 18)) for _ in range(3)) for _ in range(4)]
+            paragraphs = [
+                " ".join(textwork.sentence(r, r.randint(10, 18)) for _ in range(3)) for _ in range(4)
+            ]
             citations = (findings or textwork.snippets(r, 3))[:6]
             result = self._compose(plan.question, paragraphs, citations)
             result["degraded"] = plan.mode == "research" and len(findings) == 0
@@ -270,7 +344,10 @@ class Orchestrator:
             for attempt in range(1, TOOL_ATTEMPTS + 1):
                 try:
                     reply = self.http.call(
-                        "POST", self.tool_url, f"/tools/{step.tool}", {"query": step.query},
+                        "POST",
+                        self.tool_url,
+                        f"/tools/{step.tool}",
+                        {"query": step.query},
                         timeout_s=s.real(TOOL_TIMEOUT_S),
                         headers={FAULT_KEY_HEADER: f"{plan.index}/{step.index}/{attempt}"},
                         attributes={"http.request.resend_count": attempt - 1} if attempt > 1 else None,
@@ -283,16 +360,25 @@ class Orchestrator:
                         reason = "not retryable" if not exc.retryable else f"gave up after {attempt} attempts"
                         raise ToolFailed(f"{reason}: {exc}") from exc
                     backoff = s.backoff(plan.index, step.index, attempt)
-                    span.add_event("retry", {"attempt": attempt, "backoff_s": round(s.real(backoff), 4),
-                                             "error": str(exc)})
+                    span.add_event(
+                        "retry",
+                        {"attempt": attempt, "backoff_s": round(s.real(backoff), 4), "error": str(exc)},
+                    )
                     self.retries.increment(labels={"tool": step.tool})
-                    self.logger.warning("Tool call failed; retrying", tool=step.tool, attempt=attempt,
-                                        backoff_s=round(s.real(backoff), 4), error=str(exc))
+                    self.logger.warning(
+                        "Tool call failed; retrying",
+                        tool=step.tool,
+                        attempt=attempt,
+                        backoff_s=round(s.real(backoff), 4),
+                        error=str(exc),
+                    )
                     time.sleep(s.real(backoff))
                     continue
                 self._tool_outcome(step.tool, "ok")
                 results = list(reply.get("results", []))
-                span.set_attributes({"langswarm.tool.attempts": attempt, "langswarm.tool.results": len(results)})
+                span.set_attributes(
+                    {"langswarm.tool.attempts": attempt, "langswarm.tool.results": len(results)}
+                )
                 return results
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 

@@ -98,7 +98,9 @@ def run_demo(
     ticker = Ticker(0.1)
     try:
         for name in SERVICES:
-            config = provider_config(str(root), name, seed=seed, time_scale=time_scale, metric_interval_s=metric_interval)
+            config = provider_config(
+                str(root), name, seed=seed, time_scale=time_scale, metric_interval_s=metric_interval
+            )
             providers[name] = ObservabilityProvider.create(config, name)
         # System-wide CPU includes every other process on the machine: gauges only, no warnings.
         monitor = ResourceMonitor(providers["orchestrator"], cpu_threshold=100.0, memory_threshold=95.0)
@@ -109,13 +111,17 @@ def run_demo(
         gateway = Gateway(providers["gateway"], scenario, servers[1].url)
         servers.append(Server("gateway", gateway.app(), providers["gateway"]))
         profilers = [tools.profiler, orchestrator.profiler]
-        say(f"demo: services up — gateway {servers[2].url}, orchestrator {servers[1].url}, tools {servers[0].url}")
+        say(
+            f"demo: services up — gateway {servers[2].url}, orchestrator {servers[1].url}, tools {servers[0].url}"
+        )
 
         _warm_up(providers)
         for service in (tools, orchestrator, gateway):
             ticker.add(service.refresh)
         ticker.start()
-        loops = _health_loops(providers, scenario, servers, orchestrator, tools, interval_s=max(0.5, metric_interval))
+        loops = _health_loops(
+            providers, scenario, servers, orchestrator, tools, interval_s=max(0.5, metric_interval)
+        )
         managers = _alert_managers(providers, scenario, result.alerts, echo)
         for loop in loops:
             loop.start()
@@ -123,8 +129,10 @@ def run_demo(
             manager.start(interval_s=0.25)
         monitor.start(interval_s=metric_interval)
 
-        say(f"demo: sending {scenario.requests} requests at ~{rate:g}/s (incident between "
-            f"{scenario.slow_llm[0]:.0%} and {scenario.tool_outage[1]:.0%} of them)")
+        say(
+            f"demo: sending {scenario.requests} requests at ~{rate:g}/s (incident between "
+            f"{scenario.slow_llm[0]:.0%} and {scenario.tool_outage[1]:.0%} of them)"
+        )
         result.statuses = _drive(servers[2].url, scenario, rate)
         say(f"demo: all answered; cooling down for {scenario.real(WINDOW_S):.1f}s so the alert windows drain")
         time.sleep(scenario.real(WINDOW_S) + 0.5)
@@ -173,8 +181,14 @@ def _drive(gateway_url: str, scenario: Scenario, rate: float) -> Counter[int]:
 
     def send(index: int) -> int:
         plan = scenario.request(index)
-        body = json.dumps({"question": plan.question, "user_id": plan.user_id, "session_id": plan.session_id,
-                           "tenant": plan.tenant}).encode()
+        body = json.dumps(
+            {
+                "question": plan.question,
+                "user_id": plan.user_id,
+                "session_id": plan.session_id,
+                "tenant": plan.tenant,
+            }
+        ).encode()
         headers = {
             "content-type": "application/json",
             "authorization": f"Bearer sk-{plan.tenant}-{'valid' if plan.api_key_valid else 'revoked'}",
@@ -207,11 +221,20 @@ def _drive(gateway_url: str, scenario: Scenario, rate: float) -> Counter[int]:
     return statuses
 
 
-def _health_loops(providers: dict[str, Any], scenario: Scenario, servers: list[Server], orchestrator: Orchestrator,
-                  tools: ToolService, *, interval_s: float) -> list[HealthLoop]:
+def _health_loops(
+    providers: dict[str, Any],
+    scenario: Scenario,
+    servers: list[Server],
+    orchestrator: Orchestrator,
+    tools: ToolService,
+    *,
+    interval_s: float,
+) -> list[HealthLoop]:
     """One HealthCheckManager per service, each checking what that service depends on."""
     tool_url, orchestrator_url = servers[0].url, servers[1].url
-    p95_limit = next(r.threshold for r in alert_rules(scenario.time_scale) if r.metric_name == "llm_latency_p95_seconds")
+    p95_limit = next(
+        r.threshold for r in alert_rules(scenario.time_scale) if r.metric_name == "llm_latency_p95_seconds"
+    )
 
     def http_check(provider: ObservabilityProvider, url: str) -> Callable[[], dict[str, Any]]:
         client = HttpClient(provider, "health_client")
@@ -226,24 +249,40 @@ def _health_loops(providers: dict[str, Any], scenario: Scenario, servers: list[S
         def check() -> dict[str, Any]:
             p95 = orchestrator.llm.p95_of(system)
             healthy = p95 <= p95_limit
-            return {"healthy": healthy, "details": {"p95_s": p95},
-                    "message": f"{system} p95 {p95:.3f}s " + ("within" if healthy else "above") + f" {p95_limit:.3f}s"}
+            return {
+                "healthy": healthy,
+                "details": {"p95_s": p95},
+                "message": f"{system} p95 {p95:.3f}s "
+                + ("within" if healthy else "above")
+                + f" {p95_limit:.3f}s",
+            }
+
         return check
 
     def queue_check() -> dict[str, Any]:
         depth = orchestrator.waiting
-        return {"healthy": depth <= 12, "details": {"queue_depth": depth}, "message": f"{depth} requests waiting"}
+        return {
+            "healthy": depth <= 12,
+            "details": {"queue_depth": depth},
+            "message": f"{depth} requests waiting",
+        }
 
     def search_check() -> dict[str, Any]:
         ratio = tools.search_window.mean()
-        return {"healthy": ratio <= 0.3, "details": {"error_ratio": ratio},
-                "message": f"search API error ratio {ratio:.0%}"}
+        return {
+            "healthy": ratio <= 0.3,
+            "details": {"error_ratio": ratio},
+            "message": f"search API error ratio {ratio:.0%}",
+        }
 
     checks = {
         "gateway": {"orchestrator": http_check(providers["gateway"], orchestrator_url)},
-        "orchestrator": {"tool_service": http_check(providers["orchestrator"], tool_url),
-                         "llm_openai": llm_check("openai"), "llm_anthropic": llm_check("anthropic"),
-                         "agent_queue": queue_check},
+        "orchestrator": {
+            "tool_service": http_check(providers["orchestrator"], tool_url),
+            "llm_openai": llm_check("openai"),
+            "llm_anthropic": llm_check("anthropic"),
+            "agent_queue": queue_check,
+        },
         "tool-service": {"search_api": search_check},
     }
     loops = []
@@ -255,8 +294,9 @@ def _health_loops(providers: dict[str, Any], scenario: Scenario, servers: list[S
     return loops
 
 
-def _alert_managers(providers: dict[str, Any], scenario: Scenario, sink: list[Any],
-                    echo: Callable[[str], None] | None) -> list[AlertManager]:
+def _alert_managers(
+    providers: dict[str, Any], scenario: Scenario, sink: list[Any], echo: Callable[[str], None] | None
+) -> list[AlertManager]:
     managers: dict[str, AlertManager] = {}
     handler = collect_alerts(sink, echo)
     for rule in alert_rules(scenario.time_scale):

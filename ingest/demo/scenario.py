@@ -215,7 +215,9 @@ class Scenario:
         if mode == "research":
             for i in range(r.choice((1, 2, 2, 3, 3, 4))):
                 tool = r.choices(TOOLS, weights=(0.58, 0.32, 0.10))[0]
-                steps.append(Step(i, tool, f"{topic} {['overview', 'benchmarks', 'pricing', 'pitfalls'][i % 4]}"))
+                steps.append(
+                    Step(i, tool, f"{topic} {['overview', 'benchmarks', 'pricing', 'pitfalls'][i % 4]}")
+                )
         return RequestPlan(
             index=index,
             request_id=f"req-{self.seed}-{index:05d}",
@@ -248,9 +250,13 @@ class Scenario:
         latency = ttft + output / speed
         hangs = slow and r.random() < 1 / 6
         if hangs or latency > LLM_TIMEOUT_S:
-            return LLMCall(model, input_tokens, 0, LLM_TIMEOUT_S, True, "timeout", _hex_id(r, "chatcmpl-"), cached)
+            return LLMCall(
+                model, input_tokens, 0, LLM_TIMEOUT_S, True, "timeout", _hex_id(r, "chatcmpl-"), cached
+            )
         finish = "length" if output >= max_tokens else "stop"
-        return LLMCall(model, input_tokens, output, latency, False, finish, _hex_id(r, "chatcmpl-"), cached, ttft)
+        return LLMCall(
+            model, input_tokens, output, latency, False, finish, _hex_id(r, "chatcmpl-"), cached, ttft
+        )
 
     def prompt_tokens(self, index: int, agent: str, step: int = 0) -> int:
         """Input tokens of an agent's prompt (system prompt + question + context)."""
@@ -269,16 +275,34 @@ class Scenario:
             roll = r.random()
             if outage:
                 if roll < 0.14:
-                    return ToolCall(tool, 504, TOOL_TIMEOUT_S * 3, True, 0, "upstream search API did not answer")
+                    return ToolCall(
+                        tool, 504, TOOL_TIMEOUT_S * 3, True, 0, "upstream search API did not answer"
+                    )
                 if roll < 0.70:
-                    return ToolCall(tool, 502, latency * 0.6, False, 0,
-                                    "upstream search API returned 502 Bad Gateway", upstream[:1])
+                    return ToolCall(
+                        tool,
+                        502,
+                        latency * 0.6,
+                        False,
+                        0,
+                        "upstream search API returned 502 Bad Gateway",
+                        upstream[:1],
+                    )
             else:
                 if roll < 0.008:
-                    return ToolCall(tool, 504, TOOL_TIMEOUT_S * 3, True, 0, "upstream search API did not answer")
+                    return ToolCall(
+                        tool, 504, TOOL_TIMEOUT_S * 3, True, 0, "upstream search API did not answer"
+                    )
                 if roll < 0.035:
-                    return ToolCall(tool, 503, latency * 0.3, False, 0,
-                                    "upstream search API rate limit exceeded (429)", upstream[:1])
+                    return ToolCall(
+                        tool,
+                        503,
+                        latency * 0.3,
+                        False,
+                        0,
+                        "upstream search API rate limit exceeded (429)",
+                        upstream[:1],
+                    )
             return ToolCall(tool, 200, min(latency, 3.0), False, r.randint(3, 10), None, upstream)
         if tool == "vector_search":
             latency = r.lognormvariate(math.log(0.12), 0.35)

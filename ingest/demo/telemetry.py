@@ -21,7 +21,9 @@ from ingest.sdk.alerts import AlertSeverity
 VERSIONS = {"gateway": "1.8.2", "orchestrator": "2.4.0", "tool-service": "0.9.7"}
 
 
-def provider_config(store: str, service: str, *, seed: int, time_scale: float, metric_interval_s: float) -> dict[str, Any]:
+def provider_config(
+    store: str, service: str, *, seed: int, time_scale: float, metric_interval_s: float
+) -> dict[str, Any]:
     """The ObservabilityProvider config of one demo service."""
     return {
         "store": {"path": store, "durable": False},
@@ -119,7 +121,9 @@ class HealthLoop:
         self._stop = threading.Event()
         self.runs = 0
         self.last: dict[str, Any] | None = None
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), name=f"health-{name}", daemon=True)
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(self._run()), name=f"health-{name}", daemon=True
+        )
 
     def start(self) -> None:
         self._thread.start()
@@ -149,8 +153,13 @@ class Rule:
 def alert_rules(time_scale: float) -> list[Rule]:
     """The thresholds the demo's AlertManagers watch; latency thresholds follow the time scale."""
     return [
-        Rule("orchestrator", "llm_latency_p95_seconds", round(18.0 * time_scale, 6), AlertSeverity.ERROR,
-             {"gen_ai.system": "openai"}),
+        Rule(
+            "orchestrator",
+            "llm_latency_p95_seconds",
+            round(18.0 * time_scale, 6),
+            AlertSeverity.ERROR,
+            {"gen_ai.system": "openai"},
+        ),
         Rule("orchestrator", "tool_error_ratio", 0.3, AlertSeverity.ERROR, {"tool": "web_search"}),
         Rule("orchestrator", "agent_queue_depth", 12, AlertSeverity.WARNING),
         Rule("gateway", "gateway_error_ratio", 0.08, AlertSeverity.CRITICAL),
@@ -166,6 +175,8 @@ def collect_alerts(sink: list[Any], echo: Callable[[str], None] | None) -> Calla
         with lock:
             sink.append(alert)
         if echo is not None:
-            echo(f"  alert {alert.state:<8} [{alert.severity.value}] {alert.service_name}: {alert.description}")
+            echo(
+                f"  alert {alert.state:<8} [{alert.severity.value}] {alert.service_name}: {alert.description}"
+            )
 
     return handler

@@ -14,7 +14,47 @@ import math
 import random
 import re
 
-_WORDS = ["agent", "latency", "token", "model", "vector", "index", "query", "cache", "retry", "budget", "trace", "span", "context", "provider", "tool", "search", "answer", "citation", "summary", "memory", "session", "tenant", "policy", "cost", "throughput", "percentile", "queue", "shard", "replica", "timeout", "fallback", "prompt", "embedding", "ranking", "recall", "precision", "window", "batch", "stream"]
+_WORDS = [
+    "agent",
+    "latency",
+    "token",
+    "model",
+    "vector",
+    "index",
+    "query",
+    "cache",
+    "retry",
+    "budget",
+    "trace",
+    "span",
+    "context",
+    "provider",
+    "tool",
+    "search",
+    "answer",
+    "citation",
+    "summary",
+    "memory",
+    "session",
+    "tenant",
+    "policy",
+    "cost",
+    "throughput",
+    "percentile",
+    "queue",
+    "shard",
+    "replica",
+    "timeout",
+    "fallback",
+    "prompt",
+    "embedding",
+    "ranking",
+    "recall",
+    "precision",
+    "window",
+    "batch",
+    "stream",
+]
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
@@ -34,7 +74,9 @@ def snippets(r: random.Random, count: int) -> list[dict[str, str]]:
             continue
         title = sentence(r, r.randint(3, 7))
         url = f"https://docs.example.com/{r.choice(_WORDS)}/{r.choice(_WORDS)}-{r.randint(1, 999)}"
-        out.append({"title": title, "url": url, "text": " ".join(sentence(r, r.randint(8, 12)) for _ in range(2))})
+        out.append(
+            {"title": title, "url": url, "text": " ".join(sentence(r, r.randint(8, 12)) for _ in range(2))}
+        )
     return out
 
 
@@ -81,7 +123,9 @@ def cosine(a: list[float], b: list[float]) -> float:
 def rank_results(query: str, results: list[dict[str, str]]) -> list[dict[str, object]]:
     """Rank results by cosine similarity of their embeddings to the query's."""
     q = embed(query)
-    scored = [{**item, "score": round(cosine(q, embed(item["title"] + " " + item["text"])), 4)} for item in results]
+    scored = [
+        {**item, "score": round(cosine(q, embed(item["title"] + " " + item["text"])), 4)} for item in results
+    ]
     return sorted(scored, key=lambda item: -float(item["score"]))  # type: ignore[arg-type]
 
 
@@ -89,7 +133,10 @@ def dedupe_citations(citations: list[dict[str, str]], threshold: float = 0.85) -
     """Drop citations whose text is nearly the same as an earlier one (quadratic: the known hotspot)."""
     kept: list[dict[str, str]] = []
     for citation in citations:
-        if all(difflib.SequenceMatcher(None, citation["text"].split(), other["text"].split()).ratio() < threshold for other in kept):
+        if all(
+            difflib.SequenceMatcher(None, citation["text"].split(), other["text"].split()).ratio() < threshold
+            for other in kept
+        ):
             kept.append(citation)
     return kept
 
@@ -111,9 +158,15 @@ def render_markdown(question: str, paragraphs: list[str], citations: list[dict[s
     return "\n".join(lines)
 
 
-def compose_answer(question: str, paragraphs: list[str], citations: list[dict[str, str]]) -> dict[str, object]:
+def compose_answer(
+    question: str, paragraphs: list[str], citations: list[dict[str, str]]
+) -> dict[str, object]:
     """The writer's post-processing: de-duplicate citations, render, count tokens."""
     unique = dedupe_citations(citations)
     text = render_markdown(question, paragraphs, unique)
-    return {"answer": text, "citations": len(unique), "dropped_citations": len(citations) - len(unique),
-            "answer_tokens": count_tokens(text)}
+    return {
+        "answer": text,
+        "citations": len(unique),
+        "dropped_citations": len(citations) - len(unique),
+        "answer_tokens": count_tokens(text),
+    }

@@ -32,8 +32,17 @@ if TYPE_CHECKING:
 #: decides its behaviour for this call, so a run is reproducible whatever order threads run in.
 FAULT_KEY_HEADER = "x-demo-fault-key"
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
-            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 
 
 @dataclass
@@ -77,7 +86,9 @@ class JsonApp:
             except json.JSONDecodeError as exc:
                 response = Response(400, {"error": f"request body is not JSON: {exc}"})
             else:
-                headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+                headers = {
+                    k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")
+                }
                 response = route(Request(method, path, headers, body))
         data = json.dumps(response.body).encode()
         start_response(
@@ -197,7 +208,9 @@ class HttpClient:
                 raise CallError(message, None, timeout=True) from exc
             except urllib.error.URLError as exc:
                 timed_out = isinstance(exc.reason, (TimeoutError, socket.timeout))
-                message = f"{method} {url} " + (f"timed out after {timeout_s:.3g}s" if timed_out else f"failed: {exc.reason}")
+                message = f"{method} {url} " + (
+                    f"timed out after {timeout_s:.3g}s" if timed_out else f"failed: {exc.reason}"
+                )
                 span.set_attribute("error.type", "timeout" if timed_out else type(exc.reason).__name__)
                 span.set_status("ERROR", message)
                 raise CallError(message, None, timeout=timed_out) from exc

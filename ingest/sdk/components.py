@@ -62,7 +62,9 @@ def _wrap(func: F, operation_name: str, bound: ObservableComponent | None) -> F:
 class _ObserveOperation:
     """Descriptor behind ``observe_operation``: unbound in a class body, bound on an instance."""
 
-    def __get__(self, instance: ObservableComponent | None, owner: type | None = None) -> Callable[[str], Callable[[F], F]]:
+    def __get__(
+        self, instance: ObservableComponent | None, owner: type | None = None
+    ) -> Callable[[str], Callable[[F], F]]:
         def observe_operation(operation_name: str) -> Callable[[F], F]:
             def decorator(func: F) -> F:
                 return _wrap(func, operation_name, instance)
@@ -86,7 +88,9 @@ class _Operation:
 
     __slots__ = ("args", "component", "kwargs", "name", "span", "span_cm", "start")
 
-    def __init__(self, component: ObservableComponent, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def __init__(
+        self, component: ObservableComponent, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
         self.component = component
         self.name = name
         self.args = args
@@ -126,7 +130,10 @@ class _Operation:
         self.span.set_status("OK", f"{self.name} completed successfully")
         if c.detailed_spans:
             c.logger.debug(
-                f"Completed {self.name}", operation=self.name, duration=elapsed, result_type=type(result).__name__
+                f"Completed {self.name}",
+                operation=self.name,
+                duration=elapsed,
+                result_type=type(result).__name__,
             )
         return result
 
@@ -140,7 +147,11 @@ class _Operation:
             )
             c.metrics.increment_counter(
                 "component_errors_total",
-                labels={"component": c.component_name, "operation": self.name, "error_type": type(exc).__name__},
+                labels={
+                    "component": c.component_name,
+                    "operation": self.name,
+                    "error_type": type(exc).__name__,
+                },
             )
             self.span.record_exception(exc)
             self.span.set_status("ERROR", str(exc))
@@ -159,7 +170,9 @@ class ObservableComponent:
 
     observe_operation = _ObserveOperation()
 
-    def __init__(self, component_name: str, observability_provider: ObservabilityProvider | None = None) -> None:
+    def __init__(
+        self, component_name: str, observability_provider: ObservabilityProvider | None = None
+    ) -> None:
         self.component_name = component_name
         self.observability = observability_provider
         if observability_provider is not None:
@@ -189,7 +202,8 @@ class ObservableComponent:
                 await self._initialize_impl()
                 initialization_time = time.perf_counter() - start_time
                 self.metrics.increment_counter(
-                    "component_initializations_total", labels={"component": self.component_name, "status": "success"}
+                    "component_initializations_total",
+                    labels={"component": self.component_name, "status": "success"},
                 )
                 self.metrics.record_histogram(
                     "component_initialization_duration_seconds",
@@ -197,10 +211,13 @@ class ObservableComponent:
                     labels={"component": self.component_name},
                 )
                 span.set_status("OK", "Initialization completed successfully")
-                self.logger.info("Component initialization completed", initialization_time=initialization_time)
+                self.logger.info(
+                    "Component initialization completed", initialization_time=initialization_time
+                )
             except Exception as e:
                 self.metrics.increment_counter(
-                    "component_initializations_total", labels={"component": self.component_name, "status": "error"}
+                    "component_initializations_total",
+                    labels={"component": self.component_name, "status": "error"},
                 )
                 self.metrics.increment_counter(
                     "component_errors_total",

@@ -50,7 +50,9 @@ def parse_size(value: Any, where: str = "size") -> int:
             size = int(float(match.group(1)) * _SIZE_UNITS[match.group(2).upper()])
             if size > 0:
                 return size
-    raise _bad(where, value, f"a positive size like '100MB' (units: {', '.join(u for u in _SIZE_UNITS if u)})")
+    raise _bad(
+        where, value, f"a positive size like '100MB' (units: {', '.join(u for u in _SIZE_UNITS if u)})"
+    )
 
 
 def _bad(where: str, value: Any, allowed: str) -> ConfigurationError:
@@ -98,7 +100,11 @@ def _exporters(value: Any, where: str) -> tuple[str, ...]:
 
 
 def _number(
-    *, minimum: float | None = None, maximum: float | None = None, integer: bool = False, exclusive_min: bool = False
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    integer: bool = False,
+    exclusive_min: bool = False,
 ) -> Validator:
     def check(value: Any, where: str) -> Any:
         kinds = (int,) if integer else (int, float)
@@ -108,7 +114,11 @@ def _number(
         if not low_ok or (maximum is not None and value > maximum):
             lo = "" if minimum is None else (f"> {minimum}" if exclusive_min else f">= {minimum}")
             hi = "" if maximum is None else f"<= {maximum}"
-            raise _bad(where, value, f"a {'whole ' if integer else ''}number {' and '.join(p for p in (lo, hi) if p)}")
+            raise _bad(
+                where,
+                value,
+                f"a {'whole ' if integer else ''}number {' and '.join(p for p in (lo, hi) if p)}",
+            )
         return value if integer else float(value)
 
     return check
@@ -155,7 +165,9 @@ def _string_map(value: Any, where: str) -> dict[str, str]:
     for key, item in value.items():
         if not isinstance(key, str) or isinstance(item, (Mapping, list, tuple)):
             raise _bad(f"{where}.{key}", item, "a string, number or boolean value under a string key")
-        out[key] = item if isinstance(item, str) else str(item).lower() if isinstance(item, bool) else str(item)
+        out[key] = (
+            item if isinstance(item, str) else str(item).lower() if isinstance(item, bool) else str(item)
+        )
     return out
 
 
@@ -242,7 +254,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "exclude_components": Key(_string_list, ()),
         "include_kubernetes_metadata": Key(_bool, False),
         "exporter": Key(_exporters, "parquet"),
-        "endpoint": Key(_optional(_url), None, ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")),
+        "endpoint": Key(
+            _optional(_url), None, ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+        ),
         "headers": Key(_optional(_string_map), None),
         "compression": Key(_optional(_choice(COMPRESSIONS)), None),
         "export_timeout_millis": Key(_optional(_number(minimum=1, integer=True)), None),
@@ -253,7 +267,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "tracing": {
         "enabled": Key(_bool, True, ("LANGSWARM_TRACING_ENABLED",), _env_bool),
-        "sampling_rate": Key(_number(minimum=0.0, maximum=1.0), 1.0, ("LANGSWARM_SAMPLING_RATE",), _env_float),
+        "sampling_rate": Key(
+            _number(minimum=0.0, maximum=1.0), 1.0, ("LANGSWARM_SAMPLING_RATE",), _env_float
+        ),
         "adaptive_sampling": Key(_bool, False),
         "adaptive_traces_per_second": Key(_number(minimum=0.0, exclusive_min=True), 10.0),
         "exporter": Key(_exporters, "parquet"),
@@ -400,4 +416,3 @@ def _cross_checks(cfg: dict[str, Any]) -> None:
         for key in OTLP_SHARED_KEYS:
             if cfg[section][key] is None:
                 cfg[section][key] = copy.deepcopy(cfg["tracing"][key])
-

@@ -16,7 +16,9 @@ from contextlib import contextmanager
 CORRELATION_ATTRIBUTE = "correlation_id"
 BAGGAGE_KEY = "correlation_id"
 
-_current: contextvars.ContextVar[str | None] = contextvars.ContextVar("langswarm_correlation_id", default=None)
+_current: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "langswarm_correlation_id", default=None
+)
 
 #: The guide's name for the same variable (``current_correlation_id.get()`` works).
 current_correlation_id = _current

@@ -231,7 +231,10 @@ class DistributedObservability:
             )
             enriched_payload = {**payload, "_observability_context": context}
             self.logger.info(
-                "Cross-service call started", service_name=service_name, operation=operation, correlation_id=correlation_id
+                "Cross-service call started",
+                service_name=service_name,
+                operation=operation,
+                correlation_id=correlation_id,
             )
             labels = {"service": service_name, "operation": operation}
             try:
@@ -241,7 +244,9 @@ class DistributedObservability:
                 span.set_attribute("call_success", False)
                 span.record_exception(e)
                 span.set_status("ERROR", f"{type(e).__name__}: {e}")
-                self.metrics.increment_counter("cross_service_calls_total", labels={**labels, "status": "error"})
+                self.metrics.increment_counter(
+                    "cross_service_calls_total", labels={**labels, "status": "error"}
+                )
                 self.logger.error(
                     "Cross-service call failed",
                     service_name=service_name,
@@ -251,13 +256,20 @@ class DistributedObservability:
                 )
                 raise
             span.set_attribute("call_success", True)
-            self.metrics.increment_counter("cross_service_calls_total", labels={**labels, "status": "success"})
+            self.metrics.increment_counter(
+                "cross_service_calls_total", labels={**labels, "status": "success"}
+            )
             self.logger.info(
-                "Cross-service call completed", service_name=service_name, operation=operation, correlation_id=correlation_id
+                "Cross-service call completed",
+                service_name=service_name,
+                operation=operation,
+                correlation_id=correlation_id,
             )
             return result
 
-    async def _send(self, service_name: str, operation: str, payload: Mapping[str, Any], headers: dict[str, str]) -> Any:
+    async def _send(
+        self, service_name: str, operation: str, payload: Mapping[str, Any], headers: dict[str, str]
+    ) -> Any:
         """POST ``payload`` as JSON to ``service_endpoints[service_name]/operation``; returns the decoded JSON."""
         base = self.service_endpoints.get(service_name)
         if base is None:

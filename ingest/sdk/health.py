@@ -25,7 +25,9 @@ CheckResult = dict[str, Any] | bool
 class HealthCheckManager:
     """Runs health checks with observability (the guide's class, with the tracer it forgot to set)."""
 
-    def __init__(self, observability_provider: ObservabilityProvider, *, timeout_s: float | None = 30.0) -> None:
+    def __init__(
+        self, observability_provider: ObservabilityProvider, *, timeout_s: float | None = 30.0
+    ) -> None:
         self.observability = observability_provider
         self.logger = observability_provider.get_logger("health")
         self.tracer = observability_provider.get_tracer("health")

@@ -59,14 +59,25 @@ def level_name(level: str | int) -> str:
         name = _ALIASES.get(name, name)
         if name in LEVELS:
             return name
-    msg = f"log level {level!r} is not valid; allowed: {', '.join(LEVELS)} (any case), WARN, FATAL or a number"
+    msg = (
+        f"log level {level!r} is not valid; allowed: {', '.join(LEVELS)} (any case), WARN, FATAL or a number"
+    )
     raise TelemetryValueError(msg)
 
 
 class V2Logger:
     """Logger of one component: ``info("msg", key=value, ...)`` and friends, with string level names."""
 
-    __slots__ = ("_correlation", "_counters", "_handlers", "_max_size", "_otel", "_service", "_threshold", "component")
+    __slots__ = (
+        "_correlation",
+        "_counters",
+        "_handlers",
+        "_max_size",
+        "_otel",
+        "_service",
+        "_threshold",
+        "component",
+    )
 
     def __init__(
         self,
@@ -137,7 +148,9 @@ class V2Logger:
     def _emit(self, level: str, msg: Any, fields: Mapping[str, Any], exc: BaseException | None) -> None:
         levelno, severity, severity_text = LEVELS[level]
         body = msg if type(msg) is str else str(msg)
-        attributes = {k: (v if type(v) in _PLAIN else attribute_value(v)) for k, v in fields.items()} if fields else {}
+        attributes = (
+            {k: (v if type(v) in _PLAIN else attribute_value(v)) for k, v in fields.items()} if fields else {}
+        )
         if self._correlation and CORRELATION_ATTRIBUTE not in attributes:
             cid = get_correlation_id()
             if cid is not None:
@@ -174,7 +187,9 @@ class V2Logger:
             if size <= budget:
                 budget -= size
                 continue
-            attributes[key] = (text if text is not None else str(value))[: max(0, budget - len(_SUFFIX))] + _SUFFIX
+            attributes[key] = (text if text is not None else str(value))[
+                : max(0, budget - len(_SUFFIX))
+            ] + _SUFFIX
             budget = 0
         attributes[TRUNCATED] = True
         attributes[ORIGINAL_SIZE] = original

@@ -155,7 +155,6 @@ class Gauge(Instrument):
             self.otel.set(value, attrs)
 
 
-
 class Histogram(Instrument):
     """A distribution with fixed buckets; ``observe(value, labels=None)`` and ``timer(labels=None)``."""
 
@@ -231,7 +230,9 @@ def _common_labels(label_sets: list[dict[str, Any]]) -> dict[str, Any]:
 class MetricRegistry:
     """Per-provider instruments by name, label rules (``exclude_labels``, ``kubernetes_labels``), buckets."""
 
-    def __init__(self, meter_provider: Any, metrics_config: Mapping[str, Any], *, enabled: bool = True) -> None:
+    def __init__(
+        self, meter_provider: Any, metrics_config: Mapping[str, Any], *, enabled: bool = True
+    ) -> None:
         self.meter_provider = meter_provider
         self.meter = meter_provider.get_meter("langswarm") if enabled else None
         self.config = metrics_config
@@ -312,7 +313,10 @@ class MetricRegistry:
             otel = None
             if self.meter is not None and self.include_histograms:
                 otel = self.meter.create_histogram(
-                    name, unit=unit, description=description, explicit_bucket_boundaries_advisory=bounds or None
+                    name,
+                    unit=unit,
+                    description=description,
+                    explicit_bucket_boundaries_advisory=bounds or None,
                 )
             return Histogram(self, name, description, unit, otel, buckets=bounds)
 

@@ -70,22 +70,29 @@ def start_prometheus_server(registry: CollectorRegistry, path: str, host: str, p
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "/") != path:
             body = f"not found; metrics are served at {path}\n".encode()
-            start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+            start_response(
+                "404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+            )
             return [body]
         return metrics_app(environ, start_response)
 
     server = make_server(host, port, app, ThreadingWSGIServer, handler_class=_ScrapeHandler)
-    thread = threading.Thread(target=server.serve_forever, name=f"langswarm-prometheus-{server.server_port}", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, name=f"langswarm-prometheus-{server.server_port}", daemon=True
+    )
     thread.start()
     return PrometheusServer(server, thread, host, path)
 
 
-
 def _request_metrics(provider: ObservabilityProvider, component: str) -> tuple[Any, Any, Any]:
     metrics = provider.get_metrics(component)
-    total = metrics.create_counter("http_requests_total", description="HTTP requests served, by method, path, status")
+    total = metrics.create_counter(
+        "http_requests_total", description="HTTP requests served, by method, path, status"
+    )
     duration = metrics.create_histogram(
-        "http_request_duration_seconds", description="HTTP request duration in seconds, by method and path", unit="s"
+        "http_request_duration_seconds",
+        description="HTTP request duration in seconds, by method and path",
+        unit="s",
     )
     return total, duration, provider.get_logger(component)
 
@@ -98,7 +105,14 @@ class ObservabilityASGIMiddleware:
     echoed in the response header.
     """
 
-    def __init__(self, app: Any, provider: ObservabilityProvider, *, component: str = "http", excluded_urls: str | None = None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        provider: ObservabilityProvider,
+        *,
+        component: str = "http",
+        excluded_urls: str | None = None,
+    ) -> None:
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
         self.app = app
@@ -111,7 +125,9 @@ class ObservabilityASGIMiddleware:
             meter_provider=provider.meter_provider,
         )
 
-    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+    async def __call__(
+        self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]
+    ) -> None:
         if scope.get("type") != "http":
             await self.otel(scope, receive, send)
             return
@@ -125,7 +141,10 @@ class ObservabilityASGIMiddleware:
         async def send_wrapper(message: MutableMapping[str, Any]) -> None:
             if message.get("type") == "http.response.start":
                 status["code"] = int(message.get("status", 500))
-                message = {**message, "headers": [*message.get("headers", ()), (b"x-correlation-id", cid.encode())]}
+                message = {
+                    **message,
+                    "headers": [*message.get("headers", ()), (b"x-correlation-id", cid.encode())],
+                }
             await send(message)
 
         start = time.perf_counter()
@@ -135,7 +154,11 @@ class ObservabilityASGIMiddleware:
             except Exception as e:
                 status["code"] = 500
                 self.logger.error(
-                    "Request failed", method=method, path=path, error_type=type(e).__name__, error_message=str(e)
+                    "Request failed",
+                    method=method,
+                    path=path,
+                    error_type=type(e).__name__,
+                    error_message=str(e),
                 )
                 raise
             finally:
@@ -157,14 +180,20 @@ class ObservabilityWSGIMiddleware:
     The span ends when the server closes the response iterable, so streaming bodies are timed.
     """
 
-    def __init__(self, app: Callable[..., Any], provider: ObservabilityProvider, *, component: str = "http") -> None:
+    def __init__(
+        self, app: Callable[..., Any], provider: ObservabilityProvider, *, component: str = "http"
+    ) -> None:
         self.app = app
         self.provider = provider
         self.tracer = provider.tracer_provider.get_tracer("ingest.sdk.middleware.wsgi")
         self.requests_total, self.duration, self.logger = _request_metrics(provider, component)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")}
+        headers = {
+            key[5:].replace("_", "-").lower(): value
+            for key, value in environ.items()
+            if key.startswith("HTTP_")
+        }
         parent, cid = extract_headers(headers)
         cid = cid or new_correlation_id("req_")
         method = environ.get("REQUEST_METHOD", "GET")
@@ -180,14 +209,20 @@ class ObservabilityWSGIMiddleware:
             attributes["url.query"] = environ["QUERY_STRING"]
         cid_token = set_correlation_id(cid)
         span = self.tracer.start_span(
-            f"{method} {path}", context=parent, kind=SpanKind.SERVER, attributes=attributes,
-            record_exception=False, set_status_on_exception=False,
+            f"{method} {path}",
+            context=parent,
+            kind=SpanKind.SERVER,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
         )
         token = context_api.attach(trace_api.set_span_in_context(span, parent))
         start = time.perf_counter()
         state = {"status": 500}
 
-        def start_response_wrapper(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        def start_response_wrapper(
+            status: str, response_headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
             code = int(status.split(" ", 1)[0])
             state["status"] = code
             span.set_attribute("http.response.status_code", code)
@@ -208,7 +243,11 @@ class ObservabilityWSGIMiddleware:
                 span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
                 state["status"] = 500
                 self.logger.error(
-                    "Request failed", method=method, path=path, error_type=type(error).__name__, error_message=str(error)
+                    "Request failed",
+                    method=method,
+                    path=path,
+                    error_type=type(error).__name__,
+                    error_message=str(error),
                 )
             _record(self, method, path, state["status"], elapsed)
             span.end()

@@ -51,7 +51,9 @@ class NoOpSpan:
     def set_status(self, status: Any, message: str | None = None) -> NoOpSpan:
         return self
 
-    def record_exception(self, exception: BaseException, attributes: Any = None, escaped: bool = False) -> NoOpSpan:
+    def record_exception(
+        self, exception: BaseException, attributes: Any = None, escaped: bool = False
+    ) -> NoOpSpan:
         return self
 
     def add_event(self, name: str, attributes: Any = None, timestamp: int | None = None) -> NoOpSpan:
@@ -179,4 +181,3 @@ class NoOpMetrics:
 
     async def cleanup_old_data(self, cutoff: float) -> int:
         return 0
-

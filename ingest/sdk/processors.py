@@ -47,7 +47,9 @@ class TelemetryCounters:
 
     def get(self, kind: str, reason: str | None = None) -> int:
         with self._lock:
-            return sum(v for (k, r), v in self._counts.items() if k == kind and (reason is None or r == reason))
+            return sum(
+                v for (k, r), v in self._counts.items() if k == kind and (reason is None or r == reason)
+            )
 
     def by_reason(self, kind: str) -> dict[str, int]:
         with self._lock:
@@ -167,7 +169,9 @@ class CountingMetricExporter(MetricExporter):
         self.counters = counters
         self.name = name
 
-    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
         try:
             result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
         except Exception:

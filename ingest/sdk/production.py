@@ -124,13 +124,17 @@ class ProductionObservabilitySetup:
     ) -> ObservabilityProvider:
         """A provider with :meth:`production_config`; ``overrides`` are merged key by key."""
         config = deep_merge(
-            cls.production_config(service_name, service_version, environment, log_dir=log_dir, store_path=store_path),
+            cls.production_config(
+                service_name, service_version, environment, log_dir=log_dir, store_path=store_path
+            ),
             overrides,
         )
         return ObservabilityProvider.create(config, service_name)
 
     @classmethod
-    def kubernetes_config(cls, namespace: str, service_name: str, *, store_path: str | None = None) -> dict[str, Any]:
+    def kubernetes_config(
+        cls, namespace: str, service_name: str, *, store_path: str | None = None
+    ) -> dict[str, Any]:
         """JSON logs to stdout with k8s metadata, OTLP to the namespace's Collector service, /metrics."""
         exporters = _exporters(store_path)
         endpoint = _collector_endpoint(f"http://otel-collector.{namespace}.svc.cluster.local:4318")
@@ -182,7 +186,9 @@ class ProductionObservabilitySetup:
         return ObservabilityProvider.create(config, service_name)
 
     @classmethod
-    def cloud_config(cls, cloud_provider: str, service_name: str, *, store_path: str | None = None) -> dict[str, Any]:
+    def cloud_config(
+        cls, cloud_provider: str, service_name: str, *, store_path: str | None = None
+    ) -> dict[str, Any]:
         """OTLP to a Collector configured for ``aws``, ``gcp`` or ``azure`` (deploy/<cloud>/), cloud resource attributes."""
         if cloud_provider not in CLOUD_PROVIDERS:
             close = difflib.get_close_matches(str(cloud_provider).lower(), CLOUD_PROVIDERS, n=1, cutoff=0.3)
@@ -208,7 +214,13 @@ class ProductionObservabilitySetup:
                 resource["cloud.region"] = region
         resource.update(kubernetes_attributes())
         return {
-            "logging": {"output": "console", "console_stream": "stdout", "format": "json", "exporter": exporters, "endpoint": endpoint},
+            "logging": {
+                "output": "console",
+                "console_stream": "stdout",
+                "format": "json",
+                "exporter": exporters,
+                "endpoint": endpoint,
+            },
             "tracing": {"exporter": exporters, "endpoint": endpoint},
             "metrics": {"exporter": exporters, "endpoint": endpoint, "export_interval": 60},
             "store": {"path": store_path},

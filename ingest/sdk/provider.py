@@ -159,7 +159,9 @@ def otlp_exporter(signal: str, section: Mapping[str, Any]) -> Any:
     )
 
 
-def build_exporters(signal: str, config: Mapping[str, Any], store_writer: StoreWriter, counters: TelemetryCounters) -> list[Any]:
+def build_exporters(
+    signal: str, config: Mapping[str, Any], store_writer: StoreWriter, counters: TelemetryCounters
+) -> list[Any]:
     """The counting exporters of ``signal``, one per name in its section's ``exporter`` list."""
     spec = SIGNAL_EXPORTS[signal]
     section = config[spec.section]
@@ -191,7 +193,9 @@ class ObservabilityProvider:
     _live_lock = threading.Lock()
 
     @classmethod
-    def create(cls, config: Mapping[str, Any] | None = None, service_name: str = "langswarm") -> ObservabilityProvider:
+    def create(
+        cls, config: Mapping[str, Any] | None = None, service_name: str = "langswarm"
+    ) -> ObservabilityProvider:
         """Validate ``config`` and build a provider for ``service_name`` (the guide's entry point)."""
         return cls(config, service_name)
 
@@ -210,7 +214,9 @@ class ObservabilityProvider:
         cfg = self.config
 
         self.store_writer = StoreWriter(
-            cfg["store"]["path"], durable=cfg["store"]["durable"], retention_days=cfg["store"]["retention_days"]
+            cfg["store"]["path"],
+            durable=cfg["store"]["durable"],
+            retention_days=cfg["store"]["retention_days"],
         )
         self.resource = self._resource()
         # Things that can fail on bad settings (log file, Prometheus port) come first, before any
@@ -222,7 +228,9 @@ class ObservabilityProvider:
             for handler in self._handlers:
                 handler.close()
             raise
-        self.metric_registry = MetricRegistry(self.meter_provider, cfg["metrics"], enabled=cfg["metrics"]["enabled"])
+        self.metric_registry = MetricRegistry(
+            self.meter_provider, cfg["metrics"], enabled=cfg["metrics"]["enabled"]
+        )
         self.tracer_provider, self.span_guard, self.adaptive_sampler = self._build_tracer_provider()
         self.logger_provider = self._build_logger_provider()
         self._register_self_telemetry()
@@ -260,7 +268,9 @@ class ObservabilityProvider:
         )
         readers: list[Any] = [
             PeriodicExportingMetricReader(
-                exporter, export_interval_millis=interval_ms, export_timeout_millis=cfg["export_timeout_millis"]
+                exporter,
+                export_interval_millis=interval_ms,
+                export_timeout_millis=cfg["export_timeout_millis"],
             )
             for exporter in self.metric_exporters
         ]
@@ -276,7 +286,10 @@ class ObservabilityProvider:
             self.prometheus_registry = CollectorRegistry(auto_describe=True)
             try:
                 self.prometheus_server = start_prometheus_server(
-                    self.prometheus_registry, cfg["prometheus_endpoint"], cfg["prometheus_host"], cfg["prometheus_port"]
+                    self.prometheus_registry,
+                    cfg["prometheus_endpoint"],
+                    cfg["prometheus_host"],
+                    cfg["prometheus_port"],
                 )
             except OSError as exc:
                 msg = (
@@ -284,7 +297,9 @@ class ObservabilityProvider:
                     f"({exc}); change 'metrics.prometheus_port' (0 picks a free port) or 'metrics.prometheus_host'"
                 )
                 raise ConfigurationError(msg) from exc
-            readers.append(PrometheusMetricReader(registry=self.prometheus_registry, scope_info_enabled=False))
+            readers.append(
+                PrometheusMetricReader(registry=self.prometheus_registry, scope_info_enabled=False)
+            )
         return MeterProvider(resource=self.resource, metric_readers=readers, shutdown_on_exit=False)
 
     def _build_tracer_provider(self) -> tuple[TracerProvider, SpanGuard, AdaptiveSampler | None]:
@@ -316,7 +331,9 @@ class ObservabilityProvider:
         self.span_exporters: list[CountingSpanExporter] = []
         self.span_processors: list[Any] = []
         self.span_pipes: list[Pipe] = []
-        exporters = build_exporters("spans", self.config, self.store_writer, self.counters) if cfg["enabled"] else []
+        exporters = (
+            build_exporters("spans", self.config, self.store_writer, self.counters) if cfg["enabled"] else []
+        )
         for exporter in exporters:
             if cfg["span_processor"] == "simple":
                 processor: Any = SimpleSpanProcessor(exporter)
@@ -345,7 +362,9 @@ class ObservabilityProvider:
 
     def _build_logger_provider(self) -> LoggerProvider:
         cfg = self.config["logging"]
-        provider = LoggerProvider(resource=self.resource, shutdown_on_exit=False, meter_provider=self.meter_provider)
+        provider = LoggerProvider(
+            resource=self.resource, shutdown_on_exit=False, meter_provider=self.meter_provider
+        )
         self.log_counter = LogCounter()
         provider.add_log_record_processor(self.log_counter)
         self.log_exporters: list[CountingLogExporter] = []
@@ -448,8 +467,12 @@ class ObservabilityProvider:
         )
 
         def exported(options: CallbackOptions) -> list[Observation]:
-            out = [Observation(e.exported, {"signal": "spans", "exporter": e.name}) for e in self.span_exporters]
-            out += [Observation(e.exported, {"signal": "logs", "exporter": e.name}) for e in self.log_exporters]
+            out = [
+                Observation(e.exported, {"signal": "spans", "exporter": e.name}) for e in self.span_exporters
+            ]
+            out += [
+                Observation(e.exported, {"signal": "logs", "exporter": e.name}) for e in self.log_exporters
+            ]
             return out
 
         meter.create_observable_counter(
@@ -463,7 +486,8 @@ class ObservabilityProvider:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             handler = LoggingHandler(
-                level=logging.getLevelName(self.config["logging"]["level"]), logger_provider=self.logger_provider
+                level=logging.getLevelName(self.config["logging"]["level"]),
+                logger_provider=self.logger_provider,
             )
         handler.addFilter(lambda record: not record.name.startswith(("opentelemetry", "ingest")))
         logging.getLogger().addHandler(handler)
@@ -644,7 +668,9 @@ class _RoutingTracerProvider(trace_api.TracerProvider):
         schema_url: str | None = None,
         attributes: Any = None,
     ) -> trace_api.Tracer:
-        return _RoutingTracer(instrumenting_module_name, instrumenting_library_version, schema_url, attributes)
+        return _RoutingTracer(
+            instrumenting_module_name, instrumenting_library_version, schema_url, attributes
+        )
 
 
 class _RoutingLogger(logs_api.Logger):
@@ -695,4 +721,3 @@ def _install_global_routers() -> None:
         from ingest.sdk.distributed import install_correlation_propagator
 
         install_correlation_propagator()
-

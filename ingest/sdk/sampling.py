@@ -163,7 +163,11 @@ class LimitedSampler(Sampler):
             if self.limiter.admit(trace_id, parent_context):
                 return result
             state = result.trace_state or TraceState()
-            state = state.update(_STATE_KEY, _STATE_LIMIT) if _STATE_KEY in state else state.add(_STATE_KEY, _STATE_LIMIT)
+            state = (
+                state.update(_STATE_KEY, _STATE_LIMIT)
+                if _STATE_KEY in state
+                else state.add(_STATE_KEY, _STATE_LIMIT)
+            )
             return SamplingResult(Decision.DROP, None, state)
         state = result.trace_state
         if state is not None and state.get(_STATE_KEY) == _STATE_LIMIT:
@@ -171,7 +175,9 @@ class LimitedSampler(Sampler):
         return result
 
     def get_description(self) -> str:
-        return f"LimitedSampler{{{self.inner.get_description()}, max_spans_per_trace={self.limiter.max_spans}}}"
+        return (
+            f"LimitedSampler{{{self.inner.get_description()}, max_spans_per_trace={self.limiter.max_spans}}}"
+        )
 
 
 def build_sampler(

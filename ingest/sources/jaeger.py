@@ -22,7 +22,13 @@ from ingest.store import schema
 from ingest.store.encoding import attribute_text, hex_array, table_from_columns
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
-_KINDS = {"server": "SERVER", "client": "CLIENT", "producer": "PRODUCER", "consumer": "CONSUMER", "internal": "INTERNAL"}
+_KINDS = {
+    "server": "SERVER",
+    "client": "CLIENT",
+    "producer": "PRODUCER",
+    "consumer": "CONSUMER",
+    "internal": "INTERNAL",
+}
 _SPECIAL_TAGS = {
     "span.kind",
     "otel.status_code",
@@ -36,8 +42,10 @@ _SPECIAL_TAGS = {
 
 def is_jaeger(obj: Any) -> bool:
     """Whether a parsed JSON document looks like Jaeger's trace JSON."""
-    return isinstance(obj, dict) and isinstance(obj.get("data"), list) and not any(
-        k in obj for k in ("resourceSpans", "resourceLogs", "resourceMetrics")
+    return (
+        isinstance(obj, dict)
+        and isinstance(obj.get("data"), list)
+        and not any(k in obj for k in ("resourceSpans", "resourceLogs", "resourceMetrics"))
     )
 
 
@@ -187,7 +195,10 @@ def _map(rows: list[dict[str, Any]]) -> pa.MapArray:
             values.append(attribute_text(v))
         offsets.append(len(keys))
     return pa.MapArray.from_arrays(
-        pa.array(offsets, pa.int32()), pa.array(keys, pa.string()), pa.array(values, pa.string()), type=schema.ATTRIBUTES
+        pa.array(offsets, pa.int32()),
+        pa.array(keys, pa.string()),
+        pa.array(values, pa.string()),
+        type=schema.ATTRIBUTES,
     )
 
 
@@ -239,7 +250,9 @@ def spans_table(rows: list[dict[str, Any]]) -> pa.Table:
                     hex_array(b"".join(link["trace_id"] for link in links), 16),
                     hex_array(b"".join(link["span_id"] for link in links), 8),
                     pa.nulls(len(links), pa.string()),
-                    _map([{"jaeger.ref_type": link["ref_type"]} if link["ref_type"] else {} for link in links]),
+                    _map(
+                        [{"jaeger.ref_type": link["ref_type"]} if link["ref_type"] else {} for link in links]
+                    ),
                 ],
                 fields=list(schema.LINK),
             ),

@@ -68,7 +68,14 @@ _SPAN = {
     "events": [{"timeUnixNano": _V, "name": _S, "attributes": _KVS, "droppedAttributesCount": _V}],
     "droppedEventsCount": _V,
     "links": [
-        {"traceId": _S, "spanId": _S, "traceState": _S, "attributes": _KVS, "droppedAttributesCount": _V, "flags": _V}
+        {
+            "traceId": _S,
+            "spanId": _S,
+            "traceState": _S,
+            "attributes": _KVS,
+            "droppedAttributesCount": _V,
+            "flags": _V,
+        }
     ],
     "droppedLinksCount": _V,
     "status": {"message": _S, "code": _V},
@@ -89,7 +96,11 @@ _LOG = {
 }
 SPEC = {
     "resourceSpans": [
-        {"resource": _RESOURCE, "scopeSpans": [{"scope": _SCOPE, "spans": [_SPAN], "schemaUrl": _S}], "schemaUrl": _S}
+        {
+            "resource": _RESOURCE,
+            "scopeSpans": [{"scope": _SCOPE, "spans": [_SPAN], "schemaUrl": _S}],
+            "schemaUrl": _S,
+        }
     ],
     "resourceLogs": [
         {
@@ -211,7 +222,11 @@ class BlockResult:
 
 
 def decode_block(
-    con: duckdb.DuckDBPyConnection, path: str, *, fmt: str = "newline_delimited", max_object: int | None = None
+    con: duckdb.DuckDBPyConnection,
+    path: str,
+    *,
+    fmt: str = "newline_delimited",
+    max_object: int | None = None,
 ) -> BlockResult:
     """Decode the JSON objects in ``path`` (``fmt`` as DuckDB's read_json_objects ``format``).
 
@@ -222,7 +237,11 @@ def decode_block(
 
 
 def transform_block(
-    con: duckdb.DuckDBPyConnection, path: str, *, fmt: str = "newline_delimited", max_object: int | None = None
+    con: duckdb.DuckDBPyConnection,
+    path: str,
+    *,
+    fmt: str = "newline_delimited",
+    max_object: int | None = None,
 ) -> pa.Table:
     """The reading half of :func:`decode_block` (releases the GIL: run it beside the Arrow half).
 
@@ -260,7 +279,9 @@ def decode_transformed(result: pa.Table) -> BlockResult:
     for row in np.flatnonzero(objects & no_signal):
         out.flagged[int(row)] = "no resourceSpans, resourceMetrics or resourceLogs"
     bad |= ~objects | no_signal
-    has_metrics = np.asarray(pc.fill_null(pc.list_value_length(resource_metrics), 0).to_numpy(), dtype=np.int64) > 0
+    has_metrics = (
+        np.asarray(pc.fill_null(pc.list_value_length(resource_metrics), 0).to_numpy(), dtype=np.int64) > 0
+    )
     for row in np.flatnonzero(has_metrics & ~bad):
         out.flagged[int(row)] = "metrics"
     bad |= has_metrics
@@ -399,7 +420,9 @@ def _uint(array: pa.Array, *, required: bool, limit: int = _INT64_MAX) -> tuple[
     ok = np.asarray(ok_arrow.to_numpy(zero_copy_only=False), dtype=bool)
     clean = pc.if_else(pc.fill_null(digits, False), array, pa.scalar(None, pa.string()))
     # 20 digits can exceed uint64; such text is invalid anyway (the exact path says why).
-    long = np.asarray(pc.fill_null(pc.greater(pc.binary_length(clean), 19), False).to_numpy(zero_copy_only=False))
+    long = np.asarray(
+        pc.fill_null(pc.greater(pc.binary_length(clean), 19), False).to_numpy(zero_copy_only=False)
+    )
     if long.any():
         ok &= ~long
         clean = pc.if_else(pa.array(long), pa.scalar(None, pa.string()), clean)
@@ -456,7 +479,9 @@ def _value_text(values: pa.Array) -> pa.Array:
     if n == 0:
         return values
     buffers = values.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=np.int32)[values.offset : values.offset + n + 1].astype(np.int64)
+    offsets = np.frombuffer(buffers[1], dtype=np.int32)[values.offset : values.offset + n + 1].astype(
+        np.int64
+    )
     data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, np.uint8)
     starts, ends = offsets[:-1], offsets[1:]
     ok = ends - starts >= 6
@@ -498,7 +523,8 @@ def _value_text(values: pa.Array) -> pa.Array:
         quoted,
         np.where(
             first_letter == ord("d"),
-            (first_value_byte == ord("-")) | ((first_value_byte >= ord("0")) & (first_value_byte <= ord("9"))),
+            (first_value_byte == ord("-"))
+            | ((first_value_byte >= ord("0")) & (first_value_byte <= ord("9"))),
             np.where(
                 second_letter == ord("o"),  # boolValue
                 ~quoted & ((first_value_byte == ord("t")) | (first_value_byte == ord("f"))),
@@ -666,7 +692,9 @@ def _nested_list(parents: pa.Array, item_type: pa.DataType, children: list[pa.Ar
 
 
 def _spans(resource_spans: pa.Array) -> tuple[pa.Table | None, np.ndarray, np.ndarray]:
-    res_items, scopes, spans, lines, res_of, scope_of, odd_lines = _levels(resource_spans, "scopeSpans", "spans")
+    res_items, scopes, spans, lines, res_of, scope_of, odd_lines = _levels(
+        resource_spans, "scopeSpans", "spans"
+    )
     n = len(spans)
     if n == 0:
         return None, odd_lines, np.zeros(len(odd_lines), dtype=bool)
@@ -687,7 +715,9 @@ def _spans(resource_spans: pa.Array) -> tuple[pa.Table | None, np.ndarray, np.nd
     res_ok, scope_ok = _unstored_ok(res_items, scopes)
     ok &= res_ok[res_of] & scope_ok[scope_of]
     # A span that ends before it starts takes the exact path, which rejects it and says so.
-    ok &= np.asarray(pc.fill_null(pc.greater_equal(end, start), False).to_numpy(zero_copy_only=False), dtype=bool)
+    ok &= np.asarray(
+        pc.fill_null(pc.greater_equal(end, start), False).to_numpy(zero_copy_only=False), dtype=bool
+    )
 
     events_col = _field(spans, "events")
     events, span_of_event = _flatten(events_col)
@@ -758,7 +788,9 @@ def _spans(resource_spans: pa.Array) -> tuple[pa.Table | None, np.ndarray, np.nd
 
 
 def _logs(resource_logs: pa.Array) -> tuple[pa.Table | None, np.ndarray, np.ndarray]:
-    res_items, scopes, records, lines, res_of, scope_of, odd_lines = _levels(resource_logs, "scopeLogs", "logRecords")
+    res_items, scopes, records, lines, res_of, scope_of, odd_lines = _levels(
+        resource_logs, "scopeLogs", "logRecords"
+    )
     n = len(records)
     if n == 0:
         return None, odd_lines, np.zeros(len(odd_lines), dtype=bool)

@@ -209,7 +209,9 @@ class Compactor:
         if len(group) > 1:
             yield group
 
-    def _merge(self, table_name: str, folder: Path, group: list[tuple[Path, int, int]], report: DayReport) -> None:
+    def _merge(
+        self, table_name: str, folder: Path, group: list[tuple[Path, int, int]], report: DayReport
+    ) -> None:
         # Files written before the portable layout (nanosecond timestamps) come out in the current one.
         tables = [to_store_layout(table_name, pq.read_table(path)) for path, _, _ in group]
         expected = sum(n for _, _, n in group)
@@ -241,7 +243,9 @@ class Compactor:
         if written != expected - duplicates:
             for tmp, _ in outputs:
                 tmp.unlink(missing_ok=True)
-            msg = f"{folder}: wrote {written} rows, expected {expected - duplicates}; inputs left as they were"
+            msg = (
+                f"{folder}: wrote {written} rows, expected {expected - duplicates}; inputs left as they were"
+            )
             raise CompactionError(msg)
         journal = self.control / f"{run_id}.json"
         _write_json(
@@ -329,7 +333,9 @@ class Compactor:
             if all((folder / final).exists() for _, final in outputs):
                 for name in inputs:
                     (folder / name).unlink(missing_ok=True)
-                done.append(f"{folder}: finished an interrupted compaction (removed {len(inputs)} merged inputs)")
+                done.append(
+                    f"{folder}: finished an interrupted compaction (removed {len(inputs)} merged inputs)"
+                )
             else:
                 # Some outputs may be in place already: the inputs still hold every row, so undo them.
                 for tmp, final in outputs:
@@ -371,7 +377,9 @@ def _drop_duplicate_spans(table: pa.Table) -> tuple[pa.Table, int]:
     same = pc.and_(
         pc.equal(trace.slice(1), trace.slice(0, n - 1)), pc.equal(span.slice(1), span.slice(0, n - 1))
     )
-    dup = np.concatenate([[False], np.asarray(pc.fill_null(same, False).to_numpy(zero_copy_only=False), dtype=bool)])
+    dup = np.concatenate(
+        [[False], np.asarray(pc.fill_null(same, False).to_numpy(zero_copy_only=False), dtype=bool)]
+    )
     count = int(dup.sum())
     return (table.filter(pa.array(~dup)), count) if count else (table, 0)
 
@@ -392,19 +400,30 @@ def _write_json(path: Path, value: Any) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``python -m ingest compact``."""
     parser.add_argument(
-        "--table", action="append", choices=list(schema.TABLES), help="table to compact (repeatable; default all)"
+        "--table",
+        action="append",
+        choices=list(schema.TABLES),
+        help="table to compact (repeatable; default all)",
     )
-    parser.add_argument("--day", action="append", metavar="YYYY-MM-DD", help="day to compact (repeatable; default all)")
     parser.add_argument(
-        "--small-mb", type=float, default=DEFAULT_SMALL_BYTES / (1 << 20),
+        "--day", action="append", metavar="YYYY-MM-DD", help="day to compact (repeatable; default all)"
+    )
+    parser.add_argument(
+        "--small-mb",
+        type=float,
+        default=DEFAULT_SMALL_BYTES / (1 << 20),
         help="files smaller than this are merged (default 32)",
     )
     parser.add_argument(
-        "--target-rows", type=int, default=DEFAULT_TARGET_ROWS,
+        "--target-rows",
+        type=int,
+        default=DEFAULT_TARGET_ROWS,
         help=f"rows per merged file, at most (default {DEFAULT_TARGET_ROWS:,}; ~1 KB of memory a span)",
     )
     parser.add_argument(
-        "--row-group-rows", type=int, default=DEFAULT_ROW_GROUP_ROWS,
+        "--row-group-rows",
+        type=int,
+        default=DEFAULT_ROW_GROUP_ROWS,
         help=f"rows per Parquet row group (default {DEFAULT_ROW_GROUP_ROWS:,}: a trace lookup reads few)",
     )
 
@@ -421,7 +440,9 @@ def run(args: argparse.Namespace) -> int:
     for line in report.recovered:
         print(line)
     if report.temporaries_removed:
-        print(f"removed {report.temporaries_removed} temporary files left by writers or compactions that were killed")
+        print(
+            f"removed {report.temporaries_removed} temporary files left by writers or compactions that were killed"
+        )
     for day in report.days:
         print(day.summary())
     if not report.days:

@@ -56,7 +56,9 @@ class _Counts:
 class _BatchWriter:
     """The shared body of the span and log exporters: encode a batch, write it, count the outcome."""
 
-    def __init__(self, store: StoreLike, table: str, encode: Callable[[Sequence[Any]], Any], noun: str) -> None:
+    def __init__(
+        self, store: StoreLike, table: str, encode: Callable[[Sequence[Any]], Any], noun: str
+    ) -> None:
         self.writer = _writer(store)
         self.counts = _Counts()
         self.shut_down = False
@@ -66,7 +68,9 @@ class _BatchWriter:
         """Write one batch; False (logged and counted, never raised) if it could not be written."""
         if self.shut_down:
             self.counts.failed(len(batch))
-            _log.warning("exporter is shut down; %d %s not written to %s", len(batch), self._noun, self.writer.root)
+            _log.warning(
+                "exporter is shut down; %d %s not written to %s", len(batch), self._noun, self.writer.root
+            )
             return False
         if not batch:
             return True

@@ -70,7 +70,9 @@ def _rewrite(path: Path, table: str, control: Path) -> None:
     try:
         converted = to_store_layout(table, pq.read_table(path))
         with open(tmp, "wb") as sink:
-            pq.write_table(converted, sink, compression="zstd", row_group_size=128 * 1024, **_encoding_options(table))
+            pq.write_table(
+                converted, sink, compression="zstd", row_group_size=128 * 1024, **_encoding_options(table)
+            )
             sink.flush()
             os.fsync(sink.fileno())
         with _exclusive(control / READERS_LOCK, wait=True):

@@ -64,7 +64,9 @@ def put_once(fs: Any, url: str, data: bytes) -> None:
         # Parts go up one after another: a writer's memory holds one file anyway, and it keeps the order simple.
         fs.pipe_file(url, data, mode="create", chunksize=part, max_concurrency=1)
     except FileExistsError:
-        msg = f"{url} exists already; store file names are unique, so another writer shares this writer's name"
+        msg = (
+            f"{url} exists already; store file names are unique, so another writer shares this writer's name"
+        )
         raise StoreError(msg) from None
     except OSError as exc:
         msg = f"cannot write {url}: {exc}"

@@ -145,7 +145,9 @@ def _prune_remote(url: str, cutoff: datetime, report: PruneReport, dry_run: bool
             keys = fs.glob(f"{url}/{table}/{part}/*.parquet", detail=True)
             if not dry_run and keys:
                 fs.rm(list(keys))
-            report.removed.append(Removed(table, day, len(keys), sum(int(v.get("size") or 0) for v in keys.values())))
+            report.removed.append(
+                Removed(table, day, len(keys), sum(int(v.get("size") or 0) for v in keys.values()))
+            )
 
 
 def _size(path: Path) -> int:
@@ -195,7 +197,9 @@ class AutoPrune:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``python -m ingest prune``."""
     parser.add_argument(
-        "--older-than", required=True, metavar="AGE",
+        "--older-than",
+        required=True,
+        metavar="AGE",
         help="remove day partitions wholly older than this: 30d, 2w, 36h (days by default)",
     )
     parser.add_argument("--dry-run", action="store_true", help="print what would be removed, remove nothing")
@@ -214,4 +218,3 @@ def run(args: argparse.Namespace) -> int:
     )
     sys.stdout.flush()
     return 0
-

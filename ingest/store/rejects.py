@@ -232,7 +232,9 @@ class RejectWriter:
             if sample_field is not None:
                 with_sample = json.dumps({**record, sample_field: sample_text}, ensure_ascii=False) + "\n"
                 with _budgets_lock:
-                    kept = budget.room_for(len(with_sample.encode("utf-8", "backslashreplace")), self.cap_bytes)
+                    kept = budget.room_for(
+                        len(with_sample.encode("utf-8", "backslashreplace")), self.cap_bytes
+                    )
                 if kept:
                     text = with_sample
                 else:

@@ -20,7 +20,12 @@ UNIX_NANO = pa.int64()
 ATTRIBUTES = pa.map_(pa.string(), pa.string())
 
 EVENT = pa.struct(
-    [("name", pa.string()), ("timestamp", TIMESTAMP), ("time_unix_nano", UNIX_NANO), ("attributes", ATTRIBUTES)]
+    [
+        ("name", pa.string()),
+        ("timestamp", TIMESTAMP),
+        ("time_unix_nano", UNIX_NANO),
+        ("attributes", ATTRIBUTES),
+    ]
 )
 #: A span event as the encoders build it (nanosecond timestamp, no ``time_unix_nano``); also the
 #: event type of stores written before the portable layout.

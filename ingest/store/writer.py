@@ -96,9 +96,7 @@ class StoreWriter:
             schema.schema_for(table_name)  # raises the KeyError naming the valid tables
         if table.num_rows == 0:
             return []
-        written = [
-            self._write_file(table_name, day, part) for day, part in _split_by_day(table, time_column)
-        ]
+        written = [self._write_file(table_name, day, part) for day, part in _split_by_day(table, time_column)]
         with self._lock:
             self.rows_written[table_name] += table.num_rows
             self.files_written += len(written)
@@ -133,12 +131,15 @@ class StoreWriter:
             raise StoreError(msg) from exc
         return final
 
-
     def _put_object(self, url: str, table_name: str, table: pa.Table) -> str:
         """Encode the file in memory and put it under its final key in one upload (no rename on S3)."""
         sink = pa.BufferOutputStream()
         pq.write_table(
-            table, sink, compression=self.compression, row_group_size=128 * 1024, **_encoding_options(table_name)
+            table,
+            sink,
+            compression=self.compression,
+            row_group_size=128 * 1024,
+            **_encoding_options(table_name),
         )
         objectstore.put_once(self.fs, url, sink.getvalue().to_pybytes())
         return url
@@ -157,9 +158,25 @@ def _load_lazy_imports() -> None:
 # Columns that are nearly unique per row (a trace id repeats a few times at most within one file):
 # Parquet's dictionary encoding only costs time on them.
 _UNIQUE_COLUMNS = frozenset(
-    {"trace_id", "span_id", "parent_span_id", "start_time", "end_time", "duration_ns", "timestamp", "observed_timestamp",
-     "start_timestamp", "start_time_unix_nano", "end_time_unix_nano", "time_unix_nano", "observed_time_unix_nano",
-     "value", "sum", "profile_id", "alert_id"}
+    {
+        "trace_id",
+        "span_id",
+        "parent_span_id",
+        "start_time",
+        "end_time",
+        "duration_ns",
+        "timestamp",
+        "observed_timestamp",
+        "start_timestamp",
+        "start_time_unix_nano",
+        "end_time_unix_nano",
+        "time_unix_nano",
+        "observed_time_unix_nano",
+        "value",
+        "sum",
+        "profile_id",
+        "alert_id",
+    }
 )
 
 

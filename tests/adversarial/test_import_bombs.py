@@ -93,13 +93,18 @@ def _count(store: Path, table: str) -> int:
     return ds.dataset(folder, format="parquet").count_rows() if folder.exists() else 0
 
 
-def _import_cli(tmp_path: Path, store: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str, int]:
+def _import_cli(
+    tmp_path: Path, store: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[int, str, str, int]:
     """``python -m ingest import`` in its own process: exit code, stdout, stderr and peak resident bytes."""
     out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     with open(out, "w") as stdout, open(err, "w") as stderr:
         proc = subprocess.Popen(
             [sys.executable, "-m", "ingest", "import", "--no-progress", "--store", str(store), *args],
-            stdout=stdout, stderr=stderr, cwd=REPO, env={**os.environ, **(env or {})},
+            stdout=stdout,
+            stderr=stderr,
+            cwd=REPO,
+            env={**os.environ, **(env or {})},
         )
         _, status, usage = os.wait4(proc.pid, 0)  # the rusage of this one child: its own peak RSS
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -146,7 +151,9 @@ class TestCompressionBombs:
         [record] = _rejected(store)
         assert record["size"] == size and record["truncated"] is True
         assert record["sha256"] == _sha256(_repeat(b"\0", size))
-        assert base64.b64decode(record["data_base64"]) == b"\0" * DEFAULT_SAMPLE_BYTES  # NULs: base64, not \u0000 x 6
+        assert (
+            base64.b64decode(record["data_base64"]) == b"\0" * DEFAULT_SAMPLE_BYTES
+        )  # NULs: base64, not \u0000 x 6
         assert _rejected_bytes(store) < 128 << 10
         assert rss < RSS_BOUND, f"peak RSS {rss / MiB:.0f} MiB"
 
@@ -199,17 +206,26 @@ class TestLongLines:
         source = tmp_path / f"in.jsonl{'' if compression == 'plain' else '.' + compression}"
         source.write_bytes(data if compression == "plain" else _compressed(compression, [data]))
         store = tmp_path / "store"
-        [report] = Importer(store, progress=False, durable=False, max_object_bytes=limit).import_paths([source])
+        [report] = Importer(store, progress=False, durable=False, max_object_bytes=limit).import_paths(
+            [source]
+        )
         assert report.written == {"spans": 45, "logs": 5}, report.problems
         records = {r["line"]: r for r in _rejected(store)}
         assert sorted(records) == [3, 5]
         for number in (3, 5):
             original = lines[number - 1]
             record = records[number]
-            assert f"line {number} is {len(original):,} bytes, more than the {limit:,}-byte limit" in record["reason"]
-            assert record["size"] == len(original) and record["sha256"] == hashlib.sha256(original).hexdigest()
+            assert (
+                f"line {number} is {len(original):,} bytes, more than the {limit:,}-byte limit"
+                in record["reason"]
+            )
+            assert (
+                record["size"] == len(original) and record["sha256"] == hashlib.sha256(original).hexdigest()
+            )
             assert record["truncated"] is True and record["data"] == original[:DEFAULT_SAMPLE_BYTES].decode()
-        assert any(problem.startswith(f"{source}:3: line 3 is") for problem in report.problems), report.problems
+        assert any(problem.startswith(f"{source}:3: line 3 is") for problem in report.problems), (
+            report.problems
+        )
 
     @pytest.mark.parametrize("compression", ["plain", "gzip", "zstd"])
     def test_a_huge_line_keeps_memory_bounded_and_the_rest_of_the_file_lands(
@@ -217,7 +233,12 @@ class TestLongLines:
     ) -> None:
         """A 600 MiB line of ``[`` (300 MiB when plain) between good lines, at the default limit: bounded RSS, both neighbours land."""
         size = (300 if compression == "plain" else 600) * MiB
-        pieces = [_line(_retraced(good["spans"], 1)) + b"\n", *_repeat(b"[", size), b"\n", _line(good["logs"]) + b"\n"]
+        pieces = [
+            _line(_retraced(good["spans"], 1)) + b"\n",
+            *_repeat(b"[", size),
+            b"\n",
+            _line(good["logs"]) + b"\n",
+        ]
         source = tmp_path / f"bomb.jsonl{'' if compression == 'plain' else '.' + compression}"
         with open(source, "wb") as sink:
             if compression == "plain":
@@ -229,15 +250,26 @@ class TestLongLines:
         code, out, err, rss = _import_cli(tmp_path, store, str(source))
         assert code == 1, (out, err)
         assert "wrote 15 spans, 5 logs" in out, out
-        assert f"{source}:2: line 2 is {size:,} bytes, more than the {DEFAULT_MAX_OBJECT_BYTES:,}-byte limit" in err
+        assert (
+            f"{source}:2: line 2 is {size:,} bytes, more than the {DEFAULT_MAX_OBJECT_BYTES:,}-byte limit"
+            in err
+        )
         [record] = _rejected(store)
-        assert record["line"] == 2 and record["size"] == size and record["sha256"] == _sha256(_repeat(b"[", size))
+        assert (
+            record["line"] == 2
+            and record["size"] == size
+            and record["sha256"] == _sha256(_repeat(b"[", size))
+        )
         assert _rejected_bytes(store) < 128 << 10
         assert rss < RSS_BOUND, f"peak RSS {rss / MiB:.0f} MiB"
 
-    def test_a_whitespace_line_over_the_limit_is_blank_not_rejected(self, tmp_path: Path, good: dict, reader: str) -> None:
+    def test_a_whitespace_line_over_the_limit_is_blank_not_rejected(
+        self, tmp_path: Path, good: dict, reader: str
+    ) -> None:
         """Blank lines are skipped whatever their length; the line numbers after them stay right."""
-        data = _line(good["spans"]) + b"\n" + b" \t" * MiB + b"\n" + b"not json\n" + _line(good["logs"]) + b"\n"
+        data = (
+            _line(good["spans"]) + b"\n" + b" \t" * MiB + b"\n" + b"not json\n" + _line(good["logs"]) + b"\n"
+        )
         source = tmp_path / "spaces.jsonl.gz"
         source.write_bytes(gzip.compress(data))
         store = tmp_path / "store"
@@ -262,7 +294,9 @@ class TestLongLines:
 
 
 class TestProtobuf:
-    def test_an_oversized_message_is_read_past_and_the_messages_around_it_land(self, tmp_path: Path, good: dict) -> None:
+    def test_an_oversized_message_is_read_past_and_the_messages_around_it_land(
+        self, tmp_path: Path, good: dict
+    ) -> None:
         """A 100 MiB message between two good ones (gzip'd, ~100 KB): rejected at its offset, never held whole."""
         first = length_prefixed([request_from_json(good["spans"])[1]])
         last = length_prefixed([request_from_json(good["logs"])[1]])
@@ -291,7 +325,9 @@ class TestProtobuf:
         [report] = Importer(store, progress=False, durable=False).import_paths([source])
         assert report.written == {"spans": 15}
         [record] = _rejected(store)
-        assert record["offset"] == len(first) and "claims 4294967295 bytes but only 5 remain" in record["reason"]
+        assert (
+            record["offset"] == len(first) and "claims 4294967295 bytes but only 5 remain" in record["reason"]
+        )
 
     def test_a_bare_message_within_the_limit_is_still_one_message(self, tmp_path: Path, good: dict) -> None:
         """A file holding one unframed request (its first bytes read as a huge length) imports as before."""
@@ -322,7 +358,9 @@ class TestDeepNesting:
         [report] = Importer(store, progress=False, durable=False).import_paths([source])
         assert report.written == {"spans": 15, "logs": 5}
         [record] = _rejected(store)
-        assert record["line"] == 2 and ("nested too deeply" in record["reason"] or "not valid JSON" in record["reason"])
+        assert record["line"] == 2 and (
+            "nested too deeply" in record["reason"] or "not valid JSON" in record["reason"]
+        )
 
     @pytest.mark.skipif(not otlp_json.compiled_reader(), reason="ingest.sources._jsonarrow is not compiled")
     def test_a_valid_line_with_a_deeply_nested_attribute_value_is_rejected_by_number(
@@ -336,7 +374,9 @@ class TestDeepNesting:
         value: dict = {"stringValue": "bottom"}
         for _ in range(300):
             value = {"arrayValue": {"values": [value]}}
-        deep["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"].append({"key": "deep", "value": value})
+        deep["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"].append(
+            {"key": "deep", "value": value}
+        )
         source = tmp_path / "deep.jsonl"
         source.write_bytes(_line(_retraced(good["spans"], 1)) + b"\n" + _line(deep) + b"\n")
         store = tmp_path / "store"
@@ -361,14 +401,24 @@ class TestDeepNesting:
         for _ in range(300):
             value = field(5, field(1, value))  # AnyValue.array_value.values[0]
         span = (
-            field(1, b"\x01" * 16) + field(2, b"\x02" * 8) + field(5, b"op")
-            + b"\x39" + struct.pack("<Q", 10**18) + b"\x41" + struct.pack("<Q", 10**18 + 5)  # start, end (fixed64)
+            field(1, b"\x01" * 16)
+            + field(2, b"\x02" * 8)
+            + field(5, b"op")
+            + b"\x39"
+            + struct.pack("<Q", 10**18)
+            + b"\x41"
+            + struct.pack("<Q", 10**18 + 5)  # start, end (fixed64)
             + field(9, field(1, b"deep") + field(2, value))  # attributes
         )
         deep = field(1, field(2, field(2, span)))  # resource_spans.scope_spans.spans
         first = length_prefixed([request_from_json(good["spans"])[1]])
         source = tmp_path / "deep.pb"
-        source.write_bytes(first + struct.pack(">I", len(deep)) + deep + length_prefixed([request_from_json(good["logs"])[1]]))
+        source.write_bytes(
+            first
+            + struct.pack(">I", len(deep))
+            + deep
+            + length_prefixed([request_from_json(good["logs"])[1]])
+        )
         store = tmp_path / "store"
         [report] = Importer(store, progress=False, durable=False).import_paths([source])
         assert report.written == {"spans": 15, "logs": 5}
@@ -395,19 +445,25 @@ def _noisy(request: dict, seed: int) -> dict:
 
 
 class TestDamagedZstd:
-    def test_a_corrupt_zstd_jsonl_file_keeps_the_whole_lines_before_the_damage(self, tmp_path: Path, good: dict) -> None:
+    def test_a_corrupt_zstd_jsonl_file_keeps_the_whole_lines_before_the_damage(
+        self, tmp_path: Path, good: dict
+    ) -> None:
         """zstd's own error type is not OSError: a corrupt frame must be reported like a damaged gzip, not crash."""
         lines = [_line(_noisy(_retraced(good["spans"], k), k)) for k in range(200)]
         data = zstandard.ZstdCompressor(level=1, write_content_size=False).compress(b"\n".join(lines) + b"\n")
         source = tmp_path / "damaged.jsonl.zst"
-        source.write_bytes(data[: len(data) * 3 // 4] + bytes(len(data) // 4))  # zeros: "Data corruption detected"
+        source.write_bytes(
+            data[: len(data) * 3 // 4] + bytes(len(data) // 4)
+        )  # zeros: "Data corruption detected"
         store = tmp_path / "store"
         [report] = Importer(store, progress=False, durable=False).import_paths([source])
         [record] = _rejected(store)
         assert "damaged" in record["reason"] and "zstd" in record["reason"]
         assert report.written.get("spans", 0) == 15 * (record["line"] - 1)
 
-    def test_a_corrupt_zstd_protobuf_file_keeps_the_messages_before_the_damage(self, tmp_path: Path, good: dict) -> None:
+    def test_a_corrupt_zstd_protobuf_file_keeps_the_messages_before_the_damage(
+        self, tmp_path: Path, good: dict
+    ) -> None:
         """Messages before the damage land; the rest is reported with the offset where reading stopped."""
         messages = [request_from_json(_noisy(_retraced(good["spans"], k), k))[1] for k in range(300)]
         data = zstandard.ZstdCompressor(level=1).compress(length_prefixed(messages))
@@ -418,7 +474,9 @@ class TestDamagedZstd:
         [record] = _rejected(store)
         assert "damaged" in record["reason"] and "zstd" in record["reason"]
         assert record["offset"] > 0 and report.written["spans"] > 0
-        assert report.written["spans"] == 15 * sum(1 for _ in _framed_offsets(length_prefixed(messages), record["offset"]))
+        assert report.written["spans"] == 15 * sum(
+            1 for _ in _framed_offsets(length_prefixed(messages), record["offset"])
+        )
 
     def test_a_multi_frame_zstd_file_is_read_to_its_last_frame(self, tmp_path: Path, good: dict) -> None:
         """``zstd -T``/pzstd and concatenated .zst files hold several frames: every one is imported."""
@@ -454,13 +512,18 @@ class TestRejectedFolder:
         writer.close()
         zeros, accents, short, nothing = read_rejected(writer.path)
         assert zeros["size"] == 20 << 20 and zeros["sha256"] == hashlib.sha256(nuls).hexdigest()
-        assert zeros["truncated"] is True and base64.b64decode(zeros["data_base64"]) == b"\0" * DEFAULT_SAMPLE_BYTES
+        assert (
+            zeros["truncated"] is True
+            and base64.b64decode(zeros["data_base64"]) == b"\0" * DEFAULT_SAMPLE_BYTES
+        )
         assert accents["data"] == "é" * (DEFAULT_SAMPLE_BYTES // 2) and accents["truncated"] is True
         assert short == {**short, "data": '{"short": true}', "truncated": False, "size": 15}
         assert nothing["data"] is None and nothing["size"] is None
         assert writer.path.stat().st_size < 200 << 10
 
-    def test_past_the_cap_records_keep_reason_size_and_digest_without_a_sample(self, tmp_path: Path, good: dict) -> None:
+    def test_past_the_cap_records_keep_reason_size_and_digest_without_a_sample(
+        self, tmp_path: Path, good: dict
+    ) -> None:
         """With ``$LANGSWARM_REJECTED_MAX_MB`` at 0.25: every bad line is still recorded and counted, samples stop."""
         bad = [b'{"resourceSpans": "%05d' % i + b"x" * 20_000 + b'"}' for i in range(60)]
         source = tmp_path / "bad.jsonl"
@@ -475,9 +538,14 @@ class TestRejectedFolder:
         assert len(kept) + len(dropped) == 60 and 5 <= len(kept) <= 13 and dropped
         for record in dropped:
             original = bad[record["line"] - 2]
-            assert record["size"] == len(original) and record["sha256"] == hashlib.sha256(original).hexdigest()
+            assert (
+                record["size"] == len(original) and record["sha256"] == hashlib.sha256(original).hexdigest()
+            )
             assert record["truncated"] is True and "data_base64" not in record and record["reason"]
-        assert f"{len(dropped)} kept without a sample: _rejected/ is over its cap, $LANGSWARM_REJECTED_MAX_MB" in out
+        assert (
+            f"{len(dropped)} kept without a sample: _rejected/ is over its cap, $LANGSWARM_REJECTED_MAX_MB"
+            in out
+        )
         assert _rejected_bytes(store) <= (256 << 10) + 60 * 1024
 
     def test_the_cap_counts_what_other_writers_left_in_the_folder(
@@ -492,7 +560,9 @@ class TestRejectedFolder:
         writer.reject("bad", b"some line", line=1)
         assert read_rejected(writer.path)[0]["sample_dropped"] is True and writer.samples_dropped == 1
         old.unlink()
-        later = RejectWriter(tmp_path / ".", "second", cap_bytes=1 << 20)  # same folder: the process's measure is shared
+        later = RejectWriter(
+            tmp_path / ".", "second", cap_bytes=1 << 20
+        )  # same folder: the process's measure is shared
         later.reject("bad", b"another line", line=2)
         assert read_rejected(later.path)[0]["data"] == "another line"
 
@@ -513,7 +583,9 @@ class TestRejectedFolder:
     def test_a_bad_setting_is_a_clear_error(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         """``$LANGSWARM_REJECTED_SAMPLE_KB=lots``: the variable, the value and what is allowed."""
         monkeypatch.setenv("LANGSWARM_REJECTED_SAMPLE_KB", "lots")
-        with pytest.raises(ConfigurationError, match=r"\$LANGSWARM_REJECTED_SAMPLE_KB='lots' is not a size.*KiB"):
+        with pytest.raises(
+            ConfigurationError, match=r"\$LANGSWARM_REJECTED_SAMPLE_KB='lots' is not a size.*KiB"
+        ):
             RejectWriter(tmp_path, "x")
         monkeypatch.setenv("LANGSWARM_REJECTED_SAMPLE_KB", "1")
         writer = RejectWriter(tmp_path, "x")
@@ -530,7 +602,9 @@ class TestRejectedFolder:
             host, port = receiver.address
             connection = http.client.HTTPConnection(host, port, timeout=60)
             connection.request(
-                "POST", "/v1/traces", body=body,
+                "POST",
+                "/v1/traces",
+                body=body,
                 headers={"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"},
             )
             status = connection.getresponse().status

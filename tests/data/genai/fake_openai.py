@@ -83,7 +83,9 @@ def chat_answer(body: dict[str, Any], finish_override: str | None) -> dict[str, 
     if tools and last.get("role") != "tool":
         function = tools[0].get("function", {})
         name = function.get("name", "tool")
-        arguments = TOOL_ARGUMENTS.get(name) or dict.fromkeys(function.get("parameters", {}).get("required", []), "value")
+        arguments = TOOL_ARGUMENTS.get(name) or dict.fromkeys(
+            function.get("parameters", {}).get("required", []), "value"
+        )
         tool_calls = [{"id": f"call_{key[:24]}", "name": name, "arguments": json.dumps(arguments)}]
         content = None
         finish = "tool_calls"
