@@ -172,8 +172,8 @@ def _agent_spans(rng: np.random.Generator, t0: int, days: int) -> pa.Table:
             {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search"},
         )
     columns = dict(rows)
-    columns["start_time"] = pa.array(np.array(rows["start_time"], dtype=np.int64)).cast(schema.TIMESTAMP)
-    columns["end_time"] = pa.array(np.array(rows["end_time"], dtype=np.int64)).cast(schema.TIMESTAMP)
+    columns["start_time"] = pa.array(np.array(rows["start_time"], dtype=np.int64)).cast(schema.NS_TIMESTAMP)
+    columns["end_time"] = pa.array(np.array(rows["end_time"], dtype=np.int64)).cast(schema.NS_TIMESTAMP)
     columns["attributes"] = pa.array(rows["attributes"], schema.ATTRIBUTES)
     columns["resource_attributes"] = pa.array(
         [[("service.name", "agent-app")]] * len(rows["name"]), schema.ATTRIBUTES

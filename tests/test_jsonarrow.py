@@ -15,9 +15,9 @@ import pyarrow as pa
 import pyarrow.dataset
 import pytest
 
-from ingest.sources import otlp_json
 from ingest.sources.importer import Importer
 from ingest.sources.otlp_json import decode_transformed, transform_lines, transform_sql
+from ingest.sources.otlp_json import reader as otlp_json
 
 DATA = Path(__file__).parent / "data"
 needs_compiled = pytest.mark.skipif(

@@ -23,9 +23,9 @@ import pytest
 import zstandard
 
 from ingest.errors import ConfigurationError
-from ingest.sources import otlp_json
 from ingest.sources.importer import DEFAULT_MAX_OBJECT_BYTES, Importer
 from ingest.sources.otlp import request_from_json
+from ingest.sources.otlp_json import reader as otlp_json
 from ingest.sources.receiver import Receiver
 from ingest.store import rejects
 from ingest.store.rejects import DEFAULT_SAMPLE_BYTES, RejectWriter, read_rejected

@@ -22,9 +22,10 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from ingest.sources import jaeger, otlp_json
+from ingest.sources import jaeger
 from ingest.sources.otlp import InputError, decode_json_object
 from ingest.sources.otlp_json import decode_transformed, transform_lines, transform_sql
+from ingest.sources.otlp_json import reader as otlp_json
 
 needs_compiled = pytest.mark.skipif(
     not otlp_json.compiled_reader(), reason="ingest._jsonarrow is not compiled"
