@@ -203,17 +203,21 @@ CONTEXT_KEYS = (
 MAX_KEPT_VALUE = 256
 
 
+#: ``llm_calls`` without its ``attributes`` column (the Store's cached table, with a row id in its place):
+#: what queries that read no attribute read, since the view joins the maps back (~10 ms a query at 100k calls).
+LLM_CALLS_TABLE = "_llm.calls"
+
 #: Spans joined to the model ``llm_calls`` read for them (only GenAI spans stay): the FROM clause of a
 #: span query grouped by model, a join on the ids, so no attribute map of ``spans`` is decoded.
 SPANS_WITH_MODEL_SQL = (
-    "spans JOIN (SELECT trace_id AS _t, span_id AS _s, any_value(model) AS _model FROM llm_calls "
+    "spans JOIN (SELECT trace_id AS _t, span_id AS _s, any_value(model) AS _model FROM _llm.calls "
     "WHERE model IS NOT NULL GROUP BY ALL) ON _t = trace_id AND _s = span_id"
 )
 #: The same rows straight from ``llm_calls`` (which has the span columns these queries filter on, but no
 #: resource attributes): no scan of ``spans`` at all.
 MODEL_SPANS_SQL = (
     "(SELECT trace_id, span_id, name, service_name, start_time, end_time, duration_ns, status_code, date, "
-    "model AS _model FROM llm_calls WHERE model IS NOT NULL) AS spans"
+    "model AS _model FROM _llm.calls WHERE model IS NOT NULL) AS spans"
 )
 
 
@@ -240,10 +244,6 @@ def group_expression(group_by: str) -> str | None:
     return None
 
 
-def _list(keys: Sequence[str]) -> str:
-    return "[" + ", ".join(f"'{k}'" for k in keys) + "]"
-
-
 SPAN_ROWS_SQL = """
 WITH n AS (
     SELECT {carry}trace_id, span_id, parent_span_id, service_name, name, scope_name, start_time, end_time,
@@ -263,7 +263,7 @@ WITH n AS (
         lower(coalesce(attributes['gen_ai.operation.name'], attributes['llm.request.type'],
                        attributes['openinference.span.kind'], attributes['traceloop.span.kind'])) AS operation
     FROM {source}
-    WHERE list_has_any(map_keys(attributes), {markers})
+    WHERE {markers}
 ),
 k AS (
     SELECT *,
@@ -330,7 +330,10 @@ SELECT {carry}trace_id, span_id, parent_span_id, service_name, name, kind, opera
     coalesce(a['user.id'], a['enduser.id'], a['traceloop.association.properties.user_id']) AS own_user_id,
     a['gen_ai.conversation.id'] AS own_conversation_id,
     convention, scope_name,
-    map_from_entries(list_filter(map_entries(a), lambda e: length(e.value) <= {max_value})) AS attributes,
+    -- Rebuilding a map costs more than everything else in this stage: only spans with a long value pay it.
+    CASE WHEN list_max(list_transform(map_values(a), lambda v: length(v))) <= {max_value} THEN a
+         ELSE map_from_entries(list_filter(map_entries(a), lambda e: length(e.value) <= {max_value}))
+    END AS attributes,
     date
 FROM c
 """
@@ -344,7 +347,7 @@ SELECT {carry}trace_id,
         AS user_id,
     attributes['gen_ai.conversation.id'] AS conversation_id
 FROM {source}
-WHERE list_has_any(map_keys(attributes), {context_keys})
+WHERE {context_keys}
 """
 
 # Stage 2, across rows: one row per span (an unfinished snapshot and its finished row count once), the
@@ -353,7 +356,7 @@ WHERE list_has_any(map_keys(attributes), {context_keys})
 LLM_CALLS_SQL = """
 CREATE OR REPLACE VIEW {name} AS
 WITH calls AS MATERIALIZED (
-    SELECT * FROM _llm.span_rows
+    SELECT * FROM {span_rows}
     QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY end_time DESC NULLS LAST) = 1
 ),
 models AS (
@@ -397,7 +400,7 @@ SELECT
     coalesce(c.own_conversation_id, t.conversation_id) AS conversation_id,
     c.convention, c.scope_name,
     coalesce(c.kind IN ('llm', 'embedding') AND parent.kind IN ('llm', 'embedding'), false) AS nested,
-    c.attributes,
+    {attributes},
     c.date
 FROM calls c
 LEFT JOIN matched m ON m.model = c.model
@@ -408,13 +411,29 @@ LEFT JOIN per_trace t ON t.trace_id = c.trace_id
 """
 
 
+def _has_any_key(keys: Sequence[str]) -> str:
+    """A predicate: ``attributes`` holds one of ``keys``. ``map_contains`` per key is ~2x faster in DuckDB
+    than ``list_has_any(map_keys(attributes), [...])``, which builds a list per row."""
+    return "(" + " OR ".join(f"map_contains(attributes, '{k}')" for k in keys) + ")"
+
+
+def llm_calls_sql(name: str, span_rows: str = "_llm.span_rows", attributes: str = "c.attributes") -> str:
+    """Stage 2 as ``CREATE OR REPLACE VIEW {name}`` over the stage-1 relation ``span_rows``;
+    ``attributes`` is the expression of the ``attributes`` column (the cache carries a row id instead)."""
+    return (
+        LLM_CALLS_SQL.replace("{name}", name)
+        .replace("{span_rows}", span_rows)
+        .replace("{attributes}", attributes)
+    )
+
+
 def span_rows_sql(source: str, carry: str = "") -> str:
     """Stage 1 over ``source`` (a relation with the spans columns): one row per GenAI span; ``carry``
     names extra columns of ``source`` to keep (``"_file, "``)."""
     return (
         SPAN_ROWS_SQL.replace("{source}", source)
         .replace("{carry}", carry)
-        .replace("{markers}", _list(MARKERS))
+        .replace("{markers}", _has_any_key(MARKERS))
         .replace("{max_value}", str(MAX_KEPT_VALUE))
     )
 
@@ -424,7 +443,7 @@ def trace_context_sql(source: str, carry: str = "") -> str:
     return (
         TRACE_CONTEXT_SQL.replace("{source}", source)
         .replace("{carry}", carry)
-        .replace("{context_keys}", _list(CONTEXT_KEYS))
+        .replace("{context_keys}", _has_any_key(CONTEXT_KEYS))
     )
 
 
@@ -449,14 +468,7 @@ def install_llm_view(con: duckdb.DuckDBPyConnection, prices: Prices) -> None:
     install_prices(con, prices)
     con.execute(f"CREATE OR REPLACE VIEW _llm.span_rows AS {span_rows_sql('spans')}")
     con.execute(f"CREATE OR REPLACE VIEW _llm.trace_context AS {trace_context_sql('spans')}")
-    con.execute(LLM_CALLS_SQL.replace("{name}", "llm_calls"))
-
-
-#: The span columns stage 1 reads (the rest, e.g. links and resource attributes, are not copied).
-_STAGE1_COLUMNS = (
-    "trace_id, span_id, parent_span_id, service_name, name, scope_name, start_time, end_time, duration_ns, "
-    "status_code, status_message, events, attributes, date, _file"
-)
+    con.execute(llm_calls_sql("llm_calls"))
 
 
 class LLMRowCache:
@@ -475,21 +487,34 @@ class LLMRowCache:
         self.root = root
         self.fs = fs  # the s3fs filesystem of an s3:// store (registered on ``con``)
         self._files: dict[str, tuple[Any, int]] = {}
+        self._next_file_number = 0  # numbers the span files read, for the stage-1 row ids
         install_prices(con, prices)
         empty = "(SELECT *, ''::VARCHAR AS _file FROM _store_empty.spans)"
+        # Every stage-1 row gets an id, so stage 2 can leave the attribute maps where they are: copying
+        # ~100k maps into _llm.calls took longer than computing every other column of it (bench/explorer.py).
         con.execute(
-            f"CREATE OR REPLACE TABLE _llm.span_rows_by_file AS {span_rows_sql(empty, '_file, ')} LIMIT 0"
+            "CREATE OR REPLACE TABLE _llm.span_rows_by_file AS "
+            f"SELECT *, 0::BIGINT AS _id FROM ({span_rows_sql(empty, '_file, ')}) LIMIT 0"
         )
         context = trace_context_sql(empty, "_file, ")
         con.execute(f"CREATE OR REPLACE TABLE _llm.trace_context_by_file AS {context} LIMIT 0")
-        for view in ("span_rows", "trace_context"):
-            con.execute(
-                f"CREATE OR REPLACE VIEW _llm.{view} AS SELECT * EXCLUDE (_file) FROM _llm.{view}_by_file"
-            )
-        # Stage 2 too is kept (rebuilt when a file came or went), so a query of llm_calls reads a table.
-        con.execute(LLM_CALLS_SQL.replace("{name}", "_llm.calls_live"))
+        con.execute(
+            "CREATE OR REPLACE VIEW _llm.span_rows AS SELECT * EXCLUDE (_file, _id) FROM _llm.span_rows_by_file"
+        )
+        con.execute(
+            "CREATE OR REPLACE VIEW _llm.trace_context AS SELECT * EXCLUDE (_file) FROM _llm.trace_context_by_file"
+        )
+        # Stage 2 too is kept (rebuilt when a file came or went), so a query of llm_calls reads a table,
+        # joined to its attribute maps by row id.
+        lean = "(SELECT * EXCLUDE (_file, attributes) FROM _llm.span_rows_by_file)"
+        con.execute(llm_calls_sql("_llm.calls_live", span_rows=lean, attributes="c._id"))
         con.execute("CREATE OR REPLACE TABLE _llm.calls AS SELECT * FROM _llm.calls_live LIMIT 0")
-        con.execute("CREATE OR REPLACE VIEW llm_calls AS SELECT * FROM _llm.calls")
+        columns = [row[0] for row in con.execute("DESCRIBE _llm.calls").fetchall()]
+        select = ", ".join("r.attributes" if c == "_id" else f"c.{c}" for c in columns)
+        con.execute(
+            f"CREATE OR REPLACE VIEW llm_calls AS SELECT {select} "
+            "FROM _llm.calls c LEFT JOIN _llm.span_rows_by_file r ON r._id = c._id"
+        )
 
     def sync(self) -> None:
         """Bring the cached rows in line with the span files on disk now."""
@@ -511,21 +536,27 @@ class LLMRowCache:
             for table in ("_llm.span_rows_by_file", "_llm.trace_context_by_file"):
                 self.con.execute(f"DELETE FROM {table} WHERE list_contains($files, _file)", {"files": gone})
         if new:
-            files = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in sorted(new)) + "]"
-            wanted = _list(tuple(dict.fromkeys(MARKERS + CONTEXT_KEYS)))
-            self.con.execute(
-                f"CREATE OR REPLACE TEMP TABLE _llm_new AS SELECT {_STAGE1_COLUMNS} "
-                f"FROM read_parquet({files}, hive_partitioning = true, union_by_name = true, filename = '_file') "
-                f"WHERE list_has_any(map_keys(attributes), {wanted})"
+            # Each new file reads its Parquet once per stage-1 table (in parallel over files; a temporary
+            # table of the GenAI spans first would scan on one thread). A row's id is its file's number and
+            # its row in the file: a sequence (nextval) made the insert serial and took as long as the rest.
+            quoted = ["'" + f.replace("'", "''") + "'" for f in sorted(new)]
+            numbers = []
+            for literal in quoted:
+                self._next_file_number += 1
+                numbers.append(f"({literal}, {self._next_file_number})")
+            read = (
+                f"read_parquet([{', '.join(quoted)}], hive_partitioning = true, "
+                "union_by_name = true, filename = '_file', file_row_number = true)"
             )
-            try:
-                self.con.execute(
-                    f"INSERT INTO _llm.span_rows_by_file BY NAME {span_rows_sql('_llm_new', '_file, ')}"
-                )
-                context = trace_context_sql("_llm_new", "_file, ")
-                self.con.execute(f"INSERT INTO _llm.trace_context_by_file BY NAME {context}")
-            finally:
-                self.con.execute("DROP TABLE IF EXISTS _llm_new")
+            numbered = (
+                f"(SELECT p.* EXCLUDE (file_row_number), (n.number::BIGINT << 40) + p.file_row_number AS _id "
+                f"FROM {read} p JOIN (VALUES {', '.join(numbers)}) n(_file, number) ON n._file = p._file)"
+            )
+            self.con.execute(
+                f"INSERT INTO _llm.span_rows_by_file BY NAME {span_rows_sql(numbered, '_file, _id, ')}"
+            )
+            context = trace_context_sql(f"(SELECT * FROM {read})", "_file, ")
+            self.con.execute(f"INSERT INTO _llm.trace_context_by_file BY NAME {context}")
         if gone or new:
             self.con.execute("CREATE OR REPLACE TABLE _llm.calls AS SELECT * FROM _llm.calls_live")
         self._files = current

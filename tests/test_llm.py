@@ -482,10 +482,10 @@ def test_store_cache_follows_new_and_compacted_files(tmp_path: Path) -> None:
     replaces files neither loses nor doubles them, and the guarded worker agrees."""
     from ingest.store.compact import Compactor
 
-    root = _span_store(tmp_path, "gpt-4o")
+    root = _span_store(tmp_path, "gpt-4o", **{"gen_ai.prompt.0.content": "x" * 300, "app.tier": "gold"})
     store = open_store(root)
     assert len(llm_calls(store)) == 1
-    _span_store(root, "gpt-4o-mini")  # a second exporter run: a second file
+    _span_store(root, "gpt-4o-mini", **{"app.tier": "free"})  # a second exporter run: a second file
     assert sorted(llm_calls(store)["model"]) == ["gpt-4o", "gpt-4o-mini"]
     before = sorted(p.name for p in root.glob("spans/**/*.parquet"))
     Compactor(root).run(["spans"])
@@ -493,5 +493,16 @@ def test_store_cache_follows_new_and_compacted_files(tmp_path: Path) -> None:
     store.refresh()
     assert sorted(llm_calls(store)["model"]) == ["gpt-4o", "gpt-4o-mini"]
     assert llm_totals(store)["input_tokens"] == 2000
+    # The cache joins each call's attribute map back by row id: the same maps as the uncached view, the
+    # value over MAX_KEPT_VALUE characters left out.
+    maps = "SELECT model, map_entries(attributes) AS a FROM llm_calls ORDER BY model"
+    cached = store.sql(maps)
+    tiers = [{e["key"]: e["value"] for e in entries}.get("app.tier") for entries in cached["a"]]
+    assert tiers == ["gold", "free"]
+    assert not any(e["key"] == "gen_ai.prompt.0.content" for entries in cached["a"] for e in entries)
     with GuardedSQL(store) as guard:
         assert guard.run("SELECT count(*) AS n FROM llm_calls").frame["n"][0] == 2
+        uncached = guard.run(maps).frame
+    assert [sorted((e["key"], e["value"]) for e in a) for a in cached["a"]] == [
+        sorted((e["key"], e["value"]) for e in a) for a in uncached["a"]
+    ]

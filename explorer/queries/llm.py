@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from explorer.errors import QueryError
+from explorer.genai import LLM_CALLS_TABLE
 from explorer.queries._sql import (
     Services,
     TimeLike,
@@ -70,6 +71,11 @@ def _by(by: str) -> str:
     if by in USAGE_GROUPS:
         return USAGE_GROUPS[by]
     return f"coalesce(attributes['{attribute_key(by)}'], '(not set)')"
+
+
+def _source(by: str | None) -> str:
+    """The relation a grouping reads: the view (with its attribute maps) only for an attribute key."""
+    return LLM_CALLS_TABLE if by is None or by in USAGE_GROUPS else "llm_calls"
 
 
 def _where(
@@ -133,7 +139,7 @@ def llm_calls(
         trace_id=trace_id,
         include_nested=include_nested,
     )
-    sql = f"SELECT {CALL_COLUMNS} FROM llm_calls WHERE {where.sql()} ORDER BY {orders[order]} LIMIT $limit"
+    sql = f"SELECT {CALL_COLUMNS} FROM {LLM_CALLS_TABLE} WHERE {where.sql()} ORDER BY {orders[order]} LIMIT $limit"
     return _frame(store, sql, {**where.params, "limit": _limit(limit)})
 
 
@@ -188,7 +194,7 @@ def llm_usage(
     params = {**where.params, "limit": _limit(limit)}
     if order == "slowest":
         sql = f"""SELECT {_by(by)} AS "group", {_AGGREGATES}
-                  FROM llm_calls WHERE {where.sql()} GROUP BY ALL ORDER BY {orders[order]} LIMIT $limit"""
+                  FROM {_source(by)} WHERE {where.sql()} GROUP BY ALL ORDER BY {orders[order]} LIMIT $limit"""
         return _frame(store, sql, params)
     # Percentiles cost the most per group (by trace: ~100k groups on 1M spans): rank the groups by the
     # cheap sums first, then compute them for the groups shown only.
@@ -198,7 +204,7 @@ def llm_usage(
         WITH f AS NOT MATERIALIZED (
             SELECT {_by(by)} AS "group", is_error, input_tokens, output_tokens, cached_input_tokens,
                    total_tokens, usage_unknown, cost_usd, price_model, duration_ns, start_time
-            FROM llm_calls WHERE {where.sql()}
+            FROM {_source(by)} WHERE {where.sql()}
         ),
         top AS MATERIALIZED (
             SELECT "group", {cheap} min(start_time) AS first_call, max(start_time) AS last_call
@@ -217,7 +223,7 @@ def llm_totals(
     unpriced_calls, models, traces (0 calls and None tokens/cost on a store without GenAI spans)."""
     where = _where(service=service, start=start, end=end)
     sql = f"""SELECT {_AGGREGATES}, count(DISTINCT model) AS models, count(DISTINCT trace_id) AS traces
-              FROM llm_calls WHERE {where.sql()}"""
+              FROM {LLM_CALLS_TABLE} WHERE {where.sql()}"""
     row = _frame(store, sql, where.params).iloc[0].to_dict()
     totals = {k: (None if _missing(v) else v) for k, v in row.items()}
     for count in ("errors", "unknown_usage", "unpriced_calls"):
@@ -248,11 +254,11 @@ def llm_usage_over_time(
     where = _where(service=service, start=start, end=end)
     lo, hi = _ts(start, "start"), _ts(end, "end")
     if lo is None or hi is None:
-        lo, hi = _data_span_s(store, "llm_calls", "start_time", where)
+        lo, hi = _data_span_s(store, LLM_CALLS_TABLE, "start_time", where)
     width = _bucket_width(lo, hi, _limit(buckets, "buckets", 10_000), 3600)
     group = _by(by) if by else "'all'"
     sql = f"""
-        WITH f AS (SELECT {group} AS grp, * FROM llm_calls WHERE {where.sql()}),
+        WITH f AS (SELECT {group} AS grp, * FROM {_source(by)} WHERE {where.sql()}),
         top AS (SELECT grp FROM f GROUP BY grp
                 ORDER BY sum(cost_usd) DESC NULLS LAST, sum(total_tokens) DESC NULLS LAST, count(*) DESC, grp
                 LIMIT $top)
@@ -275,7 +281,7 @@ def unpriced_models(
     where = _where(service=service, start=start, end=end)
     sql = f"""SELECT coalesce(model, '(unknown model)') AS model, any_value(provider) AS provider,
                      count(*) AS calls, sum(total_tokens)::BIGINT AS total_tokens
-              FROM llm_calls WHERE {where.sql()} AND NOT usage_unknown AND price_model IS NULL
+              FROM {LLM_CALLS_TABLE} WHERE {where.sql()} AND NOT usage_unknown AND price_model IS NULL
               GROUP BY ALL ORDER BY calls DESC, model"""
     return _frame(store, sql, where.params)
 
@@ -283,10 +289,10 @@ def unpriced_models(
 def trace_llm_spans(store: Store, trace_id: str) -> pd.DataFrame:
     """Model, tokens and cost per GenAI span of one trace (for the trace view): span_id, kind, model,
     input/output/total tokens, usage_unknown, cost_usd, nested, convention, agent_name, tool_name, ttft_ms."""
-    sql = """SELECT span_id, kind, model, provider, input_tokens, output_tokens, cached_input_tokens,
+    sql = f"""SELECT span_id, kind, model, provider, input_tokens, output_tokens, cached_input_tokens,
                     total_tokens, usage_unknown, cost_usd, price_model, nested, convention, agent_name,
                     tool_name, ttft_ms, error_type
-             FROM llm_calls WHERE trace_id = $trace_id ORDER BY start_time, span_id"""
+             FROM {LLM_CALLS_TABLE} WHERE trace_id = $trace_id ORDER BY start_time, span_id"""
     return _frame(store, sql, {"trace_id": str(trace_id).strip().lower()})
 
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from explorer.errors import QueryError
+from explorer.genai import LLM_CALLS_TABLE
 from explorer.queries._sql import Services, TimeLike, _frame, _histogram, _limit, _Where
 from explorer.queries.content import json_escaped, span_content_filter_sql
 from explorer.store import Store
@@ -21,9 +22,9 @@ _ORDERS: dict[str, str] = {
     "tokens": "total_tokens DESC NULLS LAST, start_time DESC, trace_id",
 }
 #: Model-call totals per trace from the ``llm_calls`` view (a call wrapped by another counts once).
-_LLM_PER_TRACE = """SELECT trace_id, count(*) AS llm_calls, sum(total_tokens)::BIGINT AS total_tokens,
+_LLM_PER_TRACE = f"""SELECT trace_id, count(*) AS llm_calls, sum(total_tokens)::BIGINT AS total_tokens,
            sum(cost_usd) AS cost_usd
-    FROM llm_calls WHERE kind IN ('llm', 'embedding') AND NOT nested GROUP BY trace_id"""
+    FROM {LLM_CALLS_TABLE} WHERE kind IN ('llm', 'embedding') AND NOT nested GROUP BY trace_id"""
 
 
 @dataclass(frozen=True)
