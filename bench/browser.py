@@ -40,7 +40,15 @@ from tests.storegen import build_store, build_wide_trace_store  # noqa: E402
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"]
 SETTLED = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+# The waterfall component (explorer/components/waterfall.js) registers itself as window.__langswarmWaterfall
+# and marks its canvas once drawn with the trace's row count.
 DRAWN = """(n) => {
+    const view = window.__langswarmWaterfall;
+    return !!view && view.canvas.isConnected && view.canvas.dataset.rows === String(n)
+        && Number(view.canvas.dataset.drawn) > 0;
+}"""
+# The plotly waterfall of revisions before the canvas component (WebGL line traces, one point per span).
+PLOTLY_DRAWN = """(n) => {
     const plot = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
     if (!plot || !plot._fullData) return false;
     const spans = plot._fullData.find(t => t.name === 'spans');
@@ -55,6 +63,10 @@ BARS_DRAWN = """(n) => {
     return plot._fullData.filter(t => t.type === 'bar').reduce((k, t) => k + t._length, 0) === n
         && !!plot.querySelector('.bars');
 }"""
+
+
+#: Either earlier waterfall: plotly WebGL lines or SVG bars.
+BEFORE_DRAWN = f"(n) => ({PLOTLY_DRAWN})(n) || ({BARS_DRAWN})(n)"
 
 
 def _free_port() -> int:
@@ -111,16 +123,8 @@ def open_trace(browser, base: str, trace_id: str, spans: int, *, drawn: str = DR
 
 
 def row_point(page, row: int) -> tuple[float, float]:
-    """Page coordinates of the middle of waterfall row ``row`` (rows are drawn at y = -row)."""
-    return page.evaluate(
-        """(row) => {
-            const plot = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
-            const box = plot.getBoundingClientRect(), size = plot._fullLayout._size;
-            const ya = plot._fullLayout.yaxis, xa = plot._fullLayout.xaxis;
-            return [box.left + size.l + xa._length * 0.5, box.top + size.t + ya.l2p(-row)];
-        }""",
-        row,
-    )
+    """Page coordinates of the middle of waterfall row ``row`` (scrolled into view first)."""
+    return page.evaluate("(row) => window.__langswarmWaterfall.rowPoint(row)", row)
 
 
 def click_row(page, row: int) -> tuple[str, float]:
@@ -183,7 +187,7 @@ def main() -> int:
                         results[name].setdefault("click", []).append(click)
                         page.close()
                     if before is not None:
-                        page, cold = open_trace(browser, before[1], wide, args.spans, drawn=BARS_DRAWN)
+                        page, cold = open_trace(browser, before[1], wide, args.spans, drawn=BEFORE_DRAWN)
                         results["before"].setdefault("cold", []).append(cold)
                         page.close()
                 browser.close()

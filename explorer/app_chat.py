@@ -145,8 +145,9 @@ def span_panel(trace_id: str, span_id: str, detail: queries.SpanDetail) -> None:
 
 
 def trace_graph(trace_id: str) -> None:
-    """The call graph of one trace (services, agents, tools, models), folded in an expander."""
-    with st.expander("Call graph of this trace", expanded=False):
+    """The call graph of one trace (services, agents, tools, models), drawn when asked for: behind a toggle,
+    not an expander, so opening a trace never loads plotly in the browser (~0.9 s of a fresh tab)."""
+    if st.toggle("Show the call graph of this trace", key="show_call_graph"):
         nodes, edges = app_state.query(queries.service_graph, trace_id=trace_id)
         st.plotly_chart(
             graph_figure.call_graph(nodes, edges, title="Calls in this trace"), key="trace_call_graph"

@@ -398,16 +398,12 @@ def sync_span_pick(span_ids: list[str]) -> None:
     st.session_state["_view_span_ids"] = span_ids
 
 
-def pick_from_chart() -> None:
-    """``on_select`` of the waterfall: the clicked span (``customdata[0]`` of a selected point) becomes the pick."""
+def pick_from_waterfall() -> None:
+    """``on_pick`` of the waterfall component: the clicked row's span id becomes the pick."""
     state = st.session_state.get("waterfall") or {}
-    points = (state.get("selection") or {}).get("points") or []
-    known = set(st.session_state.get("_view_span_ids", ()))
-    for point in points:
-        data = point.get("customdata")
-        if isinstance(data, (list, tuple)) and data and data[0] in known:
-            st.session_state["span_pick"] = data[0]
-            return
+    picked = state.get("picked") if hasattr(state, "get") else getattr(state, "picked", None)
+    if isinstance(picked, str) and picked in set(st.session_state.get("_view_span_ids", ())):
+        st.session_state["span_pick"] = picked
 
 
 def pick_from_table(key: str, first: int = 0) -> None:

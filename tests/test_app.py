@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import shutil
 from pathlib import Path
@@ -45,21 +44,21 @@ def _figures(at: AppTest) -> list[dict]:
     return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
 
 
+def _waterfall(at: AppTest) -> dict:
+    """The data the trace view's waterfall component (explorer/components/waterfall.js) draws."""
+    components = [c for c in at.get("bidi_component") if c.proto.component_name == "langswarm_waterfall"]
+    assert len(components) == 1
+    return json.loads(components[0].proto.json)
+
+
 def _bars(at: AppTest) -> dict[str, np.ndarray]:
-    """The waterfall's bars (NaN-separated segments of its per-service WebGL line traces), in row order:
-    y, base (start offset), x (width)."""
-    traces = [t for t in _figures(at)[0]["data"] if t.get("meta") == "service"]
-    x = np.concatenate([_array(t["x"]) for t in traces])
-    y = -np.concatenate([_array(t["y"]) for t in traces])[0::3]  # row i is drawn at y = -i
-    order = np.argsort(y, kind="stable")
-    return {"y": y[order], "base": x[0::3][order], "x": (x[1::3] - x[0::3])[order]}
-
-
-def _array(value) -> np.ndarray:
-    """Plotly JSON keeps numeric arrays as base64 typed arrays ({dtype, bdata}); decode either form."""
-    if isinstance(value, dict) and "bdata" in value:
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
-    return np.asarray(value, dtype=float)
+    """The waterfall's bars in row order: y (row), base (start offset ms), x (width ms)."""
+    data = _waterfall(at)
+    return {
+        "y": np.arange(data["rows"]),
+        "base": np.asarray(data["offset"], dtype=float),
+        "x": np.asarray(data["duration"], dtype=float),
+    }
 
 
 class TestEveryPage:
@@ -73,7 +72,9 @@ class TestEveryPage:
         )
         assert not at.error, [e.value for e in at.error]
         assert at.title and at.title[0].value
-        if page != "sql":
+        if page == "trace_view":
+            assert _waterfall(at)["rows"] == 4
+        elif page != "sql":
             assert _figures(at), f"{page} drew no chart"
 
     @pytest.mark.parametrize("page", PAGES)
@@ -192,6 +193,14 @@ class TestTraceView:
         steps = tree[tree.name == "batch.step"].span_id.tolist()[:3]
         at.multiselect(key="collapsed").set_value(steps).run()
         assert len(_bars(at)["x"]) == BIG_TRACE_SPANS - 3 * 50
+
+    def test_call_graph_only_when_asked(self, monkeypatch, facts):
+        """The trace's call graph is behind a toggle: opening a trace draws no plotly chart at all."""
+        at = _page(_app(monkeypatch, facts.root), "trace_view", trace_id=facts.checkout_trace_id)
+        assert _figures(at) == []
+        at.toggle(key="show_call_graph").set_value(True).run()
+        (graph,) = _figures(at)
+        assert graph["layout"]["title"]["text"] == "Calls in this trace"
 
     def test_unknown_trace_is_a_warning_not_a_crash(self, monkeypatch, facts):
         at = _page(_app(monkeypatch, facts.root), "trace_view", trace_id="f" * 32)

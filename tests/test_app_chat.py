@@ -166,6 +166,7 @@ class TestSessionsAndGraphPages:
             if t["label"] == "tool-round-trip"
         )
         at = _app(monkeypatch, genai_store, "trace_view", trace_id=trace["trace_id"])
+        at.toggle(key="show_call_graph").set_value(True).run()
         specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
         graph = next(s for s in specs if s["layout"].get("title", {}).get("text") == "Calls in this trace")
         hover = [h for t in graph["data"] if t.get("name") == "edges (hover)" for h in t["hovertext"]]

@@ -35,7 +35,7 @@ ERRORS = (
 PAGES = {
     "overview": '[data-testid="stPlotlyChart"] .main-svg',
     "traces": '[data-testid="stPlotlyChart"] .main-svg',
-    "trace": '[data-testid="stPlotlyChart"] .main-svg',
+    "trace": '[data-testid="waterfall-canvas"][data-drawn]',  # the canvas waterfall (explorer/components)
     "latency": '[data-testid="stPlotlyChart"] .main-svg',
     "profiles": '[data-testid="stPlotlyChart"] .main-svg',
     "alerts": '[data-testid="stPlotlyChart"] .main-svg',
@@ -161,20 +161,18 @@ class TestEveryPage:
             page.close()
 
     def test_trace_deep_link_draws_one_bar_per_span(self, server, browser):
-        """?trace_id= opens the trace; the waterfall's service line traces hold every span of the big trace once."""
+        """?trace_id= opens the trace; the canvas waterfall holds every span of the big trace, draws only the
+        rows in view, and scrolling draws the next ones."""
         base, facts = server
         page = _open(
             browser, f"{base}/trace?trace_id={facts.big_trace_id}", PAGES["trace"], "trace-2000-spans"
         )
         try:
-            bars = page.evaluate(
-                """() => {
-                    const plot = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
-                    // Each bar is one segment (start, end, gap) of its service's WebGL line trace.
-                    return plot._fullData.filter(t => t.meta === 'service').reduce((n, t) => n + t._length / 3, 0);
-                }"""
-            )
-            assert bars == 2000
+            view = "window.__langswarmWaterfall"
+            assert page.evaluate(f"() => [{view}.data.rows, {view}.data.span_id.length]") == [2000, 2000]
+            assert page.evaluate(f"() => {view}.canvas.dataset.firstRow") == "0"
+            page.evaluate(f"() => {view}.rowPoint(1500)")  # scrolls row 1500 into view
+            page.wait_for_function(f"() => Number({view}.canvas.dataset.firstRow) > 1400", timeout=10_000)
             assert page.locator(ERRORS).count() == 0
         finally:
             page.close()
@@ -196,13 +194,9 @@ class TestTraceNavigation:
             page.get_by_role("tab", name="Exception").click()
             page.get_by_text("insufficient funds").first.wait_for(timeout=30_000)
             page.screenshot(path=str(ARTIFACTS / "trace-after-click.png"), full_page=True)
-            band = page.evaluate(
-                """() => {
-                    const plot = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
-                    return plot._fullLayout.shapes.map(s => [s.y0, s.y1]);
-                }"""
-            )
-            assert band == [[-3.5, -2.5]]  # the selected row's band moved to row 3
+            # The selected row's band moved to row 3, in the browser and in what Python sent back.
+            assert page.evaluate("() => window.__langswarmWaterfall.canvas.dataset.selected") == charge
+            assert page.evaluate("() => window.__langswarmWaterfall.data.selected") == 3
             assert page.locator(ERRORS).count() == 0
         finally:
             page.close()
@@ -218,13 +212,7 @@ class TestTraceNavigation:
         )
         try:
             assert f"span_id={charge}" in page.url
-            ticked = page.evaluate(
-                """() => {
-                    const plot = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
-                    return plot._fullLayout.shapes.map(s => [s.y0, s.y1]);
-                }"""
-            )
-            assert ticked == [[-3.5, -2.5]]
+            assert page.evaluate("() => window.__langswarmWaterfall.data.selected") == 3
             page.get_by_role("tab", name="Exception").click()
             page.get_by_text("insufficient funds").first.wait_for(timeout=30_000)
         finally:
@@ -245,15 +233,15 @@ class TestTraceNavigation:
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "trace-10000-spans.png"))
             (ARTIFACTS / "trace-10000-spans.txt").write_text(f"drawn and settled in {seconds:.2f} s\n")
-            bars = page.evaluate(
-                """() => document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot')
-                    ._fullData.filter(t => t.meta === 'service').reduce((n, t) => n + t._length / 3, 0)"""
-            )
-            assert bars == WIDE_TRACE_SPANS
-            # The bars are WebGL: the chart's SVG holds no per-span element.
-            assert page.locator('[data-testid="stPlotlyChart"] svg path.point').count() < 500
-            span_id, _ = click_row(page, 5)
-            assert len(span_id) == 16 and page.locator(ERRORS).count() == 0
+            assert page.evaluate("() => window.__langswarmWaterfall.data.rows") == WIDE_TRACE_SPANS
+            # One canvas, no element per span: the page stays as light as a 4-span trace's.
+            assert page.locator(".js-plotly-plot").count() == 0
+            ids = page.evaluate("() => window.__langswarmWaterfall.data.span_id")
+            for row in (5, 9000):  # row 9000 is scrolled into view first
+                span_id, _ = click_row(page, row)
+                assert span_id == ids[row]
+            assert page.evaluate("() => window.__langswarmWaterfall.data.selected") == 9000
+            assert page.locator(ERRORS).count() == 0
             page.close()
         finally:
             process.terminate()

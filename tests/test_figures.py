@@ -142,6 +142,40 @@ class TestWaterfall:
         assert figure.layout.annotations[0].text.startswith("No data")
 
 
+class TestWaterfallData:
+    """The columns the app's canvas waterfall draws: the same rows, colours and marks as the figure."""
+
+    def test_rows_offsets_colours_and_errors(self, store, facts):
+        tree = queries.trace_tree(store, facts.checkout_trace_id)
+        data = figures.waterfall_data(tree, selected=facts.checkout_span_ids["payment.charge"])
+        assert data["rows"] == 4 and data["span_id"] == tree.span_id.tolist()
+        assert data["offset"] == pytest.approx([0.0, 2.0, 2.3, 10.0], abs=1e-9)
+        assert data["duration"] == pytest.approx([50.0, 7.0, 0.25, 35.0], abs=1e-9)
+        assert data["duration_text"] == ["50 ms", "7 ms", "250 µs", "35 ms"]
+        colors = figures.service_colors(tree.service_name)
+        assert [data["colors"][i] for i in data["service"]] == [colors[s] for s in tree.service_name]
+        assert data["error"] == [int(s == "ERROR") for s in tree.status_code]
+        assert data["selected"] == 3 and "payment.charge" in data["label"][3]
+        json.dumps(data)  # what the component receives
+
+    def test_marks_critical_path_and_an_unknown_selection(self, store, facts):
+        tree = queries.trace_tree(store, facts.checkout_trace_id)
+        marks = queries.trace_marks(tree, queries.trace_logs(store, facts.checkout_trace_id))
+        data = figures.waterfall_data(tree, marks=marks, selected="0" * 16)
+        charge = int(tree.index[tree.span_id == facts.checkout_span_ids["payment.charge"]][0])
+        events = [i for i, kind in enumerate(data["marks"]["kind"]) if kind == "event"]
+        assert [data["marks"]["offset"][i] for i in events] == pytest.approx([12.0, 40.0])
+        assert {data["marks"]["row"][i] for i in events} == {charge}
+        assert data["marks"]["kind"].count("log") == int((marks.kind == "log").sum()) > 0
+        assert data["critical"] == tree.critical.astype(int).tolist()
+        assert figures.waterfall_data(tree, show_critical=False)["critical"] == [0, 0, 0, 0]
+        assert data["selected"] == -1
+
+    def test_empty_tree(self):
+        data = figures.waterfall_data(queries.trace_tree.__globals__["pd"].DataFrame())
+        assert (data["rows"], data["span_id"], data["selected"]) == (0, [], -1)
+
+
 class TestCharts:
     def test_histogram_steps_follow_the_bins(self, store):
         hist = queries.latency_histogram(store, operation="db.query", bins=5, log_scale=True, group_by="all")

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer import app_chat, app_state, figures, queries
+from explorer.components import waterfall
 from explorer.errors import TraceNotFoundError
 from explorer.otlp_export import trace_to_otlp_json
 
@@ -148,16 +149,15 @@ picked = st.session_state["span_pick"]
 
 logs = app_state.query(queries.trace_logs, trace_id)
 marks = queries.trace_marks(view, logs)
-st.plotly_chart(
-    figures.waterfall(view, marks=marks, selected=picked, show_critical=show_critical),
+waterfall(
+    figures.waterfall_data(view, marks=marks, selected=picked, show_critical=show_critical),
     key="waterfall",
-    on_select=app_state.pick_from_chart,
-    selection_mode="points",
-    config={"scrollZoom": True, "displaylogo": False},
+    on_pick=app_state.pick_from_waterfall,
 )
 st.caption(
     "Click a row to select its span. Colour = service, ✕ = error, black line = critical path, "
-    "◆ = span event, ▼ = log record; drag to pan, scroll to zoom, double-click to reset."
+    "◆ = span event, ▼ = log record; scroll for more rows, drag across the bars to zoom into a time range, "
+    "double-click to zoom out."
 )
 
 left, right = st.columns([3, 2], gap="medium")

@@ -22,7 +22,7 @@ from explorer.figures.charts import (
     red_chart,
 )
 from explorer.figures.overview import red_over_time
-from explorer.figures.trace import SERVICE_PALETTE, WATERFALL_ROWS, service_colors, waterfall
+from explorer.figures.trace import SERVICE_PALETTE, WATERFALL_ROWS, service_colors, waterfall, waterfall_data
 from explorer.figures.traces import trace_scatter
 
 __all__ = [
@@ -47,4 +47,5 @@ __all__ = [
     "service_colors",
     "trace_scatter",
     "waterfall",
+    "waterfall_data",
 ]

@@ -295,3 +295,74 @@ def waterfall(
     # Built from plain dicts without plotly's per-value validation, which alone took ~1 s at 10,000
     # spans; the tests check the figure's content instead.
     return go.Figure(data=data, layout=layout, _validate=False)
+
+
+def waterfall_data(
+    tree: pd.DataFrame,
+    *,
+    marks: pd.DataFrame | None = None,
+    selected: str | None = None,
+    show_critical: bool = True,
+    rows: int = WATERFALL_ROWS,
+) -> dict:
+    """The waterfall as plain columns for the app's canvas component (:mod:`explorer.components`): the same
+    rows, colours, labels and marks as :func:`waterfall`, one list per field, JSON-ready.
+
+    ``offset``/``duration`` are exact ms; ``service`` indexes ``services``/``colors``; ``error`` and
+    ``critical`` are 0/1; ``marks`` hold ``row``, ``offset``, ``kind`` ("event"/"log"), ``color``, ``label``;
+    ``selected`` is the selected row or -1. The plotly figure stays for notebooks; the app draws this in
+    the browser because plotly alone costs ~0.9 s of a fresh tab's load (see docs/benchmarks.md).
+    """
+    n = len(tree)
+    offsets = tree["offset_ms"].to_numpy(dtype=float) if n else np.zeros(0)
+    widths = np.nan_to_num(tree["duration_ms"].to_numpy(dtype=float)) if n else np.zeros(0)
+    services = tree["service_name"].fillna("∅").astype(str).tolist() if n else []
+    names = tree["name"].fillna("∅").astype(str).tolist() if n else []
+    status = tree["status_code"].fillna("UNSET").astype(str).tolist() if n else []
+    span_ids = tree["span_id"].astype(str).tolist() if n else []
+    depth = tree["depth"].to_numpy(dtype=int).tolist() if n else []
+    colors = service_colors(services)
+    order = list(colors)
+    index = {name: i for i, name in enumerate(order)}
+    critical = (
+        tree["critical"].to_numpy(dtype=bool)
+        if n and show_critical and "critical" in tree
+        else np.zeros(n, bool)
+    )
+    placed: dict[str, list] = {"row": [], "offset": [], "kind": [], "color": [], "label": []}
+    if marks is not None and not marks.empty and n:
+        row_of = {s: i for i, s in enumerate(span_ids)}
+        part = marks[marks["span_id"].isin(row_of)]
+        level = part["level"].fillna("").astype(str).str.upper().tolist()
+        for span_id, offset, kind, lvl, label in zip(
+            part["span_id"], part["offset_ms"], part["kind"], level, part["label"].fillna(""), strict=True
+        ):
+            placed["row"].append(row_of[span_id])
+            placed["offset"].append(float(offset))
+            placed["kind"].append(str(kind))
+            placed["color"].append(LEVEL_COLORS.get(lvl, "#333333") if kind == "log" else "#333333")
+            placed["label"].append(str(label)[:160])
+    return {
+        "rows": n,
+        "visible": min(n, rows),
+        "row_px": ROW_PX,
+        "bar_px": BAR_PX,
+        "total": max(float(np.nanmax(offsets + widths)), 1e-6) if n else 1.0,
+        "offset": offsets.tolist(),
+        "duration": widths.tolist(),
+        "duration_text": [format_ms(w) for w in widths],
+        "label": [row_label(nm, sv, d) for nm, sv, d in zip(names, services, depth, strict=True)],
+        "name": names,
+        "service": [index[s] for s in services],
+        "services": order,
+        "colors": [colors[s] for s in order],
+        "status": status,
+        "error": [int(s == "ERROR") for s in status],
+        "critical": critical.astype(int).tolist(),
+        "span_id": span_ids,
+        "marks": placed,
+        "selected": span_ids.index(selected) if selected in span_ids else -1,
+        "error_color": ERROR_COLOR,
+        "critical_color": CRITICAL_COLOR,
+        "selected_fill": SELECTED_FILL,
+    }
