@@ -7,9 +7,11 @@ import argparse
 import json
 import os
 import re
+import subprocess
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 
 import pandas as pd
 
@@ -327,6 +329,26 @@ def _cmd_llm(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
+def app_command(args: argparse.Namespace) -> list[str]:
+    """The command ``python -m explorer app`` runs: ``streamlit run`` on the installed package's app file,
+    so the app starts from any directory (``streamlit run explorer`` needs this repository's folder)."""
+    script = Path(__file__).resolve().parent / "streamlit_app.py"
+    command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(args.port)]
+    if args.headless:
+        command += ["--server.headless", "true"]
+    if args.store is not None:
+        command += ["--", "--store", str(args.store)]
+    return command
+
+
+def _run_app(args: argparse.Namespace) -> int:
+    """Start the app in the foreground; Ctrl-C stops it."""
+    try:
+        return subprocess.call(app_command(args))
+    except KeyboardInterrupt:
+        return 130
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m explorer", description=__doc__)
     store_option = argparse.ArgumentParser(add_help=False)
@@ -338,6 +360,12 @@ def build_parser() -> argparse.ArgumentParser:
         "repository's sample store: the app's rule)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    app = commands.add_parser(
+        "app", parents=[store_option], help="start the explorer app (streamlit) from any directory"
+    )
+    app.add_argument("--port", type=int, default=8501, help="port to serve on (default 8501)")
+    app.add_argument("--headless", action="store_true", help="do not open a browser")
+    app.set_defaults(run=None)
     sql = commands.add_parser("sql", parents=[store_option], help="run a DuckDB query over the store's views")
     sql.add_argument("query", help="SQL over the views spans, logs, metrics, profiles, alerts")
     sql.add_argument("--max-rows", type=int, default=100, help="rows to print as a table (default 100)")
@@ -424,6 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "app":
+        return _run_app(args)
     path, reason = default_store(args.store)
     if reason == "sample store":
         print(f"(no --store, ${STORE_ENV} or ./telemetry: reading the sample store {path})", file=sys.stderr)

@@ -248,6 +248,35 @@ class TestTraceNavigation:
             process.wait(timeout=30)
 
 
+class TestAppFromAnyDirectory:
+    def test_python_m_explorer_app_outside_the_repository(self, browser, tmp_path):
+        """`python -m explorer app --store DIR` started in another directory serves the installed app on
+        that store (`streamlit run explorer` works only inside this repository)."""
+        facts = shared_store()
+        port = _free_port()
+        command = [sys.executable, "-m", "explorer", "app", "--headless", "--port", str(port)]
+        process = subprocess.Popen(
+            [*command, "--store", str(facts.root)],
+            cwd=tmp_path,
+            env={k: v for k, v in os.environ.items() if k != "LANGSWARM_TELEMETRY_DIR"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(600):
+                with contextlib.suppress(OSError):
+                    with urllib.request.urlopen(f"{base}/_stcore/health", timeout=1):
+                        break
+                time.sleep(0.1)
+            page, _ = open_trace(browser, base, facts.checkout_trace_id, facts.checkout_spans)
+            assert page.locator(ERRORS).count() == 0
+            page.close()
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
 class TestTracesScatter:
     def test_clicking_a_scatter_point_opens_its_trace_in_the_same_tab(self, server, browser):
         base, facts = server
