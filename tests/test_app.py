@@ -248,7 +248,12 @@ class TestOtherPages:
     def test_what_would_have_fired(self, monkeypatch, facts):
         """A typed threshold over the stored error_rate gauge: one episode fires (minutes 20-29) and resolves."""
         at = _page(_app(monkeypatch, facts.root), "alerts")
-        at.selectbox(key="wf_metric").select("error_rate")
+        assert not at.selectbox(key="wf_metric").value.startswith("langswarm.telemetry.")
+        at.selectbox(key="wf_metric").select("error_rate").run()
+        # The threshold starts at the metric's p95 over the range, not 0 (which fires on every point).
+        with open_store(facts.root) as store:
+            values = queries.metric_series(store, name="error_rate", rate=False)["value"]
+        assert at.number_input(key="wf_threshold").value == pytest.approx(values.quantile(0.95), rel=1e-2)
         at.number_input(key="wf_threshold").set_value(0.05).run()
         assert any("**1 alert(s) would have fired**, 1 resolved." in m.value for m in at.markdown)
         assert at.dataframe[-1].value.state.tolist() == ["firing", "resolved"]

@@ -99,10 +99,29 @@ catalog = app_state.query(queries.metric_catalog)
 if catalog.empty:
     st.caption("No metrics in this store.")
     st.stop()
+
+
+def _p95(name: str) -> float:
+    """The metric's p95 over the time range (3 significant digits): a threshold that fires on the worst 5 %,
+    where 0 would fire on nearly every point."""
+    values = app_state.query(queries.metric_series, name=name, rate=False, **f.window())["value"].dropna()
+    return float(f"{values.quantile(0.95):.3g}") if len(values) else 0.0
+
+
+def _reset_threshold() -> None:
+    st.session_state["wf_threshold"] = _p95(st.session_state["wf_metric"])
+
+
 w1, w2, w3, w4 = st.columns([3, 1, 1, 1])
-metric_name = w1.selectbox("Metric", app_state.metric_names(catalog["name"]), key="wf_metric")
+metric_name = w1.selectbox(
+    "Metric", app_state.metric_names(catalog["name"]), key="wf_metric", on_change=_reset_threshold
+)
 comparison = w2.selectbox("Fires when value is", ["greater", "less", "equal"], key="wf_cmp")
-threshold_value = w3.number_input("Threshold", value=0.0, format="%g", key="wf_threshold")
+if "wf_threshold" not in st.session_state:
+    st.session_state["wf_threshold"] = _p95(metric_name)
+threshold_value = w3.number_input(
+    "Threshold", format="%g", key="wf_threshold", help="Starts at the metric's p95 over the time range"
+)
 severity = w4.selectbox("Severity", ["warning", "critical", "error", "info"], key="wf_severity")
 try:
     # Integration point: explorer.alert_history replays ingest's AlertManager state machine over stored metrics.
