@@ -270,6 +270,24 @@ class TestOtherPages:
         series = at.dataframe[0].value
         assert series.value.to_numpy() == pytest.approx(140 / 60)
 
+    def test_one_point_counter_says_a_rate_needs_two(self, monkeypatch, tmp_path):
+        """A counter collected once has no rate: the page says why and how to see the value, not just "No data"."""
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+        from opentelemetry.sdk.resources import Resource
+
+        from ingest import ParquetMetricExporter
+
+        root = build_empty_store(tmp_path / "one-point")
+        reader = PeriodicExportingMetricReader(ParquetMetricExporter(root), export_interval_millis=3_600_000)
+        provider = MeterProvider(resource=Resource({"service.name": "cron"}), metric_readers=[reader])
+        provider.get_meter("tests").create_counter("jobs.done").add(3)
+        provider.shutdown()
+        at = _page(_app(monkeypatch, root), "metrics", metric="jobs.done")
+        assert any("A rate needs two points" in i.value for i in at.info)
+        at.toggle(key="metric_rate").set_value(False).run()
+        assert at.dataframe[0].value.value.tolist() == [3]
+
     def test_profiles_for_one_span(self, monkeypatch, facts):
         at = _page(
             _app(monkeypatch, facts.root),

@@ -61,6 +61,13 @@ else:
         rate=as_rate,
         **f.window(),
     )
+    if as_rate and series.empty:
+        raw = app_state.query(queries.metric_series, name=name, service=f.service, rate=False, **f.window())
+        if not raw.empty:
+            st.info(
+                "A rate needs two points of a series, and this counter has only one per series in the time "
+                "range: widen the range, or turn off “Show as rate per second” to see its stored value."
+            )
     unit = (row["unit"] if isinstance(row["unit"], str) else "") + ("/s" if as_rate else "")
     st.plotly_chart(
         figures.metric_lines(series, title=name + (" (rate)" if as_rate else ""), unit=unit),
