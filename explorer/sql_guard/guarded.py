@@ -146,7 +146,7 @@ class GuardedSQL:
     ) -> None:
         if not isinstance(store.root, Path):
             msg = (
-                f"the SQL page runs in a sandbox that reads local files only, and {store.root} is on object "
+                f"guarded SQL runs in a sandbox that reads local files only, and {store.root} is on object "
                 "storage: query it from a notebook (open_store(...).sql) or DuckDB with s3fs (docs/deployment.md)"
             )
             raise QueryError(msg)
@@ -297,7 +297,7 @@ class GuardedSQL:
         if kind == "catalog":
             return (
                 f"refused: the query changed the guarded connection's catalog ({detail}); nothing it "
-                f"changed was kept: the connection was rebuilt. The SQL page runs read-only queries only"
+                f"changed was kept: the connection was rebuilt. Guarded SQL runs read-only queries only"
             )
         return f"the query failed: {detail}"
 

@@ -95,13 +95,13 @@ EXPLAIN_FORMATS = frozenset({"text", "json", "html", "graphviz", "yaml", "mermai
 _WHY = {
     "COPY": "COPY reads or writes files; use the page's CSV/Parquet download buttons to save results",
     "EXPORT": "EXPORT DATABASE writes files; use the page's CSV/Parquet download buttons to save results",
-    "ATTACH": "ATTACH opens another database; the SQL page only reads the store's views",
-    "DETACH": "DETACH changes the attached databases; the SQL page only reads the store's views",
+    "ATTACH": "ATTACH opens another database; guarded SQL only reads the store's views",
+    "DETACH": "DETACH changes the attached databases; guarded SQL only reads the store's views",
     "LOAD": "INSTALL/LOAD bring in DuckDB extensions, which are disabled on the guarded connection",
     "EXTENSION": "INSTALL/LOAD of DuckDB extensions is disabled on the guarded connection",
     "SET": "SET/RESET/USE change settings; the guarded connection's configuration is locked",
     "VARIABLE_SET": "SET changes settings; the guarded connection's configuration is locked",
-    "PRAGMA": "PRAGMA changes or inspects settings or imports a database; the SQL page reads the views only",
+    "PRAGMA": "PRAGMA changes or inspects settings or imports a database; guarded SQL reads the views only",
     "CALL": "CALL (and CHECKPOINT) run a table function; write SELECT * FROM function(...) instead",
     "TRANSACTION": "transactions are not needed: the store is read-only",
     "PREPARE": "PREPARE keeps a statement on the shared connection; write the SELECT itself",
@@ -149,7 +149,7 @@ def checked_sql(query: str, con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
     if kind == "EXPLAIN":
         return kind, _checked_explain(query, con)
     why = _WHY.get(kind, f"{kind} statements change the database")
-    msg = f"{kind} refused: {why}. The SQL page runs read-only SELECT (or EXPLAIN) queries only."
+    msg = f"{kind} refused: {why}. Guarded SQL runs read-only SELECT (or EXPLAIN) queries only."
     raise QueryError(msg)
 
 
@@ -180,7 +180,7 @@ def _check_select(query: str, con: duckdb.DuckDBPyConnection) -> None:
         raise QueryError(msg) from None
     if tree.get("error"):
         msg = (
-            f"refused: {tree.get('error_message')}; the SQL page runs read-only SELECT (or EXPLAIN) "
+            f"refused: {tree.get('error_message')}; guarded SQL runs read-only SELECT (or EXPLAIN) "
             f"queries only"
         )
         raise QueryError(msg)
@@ -200,7 +200,7 @@ def _walk(node: Any) -> None:
         name = str(function.get("function_name", "")).lower()
         if function.get("class") != "FUNCTION" or name not in TABLE_FUNCTIONS:
             msg = (
-                f"table function {name or '?'}() refused: the SQL page allows the store's views and the "
+                f"table function {name or '?'}() refused: guarded SQL allows the store's views and the "
                 f"table functions {', '.join(sorted(TABLE_FUNCTIONS))}"
             )
             raise QueryError(msg)
@@ -259,7 +259,7 @@ def _explain_options(tokens: list[tuple[int, Any]], text: Any) -> tuple[bool, st
             i += 1
         else:
             msg = (
-                f"EXPLAIN option {text(i)!r} refused: the SQL page accepts EXPLAIN, EXPLAIN ANALYZE and "
+                f"EXPLAIN option {text(i)!r} refused: guarded SQL accepts EXPLAIN, EXPLAIN ANALYZE and "
                 f"EXPLAIN (ANALYZE, FORMAT {'|'.join(sorted(EXPLAIN_FORMATS))})"
             )
             raise QueryError(msg)
