@@ -142,6 +142,19 @@ class TestWaterfall:
         assert figure.layout.annotations[0].text.startswith("No data")
 
 
+def test_one_point_metric_has_readable_axes():
+    """A single stored point: a minute either side on the time axis and plain numbers on the value axis."""
+    import pandas as pd
+
+    at = pd.Timestamp("2026-12-05 10:00:58.0967", tz="UTC")
+    series = pd.DataFrame({"timestamp": [at], "series": ["queue.depth"], "value": [58.0967100001]})
+    figure = figures.metric_lines(series, title="queue.depth", unit="1")
+    low, high = (pd.Timestamp(v) for v in figure.layout.xaxis.range)
+    assert (low, high) == (at - pd.Timedelta(minutes=1), at + pd.Timedelta(minutes=1))
+    assert figure.layout.yaxis.range == pytest.approx((0.0, 58.0967100001 * 1.1))
+    assert figure.data[0].marker.size == 9
+
+
 class TestWaterfallData:
     """The columns the app's canvas waterfall draws: the same rows, colours and marks as the figure."""
 

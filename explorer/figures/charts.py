@@ -402,8 +402,25 @@ def metric_lines(series: pd.DataFrame, *, title: str = "Metric", unit: str | Non
             )
         )
     figure.update_layout(
-        title=title, height=380, yaxis={"title": unit or ""}, margin={"t": 50}, colorway=list(COLORWAY)
+        title=title,
+        height=380,
+        yaxis={"title": unit or ""},
+        margin={"t": 50},
+        colorway=list(COLORWAY),
     )
+    stamps = pd.to_datetime(series["timestamp"]).dropna().unique()
+    if len(stamps) == 1:
+        # One point per series: plotly would zoom both axes onto it (ticks like "58.0967100001" and
+        # sub-millisecond times); show a minute either side and the value axis from zero.
+        at = pd.Timestamp(stamps[0])
+        values = series["value"].dropna()
+        low, high = min(0.0, float(values.min())), max(0.0, float(values.max()))
+        pad = (high - low) * 0.1 or 1.0
+        figure.update_layout(
+            xaxis={"range": [at - pd.Timedelta(minutes=1), at + pd.Timedelta(minutes=1)]},
+            yaxis={"range": [low - (pad if low < 0 else 0), high + pad]},
+        )
+        figure.update_traces(marker={"size": 9})
     return figure
 
 
