@@ -180,19 +180,10 @@ __all__ = sorted(
         "tool_call",
     ]
 )
-_LLM_FIGURES = ("llm_usage_bars", "llm_usage_chart")  # explorer.llm_figures, loaded on first use as well
 
 
 def __getattr__(name: str) -> Any:
-    if name == "call_graph":  # explorer.graph_figure, loaded on first use as well
-        value = importlib.import_module("explorer.graph_figure").call_graph
-        globals()[name] = value
-        return value
-    if name in _LLM_FIGURES:
-        value = getattr(importlib.import_module("explorer.llm_figures"), name)
-        globals()[name] = value
-        return value
-    if name in _FIGURES:
+    if name in (*_FIGURES, "call_graph", "llm_usage_bars", "llm_usage_chart"):
         value = getattr(importlib.import_module("explorer.figures"), name)
         globals()[name] = value
         return value

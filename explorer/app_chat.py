@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from explorer import app_state, graph_figure, queries
+from explorer import app_state, figures, queries
 
 #: Content longer than this is shown cut, the whole text in an expander below.
 FOLD_CHARS = 1200
@@ -149,6 +149,4 @@ def trace_graph(trace_id: str) -> None:
     not an expander, so opening a trace never loads plotly in the browser (~0.9 s of a fresh tab)."""
     if st.toggle("Show the call graph of this trace", key="show_call_graph"):
         nodes, edges = app_state.query(queries.service_graph, trace_id=trace_id)
-        st.plotly_chart(
-            graph_figure.call_graph(nodes, edges, title="Calls in this trace"), key="trace_call_graph"
-        )
+        st.plotly_chart(figures.call_graph(nodes, edges, title="Calls in this trace"), key="trace_call_graph")

@@ -3,7 +3,7 @@ p95 latency), drawn as a network and listed as tables."""
 
 import streamlit as st
 
-from explorer import app_state, graph_figure, queries
+from explorer import app_state, figures, queries
 
 st.title("Graph")
 store = app_state.require_store()
@@ -14,7 +14,7 @@ st.caption(
     "A node per service, agent (gen_ai.agent.name), tool (gen_ai.tool.name / tool.name) and model (the requested "
     "model); an edge per parent → child span pair between nodes, across services through remote parents."
 )
-st.plotly_chart(graph_figure.call_graph(nodes, edges), key="call_graph")
+st.plotly_chart(figures.call_graph(nodes, edges), key="call_graph")
 c1, c2 = st.columns([3, 2])
 c1.markdown("**Edges**")
 c1.dataframe(

@@ -6,7 +6,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from explorer import app_state, llm_figures, queries
+from explorer import app_state, figures, queries
 
 st.title("LLM calls")
 store = app_state.require_store()
@@ -71,7 +71,7 @@ by = (
 )
 usage = app_state.query(queries.llm_usage, by=by, service=f.service, **f.window())
 series = app_state.query(queries.llm_usage_over_time, by=by, service=f.service, buckets=60, **f.window())
-st.plotly_chart(llm_figures.llm_usage_chart(series), key="llm_over_time")
+st.plotly_chart(figures.llm_usage_chart(series), key="llm_over_time")
 
 USAGE_COLUMNS = {
     "group": st.column_config.TextColumn(GROUPS[by].lower()),

@@ -21,6 +21,8 @@ from explorer.figures.charts import (
     percentile_lines,
     red_chart,
 )
+from explorer.figures.graph import call_graph
+from explorer.figures.llm import llm_usage_bars, llm_usage_chart
 from explorer.figures.overview import red_over_time
 from explorer.figures.trace import SERVICE_PALETTE, WATERFALL_ROWS, service_colors, waterfall, waterfall_data
 from explorer.figures.traces import trace_scatter
@@ -33,12 +35,15 @@ __all__ = [
     "WATERFALL_ROWS",
     "alert_timeline",
     "attribute_shares",
+    "call_graph",
     "duration_histogram",
     "fired_chart",
     "format_ms",
     "histogram_heatmap",
     "hotspot_bars",
     "icicle",
+    "llm_usage_bars",
+    "llm_usage_chart",
     "log_volume",
     "metric_lines",
     "percentile_lines",
