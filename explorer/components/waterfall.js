@@ -283,6 +283,7 @@ function createView(parent) {
       scroll.scrollTop = Math.max(0, (row - Math.floor(d.visible / 2)) * d.row_px);
       draw();
     }
+    canvas.scrollIntoView({ block: "nearest" });  // the page itself may have to scroll to show the chart
     const box = canvas.getBoundingClientRect(), geo = geometry();
     return [box.left + geo.x0 + geo.plotW / 2, box.top + AXIS_PX + row * d.row_px - scroll.scrollTop + d.row_px / 2];
   };
