@@ -46,9 +46,11 @@ lint: install-dev
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-## test: create .venv, install dev extras, Chromium and a JRE, lint and type-check, run the whole suite
+## test: create .venv, install dev extras, Chromium and a JRE, lint and type-check, run the whole suite,
+## then the fuzz and reader tests again under ASan/UBSan (test-sanitize)
 test: install-dev chromium java lint
 	$(PY) -m pytest
+	$(MAKE) --no-print-directory test-sanitize
 
 # The compiled readers under AddressSanitizer + UndefinedBehaviorSanitizer: built apart (the
 # installed, optimised modules stay as they are), loaded by the tests through LANGSWARM_SANITIZED_EXT,
