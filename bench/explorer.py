@@ -1,6 +1,6 @@
 """Explorer speed on a 1,000,000-span store: each page's queries and the 10,000-span trace view.
 
-    .venv/bin/python bench/explorer.py [--store DIR] [--runs 5] [--regenerate]
+    .venv/bin/python bench/explorer.py [--store DIR] [--runs 5] [--regenerate] [--spans 10000000]
 
 Builds the store once (Arrow columns made with numpy and written through ingest's StoreWriter: the SDK
 path costs ~20 µs a span, too slow for a million) and reuses it on later runs. Prints, per page, the
@@ -36,7 +36,7 @@ from ingest.store import schema
 from ingest.store.encoding import hex_array, table_from_columns
 from ingest.store.writer import StoreWriter
 
-SPANS = 1_000_000
+SPANS = 1_000_000  # --spans sets it (a store of another size needs its own --store)
 BIG_TRACE = 10_000
 PER_TRACE = 10  # root -> 3 children -> 2 grandchildren each
 CHUNK = 50_000  # rows per written file, like a busy exporter's batches after a while
@@ -254,7 +254,7 @@ def _big_trace(rng: np.random.Generator) -> tuple[pa.Table, str]:
 
 
 def _side_tables(writer: StoreWriter, rng: np.random.Generator, big_trace: str) -> None:
-    n = 200_000
+    n = SPANS // 5  # 200,000 log records for 1M spans
     t = T0 + np.sort(rng.integers(0, int(DAYS * 86_400e9), n))
     level = rng.choice(np.array([9, 13, 17]), size=n, p=[0.9, 0.07, 0.03])
     columns = {
@@ -342,11 +342,16 @@ def _median(function: Callable[[], object], runs: int) -> float:
 
 
 def main() -> int:
+    global SPANS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", default=str(Path(tempfile.gettempdir()) / "langswarm-bench-explorer"))
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--regenerate", action="store_true")
+    parser.add_argument(
+        "--spans", type=int, default=SPANS, help="spans in a newly built store (default 1,000,000)"
+    )
     args = parser.parse_args()
+    SPANS = args.spans
     root = Path(args.store)
     if args.regenerate or not (root / "BIG_TRACE").exists():
         if (root / "BIG_TRACE").exists():
