@@ -294,3 +294,37 @@ class TestTemporaries:
         assert result.returncode == 0, result.stderr
         assert "removed 2 temporary files" in result.stdout
         assert not killed_compaction.exists() and not crashed_writer.exists() and live_writer.exists()
+
+
+def _bloom_excludes(path: Path, trace_id: str) -> list[bool]:
+    """Per row group of ``path``: does its trace_id bloom filter rule ``trace_id`` out? (DuckDB's probe.)"""
+    rows = duckdb.sql(
+        f"SELECT row_group_id, bloom_filter_excludes FROM parquet_bloom_probe('{path}', 'trace_id', '{trace_id}') "
+        "ORDER BY row_group_id"
+    ).fetchall()
+    return [bool(excluded) for _, excluded in rows]
+
+
+def test_trace_id_bloom_filters_on_written_and_compacted_files(
+    tmp_path: Path, span_batches: list[pa.Table]
+) -> None:
+    """Every span and log file, as written and after compaction, has a trace-id bloom filter per row group
+    that rules out an absent trace and never a present one: a lookup by trace id skips the rest."""
+    store = tmp_path / "store"
+    writer = StoreWriter(store, durable=False)
+    for batch in span_batches:
+        writer.write("spans", batch)
+    writer.write("logs", encode_logs(sdk_logs()))
+    absent = "f" * 32
+    for table in ("spans", "logs"):
+        for path in _day_files(store, table):
+            present = pq.read_table(path, columns=["trace_id"]).column(0)[0].as_py()
+            assert _bloom_excludes(path, absent) == [True] * pq.ParquetFile(path).num_row_groups
+            assert not any(_bloom_excludes(path, present))
+    Compactor(store, row_group_rows=16).run()
+    (compacted,) = _day_files(store)
+    groups = pq.ParquetFile(compacted).num_row_groups
+    assert groups > 1 and _bloom_excludes(compacted, absent) == [True] * groups
+    for trace_id in {b.column("trace_id")[0].as_py() for b in span_batches}:
+        holding = [not excluded for excluded in _bloom_excludes(compacted, trace_id)]
+        assert any(holding)  # the group(s) holding the trace are never ruled out

@@ -50,7 +50,7 @@ from ingest.errors import CompactionError
 from ingest.store import schema
 from ingest.store.encoding import to_store_layout
 from ingest.store.lock import COMPACT_DIR, COMPACTOR_LOCK, READERS_LOCK
-from ingest.store.writer import remove_stale_temporaries, resolve_store_path
+from ingest.store.writer import BLOOM_FPP, BLOOM_TABLES, remove_stale_temporaries, resolve_store_path
 
 #: Sort order of each table's compacted files: most selective lookups first.
 SORT_KEYS: dict[str, list[str]] = {
@@ -237,7 +237,7 @@ class Compactor:
             part = merged.slice(start, self.target_rows)
             name = f"{stamp}-compact-{run_id}-{i:03d}.parquet"
             tmp = folder / f".{name}.tmp"
-            self._write(part, tmp, keys)
+            self._write(part, tmp, keys, bloom=table_name in BLOOM_TABLES)
             outputs.append((tmp, folder / name))
         written = sum(pq.ParquetFile(tmp).metadata.num_rows for tmp, _ in outputs)
         if written != expected - duplicates:
@@ -270,13 +270,24 @@ class Compactor:
         report.bytes_before += sum(size for _, size, _ in group)
         report.bytes_after += sum(final.stat().st_size for _, final in outputs)
 
-    def _write(self, table: pa.Table, path: Path, keys: list[str]) -> None:
+    def _write(self, table: pa.Table, path: Path, keys: list[str], *, bloom: bool = False) -> None:
         """Row groups of ``row_group_rows`` that never straddle two values of the first sort key.
 
         A group holding the end of one service and the start of the next would span almost every
         trace id; cut there, each service's groups cover disjoint trace-id ranges.
         """
         sorting = [pq.SortingColumn(table.schema.get_field_index(k)) for k in keys]
+        # The same trace-id bloom filter the writer puts on every file, sized for one row group.
+        blooms = (
+            {
+                "trace_id": {
+                    "ndv": max(1, min(_distinct(table, "trace_id"), self.row_group_rows)),
+                    "fpp": BLOOM_FPP,
+                }
+            }
+            if bloom and table.num_rows
+            else None
+        )
         with open(path, "wb") as sink:
             with pq.ParquetWriter(
                 sink,
@@ -284,6 +295,7 @@ class Compactor:
                 compression=self.compression,
                 write_statistics=True,
                 sorting_columns=sorting or None,
+                bloom_filter_options=blooms,
             ) as writer:
                 for start, length in _runs(table, keys[0] if keys else None):
                     for offset in range(start, start + length, self.row_group_rows):
@@ -382,6 +394,10 @@ def _drop_duplicate_spans(table: pa.Table) -> tuple[pa.Table, int]:
     )
     count = int(dup.sum())
     return (table.filter(pa.array(~dup)), count) if count else (table, 0)
+
+
+def _distinct(table: pa.Table, column: str) -> int:
+    return int(pc.count_distinct(table.column(column)).as_py() or 0)
 
 
 def _write_json(path: Path, value: Any) -> None:

@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -119,7 +120,7 @@ class StoreWriter:
                     sink,
                     compression=self.compression,
                     row_group_size=128 * 1024,
-                    **_encoding_options(table_name),
+                    **_write_options(table_name, table),
                 )
                 if self.durable:
                     sink.flush()
@@ -139,7 +140,7 @@ class StoreWriter:
             sink,
             compression=self.compression,
             row_group_size=128 * 1024,
-            **_encoding_options(table_name),
+            **_write_options(table_name, table),
         )
         objectstore.put_once(self.fs, url, sink.getvalue().to_pybytes())
         return url
@@ -192,6 +193,23 @@ def _encoding_options(table_name: str) -> dict[str, list[str]]:
         "write_statistics": flat,
         "use_dictionary": [name for name in table_schema.names if name not in _UNIQUE_COLUMNS],
     }
+
+
+#: Tables whose ``trace_id`` gets a Parquet bloom filter: a lookup by trace id, the post-mortem's most
+#: common query, then skips every row group that cannot hold the trace (DuckDB probes the filters; ids
+#: arrive in no order, so min/max statistics cannot tell). docs/store-schema.md, docs/benchmarks.md.
+BLOOM_TABLES = frozenset({"spans", "logs", "profiles"})
+#: False-positive rate of those filters: ~6 bits per distinct trace id.
+BLOOM_FPP = 0.05
+
+
+def _write_options(table_name: str, table: pa.Table) -> dict[str, Any]:
+    """:func:`_encoding_options`, plus the trace-id bloom filter sized to the file's distinct trace ids."""
+    options: dict[str, Any] = dict(_encoding_options(table_name))
+    if table_name in BLOOM_TABLES and table.num_rows:
+        distinct = pc.count_distinct(table.column("trace_id")).as_py() or 1
+        options["bloom_filter_options"] = {"trace_id": {"ndv": min(distinct, 128 * 1024), "fpp": BLOOM_FPP}}
+    return options
 
 
 def _split_by_day(table: pa.Table, time_column: str) -> list[tuple[str, pa.Table]]:
