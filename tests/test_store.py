@@ -361,3 +361,38 @@ class TestStaleTemporaries:
                 proc.communicate(timeout=60)
             assert proc.returncode == 0
         assert not orphan.exists() and live.exists()
+
+
+class TestArrowResults:
+    """Store.arrow, Store.polars and Store.sql(arrow_dtypes=True): the same rows as Store.sql, as Arrow data."""
+
+    QUERY = "SELECT trace_id, span_id, name, attributes, start_time, duration_ns FROM spans ORDER BY span_id"
+
+    def test_same_rows_as_sql(self) -> None:
+        import pandas as pd
+
+        from tests.storegen import shared_store
+
+        with open_store(shared_store().root) as store:
+            plain = store.sql(self.QUERY)
+            table = store.arrow(self.QUERY)
+            frame = store.sql(self.QUERY, arrow_dtypes=True)
+        assert table.num_rows == len(plain) == len(frame) > 1000
+        assert table.column("span_id").to_pylist() == plain["span_id"].tolist()
+        assert all(isinstance(dtype, pd.ArrowDtype) for dtype in frame.dtypes)
+        assert frame["duration_ns"].tolist() == plain["duration_ns"].tolist()
+        # The maps stay Arrow data: the same key/value pairs as sql()'s dicts.
+        first = next(i for i, a in enumerate(plain["attributes"]) if a)
+        assert dict(table.column("attributes")[first].as_py()) == dict(plain["attributes"][first])
+        assert frame["start_time"].tolist() == plain["start_time"].tolist()
+
+    def test_polars(self) -> None:
+        import polars
+
+        from tests.storegen import shared_store
+
+        with open_store(shared_store().root) as store:
+            frame = store.polars("SELECT name, count(*) AS n FROM spans GROUP BY name ORDER BY n DESC, name")
+            expected = store.sql("SELECT name, count(*) AS n FROM spans GROUP BY name ORDER BY n DESC, name")
+        assert isinstance(frame, polars.DataFrame)
+        assert frame["name"].to_list() == expected["name"].tolist()
