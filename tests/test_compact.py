@@ -324,6 +324,10 @@ def test_trace_id_bloom_filters_on_written_and_compacted_files(
     Compactor(store, row_group_rows=16).run()
     (compacted,) = _day_files(store)
     groups = pq.ParquetFile(compacted).num_row_groups
+    # Compaction writes with the writer's encodings: no dictionary on unique ids (it only bloated them).
+    meta = pq.ParquetFile(compacted).metadata
+    span_id = meta.schema.to_arrow_schema().get_field_index("span_id")
+    assert not any("DICTIONARY" in e for e in meta.row_group(0).column(span_id).encodings)
     assert groups > 1 and _bloom_excludes(compacted, absent) == [True] * groups
     for trace_id in {b.column("trace_id")[0].as_py() for b in span_batches}:
         holding = [not excluded for excluded in _bloom_excludes(compacted, trace_id)]
