@@ -18,7 +18,6 @@ import argparse
 import importlib.util
 import json
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -31,6 +30,8 @@ import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from timing import median  # noqa: E402
 
 from explorer import open_store, queries  # noqa: E402
 from ingest.store import schema  # noqa: E402
@@ -194,15 +195,6 @@ def build(root: Path) -> None:
     (root / "CHAT_BENCH").write_text("1")
 
 
-def _median(function: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", default=str(Path(tempfile.gettempdir()) / "langswarm-bench-chat"))
@@ -277,7 +269,7 @@ def main() -> int:
     failed = []
     for label, function, target in cases:
         function()  # warm the OS page cache, as a second visit would
-        seconds = _median(function, args.runs)
+        seconds = median(function, args.runs)
         base = base or seconds
         verdict = "" if target is None else ("ok" if seconds < target else f"OVER {target:g} s")
         if target is not None and seconds >= target:

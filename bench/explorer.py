@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -28,6 +27,8 @@ import numpy as np
 import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from timing import median
 
 from explorer import figures, open_store, queries
 from explorer.alert_history import alert_history
@@ -332,15 +333,6 @@ def build(root: Path) -> str:
     return trace_id
 
 
-def _median(function: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
 def main() -> int:
     global SPANS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -537,7 +529,7 @@ def main() -> int:
     failed = []
     for label, function, target in cases:
         function()  # warm the OS page cache, as a second visit would
-        seconds = _median(function, args.runs)
+        seconds = median(function, args.runs)
         base = base or seconds
         verdict = "" if target is None else ("ok" if seconds < target else f"OVER {target:g} s")
         if target is not None and seconds >= target:

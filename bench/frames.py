@@ -11,25 +11,16 @@ same query on the store's connection. Target (issue 17): 100k spans under 0.3 s,
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from timing import median
+
 from explorer import open_store
-
-
-def _median(function: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def main() -> int:
@@ -54,7 +45,7 @@ def main() -> int:
             ]
             base = None
             for name, function in ways:
-                seconds = _median(function, args.runs)
+                seconds = median(function, args.runs)
                 base = base or seconds
                 print(f"{n:>10,}  {name:<40}{seconds:>9.3f}{seconds / base:>11.1f}x")
     return 0

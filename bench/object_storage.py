@@ -15,7 +15,6 @@ import argparse
 import logging
 import os
 import socket
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from timing import median
 
 from explorer import open_store, queries
 from explorer.store import Store
@@ -46,15 +47,6 @@ def _pages(trace_id: str) -> dict[str, Callable[[Store], Any]]:
         "profiles": lambda s: queries.profile_hotspots(s),
         "alerts": lambda s: queries.alert_events(s),
     }
-
-
-def _median(function: Callable[[], Any], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def main() -> int:
@@ -90,8 +82,8 @@ def main() -> int:
             f"store: {args.store} ({len(files)} files, {size:.1f} MB); uploaded to s3://bench/store in {upload:.2f} s"
         )
 
-        open_disk = _median(lambda: open_store(args.store).close(), args.runs)
-        open_s3 = _median(lambda: open_store("s3://bench/store").close(), args.runs)
+        open_disk = median(lambda: open_store(args.store).close(), args.runs)
+        open_s3 = median(lambda: open_store("s3://bench/store").close(), args.runs)
         disk, remote = open_store(args.store), open_store("s3://bench/store")
         trace_id = disk.sql("SELECT trace_id FROM spans GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1").iloc[
             0, 0
@@ -99,8 +91,8 @@ def main() -> int:
         print(f"{'page':<12} {'disk (s)':>9} {'S3 (s)':>9} {'S3/disk':>8}   median of {args.runs} runs")
         print(f"{'open store':<12} {open_disk:9.3f} {open_s3:9.3f} {open_s3 / open_disk:8.1f}")
         for page, function in _pages(trace_id).items():
-            on_disk = _median(lambda f=function: f(disk), args.runs)
-            on_s3 = _median(lambda f=function: f(remote), args.runs)
+            on_disk = median(lambda f=function: f(disk), args.runs)
+            on_s3 = median(lambda f=function: f(remote), args.runs)
             print(f"{page:<12} {on_disk:9.3f} {on_s3:9.3f} {on_s3 / on_disk:8.1f}")
     finally:
         server.stop()

@@ -12,14 +12,14 @@ store" pays it).
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from timing import median
 
 from explorer import open_store
 from explorer.sql_guard import EXAMPLES, GuardedSQL
@@ -29,15 +29,6 @@ QUERIES = {
     "example: slowest operations (p95), 1M spans": EXAMPLES["Slowest operations (p95)"],
     "10,000 rows of spans, every column": "SELECT * FROM spans LIMIT 10000",
 }
-
-
-def _median_ms(function: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1000
 
 
 def main() -> int:
@@ -54,10 +45,10 @@ def main() -> int:
         print(f"worker start: {(time.perf_counter() - started) * 1000:.0f} ms ({guard.write_protection})")
         print(f"{'query':46s} {'trusted':>9s} {'guarded':>9s}  overhead")
         for label, sql in QUERIES.items():
-            trusted = _median_ms(lambda sql=sql: store.sql(sql), args.runs)
-            guarded = _median_ms(lambda sql=sql: guard.run(sql), args.runs)
+            trusted = 1000 * median(lambda sql=sql: store.sql(sql), args.runs)
+            guarded = 1000 * median(lambda sql=sql: guard.run(sql), args.runs)
             print(f"{label:46s} {trusted:7.1f} ms {guarded:7.1f} ms  {guarded - trusted:+.1f} ms")
-        restart = _median_ms(guard.refresh, 3)
+        restart = 1000 * median(guard.refresh, 3)
         print(f"worker restart (refresh): {restart:.0f} ms")
         guard.close()
     return 0

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import statistics
 import sys
 import tempfile
 import time
@@ -25,19 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from timing import median
+
 import explorer as x
 from explorer import open_store
 
 OPERATION = "POST /checkout"
-
-
-def _median(function: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def main() -> int:
@@ -90,7 +82,7 @@ def main() -> int:
     print(f"{spans:,} spans; {traces:,} traces with root {OPERATION!r}; median of {args.runs} runs")
     base = None
     for label, function in cases.items():
-        seconds = _median(function, args.runs)
+        seconds = median(function, args.runs)
         base = base or seconds
         print(f"{label:<42} {seconds:7.3f} s  {seconds / base:6.1f}x baseline")
     return 0
