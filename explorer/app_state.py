@@ -400,8 +400,7 @@ def sync_span_pick(span_ids: list[str]) -> None:
 
 def pick_from_waterfall() -> None:
     """``on_pick`` of the waterfall component: the clicked row's span id becomes the pick."""
-    state = st.session_state.get("waterfall") or {}
-    picked = state.get("picked") if hasattr(state, "get") else getattr(state, "picked", None)
+    picked = (st.session_state.get("waterfall") or {}).get("picked")  # the component's ComponentResult
     if isinstance(picked, str) and picked in set(st.session_state.get("_view_span_ids", ())):
         st.session_state["span_pick"] = picked
 

@@ -210,14 +210,14 @@ LLM_CALLS_TABLE = "_llm.calls"
 #: Spans joined to the model ``llm_calls`` read for them (only GenAI spans stay): the FROM clause of a
 #: span query grouped by model, a join on the ids, so no attribute map of ``spans`` is decoded.
 SPANS_WITH_MODEL_SQL = (
-    "spans JOIN (SELECT trace_id AS _t, span_id AS _s, any_value(model) AS _model FROM _llm.calls "
+    f"spans JOIN (SELECT trace_id AS _t, span_id AS _s, any_value(model) AS _model FROM {LLM_CALLS_TABLE} "
     "WHERE model IS NOT NULL GROUP BY ALL) ON _t = trace_id AND _s = span_id"
 )
 #: The same rows straight from ``llm_calls`` (which has the span columns these queries filter on, but no
 #: resource attributes): no scan of ``spans`` at all.
 MODEL_SPANS_SQL = (
     "(SELECT trace_id, span_id, name, service_name, start_time, end_time, duration_ns, status_code, date, "
-    "model AS _model FROM _llm.calls WHERE model IS NOT NULL) AS spans"
+    f"model AS _model FROM {LLM_CALLS_TABLE} WHERE model IS NOT NULL) AS spans"
 )
 
 

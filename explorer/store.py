@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,10 +79,19 @@ class Store:
     def arrow(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> pa.Table:
         """Run a query over the views and return an Arrow table: ~10x faster than :meth:`sql` for wide rows,
         since attribute maps stay Arrow data instead of becoming one Python dict per cell."""
+        with self._reading(query):
+            return self.con.sql(query, params=params).to_arrow_table()
+
+    @contextlib.contextmanager
+    def _reading(self, query: str) -> Iterator[None]:
+        """Hold what a query over the views needs: the connection, the store's shared read lock (a concurrent
+        `ingest compact` swaps files only between queries, so no query sees a span twice or misses one;
+        object storage has no compaction, hence no lock) and, for ``llm_calls``, its cache brought up to date
+        (the rows of new span files: decoding attribute maps is the costly part)."""
         with self._lock, read_lock(self.root) if isinstance(self.root, Path) else contextlib.nullcontext():
             if "llm_calls" in query or "_llm." in query:
                 self._llm.sync()
-            return self.con.sql(query, params=params).to_arrow_table()
+            yield
 
     def polars(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> Any:
         """:meth:`arrow` as a ``polars.DataFrame`` (polars is optional: ``pip install polars``)."""
@@ -102,12 +112,7 @@ class Store:
         """
         if arrow_dtypes:
             return self.arrow(query, params).to_pandas(types_mapper=pd.ArrowDtype)
-        # The store's shared read lock: a concurrent `ingest compact` swaps files only between queries,
-        # so no query sees a span twice or misses one.
-        # (Object storage has no compaction, hence no lock.)
-        with self._lock, read_lock(self.root) if isinstance(self.root, Path) else contextlib.nullcontext():
-            if "llm_calls" in query or "_llm." in query:
-                self._llm.sync()  # the rows of new span files (decoding attribute maps is the costly part)
+        with self._reading(query):
             cursor = self.con.execute(query, params)
             zoned = [
                 d[0] for d in cursor.description if str(d[1]).startswith(("TIMESTAMPTZ", "TIMESTAMP WITH"))

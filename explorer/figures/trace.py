@@ -313,21 +313,34 @@ def waterfall_data(
     ``selected`` is the selected row or -1. The plotly figure stays for notebooks; the app draws this in
     the browser because plotly alone costs ~0.9 s of a fresh tab's load (see docs/benchmarks.md).
     """
+    if tree.empty:  # no rows, maybe no columns: the same fields, all empty
+        tree = pd.DataFrame(
+            {
+                c: []
+                for c in (
+                    "offset_ms",
+                    "duration_ms",
+                    "service_name",
+                    "name",
+                    "status_code",
+                    "span_id",
+                    "depth",
+                )
+            }
+        )
     n = len(tree)
-    offsets = tree["offset_ms"].to_numpy(dtype=float) if n else np.zeros(0)
-    widths = np.nan_to_num(tree["duration_ms"].to_numpy(dtype=float)) if n else np.zeros(0)
-    services = tree["service_name"].fillna("∅").astype(str).tolist() if n else []
-    names = tree["name"].fillna("∅").astype(str).tolist() if n else []
-    status = tree["status_code"].fillna("UNSET").astype(str).tolist() if n else []
-    span_ids = tree["span_id"].astype(str).tolist() if n else []
-    depth = tree["depth"].to_numpy(dtype=int).tolist() if n else []
+    offsets = tree["offset_ms"].to_numpy(dtype=float)
+    widths = np.nan_to_num(tree["duration_ms"].to_numpy(dtype=float))
+    services = tree["service_name"].fillna("∅").astype(str).tolist()
+    names = tree["name"].fillna("∅").astype(str).tolist()
+    status = tree["status_code"].fillna("UNSET").astype(str).tolist()
+    span_ids = tree["span_id"].astype(str).tolist()
+    depth = tree["depth"].to_numpy(dtype=int).tolist()
     colors = service_colors(services)
     order = list(colors)
     index = {name: i for i, name in enumerate(order)}
     critical = (
-        tree["critical"].to_numpy(dtype=bool)
-        if n and show_critical and "critical" in tree
-        else np.zeros(n, bool)
+        tree["critical"].to_numpy(dtype=bool) if show_critical and "critical" in tree else np.zeros(n, bool)
     )
     placed: dict[str, list] = {"row": [], "offset": [], "kind": [], "color": [], "label": []}
     if marks is not None and not marks.empty and n:

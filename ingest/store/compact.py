@@ -51,9 +51,8 @@ from ingest.store import schema
 from ingest.store.encoding import to_store_layout
 from ingest.store.lock import COMPACT_DIR, COMPACTOR_LOCK, READERS_LOCK
 from ingest.store.writer import (
-    BLOOM_FPP,
-    BLOOM_TABLES,
     _encoding_options,
+    bloom_options,
     remove_stale_temporaries,
     resolve_store_path,
 )
@@ -283,17 +282,6 @@ class Compactor:
         trace id; cut there, each service's groups cover disjoint trace-id ranges.
         """
         sorting = [pq.SortingColumn(table.schema.get_field_index(k)) for k in keys]
-        # The same trace-id bloom filter the writer puts on every file, sized for one row group.
-        blooms = (
-            {
-                "trace_id": {
-                    "ndv": max(1, min(_distinct(table, "trace_id"), self.row_group_rows)),
-                    "fpp": BLOOM_FPP,
-                }
-            }
-            if table_name in BLOOM_TABLES and table.num_rows
-            else None
-        )
         with open(path, "wb") as sink:
             with pq.ParquetWriter(
                 sink,
@@ -303,7 +291,8 @@ class Compactor:
                 # The writer's encodings: no dictionaries on unique ids and times, no statistics on maps
                 # (measured on a 1.4M-span day of bench/explorer.py's store: 105.6 -> 82.7 MB, 4.6 -> 3.3 s).
                 **_encoding_options(table_name),
-                bloom_filter_options=blooms,
+                # The writer's trace-id bloom filter, sized for one row group.
+                **bloom_options(table_name, table, self.row_group_rows),
             ) as writer:
                 for start, length in _runs(table, keys[0] if keys else None):
                     for offset in range(start, start + length, self.row_group_rows):
@@ -402,10 +391,6 @@ def _drop_duplicate_spans(table: pa.Table) -> tuple[pa.Table, int]:
     )
     count = int(dup.sum())
     return (table.filter(pa.array(~dup)), count) if count else (table, 0)
-
-
-def _distinct(table: pa.Table, column: str) -> int:
-    return int(pc.count_distinct(table.column(column)).as_py() or 0)
 
 
 def _write_json(path: Path, value: Any) -> None:

@@ -204,12 +204,17 @@ BLOOM_FPP = 0.05
 
 
 def _write_options(table_name: str, table: pa.Table) -> dict[str, Any]:
-    """:func:`_encoding_options`, plus the trace-id bloom filter sized to the file's distinct trace ids."""
-    options: dict[str, Any] = dict(_encoding_options(table_name))
-    if table_name in BLOOM_TABLES and table.num_rows:
-        distinct = pc.count_distinct(table.column("trace_id")).as_py() or 1
-        options["bloom_filter_options"] = {"trace_id": {"ndv": min(distinct, 128 * 1024), "fpp": BLOOM_FPP}}
-    return options
+    """:func:`_encoding_options`, plus the trace-id bloom filter for the file's row groups."""
+    return {**_encoding_options(table_name), **bloom_options(table_name, table, 128 * 1024)}
+
+
+def bloom_options(table_name: str, table: pa.Table, group_rows: int) -> dict[str, Any]:
+    """``bloom_filter_options`` for a file of ``table`` in row groups of ``group_rows``: the trace-id filter
+    sized to the distinct trace ids one group can hold (none for other tables or no rows)."""
+    if table_name not in BLOOM_TABLES or not table.num_rows:
+        return {}
+    distinct = pc.count_distinct(table.column("trace_id")).as_py() or 1
+    return {"bloom_filter_options": {"trace_id": {"ndv": min(distinct, group_rows), "fpp": BLOOM_FPP}}}
 
 
 def _split_by_day(table: pa.Table, time_column: str) -> list[tuple[str, pa.Table]]:
