@@ -7,11 +7,11 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import NoReturn
 
 import pandas as pd
 
@@ -341,12 +341,11 @@ def app_command(args: argparse.Namespace) -> list[str]:
     return command
 
 
-def _run_app(args: argparse.Namespace) -> int:
-    """Start the app in the foreground; Ctrl-C stops it."""
-    try:
-        return subprocess.call(app_command(args))
-    except KeyboardInterrupt:
-        return 130
+def _run_app(args: argparse.Namespace) -> NoReturn:
+    """Become the Streamlit server (exec, not a child process), so Ctrl-C or a SIGTERM stops the server
+    itself rather than leaving it running behind its parent."""
+    command = app_command(args)
+    os.execv(command[0], command)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -365,7 +364,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     app.add_argument("--port", type=int, default=8501, help="port to serve on (default 8501)")
     app.add_argument("--headless", action="store_true", help="do not open a browser")
-    app.set_defaults(run=None)
     sql = commands.add_parser("sql", parents=[store_option], help="run a DuckDB query over the store's views")
     sql.add_argument("query", help="SQL over the views spans, logs, metrics, profiles, alerts")
     sql.add_argument("--max-rows", type=int, default=100, help="rows to print as a table (default 100)")

@@ -74,7 +74,14 @@ def _streamlit(store: Path):
         "--server.fileWatcherType",
         "none",
     ]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    with _served(command, port, cwd=ROOT, env=env) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def _served(command: list[str], port: int, *, cwd: Path, env: dict[str, str]):
+    """Run ``command`` (a Streamlit server on ``port``); yield its base URL once healthy, stop it after."""
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
@@ -255,26 +262,11 @@ class TestAppFromAnyDirectory:
         facts = shared_store()
         port = _free_port()
         command = [sys.executable, "-m", "explorer", "app", "--headless", "--port", str(port)]
-        process = subprocess.Popen(
-            [*command, "--store", str(facts.root)],
-            cwd=tmp_path,
-            env={k: v for k, v in os.environ.items() if k != "LANGSWARM_TELEMETRY_DIR"},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(600):
-                with contextlib.suppress(OSError):
-                    with urllib.request.urlopen(f"{base}/_stcore/health", timeout=1):
-                        break
-                time.sleep(0.1)
+        env = {k: v for k, v in os.environ.items() if k != "LANGSWARM_TELEMETRY_DIR"}
+        with _served([*command, "--store", str(facts.root)], port, cwd=tmp_path, env=env) as base:
             page, _ = open_trace(browser, base, facts.checkout_trace_id, facts.checkout_spans)
             assert page.locator(ERRORS).count() == 0
             page.close()
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
 
 
 class TestTracesScatter:
