@@ -448,8 +448,8 @@ def with_trace_links(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def as_mapping(value: Any) -> dict[str, Any]:
-    """A stored attribute map (dict, list of pairs, or None) as a dict."""
-    if value is None or (isinstance(value, float) and value != value):
+    """A stored attribute map (dict, list of pairs as an Arrow-backed cell reads, or a NULL) as a dict."""
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
         return {}
     if isinstance(value, dict):
         return value

@@ -23,6 +23,8 @@ from ingest.store import objectstore, schema
 from ingest.store.lock import read_lock
 
 TABLES = tuple(schema.TABLES)
+#: DuckDB type ids :meth:`Store.sql` returns Arrow-backed.
+_NESTED = frozenset({"map", "list", "struct", "array", "union"})
 
 
 class Store:
@@ -58,6 +60,11 @@ class Store:
         #: Where the control folders (``_rejected/``, ``_imports/``) are: the store, or a local one for s3://.
         self.control = objectstore.local_control(self.root)
         self.con = duckdb.connect(":memory:")
+        # Every query over a view binds every file of its glob: without this each one re-reads every
+        # footer (220 files of a 10M-span store: ~50 ms a query). Store files are never modified in
+        # place (written under a temporary name, renamed; compaction writes new names), so a cached
+        # footer cannot go stale; DuckDB also checks the file's modification time.
+        self.con.execute("SET parquet_metadata_cache = true")
         if self.fs is not None:
             self.con.register_filesystem(self.fs)
         self._lock = threading.RLock()
@@ -107,26 +114,56 @@ class Store:
     ) -> pd.DataFrame:
         """Run a query over the views and return a DataFrame (the trusted path: no guard, no limit).
 
-        ``arrow_dtypes=True`` returns Arrow-backed columns (``pd.ArrowDtype``) straight from :meth:`arrow`:
-        100,000 spans in ~0.13 s instead of ~1.3 s, maps as Arrow map values rather than Python dicts.
+        Nested columns (attribute maps, events, links, histogram buckets) come back Arrow-backed
+        (``pd.ArrowDtype``): a cell reads as a list of ``(key, value)`` pairs for a map, a list of dicts for
+        events, ``pd.NA`` for NULL, and no Python object is made per cell until one is read (100,000 spans in
+        ~0.2 s instead of ~1.3 s as dicts). Other columns have DuckDB's usual pandas types, timestamps in
+        UTC. ``arrow_dtypes=True`` makes every column Arrow-backed, straight from :meth:`arrow`.
         """
         if arrow_dtypes:
             return self.arrow(query, params).to_pandas(types_mapper=pd.ArrowDtype)
         with self._reading(query):
-            cursor = self.con.execute(query, params)
-            zoned = [
-                d[0] for d in cursor.description if str(d[1]).startswith(("TIMESTAMPTZ", "TIMESTAMP WITH"))
-            ]
-            frame = cursor.df()
+            relation = self.con.sql(query, params=params)
+            if relation is None:  # a statement with no result (SET, CREATE ...)
+                return pd.DataFrame()
+            names, types = relation.columns, relation.types
+            nested = [i for i, t in enumerate(types) if t.id in _NESTED]
+            if not nested:
+                frame = relation.df()
+            else:
+                frame = self._with_arrow_nested(relation.to_arrow_table(), nested)
         # DuckDB hands TIMESTAMPTZ_NS (old stores' timestamps) to pandas without its zone and TIMESTAMPTZ in
         # its session zone; say UTC so every query returns the same aware timestamps whatever the precision.
-        for name in zoned:
-            column = frame[name]
+        for position, kind in enumerate(types):
+            if kind.id not in ("timestamp with time zone", "timestamp_ns with time zone"):
+                continue
+            column = frame.iloc[:, position]
             if pd.api.types.is_datetime64_dtype(column) and column.dt.tz is None:
-                frame[name] = column.dt.tz_localize("UTC")
+                frame.isetitem(position, column.dt.tz_localize("UTC"))
             elif isinstance(column.dtype, pd.DatetimeTZDtype) and str(column.dt.tz) != "UTC":
-                frame[name] = column.dt.tz_convert("UTC")
+                frame.isetitem(position, column.dt.tz_convert("UTC"))
+        frame.columns = names
         return frame
+
+    def _with_arrow_nested(self, table: pa.Table, nested: list[int]) -> pd.DataFrame:
+        """``table`` as pandas: nested columns wrapped as Arrow arrays (no copy), the others with the pandas
+        types DuckDB's own conversion gives them (:func:`_flat_column`)."""
+        # Converting maps to one dict per cell is ~90% of a wide query's time (DuckDB and pyarrow alike).
+        columns: dict[str, Any] = {}
+        fallback = []
+        for position, column in enumerate(table.columns):
+            if position in nested:
+                columns[f"_{position}"] = pd.arrays.ArrowExtensionArray(column)
+            elif (converted := _flat_column(column)) is not None:
+                columns[f"_{position}"] = converted
+            else:
+                fallback.append(position)
+                columns[f"_{position}"] = None
+        if fallback:  # types pandas and DuckDB convert differently (intervals, blobs, ...): DuckDB's way
+            duck = self.con.from_arrow(table.select(fallback)).df()
+            for i, position in enumerate(fallback):
+                columns[f"_{position}"] = duck.iloc[:, i]
+        return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))
 
     def trace(self, trace_id: str) -> pd.DataFrame:
         """The spans of ``trace_id`` in tree order (depth-first, children by start time) with ``depth``."""
@@ -167,6 +204,41 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r})"
+
+
+#: Arrow types :func:`_flat_column` converts to pandas' nullable types when a value is NULL (as DuckDB does).
+_NULLABLE: dict[pa.DataType, Any] = {
+    pa.int8(): pd.Int8Dtype(),
+    pa.int16(): pd.Int16Dtype(),
+    pa.int32(): pd.Int32Dtype(),
+    pa.int64(): pd.Int64Dtype(),
+    pa.uint8(): pd.UInt8Dtype(),
+    pa.uint16(): pd.UInt16Dtype(),
+    pa.uint32(): pd.UInt32Dtype(),
+    pa.uint64(): pd.UInt64Dtype(),
+    pa.bool_(): pd.BooleanDtype(),
+}
+
+
+def _flat_column(column: pa.ChunkedArray) -> pd.Series | None:
+    """A flat Arrow column as pandas with the types DuckDB's ``.df()`` gives, ~30x faster than DuckDB's
+    conversion (strings stay Arrow-backed ``str``): integers and booleans nullable only when a value is NULL,
+    dates as datetimes, decimals as floats, a string column of only NULLs as ``None`` objects. ``None`` for
+    other types (the caller converts those through DuckDB)."""
+    kind = column.type
+    if kind in _NULLABLE:
+        return column.to_pandas(types_mapper=_NULLABLE.get if column.null_count else None)
+    if pa.types.is_floating(kind) or pa.types.is_timestamp(kind):
+        return column.to_pandas()
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        if column.null_count == len(column) > 0:
+            return pd.Series([None] * len(column), dtype=object)
+        return column.to_pandas()
+    if pa.types.is_date(kind):
+        return column.cast(pa.timestamp("us")).to_pandas()
+    if pa.types.is_decimal(kind):
+        return column.cast(pa.float64()).to_pandas()
+    return None
 
 
 def create_empty_tables(con: duckdb.DuckDBPyConnection) -> None:

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -15,7 +16,21 @@ from explorer.store import Store
 from tests.storegen import BIG_TRACE_SPANS, build_empty_store, shared_store
 
 APP = str(Path(__file__).resolve().parent.parent / "explorer" / "streamlit_app.py")
-PAGES = ["overview", "traces", "trace_view", "latency", "profiles", "alerts", "logs", "metrics", "sql"]
+PAGES = [
+    "overview",
+    "traces",
+    "trace_view",
+    "latency",
+    "profiles",
+    "alerts",
+    "logs",
+    "metrics",
+    "sql",
+    "llm",
+    "sessions",
+    "graph",
+    "why_slow",
+]
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +87,11 @@ class TestEveryPage:
         )
         assert not at.error, [e.value for e in at.error]
         assert at.title and at.title[0].value
+        # Every table reads back as the browser gets it (nested Arrow columns are shown as text or not sent).
+        assert all(isinstance(table.value, pd.DataFrame) for table in at.dataframe)
         if page == "trace_view":
             assert _waterfall(at)["rows"] == 4
-        elif page != "sql":
+        elif page not in ("sql", "llm", "sessions"):  # the fixture store has no model calls or sessions
             assert _figures(at), f"{page} drew no chart"
 
     @pytest.mark.parametrize("page", PAGES)

@@ -396,3 +396,31 @@ class TestArrowResults:
             expected = store.sql("SELECT name, count(*) AS n FROM spans GROUP BY name ORDER BY n DESC, name")
         assert isinstance(frame, polars.DataFrame)
         assert frame["name"].to_list() == expected["name"].tolist()
+
+    @pytest.mark.parametrize("table", [*TABLES, "llm_calls"])
+    def test_sql_keeps_nested_columns_as_arrow_and_flat_ones_as_duckdb_types_them(self, table: str) -> None:
+        """Store.sql: maps, lists and structs Arrow-backed (no Python object per cell); every other column with
+        the dtype and values DuckDB's own pandas conversion gives (nullable integers, NULL-only strings ...)."""
+        import pandas as pd
+
+        with open_store(REPO / "sample_data") as store:
+            frame = store.sql(f"SELECT * FROM {table}")
+            nested = [c for c in frame.columns if isinstance(frame[c].dtype, pd.ArrowDtype)]
+            flat = [c for c in frame.columns if c not in nested]
+            described = dict(
+                store.con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {table})").fetchall()
+            )
+            expected = store.con.sql(f"SELECT {', '.join(flat)} FROM {table}").df()
+        assert len(frame) > 0
+        assert sorted(nested) == sorted(
+            c for c, t in described.items() if t.startswith(("MAP", "STRUCT")) or t.endswith("]")
+        )
+        for name in flat:
+            ours, duck = frame[name], expected[name]
+            if isinstance(duck.dtype, pd.DatetimeTZDtype):  # Store.sql says UTC, DuckDB its session zone
+                duck = duck.dt.tz_convert("UTC")
+            assert str(ours.dtype) == str(duck.dtype), name
+            pd.testing.assert_series_equal(ours, duck, check_names=False)
+        if "attributes" in nested:  # a cell reads as (key, value) pairs; NULL as pd.NA
+            cell = next(v for v in frame["attributes"] if v is not pd.NA and len(v))
+            assert all(isinstance(pair, tuple) and len(pair) == 2 for pair in cell)

@@ -87,7 +87,7 @@ else:
         )
         l_col.markdown(f"**Warning and error logs** ({len(logs):,})")
         l_col.dataframe(
-            app_state.with_trace_links(logs),
+            app_state.with_trace_links(logs.drop(columns="attributes")),
             hide_index=True,
             key="alert_logs",
             column_config={"open": app_state.TRACE_LINK},

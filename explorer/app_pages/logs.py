@@ -56,7 +56,8 @@ st.plotly_chart(figures.log_volume(volume), key="log_volume")
 picked = st.dataframe(
     app_state.with_trace_links(logs).assign(
         attributes=[
-            json.dumps(dict(a), ensure_ascii=False) if a is not None else "" for a in logs["attributes"]
+            json.dumps(m, ensure_ascii=False) if (m := app_state.as_mapping(a)) else ""
+            for a in logs["attributes"]
         ]
     ),
     hide_index=True,
