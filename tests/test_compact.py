@@ -17,7 +17,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from explorer import open_store
-from ingest.store.compact import COMPACT_DIR, COMPACTOR_LOCK, CompactionError, Compactor, _exclusive
+from ingest.store.compact import (
+    COMPACT_DIR,
+    COMPACTOR_LOCK,
+    CompactionError,
+    Compactor,
+    _exclusive,
+    _row_groups,
+)
 from ingest.store.encoding import encode_logs, encode_spans, table_from_columns
 from ingest.store.lock import read_lock
 from ingest.store.writer import StoreWriter
@@ -324,11 +331,51 @@ def test_trace_id_bloom_filters_on_written_and_compacted_files(
     Compactor(store, row_group_rows=16).run()
     (compacted,) = _day_files(store)
     groups = pq.ParquetFile(compacted).num_row_groups
-    # Compaction writes with the writer's encodings: no dictionary on unique ids (it only bloated them).
-    meta = pq.ParquetFile(compacted).metadata
-    span_id = meta.schema.to_arrow_schema().get_field_index("span_id")
-    assert not any("DICTIONARY" in e for e in meta.row_group(0).column(span_id).encodings)
     assert groups > 1 and _bloom_excludes(compacted, absent) == [True] * groups
     for trace_id in {b.column("trace_id")[0].as_py() for b in span_batches}:
         holding = [not excluded for excluded in _bloom_excludes(compacted, trace_id)]
         assert any(holding)  # the group(s) holding the trace are never ruled out
+
+
+def _encodings(path: Path) -> dict[str, set[str]]:
+    """Each leaf column's data-page encodings in the first row group of ``path``."""
+    group = pq.ParquetFile(path).metadata.row_group(0)
+    return {
+        group.column(i).path_in_schema: set(group.column(i).encodings) - {"RLE"}
+        for i in range(group.num_columns)
+    }
+
+
+def test_files_carry_the_encodings_of_file_options(tmp_path: Path, span_batches: list[pa.Table]) -> None:
+    """Written and compacted span files: dictionaries on repetitive leaves, attribute maps included (they
+    had none: 46 -> 27 KB of keys on sample_data), BYTE_STREAM_SPLIT on times, DELTA_LENGTH_BYTE_ARRAY on
+    random ids, no dictionary on unique ids; compaction dictionary-encodes the sorted trace ids."""
+    store = tmp_path / "store"
+    writer = StoreWriter(store, durable=False)
+    for batch in span_batches:
+        writer.write("spans", batch)
+    written = _encodings(_day_files(store)[0])
+    Compactor(store).run()
+    (compacted_path,) = _day_files(store)
+    compacted = _encodings(compacted_path)
+    for encodings in (written, compacted):
+        assert "RLE_DICTIONARY" in encodings["attributes.key_value.key"]
+        assert "RLE_DICTIONARY" in encodings["resource_attributes.key_value.value"]
+        assert "RLE_DICTIONARY" in encodings["name"]
+        assert encodings["start_time_unix_nano"] == {"BYTE_STREAM_SPLIT"}
+        assert encodings["events.list.element.time_unix_nano"] == {"BYTE_STREAM_SPLIT"}
+        assert encodings["span_id"] == {"DELTA_LENGTH_BYTE_ARRAY"}
+    assert written["trace_id"] == {"DELTA_LENGTH_BYTE_ARRAY"}
+    assert "RLE_DICTIONARY" in compacted["trace_id"]
+    assert "RLE_DICTIONARY" in written["attributes.key_value.value"]
+    assert "RLE_DICTIONARY" not in compacted["attributes.key_value.value"]
+    assert pq.read_table(compacted_path).num_rows == sum(b.num_rows for b in span_batches)
+
+
+def test_short_runs_share_a_row_group() -> None:
+    """Row groups start where the first sort key changes unless whole runs fit together: 14 alerts of 14
+    distinct times make one group, not 14; a long run gets groups of its own, its tail shared."""
+    assert _row_groups([(i, 1) for i in range(14)], 32_768) == [(0, 14)]
+    assert _row_groups([(0, 40), (40, 5), (45, 30)], 16) == [(0, 16), (16, 16), (32, 13), (45, 16), (61, 14)]
+    assert _row_groups([(0, 3), (3, 4)], 16) == [(0, 7)]
+    assert _row_groups([], 16) == []

@@ -23,7 +23,8 @@ from ingest.errors import MigrationError
 from ingest.store import schema
 from ingest.store.compact import COMPACT_DIR, COMPACTOR_LOCK, READERS_LOCK, CompactionError, _exclusive
 from ingest.store.encoding import to_store_layout
-from ingest.store.writer import _encoding_options, resolve_store_path
+from ingest.store.file_options import writer_options
+from ingest.store.writer import resolve_store_path
 
 
 @dataclass
@@ -71,7 +72,7 @@ def _rewrite(path: Path, table: str, control: Path) -> None:
         converted = to_store_layout(table, pq.read_table(path))
         with open(tmp, "wb") as sink:
             pq.write_table(
-                converted, sink, compression="zstd", row_group_size=128 * 1024, **_encoding_options(table)
+                converted, sink, compression="zstd", row_group_size=128 * 1024, **writer_options(table)
             )
             sink.flush()
             os.fsync(sink.fileno())

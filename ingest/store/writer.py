@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from ingest.errors import StoreError
 from ingest.store import objectstore, schema
+from ingest.store.file_options import WRITER_ROW_GROUP_ROWS, bloom_options, writer_options
 
 _log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ class StoreWriter:
                     table,
                     sink,
                     compression=self.compression,
-                    row_group_size=128 * 1024,
+                    row_group_size=WRITER_ROW_GROUP_ROWS,
                     **_write_options(table_name, table),
                 )
                 if self.durable:
@@ -139,7 +140,7 @@ class StoreWriter:
             table,
             sink,
             compression=self.compression,
-            row_group_size=128 * 1024,
+            row_group_size=WRITER_ROW_GROUP_ROWS,
             **_write_options(table_name, table),
         )
         objectstore.put_once(self.fs, url, sink.getvalue().to_pybytes())
@@ -156,65 +157,12 @@ def _load_lazy_imports() -> None:
     pa.array([0])
 
 
-# Columns that are nearly unique per row (a trace id repeats a few times at most within one file):
-# Parquet's dictionary encoding only costs time on them.
-_UNIQUE_COLUMNS = frozenset(
-    {
-        "trace_id",
-        "span_id",
-        "parent_span_id",
-        "start_time",
-        "end_time",
-        "duration_ns",
-        "timestamp",
-        "observed_timestamp",
-        "start_timestamp",
-        "start_time_unix_nano",
-        "end_time_unix_nano",
-        "time_unix_nano",
-        "observed_time_unix_nano",
-        "value",
-        "sum",
-        "profile_id",
-        "alert_id",
-    }
-)
-
-
-@functools.cache
-def _encoding_options(table_name: str) -> dict[str, list[str]]:
-    """Statistics on flat columns (for row-group pruning), dictionaries on repetitive ones.
-
-    Statistics on maps and lists and dictionaries on unique ids cost ~30% of the write and buy nothing.
-    """
-    table_schema = schema.schema_for(table_name)
-    flat = [f.name for f in table_schema if not pa.types.is_nested(f.type)]
-    return {
-        "write_statistics": flat,
-        "use_dictionary": [name for name in table_schema.names if name not in _UNIQUE_COLUMNS],
-    }
-
-
-#: Tables whose ``trace_id`` gets a Parquet bloom filter: a lookup by trace id, the post-mortem's most
-#: common query, then skips every row group that cannot hold the trace (DuckDB probes the filters; ids
-#: arrive in no order, so min/max statistics cannot tell). docs/store-schema.md, docs/benchmarks.md.
-BLOOM_TABLES = frozenset({"spans", "logs", "profiles"})
-#: False-positive rate of those filters: ~6 bits per distinct trace id.
-BLOOM_FPP = 0.05
-
-
 def _write_options(table_name: str, table: pa.Table) -> dict[str, Any]:
-    """:func:`_encoding_options`, plus the trace-id bloom filter for the file's row groups."""
-    return {**_encoding_options(table_name), **bloom_options(table_name, table, 128 * 1024)}
-
-
-def bloom_options(table_name: str, table: pa.Table, group_rows: int) -> dict[str, Any]:
-    """``bloom_filter_options`` for a file of ``table`` in row groups of ``group_rows``: the trace-id filter
-    sized to the distinct trace ids one group can hold (none for other tables or no rows)."""
-    if table_name not in BLOOM_TABLES or not table.num_rows:
-        return {}
-    distinct = pc.count_distinct(table.column("trace_id")).as_py() or 1
-    return {"bloom_filter_options": {"trace_id": {"ndv": min(distinct, group_rows), "fpp": BLOOM_FPP}}}
+    """The writer's encodings (:mod:`ingest.store.file_options`) plus the trace-id bloom filter."""
+    return {
+        **writer_options(table_name),
+        **bloom_options(table_name, table, WRITER_ROW_GROUP_ROWS),
+    }
 
 
 def _split_by_day(table: pa.Table, time_column: str) -> list[tuple[str, pa.Table]]:
