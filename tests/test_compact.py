@@ -123,13 +123,15 @@ def test_readers_never_see_a_span_twice_or_lose_one_while_writers_and_compaction
     writer = StoreWriter(store, durable=False)
     writer.write("spans", span_batches[0])
     Compactor(store).run()  # creates the readers' lock file
-    written = [span_batches[0].num_rows]
+    written = [span_batches[0].num_rows]  # batches whose write returned: a reader sees at least these
+    started = list(written)  # batches whose write began: a reader sees at most these
     done = threading.Event()
     problems: list[str] = []
     glob = str(store / "spans" / "**" / "*.parquet")
 
     def write() -> None:
         for batch in span_batches[1:]:
+            started.append(batch.num_rows)
             writer.write("spans", batch)
             written.append(batch.num_rows)
             time.sleep(0.01)
@@ -144,7 +146,7 @@ def test_readers_never_see_a_span_twice_or_lose_one_while_writers_and_compaction
                 total, distinct = con.sql(
                     f"SELECT count(*), count(DISTINCT (trace_id, span_id)) FROM read_parquet('{glob}')"
                 ).fetchall()[0]
-            after = sum(written)
+            after = sum(started)  # the file is visible before write() returns
             if total != distinct:
                 problems.append(f"saw {total} rows but {distinct} distinct spans")
             if total < last or total < before or total > after:
