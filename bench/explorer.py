@@ -34,6 +34,7 @@ from timing import median
 from explorer import figures, open_store, queries
 from explorer.alert_history import alert_history
 from explorer.sql_guard import EXAMPLES, GuardedSQL
+from explorer.store import Store
 from ingest.store import schema
 from ingest.store.encoding import hex_array, table_from_columns
 from ingest.store.writer import StoreWriter
@@ -404,18 +405,15 @@ def main() -> int:
         ).fetchall()
     )
 
-    def trace_by_id() -> None:
+    def trace_by_id(on: Store | None = None) -> None:
         lookup = next(lookup_ids)
-        queries.trace_tree(store, lookup)
-        queries.trace_logs(store, lookup)
-        queries.profile_hotspots(store, trace_id=lookup)
+        queries.trace_tree(on or store, lookup)
+        queries.trace_logs(on or store, lookup)
+        queries.profile_hotspots(on or store, trace_id=lookup)
 
     def trace_by_id_new_store() -> None:
         with open_store(root) as fresh:
-            lookup = next(lookup_ids)
-            queries.trace_tree(fresh, lookup)
-            queries.trace_logs(fresh, lookup)
-            queries.profile_hotspots(fresh, trace_id=lookup)
+            trace_by_id(fresh)
 
     tree = queries.trace_tree(store, trace_id)
     llm_trace = queries.llm_usage(store, by="trace", order="cost", limit=1)["group"].iloc[0]

@@ -117,7 +117,7 @@ class Store:
         Nested columns (attribute maps, events, links, histogram buckets) come back Arrow-backed
         (``pd.ArrowDtype``): a cell reads as a list of ``(key, value)`` pairs for a map, a list of dicts for
         events, ``pd.NA`` for NULL, and no Python object is made per cell until one is read (100,000 spans in
-        ~0.2 s instead of ~1.3 s as dicts). Other columns have DuckDB's usual pandas types, timestamps in
+        ~0.11 s instead of ~1.4 s as dicts). Other columns have DuckDB's usual pandas types, timestamps in
         UTC. ``arrow_dtypes=True`` makes every column Arrow-backed, straight from :meth:`arrow`.
         """
         if arrow_dtypes:
