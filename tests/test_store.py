@@ -15,6 +15,7 @@ import pyarrow as pa
 import pytest
 
 from explorer import StoreNotFoundError, TraceNotFoundError, open_store
+from explorer.errors import ExplorerError
 from ingest import StoreWriter, resolve_store_path
 from ingest.store.encoding import table_from_columns
 from ingest.store.schema import TABLES
@@ -424,3 +425,35 @@ class TestArrowResults:
         if "attributes" in nested:  # a cell reads as (key, value) pairs; NULL as pd.NA
             cell = next(v for v in frame["attributes"] if v is not pd.NA and len(v))
             assert all(isinstance(pair, tuple) and len(pair) == 2 for pair in cell)
+
+
+class TestTraceRows:
+    """Store.trace_rows reads a trace in two steps (the files holding it, then their rows): the same rows as
+    one query over every file, wherever the trace's spans were written."""
+
+    def test_same_rows_as_one_query_when_a_trace_spans_several_files(self, tmp_path: Path) -> None:
+        from ingest.store.encoding import encode_spans
+        from tests.otlp_samples import sdk_spans
+
+        spans = encode_spans(sdk_spans(n_traces=3))
+        writer = StoreWriter(tmp_path, durable=False)
+        half = spans.num_rows // 2
+        writer.write("spans", spans.slice(0, half))  # a trace cut in two: its spans in two files
+        writer.write("spans", spans.slice(half))
+        writer.write("spans", spans.slice(0, 2))  # and an exporter retry of two spans: a third file
+        with open_store(tmp_path) as store:
+            for trace_id in set(spans.column("trace_id").to_pylist()):
+                ours = store.trace_rows("spans", trace_id).sort_values(["span_id", "start_time"])
+                plain = store.sql("SELECT * FROM spans WHERE trace_id = ?", [trace_id])
+                plain = plain.sort_values(["span_id", "start_time"])
+                assert len(ours) == len(plain) > 0
+                assert list(ours.columns) == list(plain.columns)
+                assert ours["span_id"].tolist() == plain["span_id"].tolist()
+                assert ours["start_time_unix_nano"].tolist() == plain["start_time_unix_nano"].tolist()
+                assert [dict(a) for a in ours["attributes"]] == [dict(a) for a in plain["attributes"]]
+            missing = store.trace_rows("spans", "0" * 32)
+            assert missing.empty and list(missing.columns) == list(plain.columns)
+            logs = store.trace_rows("logs", "0" * 32, select="body")  # a table with no file yet
+            assert logs.empty and list(logs.columns) == ["body"]
+            with pytest.raises(ExplorerError, match="no table 'span'"):
+                store.trace_rows("span", "0" * 32)
