@@ -193,9 +193,7 @@ class Store:
         with self._reading(table):
             files = self._files_holding(table, trace_id) if self._present.get(table) else []
             if files:
-                listed = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
-                source = f"read_parquet([{listed}], hive_partitioning = true, union_by_name = true)"
-                view = f"({view_sql(self.con, table, source)})"
+                view = f"({view_sql(self.con, table, _parquet_source(files))})"
             else:
                 view = table  # the empty view, or no file holds it: an empty frame with the table's columns
             query = f"SELECT {select} FROM {view} AS t WHERE trace_id = $trace_id {order}"
@@ -204,13 +202,9 @@ class Store:
     def _files_holding(self, table: str, trace_id: str) -> list[str]:
         """The Parquet files of ``table`` with at least one row of ``trace_id``. Every file has ``trace_id``, so
         no file's schema is unioned and no partition is parsed: half the time at 10M spans (47 -> 21 ms)."""
-        if isinstance(self.root, str):
-            glob = f"{self.root}/{table}/**/*.parquet"
-        else:
-            glob = str(self.root / table / "**" / "*.parquet")
-        glob = glob.replace("'", "''")
+        glob = _sql_string(_table_glob(self.root, table))
         rows = self.con.execute(
-            f"SELECT DISTINCT filename FROM read_parquet('{glob}', filename = true, hive_partitioning = false) "
+            f"SELECT DISTINCT filename FROM read_parquet({glob}, filename = true, hive_partitioning = false) "
             "WHERE trace_id = ?",
             [trace_id],
         ).fetchall()
@@ -302,19 +296,32 @@ def point_views(
     for table in TABLES:
         if isinstance(root, str):
             has_files = bool(fs.glob(f"{root}/{table}/date=*/*.parquet"))
-            glob = f"{root}/{table}/**/*.parquet"
         else:
             has_files = any(root.glob(f"{table}/**/*.parquet"))
-            glob = str(root / table / "**" / "*.parquet")
         if present.get(table) == has_files:
             continue
         if has_files:
-            glob = glob.replace("'", "''")
-            source = f"read_parquet('{glob}', hive_partitioning = true, union_by_name = true)"
+            source = _parquet_source([_table_glob(root, table)])
             con.execute(f"CREATE OR REPLACE VIEW {table} AS {view_sql(con, table, source)}")
         else:
             con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM _store_empty.{table}")
         present[table] = has_files
+
+
+def _table_glob(root: Path | str, table: str) -> str:
+    """Every Parquet file of ``table`` under ``root`` (a directory or an ``s3://`` prefix)."""
+    return f"{root}/{table}/**/*.parquet" if isinstance(root, str) else str(root / table / "**" / "*.parquet")
+
+
+def _sql_string(text: str) -> str:
+    """``text`` as a SQL string literal (file names are not bindable parameters in ``read_parquet``)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _parquet_source(paths: list[str]) -> str:
+    """A ``read_parquet`` of ``paths`` (globs or files) as every view reads the store."""
+    listed = ", ".join(_sql_string(str(path)) for path in paths)
+    return f"read_parquet([{listed}], hive_partitioning = true, union_by_name = true)"
 
 
 def view_sql(con: duckdb.DuckDBPyConnection, table: str, source: str) -> str:
