@@ -301,7 +301,7 @@ def point_views(
         if present.get(table) == has_files:
             continue
         if has_files:
-            source = _parquet_source([_table_glob(root, table)])
+            source = _parquet_source(_table_glob(root, table))
             con.execute(f"CREATE OR REPLACE VIEW {table} AS {view_sql(con, table, source)}")
         else:
             con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM _store_empty.{table}")
@@ -318,10 +318,10 @@ def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _parquet_source(paths: list[str]) -> str:
-    """A ``read_parquet`` of ``paths`` (globs or files) as every view reads the store."""
-    listed = ", ".join(_sql_string(str(path)) for path in paths)
-    return f"read_parquet([{listed}], hive_partitioning = true, union_by_name = true)"
+def _parquet_source(paths: str | list[str]) -> str:
+    """A ``read_parquet`` of ``paths`` (a glob, or a list of files) as every view reads the store."""
+    listed = _sql_string(paths) if isinstance(paths, str) else f"[{', '.join(map(_sql_string, paths))}]"
+    return f"read_parquet({listed}, hive_partitioning = true, union_by_name = true)"
 
 
 def view_sql(con: duckdb.DuckDBPyConnection, table: str, source: str) -> str:
