@@ -83,7 +83,7 @@ def main() -> int:
         ("baseline: pyarrow defaults, zstd", lambda: _parquet(table, compression="zstd")),
         (f"live writer, arrival order, files of {BATCH:,}", lambda: _writer_files(arrival, BATCH)),
         ("live writer, arrival order, one file", lambda: _writer_files(arrival, n)),
-        ("compaction (sorted by service, trace, start)", lambda: _compacted(table)),
+        ("compaction (sorted by trace, start)", lambda: _compacted(table)),
     ]
     print(f"sample_data spans: {n:,}; median write time of {args.runs} runs")
     print(f"{'way':<48}{'B/span':>8}{'write ms':>10}")

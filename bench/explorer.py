@@ -1,9 +1,10 @@
 """Explorer speed on a 1,000,000-span store: each page's queries and the 10,000-span trace view.
 
-    .venv/bin/python bench/explorer.py [--store DIR] [--runs 5] [--regenerate] [--spans 10000000]
+    .venv/bin/python bench/explorer.py [--store DIR] [--runs 5] [--regenerate] [--spans 10000000] [--as-written]
 
 Builds the store once (Arrow columns made with numpy and written through ingest's StoreWriter: the SDK
-path costs ~20 µs a span, too slow for a million) and reuses it on later runs. Prints, per page, the
+path costs ~20 µs a span, too slow for a million), then compacts it as an operator's nightly
+``python -m ingest compact`` would (``--as-written`` keeps the writer's files), and reuses it on later runs. Prints, per page, the
 median time of running all its query functions cold (no Streamlit cache), and for the trace view the
 10k-span tree, critical path and waterfall figure. The baseline, measured in the same run, is a bare
 DuckDB full scan of the span columns the pages read (``count(*), sum(duration_ns)`` over every file).
@@ -36,6 +37,7 @@ from explorer.alert_history import alert_history
 from explorer.sql_guard import EXAMPLES, GuardedSQL
 from explorer.store import Store
 from ingest.store import schema
+from ingest.store.compact import Compactor
 from ingest.store.encoding import hex_array, table_from_columns
 from ingest.store.writer import StoreWriter
 
@@ -344,6 +346,11 @@ def main() -> int:
     parser.add_argument(
         "--spans", type=int, default=SPANS, help="spans in a newly built store (default 1,000,000)"
     )
+    parser.add_argument(
+        "--as-written",
+        action="store_true",
+        help="keep a newly built store's files as the writer wrote them (default: compact them)",
+    )
     args = parser.parse_args()
     SPANS = args.spans
     root = Path(args.store)
@@ -356,6 +363,13 @@ def main() -> int:
         started = time.perf_counter()
         trace_id = build(root)
         print(f"built {SPANS:,}-span store in {time.perf_counter() - started:.1f} s at {root}")
+        if not args.as_written:
+            started = time.perf_counter()
+            days = Compactor(root).run().days
+            print(
+                f"compacted {sum(d.inputs for d in days)} files into {sum(d.outputs for d in days)} in "
+                f"{time.perf_counter() - started:.1f} s (python -m ingest compact)"
+            )
     trace_id = (root / "BIG_TRACE").read_text().strip()
     store = open_store(root)
     spans = int(store.sql("SELECT count(*) AS n FROM spans").n[0])

@@ -70,25 +70,26 @@ class TestCompaction:
         [spans_day] = [d for d in report.days if d.table == "spans"]
         assert spans_day.inputs == 13 and spans_day.outputs == 1 and spans_day.duplicates == 15
         table = pq.read_table(files[0])
-        keys = list(zip(*(table.column(k).to_pylist() for k in ("service_name", "trace_id", "start_time"))))
+        keys = list(zip(*(table.column(k).to_pylist() for k in ("trace_id", "start_time"))))
         assert keys == sorted(keys)
         metadata = pq.ParquetFile(files[0]).metadata
-        assert metadata.num_row_groups == 3 * -(-(unique // 3) // 16)  # groups never straddle two services
+        sizes = [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)]
+        assert max(sizes) <= 16 and sum(sizes) == unique
         assert [c.column_index for c in metadata.row_group(0).sorting_columns][:2] == [
-            table.schema.get_field_index("service_name"),
             table.schema.get_field_index("trace_id"),
+            table.schema.get_field_index("start_time_unix_nano"),
         ]
-        # A trace lookup can skip every row group whose trace_id range misses it.
-        trace_id = table.column("trace_id")[50].as_py()
+        # Groups hold whole traces: a lookup by id finds exactly one group whose trace_id range holds it.
         column = table.schema.get_field_index("trace_id")
-        candidates = [
-            g
-            for g in range(metadata.num_row_groups)
-            if metadata.row_group(g).column(column).statistics.min
-            <= trace_id
-            <= metadata.row_group(g).column(column).statistics.max
-        ]
-        assert len(candidates) <= 3  # at most one group per service can hold a given trace id
+        for trace_id in set(table.column("trace_id").to_pylist()):
+            candidates = [
+                g
+                for g in range(metadata.num_row_groups)
+                if metadata.row_group(g).column(column).statistics.min
+                <= trace_id
+                <= metadata.row_group(g).column(column).statistics.max
+            ]
+            assert len(candidates) == 1
         assert (
             len(_day_files(store, "logs")) == 1 and pq.read_table(_day_files(store, "logs")[0]).num_rows == 10
         )
