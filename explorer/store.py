@@ -19,10 +19,12 @@ from explorer.errors import ExplorerError, StoreNotFoundError, TraceNotFoundErro
 from explorer.genai import LLMRowCache, Prices, resolve_prices
 from explorer.tree import order_tree
 from ingest.errors import StoreError
-from ingest.store import objectstore, schema
+from ingest.store import objectstore, rollups, schema
 from ingest.store.lock import read_lock
 
 TABLES = tuple(schema.TABLES)
+#: The per-trace rollup as queries read it (:meth:`Store._point_trace_summaries`).
+TRACE_SUMMARIES_VIEW = "_rollup.trace_summaries"
 #: DuckDB type ids :meth:`Store.sql` returns Arrow-backed.
 _NESTED = frozenset({"map", "list", "struct", "array", "union"})
 
@@ -73,6 +75,8 @@ class Store:
         create_empty_tables(self.con)
         self.refresh()
         self._llm = LLMRowCache(self.con, self.root, self.prices, self.fs)
+        self.con.execute("CREATE SCHEMA IF NOT EXISTS _rollup")
+        self._summaries_read: tuple[tuple[str, ...], tuple[str, ...]] | None = None
 
     def refresh(self) -> None:
         """(Re)create the views; a table that gained its first file since opening becomes a Parquet view."""
@@ -98,7 +102,37 @@ class Store:
         with self._lock, read_lock(self.root) if isinstance(self.root, Path) else contextlib.nullcontext():
             if "llm_calls" in query or "_llm." in query:
                 self._llm.sync()
+            if TRACE_SUMMARIES_VIEW in query:
+                self._point_trace_summaries()
             yield
+
+    def _point_trace_summaries(self) -> None:
+        """(Re)point ``_rollup.trace_summaries`` (one row per trace and span file: ``trace_id, start_time,
+        start_time_unix_nano, end_time_unix_nano, span_count, error_count``) at the compacted span files'
+        rollup twins plus a per-trace aggregate of the span files without one (:mod:`ingest.store.rollups`).
+        Summing its rows per trace gives exactly what aggregating every span would, from a tenth of the rows
+        on a compacted store. Listed per query, under the read lock: a compaction's swap is seen whole."""
+        twins, raw = _summarised(self.root) if isinstance(self.root, Path) else ([], [])
+        if (tuple(twins), tuple(raw)) == self._summaries_read:
+            return
+        per_trace = """trace_id, min(start_time) AS start_time, min(start_time_unix_nano) AS start_time_unix_nano,
+            max(end_time_unix_nano) AS end_time_unix_nano, count(*) AS span_count,
+            count_if(status_code = 'ERROR') AS error_count"""
+        if not twins:  # nothing compacted (or object storage, never compacted): every span, as before
+            sql = f"SELECT {per_trace} FROM spans GROUP BY trace_id"
+        else:
+            listed = f"[{', '.join(map(_sql_string, twins))}]"
+            sql = (
+                f"SELECT {', '.join(rollups.TRACE_SUMMARY_SCHEMA.names)} "
+                f"FROM read_parquet({listed}, hive_partitioning = false, union_by_name = true)"
+            )
+            if raw:
+                sql += (
+                    f" UNION ALL SELECT {per_trace} "
+                    f"FROM ({view_sql(self.con, 'spans', _parquet_source(raw))}) GROUP BY trace_id"
+                )
+        self.con.execute(f"CREATE OR REPLACE VIEW {TRACE_SUMMARIES_VIEW} AS {sql}")
+        self._summaries_read = (tuple(twins), tuple(raw))
 
     def polars(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> Any:
         """:meth:`arrow` as a ``polars.DataFrame`` (polars is optional: ``pip install polars``)."""
@@ -311,6 +345,17 @@ def point_views(
 def _table_glob(root: Path | str, table: str) -> str:
     """Every Parquet file of ``table`` under ``root`` (a directory or an ``s3://`` prefix)."""
     return f"{root}/{table}/**/*.parquet" if isinstance(root, str) else str(root / table / "**" / "*.parquet")
+
+
+def _summarised(root: Path) -> tuple[list[str], list[str]]:
+    """The ``trace_summaries`` twins of span files that exist, and the span files without a twin (both
+    empty when the store has no rollup yet: nothing to list)."""
+    if not (root / rollups.TRACE_SUMMARIES).is_dir():
+        return [], []
+    spans = {(p.parent.name, p.name): p for p in (root / "spans").glob("**/*.parquet")}
+    twins = {(p.parent.name, p.name): p for p in (root / rollups.TRACE_SUMMARIES).glob("date=*/*.parquet")}
+    covered = sorted(spans.keys() & twins.keys())
+    return [str(twins[k]) for k in covered], [str(spans[k]) for k in sorted(spans.keys() - twins.keys())]
 
 
 def _sql_string(text: str) -> str:

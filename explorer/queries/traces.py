@@ -11,7 +11,7 @@ from explorer.errors import QueryError
 from explorer.genai import LLM_CALLS_TABLE
 from explorer.queries._sql import Services, TimeLike, _frame, _histogram, _limit, _Where
 from explorer.queries.content import json_escaped, span_content_filter_sql
-from explorer.store import Store
+from explorer.store import TRACE_SUMMARIES_VIEW, Store
 
 TraceOrder = Literal["recent", "slowest", "errors", "cost", "tokens"]
 _ORDERS: dict[str, str] = {
@@ -63,8 +63,9 @@ class TraceFilter:
         key, value = self.attribute
         return str(key), str(value)
 
-    def cte(self) -> tuple[str, dict[str, Any]]:
-        """SQL defining ``traces`` (one row per matching trace) and its parameters."""
+    def cte(self, *, materialized: bool = False) -> tuple[str, dict[str, Any]]:
+        """SQL defining ``traces`` (one row per matching trace) and its parameters; ``materialized`` for a
+        query that reads it twice."""
         if self.status not in (None, "", "error", "ok"):
             msg = f"status must be 'error', 'ok' or None, got {self.status!r}"
             raise QueryError(msg)
@@ -85,7 +86,8 @@ class TraceFilter:
         if self.trace_id:
             span.add("starts_with(trace_id, $trace_prefix)", trace_prefix=self.trace_id.strip().lower())
         params = dict(span.params)
-        selectors = [f"SELECT DISTINCT trace_id FROM spans WHERE {span.sql()}"]
+        # Without a span criterion, every trace would pass this one: a DISTINCT over every span for nothing.
+        selectors = [f"SELECT DISTINCT trace_id FROM spans WHERE {span.sql()}"] if span.clauses else []
         if self.correlation_id:
             params["correlation_id"] = self.correlation_id
             selectors.append(
@@ -129,20 +131,26 @@ class TraceFilter:
             having.append("duration_ns <= $max_ns")
             params["max_ns"] = int(float(self.max_duration_ms) * 1e6)
         # Without any criterion every trace matches: skip the semi-join (a second scan of every span).
-        filtered = bool(span.clauses) or len(selectors) > 1
+        filtered = bool(selectors)
         matched = " INTERSECT ".join(f"({s})" for s in selectors)
-        source = "spans WHERE trace_id IN (SELECT trace_id FROM matched)" if filtered else "spans"
         # Only cheap aggregates here: they run over every matching trace. Root names and service lists
         # are looked up for the returned page of traces only (see search_traces).
-        sql = f"""
-            {"matched AS (" + matched + ")," if filtered else ""}
-            traces AS (
-                SELECT * FROM (
-                    SELECT trace_id, min(start_time) AS start_time,
+        if filtered:
+            per_trace = """SELECT trace_id, min(start_time) AS start_time,
                            max(end_time_unix_nano) - min(start_time_unix_nano) AS duration_ns,
                            count(*) AS span_count, count_if(status_code = 'ERROR')::BIGINT AS error_count
-                    FROM {source} GROUP BY trace_id
-                ) WHERE {" AND ".join(having) if having else "TRUE"}
+                    FROM spans WHERE trace_id IN (SELECT trace_id FROM matched) GROUP BY trace_id"""
+        else:
+            # Every trace: from the per-trace rollup of compacted files (one row per trace and file) and
+            # the spans of newer files; the same sums as over every span, from a tenth of the rows.
+            per_trace = f"""SELECT trace_id, min(start_time) AS start_time,
+                           max(end_time_unix_nano) - min(start_time_unix_nano) AS duration_ns,
+                           sum(span_count)::BIGINT AS span_count, sum(error_count)::BIGINT AS error_count
+                    FROM {TRACE_SUMMARIES_VIEW} GROUP BY trace_id"""
+        sql = f"""
+            {"matched AS (" + matched + ")," if filtered else ""}
+            traces AS {"MATERIALIZED " if materialized else ""}(
+                SELECT * FROM ({per_trace}) WHERE {" AND ".join(having) if having else "TRUE"}
             )"""
         return sql, params
 
@@ -193,13 +201,12 @@ def search_traces(
         min_cost_usd=min_cost_usd,
         min_tokens=min_tokens,
         content_text=content_text,
-    ).cte()
+    ).cte(materialized=True)
     llm = with_llm or order in ("cost", "tokens") or min_cost_usd is not None or min_tokens is not None
     ranked = f"traces LEFT JOIN ({_LLM_PER_TRACE}) USING (trace_id)" if llm else "traces"
     sql = f"""WITH {cte},
-        page AS MATERIALIZED (
-            SELECT *, count(*) OVER () AS matches FROM {ranked} ORDER BY {_ORDERS[order]} LIMIT $limit
-        ),
+        page AS MATERIALIZED (SELECT * FROM {ranked} ORDER BY {_ORDERS[order]} LIMIT $limit),
+        counted AS (SELECT count(*) AS matches FROM traces),  -- not a window over every match: 1/3 faster
         details AS (
             SELECT trace_id,
                    coalesce(any_value(name) FILTER (WHERE parent_span_id IS NULL), arg_min(name, start_time)) AS root_name,
@@ -210,7 +217,7 @@ def search_traces(
         )
         SELECT trace_id, root_name, root_service, start_time, duration_ns / 1e6 AS duration_ms, span_count,
                error_count, services,{" llm_calls, total_tokens, cost_usd," if llm else ""} matches
-        FROM page LEFT JOIN details USING (trace_id) ORDER BY {_ORDERS[order]}"""
+        FROM page LEFT JOIN details USING (trace_id), counted ORDER BY {_ORDERS[order]}"""
     return _frame(store, sql, {**params, "limit": _limit(limit)})
 
 

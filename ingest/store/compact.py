@@ -4,7 +4,9 @@ Exporters, the importer and the receiver each write many small files; queries th
 files and a trace lookup reads them all. Compaction rewrites each day's small files of a table into
 files of up to ``target_rows`` rows, sorted (spans by ``trace_id, start_time``) with row groups of
 ``row_group_rows`` rows that hold whole traces, so the min/max statistics of ``trace_id`` let DuckDB skip
-every row group but the one that holds a trace. Exact duplicate spans (same ``trace_id`` and
+every row group but the one that holds a trace. Beside each compacted span file goes its rollup twin,
+one row per trace (``trace_summaries/``, :mod:`ingest.store.rollups`), so listing every trace reads a
+tenth of the rows. Exact duplicate spans (same ``trace_id`` and
 ``span_id``, e.g. an exporter's retry) are kept once; of a span's unfinished snapshot and its finished
 row, the finished one. Temporaries of killed writers and compactions are removed first.
 
@@ -47,7 +49,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ingest.errors import CompactionError
-from ingest.store import schema
+from ingest.store import rollups, schema
 from ingest.store.encoding import to_store_layout
 from ingest.store.file_options import bloom_options, compaction_options, without_levels
 from ingest.store.lock import COMPACT_DIR, COMPACTOR_LOCK, READERS_LOCK
@@ -127,6 +129,8 @@ class CompactReport:
     recovered: list[str] = field(default_factory=list)
     #: temporary files removed: a killed compaction's (any age) and crashed writers' (over an hour old)
     temporaries_removed: int = 0
+    #: rollup files whose span file was gone (ingest/store/rollups.py)
+    orphan_rollups_removed: int = 0
 
 
 class Compactor:
@@ -160,6 +164,7 @@ class Compactor:
         with _exclusive(self.control / COMPACTOR_LOCK, wait=False):
             report.recovered = self.recover()
             report.temporaries_removed = self._remove_orphan_outputs() + remove_stale_temporaries(self.root)
+            report.orphan_rollups_removed = rollups.remove_orphans(self.root)
             for table in tables or list(schema.TABLES):
                 base = self.root / table
                 if not base.is_dir():
@@ -236,15 +241,20 @@ class Compactor:
         run_id = uuid.uuid4().hex[:12]
         stamp = time.time_ns()
         outputs = []
+        twins = []  # rollup files of the outputs (ingest/store/rollups.py), swapped in with them
         for i, start in enumerate(range(0, merged.num_rows, self.target_rows)):
             part = merged.slice(start, self.target_rows)
             name = f"{stamp}-compact-{run_id}-{i:03d}.parquet"
             tmp = folder / f".{name}.tmp"
             self._write(part, tmp, keys, table_name)
             outputs.append((tmp, folder / name))
+            if table_name == rollups.ROLLUPS[rollups.TRACE_SUMMARIES]:
+                final = rollups.twin(self.root, rollups.TRACE_SUMMARIES, folder / name)
+                twins.append((final.parent / f".{name}.tmp", final))
+                self._write_rollup(rollups.trace_summaries(part), twins[-1][0])
         written = sum(pq.ParquetFile(tmp).metadata.num_rows for tmp, _ in outputs)
         if written != expected - duplicates:
-            for tmp, _ in outputs:
+            for tmp, _ in outputs + twins:
                 tmp.unlink(missing_ok=True)
             msg = (
                 f"{folder}: wrote {written} rows, expected {expected - duplicates}; inputs left as they were"
@@ -260,11 +270,15 @@ class Compactor:
             },
         )
         with _exclusive(self.control / READERS_LOCK, wait=True):
-            for tmp, final in outputs:
+            # Span files first: a span file without its twin is read raw, a twin without its file ignored.
+            for tmp, final in outputs + twins:
                 os.replace(tmp, final)
             for path, _, _ in group:
                 path.unlink(missing_ok=True)
+                self._unlink_twins(table_name, path)
         _fsync_dir(folder)
+        if twins:
+            _fsync_dir(twins[0][1].parent)
         journal.unlink()
         report.inputs += len(group)
         report.outputs += len(outputs)
@@ -296,6 +310,20 @@ class Compactor:
                     writer.write_table(table.slice(offset, size), row_group_size=size)
             sink.flush()
             os.fsync(sink.fileno())
+
+    def _write_rollup(self, table: pa.Table, path: Path) -> None:
+        """Write a rollup file (a few columns, one row per trace: plain zstd, fsynced like the outputs)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as sink:
+            pq.write_table(table, sink, compression=self.compression)
+            sink.flush()
+            os.fsync(sink.fileno())
+
+    def _unlink_twins(self, table_name: str, path: Path) -> None:
+        """Remove the rollup twins of a merged input (a compacted file merged again has them)."""
+        for rollup, source in rollups.ROLLUPS.items():
+            if source == table_name:
+                rollups.twin(self.root, rollup, path).unlink(missing_ok=True)
 
     # ---------------------------------------------------------------- crash recovery
 
@@ -338,6 +366,7 @@ class Compactor:
             if all((folder / final).exists() for _, final in outputs):
                 for name in inputs:
                     (folder / name).unlink(missing_ok=True)
+                    self._unlink_twins(folder.parent.name, folder / name)
                 done.append(
                     f"{folder}: finished an interrupted compaction (removed {len(inputs)} merged inputs)"
                 )

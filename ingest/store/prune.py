@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ingest.errors import ConfigurationError, IngestError, PruneError
 from ingest.store import objectstore, schema
+from ingest.store.rollups import ROLLUPS
 from ingest.store.writer import resolve_store
 
 _log = logging.getLogger(__name__)
@@ -105,11 +106,11 @@ def _prune_local(root: Path, cutoff: datetime, report: PruneReport, dry_run: boo
         msg = f"store directory {str(root)!r} does not exist; pass --store DIR"
         raise PruneError(msg)
     folders = []
-    for table in schema.TABLES:
+    for table in (*schema.TABLES, *ROLLUPS):  # a day's rollups (compaction's) go with its data
         for folder in sorted((root / table).glob("date=*")):
             if prunable(folder.name.split("=", 1)[1], cutoff):
                 folders.append((table, folder))
-            else:
+            elif table not in ROLLUPS:
                 report.kept_days += 1
     control = root / COMPACT_DIR
     if not dry_run:  # from now on readers take the lock (see compact.read_lock), as after a compaction

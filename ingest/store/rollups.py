@@ -1,0 +1,88 @@
+"""Rollups: small derived tables that compaction writes beside the span files it merges, so a question
+about every trace reads one row per trace instead of every span (like Tempo's per-block trace index).
+
+``trace_summaries/date=D/<name>.parquet`` is the *twin* of the compacted span file
+``spans/date=D/<name>.parquet``: one row per trace id in that file, with its first start, last end, span
+count and error count (:data:`TRACE_SUMMARY_SCHEMA`, docs/store-schema.md "Rollups"). A trace cut across
+files has one row in each twin; readers add them up. Span files without a twin (written since the last
+compaction) are read raw, and a twin whose span file is gone (a crash between the two renames, a day
+pruned half-way) is ignored and removed by the next compaction, so a rollup never changes an answer: it
+only makes it cheaper (:mod:`explorer.store`, ``_rollup.trace_summaries``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ingest.store import schema
+
+TRACE_SUMMARIES = "trace_summaries"
+#: Rollup table -> the table whose files it summarises, one twin per file.
+ROLLUPS: dict[str, str] = {TRACE_SUMMARIES: "spans"}
+
+TRACE_SUMMARY_SCHEMA = pa.schema(
+    [
+        pa.field("trace_id", pa.string()),
+        pa.field("start_time", schema.TIMESTAMP),  # the earliest span start (microseconds)
+        pa.field("start_time_unix_nano", pa.int64()),  # the same, exact
+        pa.field("end_time_unix_nano", pa.int64()),  # the latest span end; NULL if no span has ended
+        pa.field("span_count", pa.int64()),  # rows in the span file, as count(*) over them
+        pa.field("error_count", pa.int64()),  # spans with status_code 'ERROR'
+    ]
+)
+
+
+def trace_summaries(spans: pa.Table) -> pa.Table:
+    """One row per trace id of ``spans`` (a compacted file's rows, in the store's current layout)."""
+    errors = pc.fill_null(pc.equal(spans.column("status_code"), "ERROR"), False).cast(pa.int64())
+    grouped = (
+        pa.table(
+            {
+                "trace_id": spans.column("trace_id"),
+                "start_time": spans.column("start_time"),
+                "start_time_unix_nano": spans.column("start_time_unix_nano"),
+                "end_time_unix_nano": spans.column("end_time_unix_nano"),
+                "error": errors,
+            }
+        )
+        .group_by("trace_id", use_threads=False)
+        .aggregate(
+            [
+                ("start_time", "min"),
+                ("start_time_unix_nano", "min"),
+                ("end_time_unix_nano", "max"),
+                ("trace_id", "count", pc.CountOptions(mode="all")),
+                ("error", "sum"),
+            ]
+        )
+    )
+    return pa.table(
+        [
+            grouped.column("trace_id"),
+            grouped.column("start_time_min"),
+            grouped.column("start_time_unix_nano_min"),
+            grouped.column("end_time_unix_nano_max"),
+            grouped.column("trace_id_count"),
+            grouped.column("error_sum"),
+        ],
+        schema=TRACE_SUMMARY_SCHEMA,
+    )
+
+
+def twin(root: Path, table: str, span_file: Path) -> Path:
+    """The rollup ``table``'s twin of ``span_file`` (same day folder name and file name)."""
+    return root / table / span_file.parent.name / span_file.name
+
+
+def remove_orphans(root: Path) -> int:
+    """Delete rollup files whose summarised file is gone; returns how many (run by compaction, locked)."""
+    removed = 0
+    for table, source in ROLLUPS.items():
+        for path in (root / table).glob("date=*/*.parquet"):
+            if not (root / source / path.parent.name / path.name).exists():
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed

@@ -1,0 +1,126 @@
+"""Rollups written by compaction (``trace_summaries/``): one row per trace and compacted span file, read with
+the spans written since, so listing every trace gives exactly the answer of aggregating every span."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from explorer import open_store, queries
+from ingest.store import rollups
+from ingest.store.compact import Compactor
+from ingest.store.encoding import encode_spans
+from ingest.store.prune import prune
+from ingest.store.writer import StoreWriter
+from tests.otlp_samples import sdk_spans
+
+
+def _files(store: Path, table: str) -> list[Path]:
+    return sorted((store / table).glob("date=*/*.parquet"))
+
+
+@pytest.fixture
+def compacted(tmp_path: Path) -> Path:
+    """A compacted store with traces cut across its files, then written to again: a new span of a compacted
+    trace (an error, ending 1,000 s later), an exporter's retry of a compacted span, and two new traces."""
+    store = tmp_path / "store"
+    writer = StoreWriter(store, durable=False)
+    batches = [encode_spans(sdk_spans(n_traces=3, service=f"svc-{i % 2}")) for i in range(6)]
+    for a, b in zip(batches[::2], batches[1::2], strict=True):
+        # The first halves of two batches, then their second halves: in groups of 16 rows, compaction
+        # merges each pair of halves into its own file, so the trace cut by the halving sits in two files.
+        for part in (a.slice(0, 8), b.slice(0, 8), a.slice(8), b.slice(8)):
+            writer.write("spans", part)
+    Compactor(store, target_rows=16).run()
+    old = pq.read_table(_files(store, "spans")[0])
+    late = old.slice(0, 1)
+    late = late.set_column(late.schema.get_field_index("span_id"), "span_id", pa.array(["00000000000000ff"]))
+    late = late.set_column(late.schema.get_field_index("status_code"), "status_code", pa.array(["ERROR"]))
+    later = pc.add(late.column("end_time_unix_nano"), 10**12)
+    late = late.set_column(late.schema.get_field_index("end_time_unix_nano"), "end_time_unix_nano", later)
+    writer.write("spans", late)
+    writer.write("spans", old.slice(1, 1))
+    writer.write("spans", encode_spans(sdk_spans(n_traces=2, service="svc-late")))
+    return store
+
+
+def test_compaction_writes_one_twin_per_span_file_summing_its_traces(compacted: Path) -> None:
+    compacted_files = [p for p in _files(compacted, "spans") if "-compact-" in p.name]
+    twins = _files(compacted, rollups.TRACE_SUMMARIES)
+    assert len(compacted_files) == 6 and [t.name for t in twins] == [p.name for p in compacted_files]
+    ids = [i for twin in twins for i in pq.read_table(twin).column("trace_id").to_pylist()]
+    assert len(ids) == 18 + 6  # 18 traces; the middle one of each batch cut across two files
+    for span_file, twin in zip(compacted_files, twins, strict=True):
+        spans, summary = pq.read_table(span_file), pq.read_table(twin)
+        assert summary.schema.equals(rollups.TRACE_SUMMARY_SCHEMA)
+        assert sorted(summary.column("trace_id").to_pylist()) == sorted(
+            set(spans.column("trace_id").to_pylist())
+        )
+        assert pc.sum(summary.column("span_count")).as_py() == spans.num_rows
+        errors = pc.sum(pc.equal(spans.column("status_code"), "ERROR").cast(pa.int64())).as_py()
+        assert pc.sum(summary.column("error_count")).as_py() == errors
+        assert pc.min(summary.column("start_time_unix_nano")) == pc.min(spans.column("start_time_unix_nano"))
+
+
+def test_trace_search_reads_the_twins_and_answers_as_every_span_would(compacted: Path) -> None:
+    with open_store(compacted) as store:
+        listed = queries.search_traces(store, limit=1000)
+        histogram = queries.trace_duration_histogram(store)
+        summaries = store.sql(f"SELECT * FROM {queries.traces.TRACE_SUMMARIES_VIEW}")
+        assert len(listed) == 20 and len(summaries) > 20  # cut traces and late spans: several rows each
+        # The same store without its rollups: every span aggregated, as before compaction wrote them.
+        shutil.move(compacted / rollups.TRACE_SUMMARIES, compacted.parent / "aside")
+        pd.testing.assert_frame_equal(queries.search_traces(store, limit=1000), listed)
+        pd.testing.assert_frame_equal(queries.trace_duration_histogram(store), histogram)
+        shutil.move(compacted.parent / "aside", compacted / rollups.TRACE_SUMMARIES)
+        late = listed[listed.error_count == 2]
+        assert len(late) == 1 and late.duration_ms.iloc[0] > 1e6  # the late error span, 1,000 s later
+        # The twins are what answered: a doctored one changes the answer.
+        twin = _files(compacted, rollups.TRACE_SUMMARIES)[0]
+        table = pq.read_table(twin)
+        bumped = pc.add(table.column("span_count"), 1000)
+        pq.write_table(
+            table.set_column(table.schema.get_field_index("span_count"), "span_count", bumped), twin
+        )
+        doctored = queries.search_traces(store, limit=1000).set_index("trace_id").span_count
+        first = table.column("trace_id")[0].as_py()
+        assert doctored[first] == listed.set_index("trace_id").span_count[first] + 1000
+
+
+def test_a_twin_without_its_span_file_is_ignored_then_removed(compacted: Path) -> None:
+    with open_store(compacted) as store:
+        listed = queries.search_traces(store, limit=1000)
+        orphan = (
+            compacted / rollups.TRACE_SUMMARIES / _files(compacted, "spans")[0].parent.name / "gone.parquet"
+        )
+        bogus = pa.table({"trace_id": ["f" * 32], "span_count": [5]})
+        pq.write_table(bogus, orphan)  # e.g. a crash between a span file's removal and its twin's
+        pd.testing.assert_frame_equal(queries.search_traces(store, limit=1000), listed)
+    assert Compactor(compacted).run().orphan_rollups_removed == 1 and not orphan.exists()
+
+
+def test_merging_compacted_files_again_replaces_their_twins(compacted: Path) -> None:
+    with open_store(compacted) as store:
+        listed = queries.search_traces(store, limit=1000)
+    before = {p.name for p in _files(compacted, rollups.TRACE_SUMMARIES)}
+    Compactor(compacted).run()  # the 6 small compacted files and the 3 late ones become one
+    spans, twins = _files(compacted, "spans"), _files(compacted, rollups.TRACE_SUMMARIES)
+    assert len(spans) == 1 and [t.name for t in twins] == [spans[0].name] and not before & {spans[0].name}
+    with open_store(compacted) as store:
+        again = queries.search_traces(store, limit=1000)
+    # The retried span was dropped as a duplicate: one span fewer in its trace, nothing else changed.
+    assert again.span_count.sum() == listed.span_count.sum() - 1
+    pd.testing.assert_frame_equal(again.drop(columns="span_count"), listed.drop(columns="span_count"))
+
+
+def test_prune_removes_a_days_rollups_with_its_spans(compacted: Path) -> None:
+    report = prune(compacted, timedelta(days=1), now=datetime.now(UTC) + timedelta(days=3))
+    assert {r.table for r in report.removed} >= {"spans", rollups.TRACE_SUMMARIES}
+    assert not _files(compacted, rollups.TRACE_SUMMARIES) and not _files(compacted, "spans")
