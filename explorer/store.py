@@ -108,7 +108,7 @@ class Store:
 
     def _point_trace_summaries(self) -> None:
         """(Re)point ``_rollup.trace_summaries`` (one row per trace and span file: ``trace_id, start_time,
-        start_time_unix_nano, end_time_unix_nano, span_count, error_count``) at the compacted span files'
+        start_time_unix_nano, last_start_time, end_time_unix_nano, span_count, error_count``) at the compacted span files'
         rollup twins plus a per-trace aggregate of the span files without one (:mod:`ingest.store.rollups`).
         Summing its rows per trace gives exactly what aggregating every span would, from a tenth of the rows
         on a compacted store. Listed per query, under the read lock: a compaction's swap is seen whole."""
@@ -116,7 +116,7 @@ class Store:
         if (tuple(twins), tuple(raw)) == self._summaries_read:
             return
         per_trace = """trace_id, min(start_time) AS start_time, min(start_time_unix_nano) AS start_time_unix_nano,
-            max(end_time_unix_nano) AS end_time_unix_nano, count(*) AS span_count,
+            max(start_time) AS last_start_time, max(end_time_unix_nano) AS end_time_unix_nano, count(*) AS span_count,
             count_if(status_code = 'ERROR') AS error_count"""
         if not twins:  # nothing compacted (or object storage, never compacted): every span, as before
             sql = f"SELECT {per_trace} FROM spans GROUP BY trace_id"

@@ -73,12 +73,15 @@ def test_trace_search_reads_the_twins_and_answers_as_every_span_would(compacted:
     with open_store(compacted) as store:
         listed = queries.search_traces(store, limit=1000)
         histogram = queries.trace_duration_histogram(store)
+        overview, over_time = queries.store_overview(store), queries.red_over_time(store)
         summaries = store.sql(f"SELECT * FROM {queries.traces.TRACE_SUMMARIES_VIEW}")
         assert len(listed) == 20 and len(summaries) > 20  # cut traces and late spans: several rows each
         # The same store without its rollups: every span aggregated, as before compaction wrote them.
         shutil.move(compacted / rollups.TRACE_SUMMARIES, compacted.parent / "aside")
         pd.testing.assert_frame_equal(queries.search_traces(store, limit=1000), listed)
         pd.testing.assert_frame_equal(queries.trace_duration_histogram(store), histogram)
+        pd.testing.assert_frame_equal(queries.store_overview(store), overview)
+        pd.testing.assert_frame_equal(queries.red_over_time(store), over_time)
         shutil.move(compacted.parent / "aside", compacted / rollups.TRACE_SUMMARIES)
         late = listed[listed.error_count == 2]
         assert len(late) == 1 and late.duration_ms.iloc[0] > 1e6  # the late error span, 1,000 s later

@@ -3,7 +3,7 @@ about every trace reads one row per trace instead of every span (like Tempo's pe
 
 ``trace_summaries/date=D/<name>.parquet`` is the *twin* of the compacted span file
 ``spans/date=D/<name>.parquet``: one row per trace id in that file, with its first start, last end, span
-count and error count (:data:`TRACE_SUMMARY_SCHEMA`, docs/store-schema.md "Rollups"). A trace cut across
+count and error count, and its last span start (:data:`TRACE_SUMMARY_SCHEMA`, docs/store-schema.md "Rollups"). A trace cut across
 files has one row in each twin; readers add them up. Span files without a twin (written since the last
 compaction) are read raw, and a twin whose span file is gone (a crash between the two renames, a day
 pruned half-way) is ignored and removed by the next compaction, so a rollup never changes an answer: it
@@ -28,6 +28,7 @@ TRACE_SUMMARY_SCHEMA = pa.schema(
         pa.field("trace_id", pa.string()),
         pa.field("start_time", schema.TIMESTAMP),  # the earliest span start (microseconds)
         pa.field("start_time_unix_nano", pa.int64()),  # the same, exact
+        pa.field("last_start_time", schema.TIMESTAMP),  # the latest span start (the store's time range)
         pa.field("end_time_unix_nano", pa.int64()),  # the latest span end; NULL if no span has ended
         pa.field("span_count", pa.int64()),  # rows in the span file, as count(*) over them
         pa.field("error_count", pa.int64()),  # spans with status_code 'ERROR'
@@ -53,6 +54,7 @@ def trace_summaries(spans: pa.Table) -> pa.Table:
             [
                 ("start_time", "min"),
                 ("start_time_unix_nano", "min"),
+                ("start_time", "max"),
                 ("end_time_unix_nano", "max"),
                 ("trace_id", "count", pc.CountOptions(mode="all")),
                 ("error", "sum"),
@@ -64,6 +66,7 @@ def trace_summaries(spans: pa.Table) -> pa.Table:
             grouped.column("trace_id"),
             grouped.column("start_time_min"),
             grouped.column("start_time_unix_nano_min"),
+            grouped.column("start_time_max"),
             grouped.column("end_time_unix_nano_max"),
             grouped.column("trace_id_count"),
             grouped.column("error_sum"),
