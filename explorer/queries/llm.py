@@ -143,7 +143,7 @@ def llm_calls(
     return _frame(store, sql, {**where.params, "limit": _limit(limit)})
 
 
-_AGGREGATES = """count(*) AS calls,
+_SUMS = """count(*) AS calls,
     count_if(is_error)::BIGINT AS errors,
     count_if(is_error) / count(*) AS error_rate,
     sum(input_tokens)::BIGINT AS input_tokens,
@@ -153,12 +153,20 @@ _AGGREGATES = """count(*) AS calls,
     count_if(usage_unknown)::BIGINT AS unknown_usage,
     sum(cost_usd) AS cost_usd,
     count_if(NOT usage_unknown AND price_model IS NULL)::BIGINT AS unpriced_calls,
-    sum(duration_ns) / 1e6 AS llm_time_ms,
-    quantile_cont(duration_ns, 0.5) / 1e6 AS p50_ms,
-    quantile_cont(duration_ns, 0.95) / 1e6 AS p95_ms,
-    quantile_cont(duration_ns, 0.99) / 1e6 AS p99_ms,
-    min(start_time) AS first_call,
-    max(start_time) AS last_call"""
+    sum(duration_ns) / 1e6 AS llm_time_ms"""
+#: The three latency percentiles from one sort of the durations: three ``quantile_cont`` calls sort three
+#: times (1M calls: 41 -> 22 ms). :data:`_FROM_Q` names them, one level up.
+_QUANTILES = "quantile_cont(duration_ns, [0.5, 0.95, 0.99]) AS _q"
+_FROM_Q = "_q[1] / 1e6 AS p50_ms, _q[2] / 1e6 AS p95_ms, _q[3] / 1e6 AS p99_ms"
+_RANGE = "min(start_time) AS first_call, max(start_time) AS last_call"
+#: The sums each order of :func:`llm_usage` sorts by, written as in :data:`_SUMS` (so they rank alike).
+_RANKED_BY = {
+    "cost": "sum(cost_usd) AS cost_usd, sum(total_tokens)::BIGINT AS total_tokens, count(*) AS calls",
+    "tokens": "sum(total_tokens)::BIGINT AS total_tokens, count(*) AS calls",
+    "calls": "count(*) AS calls",
+    "errors": "count_if(is_error)::BIGINT AS errors, count(*) AS calls",
+    "llm_time": "sum(duration_ns) / 1e6 AS llm_time_ms",
+}
 
 
 def llm_usage(
@@ -193,13 +201,14 @@ def llm_usage(
     where = _where(service=service, start=start, end=end, model=model)
     params = {**where.params, "limit": _limit(limit)}
     if order == "slowest":
-        sql = f"""SELECT {_by(by)} AS "group", {_AGGREGATES}
-                  FROM {_source(by)} WHERE {where.sql()} GROUP BY ALL ORDER BY {orders[order]} LIMIT $limit"""
+        sql = f"""SELECT * EXCLUDE (_q, first_call, last_call), {_FROM_Q}, first_call, last_call FROM (
+                      SELECT {_by(by)} AS "group", {_SUMS}, {_QUANTILES}, {_RANGE}
+                      FROM {_source(by)} WHERE {where.sql()} GROUP BY ALL
+                  ) ORDER BY {orders[order]} LIMIT $limit"""
         return _frame(store, sql, params)
-    # Percentiles cost the most per group (by trace: ~100k groups on 1M spans): rank the groups by the
-    # cheap sums first, then compute them for the groups shown only.
-    cheap, _, rest = _AGGREGATES.partition("    quantile_cont")
-    quantiles = "quantile_cont" + rest.split("min(start_time)")[0].rstrip().rstrip(",")
+    # By trace there is a group per trace (~1M on 10M spans): rank the groups by the sums the order needs
+    # first, then compute every aggregate (percentiles the costliest) for the groups shown only (10M: ~3x
+    # faster than all sums for every group).
     sql = f"""
         WITH f AS NOT MATERIALIZED (
             SELECT {_by(by)} AS "group", is_error, input_tokens, output_tokens, cached_input_tokens,
@@ -207,12 +216,14 @@ def llm_usage(
             FROM {_source(by)} WHERE {where.sql()}
         ),
         top AS MATERIALIZED (
-            SELECT "group", {cheap} min(start_time) AS first_call, max(start_time) AS last_call
-            FROM f GROUP BY "group" ORDER BY {orders[order]} LIMIT $limit
+            SELECT "group", {_RANKED_BY[order]} FROM f GROUP BY "group" ORDER BY {orders[order]} LIMIT $limit
         ),
-        q AS (SELECT "group", {quantiles} FROM f WHERE "group" IN (SELECT "group" FROM top) GROUP BY "group")
-        SELECT top.* EXCLUDE (first_call, last_call), q.* EXCLUDE ("group"), top.first_call, top.last_call
-        FROM top JOIN q USING ("group") ORDER BY {orders[order]}"""
+        shown AS (
+            SELECT "group", {_SUMS}, {_QUANTILES}, {_RANGE}
+            FROM f WHERE "group" IN (SELECT "group" FROM top) GROUP BY "group"
+        )
+        SELECT * EXCLUDE (_q, first_call, last_call), {_FROM_Q}, first_call, last_call
+        FROM shown ORDER BY {orders[order]}"""
     return _frame(store, sql, params)
 
 
@@ -222,8 +233,10 @@ def llm_totals(
     """One summary of the model calls: calls, errors, error_rate, tokens, unknown_usage, cost_usd,
     unpriced_calls, models, traces (0 calls and None tokens/cost on a store without GenAI spans)."""
     where = _where(service=service, start=start, end=end)
-    sql = f"""SELECT {_AGGREGATES}, count(DISTINCT model) AS models, count(DISTINCT trace_id) AS traces
-              FROM {LLM_CALLS_TABLE} WHERE {where.sql()}"""
+    sql = f"""SELECT * EXCLUDE (_q), {_FROM_Q} FROM (
+                  SELECT {_SUMS}, {_QUANTILES}, {_RANGE}, count(DISTINCT model) AS models,
+                         count(DISTINCT trace_id) AS traces
+                  FROM {LLM_CALLS_TABLE} WHERE {where.sql()})"""
     row = _frame(store, sql, where.params).iloc[0].to_dict()
     totals = {k: (None if _missing(v) else v) for k, v in row.items()}
     for count in ("errors", "unknown_usage", "unpriced_calls"):
