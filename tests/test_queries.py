@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import ast
 import json
+import random
 from datetime import timedelta
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
 from explorer import QueryError, TraceNotFoundError, open_store, queries
+from explorer.queries._sql import _bucketed
 from tests.storegen import BIG_TRACE_SPANS, HUGE_VALUE, build_empty_store, shared_store
 
 EXPLORER = Path(__file__).resolve().parent.parent / "explorer"
@@ -105,6 +108,45 @@ class TestOverview:
         summary = queries.alert_summary(store)
         assert int(summary[summary.state == "firing"].alerts.sum()) == 3
         assert int(summary[summary.state == "resolved"].alerts.sum()) == 1
+
+
+class TestTimeBuckets:
+    """Charts bucket time by integer arithmetic (``_sql._bucketed``); the buckets are ``time_bucket``'s."""
+
+    @pytest.mark.parametrize("width", [1, 7, 60, 900, 86_400, 2 * 86_400, 30 * 86_400])
+    def test_the_same_buckets_as_time_bucket(self, width):
+        number, start = _bucketed("ts")
+        rng = random.Random(width)
+        origin = 946_857_600_000_000  # time_bucket's origin; times before it are floored, not truncated
+        step = width * 1_000_000
+        edges = [origin + k * step + d for k in range(-3, 4) for d in (-1, 0, 1)]
+        times = edges + [rng.randrange(-(10**15), 3 * 10**15) for _ in range(5000)]  # 1938 to 2065
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'America/New_York'")  # time_bucket of a zoned timestamp buckets in UTC
+        wrong, total = con.execute(
+            f"""SELECT count(*) FILTER (WHERE time_bucket(to_seconds($width), ts) IS DISTINCT FROM {start}), count(*)
+                FROM (SELECT ts, {number} AS _bucket_number
+                      FROM (SELECT timezone('UTC', make_timestamp(unnest($us))) AS ts))""",
+            {"width": width, "us": times},
+        ).fetchall()[0]
+        assert (wrong, total) == (0, len(times))
+
+    def test_charts_match_time_bucket(self, store):
+        over_time = queries.red_over_time(store, buckets=37)
+        width = int(over_time.bucket_s.iloc[0])
+        expected = store.sql(
+            """SELECT time_bucket(to_seconds($width), start_time) AS bucket, service_name, count(*) AS n
+               FROM spans GROUP BY ALL ORDER BY bucket, service_name""",
+            {"width": width},
+        )
+        assert over_time.bucket.tolist() == expected.bucket.tolist()
+        assert (over_time.rate_per_s * width).round().astype(int).tolist() == expected.n.tolist()
+        volume = queries.log_volume(store, buckets=23)
+        expected = store.sql(
+            "SELECT DISTINCT time_bucket(to_seconds($width), timestamp) AS bucket FROM logs ORDER BY bucket",
+            {"width": int(volume.bucket_s.iloc[0])},
+        )
+        assert sorted(set(volume.bucket)) == expected.bucket.tolist()
 
 
 class TestTraceSearch:

@@ -13,6 +13,7 @@ from explorer.queries._sql import (
     Services,
     TimeLike,
     _bucket_width,
+    _bucketed,
     _data_span_s,
     _frame,
     _histogram,
@@ -127,9 +128,12 @@ def percentiles_over_time(
     if lo is None or hi is None:
         lo, hi = _data_span_s(store, "spans", "start_time", where)
     width = _bucket_width(lo, hi, _limit(buckets, "buckets", 10_000), 3600)
-    sql = f"""SELECT time_bucket(to_seconds($width), start_time) AS bucket, count(*) AS spans,
-                     quantile_cont(duration_ns, [0.5, 0.95, 0.99]) AS q
-              FROM spans WHERE {where.sql()} GROUP BY ALL ORDER BY bucket"""
+    number, bucket = _bucketed("start_time")
+    sql = f"""SELECT {bucket} AS bucket, * EXCLUDE (_bucket_number) FROM (
+                  SELECT {number} AS _bucket_number, count(*) AS spans,
+                         quantile_cont(duration_ns, [0.5, 0.95, 0.99]) AS q
+                  FROM spans WHERE {where.sql()} GROUP BY ALL
+              ) ORDER BY bucket"""
     frame = _frame(store, sql, {**where.params, "width": width})
     return _split_quantiles(frame, "q")
 

@@ -10,6 +10,7 @@ from explorer.queries._sql import (
     Services,
     TimeLike,
     _bucket_width,
+    _bucketed,
     _data_span_s,
     _frame,
     _limit,
@@ -67,9 +68,11 @@ def log_volume(
     if lo is None or hi is None:
         lo, hi = _data_span_s(store, "logs", "timestamp", where)
     width = _bucket_width(lo, hi, _limit(buckets, "buckets", 10_000), 3600)
-    sql = f"""SELECT time_bucket(to_seconds($width), timestamp) AS bucket, coalesce(severity_text, 'UNSET') AS level,
-                     count(*) AS records
-              FROM logs WHERE {where.sql()} GROUP BY ALL ORDER BY bucket, level"""
+    number, bucket = _bucketed("timestamp")
+    sql = f"""SELECT {bucket} AS bucket, * EXCLUDE (_bucket_number) FROM (
+                  SELECT {number} AS _bucket_number, coalesce(severity_text, 'UNSET') AS level, count(*) AS records
+                  FROM logs WHERE {where.sql()} GROUP BY ALL
+              ) ORDER BY bucket, level"""
     return _frame(store, sql, {**where.params, "width": width}).assign(bucket_s=width)
 
 
