@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from explorer.errors import ExplorerError, StoreNotFoundError, TraceNotFoundError
 from explorer.genai import LLMRowCache, Prices, resolve_prices
@@ -25,6 +26,8 @@ from ingest.store.lock import read_lock
 TABLES = tuple(schema.TABLES)
 #: The per-trace rollup as queries read it (:meth:`Store._point_trace_summaries`).
 TRACE_SUMMARIES_VIEW = "_rollup.trace_summaries"
+#: The spans with their dedicated columns (``_service_version``, ``_correlation_id``; :meth:`Store._point_spans_dedicated`).
+SPANS_DEDICATED_VIEW = "_rollup.spans_dedicated"
 #: DuckDB type ids :meth:`Store.sql` returns Arrow-backed.
 _NESTED = frozenset({"map", "list", "struct", "array", "union"})
 
@@ -77,6 +80,8 @@ class Store:
         self._llm = LLMRowCache(self.con, self.root, self.prices, self.fs)
         self.con.execute("CREATE SCHEMA IF NOT EXISTS _rollup")
         self._summaries_read: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+        self._dedicated_read: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+        self._dedicated: dict[str, bool] = {}
 
     def refresh(self) -> None:
         """(Re)create the views; a table that gained its first file since opening becomes a Parquet view."""
@@ -104,7 +109,42 @@ class Store:
                 self._llm.sync()
             if TRACE_SUMMARIES_VIEW in query:
                 self._point_trace_summaries()
+            if SPANS_DEDICATED_VIEW in query:
+                self._point_spans_dedicated()
             yield
+
+    def _point_spans_dedicated(self) -> None:
+        """(Re)point ``_rollup.spans_dedicated`` (the ``spans`` view's columns plus ``_service_version`` and
+        ``_correlation_id``) at the span files: compacted files' dedicated columns where they have them, the
+        attribute maps elsewhere. The same rows and values as the maps; at 10M compacted spans grouping by
+        version reads one flat column instead of 10M maps (:mod:`ingest.store.rollups`)."""
+        dedicated: list[str] = []
+        raw: list[str] = []
+        if isinstance(self.root, Path) and self._present.get("spans"):
+            for path in sorted(str(p) for p in (self.root / "spans").glob("**/*.parquet")):
+                (dedicated if self._has_dedicated(path) else raw).append(path)
+        if (tuple(dedicated), tuple(raw)) == self._dedicated_read:
+            return
+        names = list(rollups.DEDICATED_SPAN_COLUMNS)
+        from_maps = ", ".join(f"{m}['{k}'] AS _{n}" for n, (m, k) in rollups.DEDICATED_SPAN_COLUMNS.items())
+        if not dedicated:
+            sql = f"SELECT *, {from_maps} FROM spans"
+        else:
+            renamed = ", ".join(f"{n} AS _{n}" for n in names)
+            sql = f"SELECT * EXCLUDE ({', '.join(names)}), {renamed} FROM {_parquet_source(dedicated)}"
+            if raw:
+                raw_view = view_sql(self.con, "spans", _parquet_source(raw))
+                sql += f" UNION ALL BY NAME SELECT *, {from_maps} FROM ({raw_view})"
+        self.con.execute(f"CREATE OR REPLACE VIEW {SPANS_DEDICATED_VIEW} AS {sql}")
+        self._dedicated_read = (tuple(dedicated), tuple(raw))
+
+    def _has_dedicated(self, path: str) -> bool:
+        """Whether the span file ``path`` has every dedicated column (a compacted file; files never change)."""
+        if path not in self._dedicated:
+            self._dedicated[path] = "-compact-" in Path(path).name and set(
+                rollups.DEDICATED_SPAN_COLUMNS
+            ) <= set(pq.read_schema(path).names)
+        return self._dedicated[path]
 
     def _point_trace_summaries(self) -> None:
         """(Re)point ``_rollup.trace_summaries`` (one row per trace and span file: ``trace_id, start_time,
@@ -374,6 +414,12 @@ def view_sql(con: duckdb.DuckDBPyConnection, table: str, source: str) -> str:
     portable layout, else :func:`legacy_view_sql` (read both layouts)."""
     # union_by_name reads every file's footer at bind time anyway: this costs one query's planning.
     columns = {row[0]: str(row[1]) for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+    # Compaction's dedicated columns stay out of the table's view: SELECT * is the table's columns.
+    dedicated = [c for c in rollups.DEDICATED_SPAN_COLUMNS if table == "spans" and c in columns]
+    for name in dedicated:
+        del columns[name]
+    if dedicated:
+        source = f"(SELECT * EXCLUDE ({', '.join(dedicated)}) FROM {source})"
     legacy = any(
         nano not in columns or columns.get(stamp, "").endswith("_NS")
         for stamp, nano in schema.NANO_COLUMNS[table].items()

@@ -32,14 +32,20 @@ def compacted(tmp_path: Path) -> Path:
     trace (an error, ending 1,000 s later), an exporter's retry of a compacted span, and two new traces."""
     store = tmp_path / "store"
     writer = StoreWriter(store, durable=False)
-    batches = [encode_spans(sdk_spans(n_traces=3, service=f"svc-{i % 2}")) for i in range(6)]
+    versions = ["1.0", "2.0", None, "2.0", "1.0", "2.0"]  # service.version of each batch's resource
+    batches = [
+        _versioned(encode_spans(sdk_spans(n_traces=3, service=f"svc-{i % 2}")), v)
+        for i, v in enumerate(versions)
+    ]
     for a, b in zip(batches[::2], batches[1::2], strict=True):
         # The first halves of two batches, then their second halves: in groups of 16 rows, compaction
         # merges each pair of halves into its own file, so the trace cut by the halving sits in two files.
         for part in (a.slice(0, 8), b.slice(0, 8), a.slice(8), b.slice(8)):
             writer.write("spans", part)
     Compactor(store, target_rows=16).run()
-    old = pq.read_table(_files(store, "spans")[0])
+    old = pq.read_table(_files(store, "spans")[0]).drop_columns(
+        list(rollups.DEDICATED_SPAN_COLUMNS)
+    )  # as exported
     late = old.slice(0, 1)
     late = late.set_column(late.schema.get_field_index("span_id"), "span_id", pa.array(["00000000000000ff"]))
     late = late.set_column(late.schema.get_field_index("status_code"), "status_code", pa.array(["ERROR"]))
@@ -47,8 +53,23 @@ def compacted(tmp_path: Path) -> Path:
     late = late.set_column(late.schema.get_field_index("end_time_unix_nano"), "end_time_unix_nano", later)
     writer.write("spans", late)
     writer.write("spans", old.slice(1, 1))
-    writer.write("spans", encode_spans(sdk_spans(n_traces=2, service="svc-late")))
+    writer.write("spans", _versioned(encode_spans(sdk_spans(n_traces=2, service="svc-late")), "3.0"))
     return store
+
+
+def _versioned(spans: pa.Table, version: str | None) -> pa.Table:
+    """``spans`` with ``service.version`` added to every resource and ``correlation_id`` ``corr-<version>`` to
+    every span's attributes (neither when ``version`` is None)."""
+    if version is None:
+        return spans
+    for name, key, value in [
+        ("resource_attributes", "service.version", version),
+        ("attributes", "correlation_id", f"corr-{version}"),
+    ]:
+        column = spans.schema.get_field_index(name)
+        maps = [[*row, (key, value)] for row in spans.column(column).to_pylist()]
+        spans = spans.set_column(column, spans.field(column), pa.array(maps, spans.field(column).type))
+    return spans
 
 
 def test_compaction_writes_one_twin_per_span_file_summing_its_traces(compacted: Path) -> None:
@@ -127,3 +148,49 @@ def test_prune_removes_a_days_rollups_with_its_spans(compacted: Path) -> None:
     report = prune(compacted, timedelta(days=1), now=datetime.now(UTC) + timedelta(days=3))
     assert {r.table for r in report.removed} >= {"spans", rollups.TRACE_SUMMARIES}
     assert not _files(compacted, rollups.TRACE_SUMMARIES) and not _files(compacted, "spans")
+
+
+def test_compacted_span_files_carry_dedicated_columns_the_spans_view_hides(compacted: Path) -> None:
+    for path in _files(compacted, "spans"):
+        table = pq.read_table(path)
+        for name, (column, key) in rollups.DEDICATED_SPAN_COLUMNS.items():
+            if "-compact-" not in path.name:
+                assert name not in table.column_names
+                continue
+            expected = pc.map_lookup(table.column(column), pa.scalar(key), "first")
+            assert table.column(name).equals(expected) and expected.null_count < len(expected)
+    with open_store(compacted) as store:
+        assert not set(rollups.DEDICATED_SPAN_COLUMNS) & set(store.sql("SELECT * FROM spans LIMIT 1").columns)
+        versions = queries.service_versions(store)
+        percentiles = queries.latency_percentiles(store, group_by="version")
+        histogram = queries.latency_histogram(store, group_by="version")
+        outliers = queries.latency_outliers(store, versions=["2.0", "3.0"])
+        assert sorted(percentiles.group) == ["(none)", "1.0", "2.0", "3.0"]
+        assert set(outliers.version) == {"2.0", "3.0"}
+        # The map, read for every span, gives the same answers.
+        expected = store.sql(
+            """SELECT coalesce(resource_attributes['service.version'], '(none)') AS "group", count(*) AS spans
+               FROM spans GROUP BY ALL ORDER BY spans DESC, "group" """
+        )
+        assert (
+            percentiles.sort_values(["spans", "group"], ascending=[False, True])[["group", "spans"]]
+            .reset_index(drop=True)
+            .equals(expected)
+        )
+        for correlation in ("corr-1.0", "corr-2.0", "corr-3.0"):
+            found = queries.search_traces(store, correlation_id=correlation, limit=1000)
+            expected_ids = store.sql(
+                "SELECT DISTINCT trace_id FROM spans WHERE attributes['correlation_id'] = ?", [correlation]
+            )
+            assert sorted(found.trace_id) == sorted(expected_ids.trace_id) and len(found)
+        # The dedicated columns are what answered: a doctored file changes the answers.
+        path = next(p for p in _files(compacted, "spans") if "-compact-" in p.name)
+        table = pq.read_table(path)
+        doctored = pa.array(["doctored"] * table.num_rows)
+        for name in rollups.DEDICATED_SPAN_COLUMNS:
+            table = table.set_column(table.schema.get_field_index(name), name, doctored)
+        pq.write_table(table, path)
+        assert len(queries.search_traces(store, correlation_id="doctored", limit=1000)) > 0
+        assert "doctored" in set(queries.service_versions(store).version)
+        assert "doctored" in set(queries.latency_percentiles(store, group_by="version").group)
+        assert len(versions) == 3 and len(histogram)  # svc-0 1.0, svc-1 2.0, svc-late 3.0

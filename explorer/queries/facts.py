@@ -7,7 +7,7 @@ from datetime import datetime
 import pandas as pd
 
 from explorer.queries._sql import Services, TimeLike, _frame, _limit, _ts, _Where
-from explorer.store import TRACE_SUMMARIES_VIEW, Store
+from explorer.store import SPANS_DEDICATED_VIEW, TRACE_SUMMARIES_VIEW, Store
 
 
 def store_overview(store: Store) -> pd.DataFrame:
@@ -113,7 +113,7 @@ def service_versions(store: Store, *, service: Services = None, limit: int = 100
     """``service.version`` values (resource attribute) with their span counts."""
     where = _Where()
     where.services(service)
-    sql = f"""SELECT service_name, resource_attributes['service.version'] AS version, count(*) AS spans
-              FROM spans WHERE {where.sql()} AND resource_attributes['service.version'] IS NOT NULL
+    sql = f"""SELECT service_name, _service_version AS version, count(*) AS spans
+              FROM {SPANS_DEDICATED_VIEW} WHERE {where.sql()} AND _service_version IS NOT NULL
               GROUP BY ALL ORDER BY service_name, version LIMIT $limit"""
     return _frame(store, sql, {**where.params, "limit": _limit(limit)})

@@ -11,7 +11,7 @@ from explorer.errors import QueryError
 from explorer.genai import LLM_CALLS_TABLE
 from explorer.queries._sql import Services, TimeLike, _frame, _histogram, _limit, _Where
 from explorer.queries.content import json_escaped, span_content_filter_sql
-from explorer.store import TRACE_SUMMARIES_VIEW, Store
+from explorer.store import SPANS_DEDICATED_VIEW, TRACE_SUMMARIES_VIEW, Store
 
 TraceOrder = Literal["recent", "slowest", "errors", "cost", "tokens"]
 _ORDERS: dict[str, str] = {
@@ -91,7 +91,7 @@ class TraceFilter:
         if self.correlation_id:
             params["correlation_id"] = self.correlation_id
             selectors.append(
-                "SELECT trace_id FROM spans WHERE attributes['correlation_id'] = $correlation_id "
+                f"SELECT trace_id FROM {SPANS_DEDICATED_VIEW} WHERE _correlation_id = $correlation_id "
                 "UNION SELECT trace_id FROM logs WHERE attributes['correlation_id'] = $correlation_id "
                 "AND trace_id IS NOT NULL"
             )

@@ -238,6 +238,7 @@ class Compactor:
         duplicates = 0
         if table_name == "spans":
             merged, duplicates = _drop_duplicate_spans(merged)
+            merged = rollups.with_dedicated_columns(merged)
         run_id = uuid.uuid4().hex[:12]
         stamp = time.time_ns()
         outputs = []
@@ -294,6 +295,13 @@ class Compactor:
         """
         sorting = [pq.SortingColumn(table.schema.get_field_index(k)) for k in keys]
         options = compaction_options(table_name)
+        dedicated = [name for name in rollups.DEDICATED_SPAN_COLUMNS if name in table.column_names]
+        if dedicated:  # flat and repetitive: statistics and a dictionary, like service_name
+            options = {
+                **options,
+                "use_dictionary": [*options["use_dictionary"], *dedicated],
+                "write_statistics": [*options["write_statistics"], *dedicated],
+            }
         with open(path, "wb") as sink:
             with pq.ParquetWriter(
                 sink,

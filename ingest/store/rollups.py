@@ -75,6 +75,27 @@ def trace_summaries(spans: pa.Table) -> pa.Table:
     )
 
 
+#: Dedicated columns compaction adds to the span files it writes (Tempo's "dedicated attribute columns"):
+#: attributes queries group or search by, copied out of their map as ``service_name`` is, so such a query
+#: reads one flat column instead of decoding every span's map (docs/store-schema.md). Readers in this
+#: project hide them from the ``spans`` view (``SELECT *`` is unchanged) and read them through
+#: ``_rollup.spans_dedicated`` (as ``_service_version``, ``_correlation_id``).
+DEDICATED_SPAN_COLUMNS: dict[str, tuple[str, str]] = {
+    "service_version": ("resource_attributes", "service.version"),
+    "correlation_id": ("attributes", "correlation_id"),
+}
+
+
+def with_dedicated_columns(spans: pa.Table) -> pa.Table:
+    """``spans`` with :data:`DEDICATED_SPAN_COLUMNS` (re)computed from their maps, appended last."""
+    for name, (column, key) in DEDICATED_SPAN_COLUMNS.items():
+        if name in spans.column_names:  # a compacted file merged again: recompute for every row
+            spans = spans.drop_columns([name])
+        values = pc.map_lookup(spans.column(column), pa.scalar(key), "first")
+        spans = spans.append_column(pa.field(name, pa.string()), values)
+    return spans
+
+
 def twin(root: Path, table: str, span_file: Path) -> Path:
     """The rollup ``table``'s twin of ``span_file`` (same day folder name and file name)."""
     return root / table / span_file.parent.name / span_file.name
