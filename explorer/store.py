@@ -79,9 +79,9 @@ class Store:
         self.refresh()
         self._llm = LLMRowCache(self.con, self.root, self.prices, self.fs)
         self.con.execute("CREATE SCHEMA IF NOT EXISTS _rollup")
-        self._summaries_read: tuple[tuple[str, ...], tuple[str, ...]] | None = None
-        self._dedicated_read: tuple[tuple[str, ...], tuple[str, ...]] | None = None
-        self._dedicated: dict[str, bool] = {}
+        self._summaries_read: tuple[str, ...] | None = None
+        self._dedicated_read: tuple[str, ...] | None = None
+        self._dedicated: dict[tuple[str, int, int], bool] = {}
 
     def refresh(self) -> None:
         """(Re)create the views; a table that gained its first file since opening becomes a Parquet view."""
@@ -118,12 +118,14 @@ class Store:
         ``_correlation_id``) at the span files: compacted files' dedicated columns where they have them, the
         attribute maps elsewhere. The same rows and values as the maps; at 10M compacted spans grouping by
         version reads one flat column instead of 10M maps (:mod:`ingest.store.rollups`)."""
-        dedicated: list[str] = []
-        raw: list[str] = []
+        dedicated = []
         if isinstance(self.root, Path) and self._present.get("spans"):
-            for path in sorted(str(p) for p in (self.root / "spans").glob("**/*.parquet")):
-                (dedicated if self._has_dedicated(path) else raw).append(path)
-        if (tuple(dedicated), tuple(raw)) == self._dedicated_read:
+            dedicated = [
+                p
+                for p in sorted(map(str, (self.root / "spans").glob("**/*.parquet")))
+                if self._has_dedicated(p)
+            ]
+        if tuple(dedicated) == self._dedicated_read:
             return
         names = list(rollups.DEDICATED_SPAN_COLUMNS)
         from_maps = ", ".join(f"{m}['{k}'] AS _{n}" for n, (m, k) in rollups.DEDICATED_SPAN_COLUMNS.items())
@@ -131,29 +133,47 @@ class Store:
             sql = f"SELECT *, {from_maps} FROM spans"
         else:
             renamed = ", ".join(f"{n} AS _{n}" for n in names)
-            sql = f"SELECT * EXCLUDE ({', '.join(names)}), {renamed} FROM {_parquet_source(dedicated)}"
-            if raw:
-                raw_view = view_sql(self.con, "spans", _parquet_source(raw))
-                sql += f" UNION ALL BY NAME SELECT *, {from_maps} FROM ({raw_view})"
+            sql = (
+                f"SELECT * EXCLUDE ({', '.join(names)}), {renamed} FROM {_parquet_source(dedicated)} "
+                f"UNION ALL BY NAME SELECT * EXCLUDE (_file), {from_maps} FROM ({self._spans_except(dedicated)})"
+            )
         self.con.execute(f"CREATE OR REPLACE VIEW {SPANS_DEDICATED_VIEW} AS {sql}")
-        self._dedicated_read = (tuple(dedicated), tuple(raw))
+        self._dedicated_read = tuple(dedicated)
+
+    def _spans_except(self, files: list[str]) -> str:
+        """The ``spans`` view's rows (with ``_file``) of every span file but ``files``. The glob is read when
+        the query runs, as the ``spans`` view's is, so a file written since the listing is in both; ``files``
+        change only under the compaction lock this query holds shared."""
+        source = _parquet_source(_table_glob(self.root, "spans"), filename=True)
+        listed = ", ".join(map(_sql_string, files))
+        # DuckDB prunes files by a filter on the filename column before reading them.
+        return f"SELECT * FROM ({view_sql(self.con, 'spans', source)}) WHERE _file NOT IN ({listed})"
 
     def _has_dedicated(self, path: str) -> bool:
-        """Whether the span file ``path`` has every dedicated column (a compacted file; files never change)."""
-        if path not in self._dedicated:
-            self._dedicated[path] = "-compact-" in Path(path).name and set(
+        """Whether the span file ``path`` has every dedicated column (a compacted file not rewritten since)."""
+        stat = os.stat(path)
+        key = (path, stat.st_mtime_ns, stat.st_size)  # `ingest migrate` rewrites a file under its name
+        if key not in self._dedicated:
+            self._dedicated[key] = "-compact-" in Path(path).name and set(
                 rollups.DEDICATED_SPAN_COLUMNS
             ) <= set(pq.read_schema(path).names)
-        return self._dedicated[path]
+        return self._dedicated[key]
+
+    def has_trace_summaries(self) -> bool:
+        """Whether a compaction wrote rollups here (queries read ``_rollup.trace_summaries`` only then: over
+        raw spans alone, a per-trace aggregate is slower than the plain one)."""
+        return isinstance(self.root, Path) and (self.root / rollups.TRACE_SUMMARIES).is_dir()
 
     def _point_trace_summaries(self) -> None:
         """(Re)point ``_rollup.trace_summaries`` (one row per trace and span file: ``trace_id, start_time,
-        start_time_unix_nano, last_start_time, end_time_unix_nano, span_count, error_count``) at the compacted span files'
-        rollup twins plus a per-trace aggregate of the span files without one (:mod:`ingest.store.rollups`).
+        start_time_unix_nano, last_start_time, end_time_unix_nano, span_count, error_count``) at the compacted
+        span files' rollup twins plus a per-trace aggregate of every other span file (:mod:`ingest.store.rollups`).
         Summing its rows per trace gives exactly what aggregating every span would, from a tenth of the rows
-        on a compacted store. Listed per query, under the read lock: a compaction's swap is seen whole."""
-        twins, raw = _summarised(self.root) if isinstance(self.root, Path) else ([], [])
-        if (tuple(twins), tuple(raw)) == self._summaries_read:
+        on a compacted store. Twins are listed per query, under the read lock: a compaction's swap is seen whole."""
+        twins, covered = (
+            _summarised(self.root) if isinstance(self.root, Path) and self._present.get("spans") else ([], [])
+        )
+        if tuple(twins) == self._summaries_read:
             return
         per_trace = """trace_id, min(start_time) AS start_time, min(start_time_unix_nano) AS start_time_unix_nano,
             max(start_time) AS last_start_time, max(end_time_unix_nano) AS end_time_unix_nano, count(*) AS span_count,
@@ -164,15 +184,11 @@ class Store:
             listed = f"[{', '.join(map(_sql_string, twins))}]"
             sql = (
                 f"SELECT {', '.join(rollups.TRACE_SUMMARY_SCHEMA.names)} "
-                f"FROM read_parquet({listed}, hive_partitioning = false, union_by_name = true)"
+                f"FROM read_parquet({listed}, hive_partitioning = false, union_by_name = true) "
+                f"UNION ALL SELECT {per_trace} FROM ({self._spans_except(covered)}) GROUP BY trace_id"
             )
-            if raw:
-                sql += (
-                    f" UNION ALL SELECT {per_trace} "
-                    f"FROM ({view_sql(self.con, 'spans', _parquet_source(raw))}) GROUP BY trace_id"
-                )
         self.con.execute(f"CREATE OR REPLACE VIEW {TRACE_SUMMARIES_VIEW} AS {sql}")
-        self._summaries_read = (tuple(twins), tuple(raw))
+        self._summaries_read = tuple(twins)
 
     def polars(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> Any:
         """:meth:`arrow` as a ``polars.DataFrame`` (polars is optional: ``pip install polars``)."""
@@ -388,14 +404,13 @@ def _table_glob(root: Path | str, table: str) -> str:
 
 
 def _summarised(root: Path) -> tuple[list[str], list[str]]:
-    """The ``trace_summaries`` twins of span files that exist, and the span files without a twin (both
-    empty when the store has no rollup yet: nothing to list)."""
+    """The ``trace_summaries`` twins whose span file exists, and those span files (both empty when the store
+    has no rollup yet: nothing to list)."""
     if not (root / rollups.TRACE_SUMMARIES).is_dir():
         return [], []
-    spans = {(p.parent.name, p.name): p for p in (root / "spans").glob("**/*.parquet")}
     twins = {(p.parent.name, p.name): p for p in (root / rollups.TRACE_SUMMARIES).glob("date=*/*.parquet")}
-    covered = sorted(spans.keys() & twins.keys())
-    return [str(twins[k]) for k in covered], [str(spans[k]) for k in sorted(spans.keys() - twins.keys())]
+    covered = sorted(k for k in twins if (root / "spans" / k[0] / k[1]).exists())
+    return [str(twins[k]) for k in covered], [str(root / "spans" / k[0] / k[1]) for k in covered]
 
 
 def _sql_string(text: str) -> str:
@@ -403,10 +418,12 @@ def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _parquet_source(paths: str | list[str]) -> str:
-    """A ``read_parquet`` of ``paths`` (a glob, or a list of files) as every view reads the store."""
+def _parquet_source(paths: str | list[str], *, filename: bool = False) -> str:
+    """A ``read_parquet`` of ``paths`` (a glob, or a list of files) as every view reads the store; with
+    ``filename``, each row's file in a ``_file`` column."""
     listed = _sql_string(paths) if isinstance(paths, str) else f"[{', '.join(map(_sql_string, paths))}]"
-    return f"read_parquet({listed}, hive_partitioning = true, union_by_name = true)"
+    named = ", filename = '_file'" if filename else ""
+    return f"read_parquet({listed}, hive_partitioning = true, union_by_name = true{named})"
 
 
 def view_sql(con: duckdb.DuckDBPyConnection, table: str, source: str) -> str:
@@ -414,12 +431,13 @@ def view_sql(con: duckdb.DuckDBPyConnection, table: str, source: str) -> str:
     portable layout, else :func:`legacy_view_sql` (read both layouts)."""
     # union_by_name reads every file's footer at bind time anyway: this costs one query's planning.
     columns = {row[0]: str(row[1]) for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
-    # Compaction's dedicated columns stay out of the table's view: SELECT * is the table's columns.
-    dedicated = [c for c in rollups.DEDICATED_SPAN_COLUMNS if table == "spans" and c in columns]
-    for name in dedicated:
-        del columns[name]
-    if dedicated:
-        source = f"(SELECT * EXCLUDE ({', '.join(dedicated)}) FROM {source})"
+    if table == "spans":
+        # Compaction's dedicated columns stay out of the table's view, whether or not a file has them yet
+        # (the glob is bound per query; a view made before the first compaction must not show them after).
+        hidden = ", ".join(map(_sql_string, rollups.DEDICATED_SPAN_COLUMNS))
+        source = f"(SELECT COLUMNS(lambda c: c NOT IN ({hidden})) FROM {source})"
+        for name in rollups.DEDICATED_SPAN_COLUMNS:
+            columns.pop(name, None)
     legacy = any(
         nano not in columns or columns.get(stamp, "").endswith("_NS")
         for stamp, nano in schema.NANO_COLUMNS[table].items()

@@ -4,6 +4,7 @@ the spans written since, so listing every trace gives exactly the answer of aggr
 from __future__ import annotations
 
 import shutil
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from explorer import open_store, queries
 from ingest.store import rollups
 from ingest.store.compact import Compactor
 from ingest.store.encoding import encode_spans
+from ingest.store.migrate import migrate
 from ingest.store.prune import prune
 from ingest.store.writer import StoreWriter
 from tests.otlp_samples import sdk_spans
@@ -194,3 +196,43 @@ def test_compacted_span_files_carry_dedicated_columns_the_spans_view_hides(compa
         assert "doctored" in set(queries.service_versions(store).version)
         assert "doctored" in set(queries.latency_percentiles(store, group_by="version").group)
         assert len(versions) == 3 and len(histogram)  # svc-0 1.0, svc-1 2.0, svc-late 3.0
+
+
+def test_a_store_opened_before_compaction_keeps_its_columns_and_answers(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    writer = StoreWriter(store, durable=False)
+    for _ in range(3):
+        writer.write("spans", _versioned(encode_spans(sdk_spans(n_traces=2, service="svc")), "1.0"))
+    with open_store(store) as opened:  # the app's Store lives across compactions
+        columns = list(opened.sql("SELECT * FROM spans LIMIT 1").columns)
+        before = queries.search_traces(opened, limit=100)
+        Compactor(store).run()
+        assert list(opened.sql("SELECT * FROM spans LIMIT 1").columns) == columns
+        pd.testing.assert_frame_equal(queries.search_traces(opened, limit=100), before)
+        # A span file written after the rollup view was made is counted by the same statement as spans.
+        writer.write("spans", _versioned(encode_spans(sdk_spans(n_traces=1, service="svc")), "1.0"))
+        same = opened.sql(
+            f"SELECT (SELECT sum(span_count) FROM {queries.traces.TRACE_SUMMARIES_VIEW}) AS rolled, "
+            "(SELECT count(*) FROM spans) AS counted"
+        )
+        assert same.rolled[0] == same.counted[0] == 35
+        # No file with dedicated columns any more (rewritten without them): the views still bind and answer.
+        for path in _files(store, "spans"):
+            table = pq.read_table(path)
+            pq.write_table(
+                table.drop_columns([c for c in rollups.DEDICATED_SPAN_COLUMNS if c in table.column_names]),
+                path,
+            )
+        assert list(opened.sql("SELECT * FROM spans LIMIT 1").columns) == columns
+        assert len(queries.search_traces(opened, limit=100)) == 7
+        assert queries.service_versions(opened).spans.tolist() == [35]
+
+
+def test_migrate_keeps_compacted_files_and_a_rewritten_one_is_read_from_its_maps(compacted: Path) -> None:
+    assert migrate(compacted).rewritten == []  # dedicated columns are not an old layout
+    with open_store(compacted) as store:
+        versions = queries.service_versions(store)
+        path = next(p for p in _files(compacted, "spans") if "-compact-" in p.name)
+        time.sleep(0.01)  # a new modification time, as a rewrite by an older migrate would give
+        pq.write_table(pq.read_table(path).drop_columns(list(rollups.DEDICATED_SPAN_COLUMNS)), path)
+        pd.testing.assert_frame_equal(queries.service_versions(store), versions)

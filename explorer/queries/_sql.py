@@ -186,7 +186,7 @@ def _data_span_s(
     store: Store, table: str, column: str, where: _Where
 ) -> tuple[datetime | None, datetime | None]:
     sql = f"SELECT min({column}) AS lo, max({column}) AS hi FROM {table} WHERE {where.sql()}"
-    if (table, column) == ("spans", "start_time") and not where.clauses:  # the rollup's, a tenth of the rows
+    if (table, column) == ("spans", "start_time") and not where.clauses and store.has_trace_summaries():
         sql = f"SELECT min(start_time) AS lo, max(last_start_time) AS hi FROM {TRACE_SUMMARIES_VIEW}"
     frame = _frame(store, sql, where.params)
     if frame.empty or pd.isna(frame["lo"].iloc[0]):

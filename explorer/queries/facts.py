@@ -13,22 +13,20 @@ from explorer.store import SPANS_DEDICATED_VIEW, TRACE_SUMMARIES_VIEW, Store
 def store_overview(store: Store) -> pd.DataFrame:
     """Rows and first/last timestamp of each table: what the store holds at a glance."""
     parts = [
+        ("spans", "start_time"),
         ("logs", "timestamp"),
         ("metrics", "timestamp"),
         ("profiles", "timestamp"),
         ("alerts", "timestamp"),
     ]
-    # Spans from the per-trace rollup (the same numbers from a tenth of the rows on a compacted store).
-    spans = f"""SELECT 'spans' AS table_name, coalesce(sum(span_count), 0)::BIGINT AS rows, min(start_time) AS first,
-                       max(last_start_time) AS last FROM {TRACE_SUMMARIES_VIEW}"""
-    sql = " UNION ALL ".join(
-        [spans]
-        + [
-            f"SELECT '{table}' AS table_name, count(*) AS rows, min({col}) AS first, max({col}) AS last FROM {table}"
-            for table, col in parts
-        ]
-    )
-    return store.sql(sql)
+    selects = [
+        f"SELECT '{table}' AS table_name, count(*) AS rows, min({col}) AS first, max({col}) AS last FROM {table}"
+        for table, col in parts
+    ]
+    if store.has_trace_summaries():  # the same numbers from the per-trace rollup: a tenth of the rows
+        selects[0] = f"""SELECT 'spans' AS table_name, coalesce(sum(span_count), 0)::BIGINT AS rows,
+                                min(start_time) AS first, max(last_start_time) AS last FROM {TRACE_SUMMARIES_VIEW}"""
+    return store.sql(" UNION ALL ".join(selects))
 
 
 def telemetry_health(store: Store, *, service: Services = None) -> pd.DataFrame:

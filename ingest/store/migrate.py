@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ingest.errors import MigrationError
@@ -24,6 +25,7 @@ from ingest.store import schema
 from ingest.store.compact import COMPACT_DIR, COMPACTOR_LOCK, READERS_LOCK, CompactionError, _exclusive
 from ingest.store.encoding import to_store_layout
 from ingest.store.file_options import writer_options
+from ingest.store.rollups import DEDICATED_SPAN_COLUMNS
 from ingest.store.writer import resolve_store_path
 
 
@@ -36,8 +38,12 @@ class MigrateReport:
 
 
 def is_current(path: Path, table: str) -> bool:
-    """Whether a Parquet file already has the current layout (its footer only is read)."""
-    return pq.read_schema(path).equals(schema.schema_for(table), check_metadata=False)
+    """Whether a Parquet file already has the current layout (its footer only is read). Compaction's
+    dedicated span columns (:mod:`ingest.store.rollups`) are extra, not a layout change: kept."""
+    found = pq.read_schema(path)
+    if table == "spans":
+        found = pa.schema([f for f in found if f.name not in DEDICATED_SPAN_COLUMNS])
+    return found.equals(schema.schema_for(table), check_metadata=False)
 
 
 def migrate(store: str | os.PathLike[str] | None = None, *, dry_run: bool = False) -> MigrateReport:
