@@ -120,11 +120,9 @@ class Store:
         version reads one flat column instead of 10M maps (:mod:`ingest.store.rollups`)."""
         dedicated = []
         if isinstance(self.root, Path) and self._present.get("spans"):
-            dedicated = [
-                p
-                for p in sorted(map(str, (self.root / "spans").glob("**/*.parquet")))
-                if self._has_dedicated(p)
-            ]
+            # Only compaction writes dedicated columns: its outputs alone are listed, not every written file.
+            compacted = sorted(map(str, (self.root / "spans").glob("**/*-compact-*.parquet")))
+            dedicated = [p for p in compacted if self._has_dedicated(p)]
         if tuple(dedicated) == self._dedicated_read:
             return
         names = list(rollups.DEDICATED_SPAN_COLUMNS)
@@ -150,13 +148,11 @@ class Store:
         return f"SELECT * FROM ({view_sql(self.con, 'spans', source)}) WHERE _file NOT IN ({listed})"
 
     def _has_dedicated(self, path: str) -> bool:
-        """Whether the span file ``path`` has every dedicated column (a compacted file not rewritten since)."""
+        """Whether the compacted span file ``path`` has every dedicated column (not rewritten since)."""
         stat = os.stat(path)
         key = (path, stat.st_mtime_ns, stat.st_size)  # `ingest migrate` rewrites a file under its name
         if key not in self._dedicated:
-            self._dedicated[key] = "-compact-" in Path(path).name and set(
-                rollups.DEDICATED_SPAN_COLUMNS
-            ) <= set(pq.read_schema(path).names)
+            self._dedicated[key] = set(rollups.DEDICATED_SPAN_COLUMNS) <= set(pq.read_schema(path).names)
         return self._dedicated[key]
 
     def has_trace_summaries(self) -> bool:
@@ -426,13 +422,9 @@ def _table_glob(root: Path | str, table: str) -> str:
 
 
 def _summarised(root: Path) -> tuple[list[str], list[str]]:
-    """The ``trace_summaries`` twins whose span file exists, and those span files (both empty when the store
-    has no rollup yet: nothing to list)."""
-    if not (root / rollups.TRACE_SUMMARIES).is_dir():
-        return [], []
-    twins = {(p.parent.name, p.name): p for p in (root / rollups.TRACE_SUMMARIES).glob("date=*/*.parquet")}
-    covered = sorted(k for k in twins if (root / "spans" / k[0] / k[1]).exists())
-    return [str(twins[k]) for k in covered], [str(root / "spans" / k[0] / k[1]) for k in covered]
+    """The ``trace_summaries`` twins whose span file exists, and those span files."""
+    pairs = [(str(t), str(s)) for t, s in rollups.twins(root, rollups.TRACE_SUMMARIES) if s.exists()]
+    return [t for t, _ in pairs], [s for _, s in pairs]
 
 
 def _sql_string(text: str) -> str:

@@ -249,7 +249,7 @@ class Compactor:
             tmp = folder / f".{name}.tmp"
             self._write(part, tmp, keys, table_name)
             outputs.append((tmp, folder / name))
-            if table_name == rollups.ROLLUPS[rollups.TRACE_SUMMARIES]:
+            if table_name == "spans":
                 final = rollups.twin(self.root, rollups.TRACE_SUMMARIES, folder / name)
                 twins.append((final.parent / f".{name}.tmp", final))
                 self._write_rollup(rollups.trace_summaries(part), twins[-1][0])

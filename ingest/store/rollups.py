@@ -101,12 +101,22 @@ def twin(root: Path, table: str, span_file: Path) -> Path:
     return root / table / span_file.parent.name / span_file.name
 
 
+def twins(root: Path, table: str) -> list[tuple[Path, Path]]:
+    """``(twin, the file it summarises)`` for every file of the rollup ``table``, whether or not that file
+    still exists (the inverse of :func:`twin`)."""
+    source = root / ROLLUPS[table]
+    return [
+        (path, source / path.parent.name / path.name)
+        for path in sorted((root / table).glob("date=*/*.parquet"))
+    ]
+
+
 def remove_orphans(root: Path) -> int:
     """Delete rollup files whose summarised file is gone; returns how many (run by compaction, locked)."""
     removed = 0
-    for table, source in ROLLUPS.items():
-        for path in (root / table).glob("date=*/*.parquet"):
-            if not (root / source / path.parent.name / path.name).exists():
+    for table in ROLLUPS:
+        for path, summarised in twins(root, table):
+            if not summarised.exists():
                 path.unlink(missing_ok=True)
                 removed += 1
     return removed
