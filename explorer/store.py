@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from explorer.errors import ExplorerError, StoreNotFoundError, TraceNotFoundError
 from explorer.genai import LLMRowCache, Prices, resolve_prices
-from explorer.tree import order_tree
+from explorer.tree import order_tree, tree_order
 from ingest.errors import StoreError
 from ingest.store import objectstore, rollups, schema
 from ingest.store.lock import read_lock
@@ -82,6 +82,7 @@ class Store:
         self._summaries_read: tuple[str, ...] | None = None
         self._dedicated_read: tuple[str, ...] | None = None
         self._dedicated: dict[tuple[str, int, int], bool] = {}
+        self._view_sqls: dict[tuple[Any, ...], str] = {}
 
     def refresh(self) -> None:
         """(Re)create the views; a table that gained its first file since opening becomes a Parquet view."""
@@ -211,16 +212,28 @@ class Store:
         with self._reading(query):
             return self._frame(self.con.sql(query, params=params))
 
-    def _frame(self, relation: duckdb.DuckDBPyRelation | None) -> pd.DataFrame:
-        """Run ``relation`` (under :meth:`_reading`) and convert its rows as :meth:`sql` describes."""
+    def _frame(
+        self,
+        relation: duckdb.DuckDBPyRelation | None,
+        *,
+        arrange: Callable[[pa.Table], pa.Table] | None = None,
+    ) -> pd.DataFrame:
+        """Run ``relation`` (under :meth:`_reading`) and convert its rows as :meth:`sql` describes.
+
+        ``arrange`` takes the rows as Arrow and returns them reordered, with new columns appended or none:
+        one Arrow ``take`` instead of a pandas one, which costs ~20 us per Arrow-backed column."""
         if relation is None:  # a statement with no result (SET, CREATE ...)
             return pd.DataFrame()
-        names, types = relation.columns, relation.types
+        names, types = list(relation.columns), relation.types
         nested = [i for i, t in enumerate(types) if t.id in _NESTED]
-        if not nested:
+        if not nested and arrange is None:
             frame = relation.df()
         else:
-            frame = self._with_arrow_nested(relation.to_arrow_table(), nested)
+            table = relation.to_arrow_table()
+            if arrange is not None:
+                table = arrange(table)
+                names += table.column_names[len(names) :]
+            frame = self._with_arrow_nested(table, nested)
         # DuckDB hands TIMESTAMPTZ_NS (old stores' timestamps) to pandas without its zone and TIMESTAMPTZ in
         # its session zone; say UTC so every query returns the same aware timestamps whatever the precision.
         for position, kind in enumerate(types):
@@ -260,33 +273,55 @@ class Store:
     def trace(self, trace_id: str) -> pd.DataFrame:
         """The spans of ``trace_id`` in tree order (depth-first, children by start time) with ``depth``."""
         trace_id = trace_id.strip().lower()
-        spans = self.trace_rows("spans", trace_id)
+        spans = self.trace_rows("spans", trace_id, arrange=_tree_ordered)
         if spans.empty and 4 <= len(trace_id) < 32:
             trace_id = self._expand_prefix(trace_id)
-            spans = self.trace_rows("spans", trace_id)
+            spans = self.trace_rows("spans", trace_id, arrange=_tree_ordered)
         if spans.empty:
             msg = f"trace {trace_id!r} is not in the store {str(self.root)!r}"
             raise TraceNotFoundError(msg)
+        if "depth" in spans:
+            return spans
         # A span snapshotted while still open (end_time NULL) and later finished has two rows: keep the finished one.
         spans = spans.sort_values("end_time", na_position="last", kind="stable").drop_duplicates("span_id")
         return order_tree(spans)
 
-    def trace_rows(self, table: str, trace_id: str, *, select: str = "*", order: str = "") -> pd.DataFrame:
+    def trace_rows(
+        self,
+        table: str,
+        trace_id: str,
+        *,
+        select: str = "*",
+        order: str = "",
+        arrange: Callable[[pa.Table], pa.Table] | None = None,
+    ) -> pd.DataFrame:
         """``SELECT {select} FROM {table} WHERE trace_id = trace_id {order}``, read in two steps: the files
         holding the trace, found from the ``trace_id`` column alone (bloom filters and min/max skip the rest),
         then only those files' rows. One query over every file costs twice as much at 10M spans: it binds
-        every file's whole schema and sets up a reader per column and row group (docs/benchmarks.md)."""
+        every file's whole schema and sets up a reader per column and row group (docs/benchmarks.md).
+        ``arrange`` reorders or extends the rows as Arrow, before they become pandas (see :meth:`_frame`)."""
         if table not in TABLES:
             msg = f"no table {table!r}; the tables are {', '.join(TABLES)}"
             raise ExplorerError(msg)
         with self._reading(table):
             files = self._files_holding(table, trace_id) if self._present.get(table) else []
             if files:
-                view = f"({view_sql(self.con, table, _parquet_source(files))})"
+                view = f"({self._view_sql(table, files)})"
             else:
-                view = table  # the empty view, or no file holds it: an empty frame with the table's columns
+                # No file holds it: the table's columns, no rows, without binding every file of the view.
+                view = f"_store_empty.{table}"
             query = f"SELECT {select} FROM {view} AS t WHERE trace_id = $trace_id {order}"
-            return self._frame(self.con.sql(query, params={"trace_id": trace_id}))
+            return self._frame(self.con.sql(query, params={"trace_id": trace_id}), arrange=arrange)
+
+    def _view_sql(self, table: str, files: list[str]) -> str:
+        """:func:`view_sql` of ``table`` over ``files``, remembered per file (name, size, modification time):
+        a trace lookup reads the same few compacted files again and again, and the DESCRIBE costs ~1 ms."""
+        key = (table, tuple(files), tuple(_file_version(f, self.fs) for f in files))
+        if key not in self._view_sqls:
+            if len(self._view_sqls) >= 256:
+                self._view_sqls.clear()
+            self._view_sqls[key] = view_sql(self.con, table, _parquet_source(files))
+        return self._view_sqls[key]
 
     def _files_holding(self, table: str, trace_id: str) -> list[str]:
         """The Parquet files of ``table`` with at least one row of ``trace_id``. Every file has ``trace_id``, so
@@ -425,6 +460,33 @@ def _summarised(root: Path) -> tuple[list[str], list[str]]:
     """The ``trace_summaries`` twins whose span file exists, and those span files."""
     pairs = [(str(t), str(s)) for t, s in rollups.twins(root, rollups.TRACE_SUMMARIES) if s.exists()]
     return [t for t, _ in pairs], [s for _, s in pairs]
+
+
+def _tree_ordered(table: pa.Table) -> pa.Table:
+    """One trace's spans in tree order (:func:`explorer.tree.tree_order`) with ``depth`` and ``orphan``;
+    unchanged when a span id repeats (:meth:`Store.trace` then drops the copies first, in pandas)."""
+    if not table.num_rows:
+        return table
+    span_ids = table.column("span_id").to_pylist()
+    if len(set(span_ids)) < len(span_ids):
+        return table
+    by = "start_time_unix_nano" if "start_time_unix_nano" in table.column_names else "start_time"
+    order, depth, orphan = tree_order(
+        table.column(by).to_pylist(), span_ids, table.column("parent_span_id").to_pylist()
+    )
+    ordered = table.take(order)
+    ordered = ordered.append_column("depth", pa.array(depth, pa.int64()))
+    return ordered.append_column("orphan", pa.array(orphan, pa.bool_()))
+
+
+def _file_version(path: str, fs: Any) -> tuple[int, int]:
+    """A local file's (size, modification time in ns): what changes when ``ingest migrate`` rewrites it in
+    place. Objects are never rewritten under their name (``migrate`` works on local stores only), so an
+    object store's files are known by name, without a request per lookup."""
+    if fs is not None:
+        return (0, 0)
+    stat = os.stat(path)
+    return stat.st_size, stat.st_mtime_ns
 
 
 def _sql_string(text: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -17,13 +18,33 @@ def order_tree(spans: pd.DataFrame) -> pd.DataFrame:
     if spans.empty:
         return spans.assign(depth=pd.Series(dtype="int64"), orphan=pd.Series(dtype="bool"))
     by = "start_time_unix_nano" if "start_time_unix_nano" in spans else "start_time"  # nanosecond exact
-    frame = spans.sort_values([by, "span_id"], kind="stable").reset_index(drop=True)
-    span_ids = frame["span_id"].tolist()
-    parents = frame["parent_span_id"].tolist()
+    order, depth, orphan = tree_order(
+        spans[by].tolist(), spans["span_id"].tolist(), spans["parent_span_id"].tolist()
+    )
+    # One take and two columns: a trace lookup is a few rows, where each pandas call costs more than the work.
+    result = spans.take(order).reset_index(drop=True)
+    result["depth"] = depth
+    result["orphan"] = orphan
+    return result
+
+
+def tree_order(
+    starts: list[Any], span_ids: list[Any], parents: list[Any]
+) -> tuple[list[int], list[int], list[bool]]:
+    """The depth-first order of one trace's spans (positions into the lists), children by (start, span id),
+    and each listed span's depth and orphan flag, in that order."""
+    positions = list(range(len(span_ids)))
+    if any(_missing(v) for v in starts) or any(_missing(v) for v in span_ids):
+        # Missing values sort last, as pandas sorts them (a comparison with None or NaN would raise or lie).
+        positions.sort(key=lambda i: (_missing(span_ids[i]), "" if _missing(span_ids[i]) else span_ids[i]))
+        positions.sort(key=lambda i: (_missing(starts[i]), 0 if _missing(starts[i]) else starts[i]))
+    else:
+        positions.sort(key=lambda i: (starts[i], span_ids[i]))
     known = set(span_ids)
-    children: dict[str | None, list[int]] = defaultdict(list)
-    orphan = [False] * len(frame)
-    for i, parent in enumerate(parents):
+    children: dict[Any, list[int]] = defaultdict(list)
+    orphan = [False] * len(positions)
+    for i in positions:
+        parent = parents[i]
         if parent is None or parent != parent or parent == "":
             children[None].append(i)
         elif parent in known and parent != span_ids[i]:
@@ -32,7 +53,7 @@ def order_tree(spans: pd.DataFrame) -> pd.DataFrame:
             orphan[i] = True
             children[None].append(i)
     order: list[int] = []
-    depth = [0] * len(frame)
+    depth = [0] * len(positions)
     seen = set()
     stack = [(i, 0) for i in reversed(children[None])]
     while stack:
@@ -44,12 +65,16 @@ def order_tree(spans: pd.DataFrame) -> pd.DataFrame:
         depth[i] = d
         stack.extend((c, d + 1) for c in reversed(children.get(span_ids[i], ())))
     # Spans caught in a parent cycle are unreachable from any root: list them as orphans at the end.
-    for i in range(len(frame)):
+    for i in positions:
         if i not in seen:
             orphan[i] = True
             order.append(i)
-    result = frame.assign(depth=depth, orphan=orphan).iloc[order].reset_index(drop=True)
-    return result
+    return order, [depth[i] for i in order], [orphan[i] for i in order]
+
+
+def _missing(value: Any) -> bool:
+    """Whether ``value`` is None, NaN, NaT or pd.NA."""
+    return value is None or value is pd.NA or value is pd.NaT or value != value
 
 
 def critical_path(tree: pd.DataFrame) -> set[str]:
@@ -71,7 +96,8 @@ def critical_path(tree: pd.DataFrame) -> set[str]:
             roots.append(i)
     for kids in children.values():
         kids.sort(key=lambda k: end[k], reverse=True)
-    root = max(roots, key=lambda i: (end[i] - start[i], -i))
+    # Every span in a parent cycle has a parent: with no root at all, the longest span starts the path.
+    root = max(roots or range(len(ids)), key=lambda i: (end[i] - start[i], -i))
     path: set[str] = set()
     stack = [(root, end[root])]
     while stack:

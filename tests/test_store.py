@@ -13,8 +13,10 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from explorer import StoreNotFoundError, TraceNotFoundError, open_store
+from explorer import StoreNotFoundError, TraceNotFoundError, open_store, queries
 from explorer.errors import ExplorerError
 from ingest import StoreWriter, resolve_store_path
 from ingest.store.encoding import table_from_columns
@@ -457,3 +459,76 @@ class TestTraceRows:
             assert logs.empty and list(logs.columns) == ["body"]
             with pytest.raises(ExplorerError, match="no table 'span'"):
                 store.trace_rows("span", "0" * 32)
+
+
+def _reference_tree(spans: list[tuple[str, str | None, int]]) -> list[tuple[str, int, bool]]:
+    """(span id, depth, orphan) in tree order, by the definition: children by (start, id), depth first;
+    a span whose parent is absent (or itself) is an orphan root; spans in a parent cycle come last."""
+    ids = {s for s, _, _ in spans}
+    ordered = sorted(spans, key=lambda s: (s[2], s[0]))
+    kids: dict[str, list[str]] = {}
+    roots, orphans = [], set()
+    for span, parent, _ in ordered:
+        if not parent:
+            roots.append(span)
+        elif parent in ids and parent != span:
+            kids.setdefault(parent, []).append(span)
+        else:
+            roots.append(span)
+            orphans.add(span)
+    out: list[tuple[str, int, bool]] = []
+    seen: set[str] = set()
+
+    def walk(span: str, depth: int) -> None:
+        if span in seen:
+            return
+        seen.add(span)
+        out.append((span, depth, span in orphans))
+        for kid in kids.get(span, []):
+            walk(kid, depth + 1)
+
+    for root in roots:
+        walk(root, 0)
+    out.extend((s, 0, True) for s, _, _ in ordered if s not in seen)
+    return out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(st.tuples(st.sampled_from([None, "", *range(8), 99]), st.integers(0, 3)), min_size=1, max_size=8)
+)
+def test_trace_tree_order_matches_the_definition(tmp_path_factory, shape):
+    """Store.trace orders a trace read from Parquet (reordered as Arrow, not pandas) as the definition does:
+    orphans, self-parents, cycles, tied start times; trace_tree's columns keep their types."""
+    now = 1_700_000_000 * 10**9
+    span_ids = [f"{i:016x}" for i in range(len(shape))]
+    rows = [
+        (span_ids[i], parent if parent in (None, "") else f"{parent:016x}", now + start)
+        for i, (parent, start) in enumerate(shape)
+    ]
+    root = tmp_path_factory.mktemp("tree")
+    columns = {
+        "trace_id": ["e" * 32] * len(rows),
+        "span_id": [r[0] for r in rows],
+        "parent_span_id": [r[1] for r in rows],
+        "name": [f"op{i}" for i in range(len(rows))],
+        "start_time": [r[2] for r in rows],
+        "end_time": [r[2] + 10 for r in rows],
+        "duration_ns": [10] * len(rows),
+    }
+    StoreWriter(root).write("spans", table_from_columns("spans", columns, len(rows)))
+    with open_store(root) as store:
+        tree = queries.trace_tree(store, "e" * 32)
+    assert list(zip(tree["span_id"], tree["depth"], tree["orphan"], strict=True)) == _reference_tree(rows)
+    assert tree.index.tolist() == list(range(len(rows)))
+    kinds = {
+        c: str(tree[c].dtype) for c in ("depth", "orphan", "children", "critical", "start_ns", "offset_ms")
+    }
+    assert kinds == {
+        "depth": "int64",
+        "orphan": "bool",
+        "children": "int64",
+        "critical": "bool",
+        "start_ns": "int64",
+        "offset_ms": "float64",
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,18 +21,24 @@ def trace_tree(store: Store, trace_id: str) -> pd.DataFrame:
     start (nanosecond exact), ``critical`` (on the critical path) and ``children``."""
     tree = store.trace(trace_id.strip())
     # The exact *_unix_nano columns: the microsecond timestamps would tie spans started in one microsecond.
-    start_ns = tree["start_time_unix_nano"].astype("int64")
-    end_ns = tree["end_time_unix_nano"].fillna(start_ns).astype("int64")
-    t0 = int(start_ns.min())
+    # Lists and numpy rather than a pandas call per column: a lookup is a few rows, where each call's fixed
+    # cost is the whole cost (the trace view's ~3 ms of the 50 ms target at 10M spans).
+    start_ns = tree["start_time_unix_nano"].to_numpy(dtype="int64")
+    ends = tree["end_time_unix_nano"].tolist()
+    end_ns = np.array(
+        [s if _is_null(e) else int(e) for s, e in zip(start_ns.tolist(), ends, strict=True)], dtype="int64"
+    )
+    t0 = int(start_ns.min()) if len(start_ns) else 0
+    parent_counts = Counter(p for p in tree["parent_span_id"].tolist() if isinstance(p, str))
     tree = tree.assign(
         start_ns=start_ns,
         end_ns=end_ns,
         offset_ms=(start_ns - t0) / 1e6,
-        duration_ms=tree["duration_ns"].astype("float64") / 1e6,
+        duration_ms=tree["duration_ns"].to_numpy(dtype="float64", na_value=np.nan) / 1e6,
+        children=np.array([parent_counts.get(s, 0) for s in tree["span_id"].tolist()], dtype="int64"),
     )
-    parent_counts = tree["parent_span_id"].value_counts()
-    tree["children"] = tree["span_id"].map(parent_counts).fillna(0).astype("int64")
-    tree["critical"] = tree["span_id"].isin(critical_path(tree))
+    path = critical_path(tree)
+    tree["critical"] = np.array([s in path for s in tree["span_id"].tolist()], dtype="bool")
     return tree
 
 
@@ -186,10 +193,11 @@ def span_detail(tree: pd.DataFrame, span_id: str) -> SpanDetail:
 
 def trace_logs(store: Store, trace_id: str, *, limit: int = 5000) -> pd.DataFrame:
     """The log records of a trace in time order."""
-    sql = """SELECT timestamp, time_unix_nano, severity_text, severity_number, service_name, logger_name,
-                    coalesce(event_name, attributes['event.name']) AS event_name, body, span_id, attributes
-             FROM logs WHERE trace_id = $trace_id ORDER BY time_unix_nano LIMIT $limit"""
-    return _frame(store, sql, {"trace_id": trace_id.strip().lower(), "limit": _limit(limit)})
+    select = """timestamp, time_unix_nano, severity_text, severity_number, service_name, logger_name,
+                coalesce(event_name, attributes['event.name']) AS event_name, body, span_id, attributes"""
+    # Store.trace_rows: the files holding the trace first, as for its spans (half the time at 10M spans).
+    order = f"ORDER BY time_unix_nano LIMIT {_limit(limit)}"
+    return store.trace_rows("logs", trace_id.strip().lower(), select=select, order=order)
 
 
 def trace_timeline(tree: pd.DataFrame, logs: pd.DataFrame) -> pd.DataFrame:
