@@ -97,6 +97,16 @@ def test_trace_search_reads_the_twins_and_answers_as_every_span_would(compacted:
         listed = queries.search_traces(store, limit=1000)
         histogram = queries.trace_duration_histogram(store)
         overview, over_time = queries.store_overview(store), queries.red_over_time(store)
+        # Span criteria match spans, then the matched traces' rollup rows are summed.
+        criteria = [
+            {"service": "svc-1"},
+            {"status": "error"},
+            {"service": "svc-0", "min_duration_ms": 0.001},
+            {"operation": "GET /cart", "max_duration_ms": 1e9},
+        ]
+        searched = [queries.search_traces(store, limit=1000, **c) for c in criteria]
+        filtered_histograms = [queries.trace_duration_histogram(store, **c) for c in criteria]
+        assert all(len(found) for found in searched)
         summaries = store.sql(f"SELECT * FROM {queries.traces.TRACE_SUMMARIES_VIEW}")
         assert len(listed) == 20 and len(summaries) > 20  # cut traces and late spans: several rows each
         # The same store without its rollups: every span aggregated, as before compaction wrote them.
@@ -105,6 +115,9 @@ def test_trace_search_reads_the_twins_and_answers_as_every_span_would(compacted:
         pd.testing.assert_frame_equal(queries.trace_duration_histogram(store), histogram)
         pd.testing.assert_frame_equal(queries.store_overview(store), overview)
         pd.testing.assert_frame_equal(queries.red_over_time(store), over_time)
+        for c, found, histogram_of in zip(criteria, searched, filtered_histograms, strict=True):
+            pd.testing.assert_frame_equal(queries.search_traces(store, limit=1000, **c), found)
+            pd.testing.assert_frame_equal(queries.trace_duration_histogram(store, **c), histogram_of)
         shutil.move(compacted.parent / "aside", compacted / rollups.TRACE_SUMMARIES)
         late = listed[listed.error_count == 2]
         assert len(late) == 1 and late.duration_ms.iloc[0] > 1e6  # the late error span, 1,000 s later
@@ -118,6 +131,8 @@ def test_trace_search_reads_the_twins_and_answers_as_every_span_would(compacted:
         doctored = queries.search_traces(store, limit=1000).set_index("trace_id").span_count
         first = table.column("trace_id")[0].as_py()
         assert doctored[first] == listed.set_index("trace_id").span_count[first] + 1000
+        by_id = queries.search_traces(store, trace_id=first, limit=10).set_index("trace_id").span_count
+        assert by_id[first] == doctored[first]  # a filtered search sums the rollup's rows too
 
 
 def test_a_twin_without_its_span_file_is_ignored_then_removed(compacted: Path) -> None:
