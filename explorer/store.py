@@ -26,6 +26,8 @@ from ingest.store.lock import read_lock
 TABLES = tuple(schema.TABLES)
 #: The per-trace rollup as queries read it (:meth:`Store._point_trace_summaries`).
 TRACE_SUMMARIES_VIEW = "_rollup.trace_summaries"
+#: The per-operation rollup as queries read it (:meth:`Store._point_operations`).
+OPERATIONS_VIEW = "_rollup.operations"
 #: The spans with their dedicated columns (``_service_version``, ``_correlation_id``; :meth:`Store._point_spans_dedicated`).
 SPANS_DEDICATED_VIEW = "_rollup.spans_dedicated"
 #: DuckDB type ids :meth:`Store.sql` returns Arrow-backed.
@@ -79,7 +81,7 @@ class Store:
         self.refresh()
         self._llm = LLMRowCache(self.con, self.root, self.prices, self.fs)
         self.con.execute("CREATE SCHEMA IF NOT EXISTS _rollup")
-        self._summaries_read: tuple[str, ...] | None = None
+        self._rollups_read: dict[str, tuple[str, ...]] = {}
         self._dedicated_read: tuple[str, ...] | None = None
         self._dedicated: dict[tuple[str, int, int], bool] = {}
         self._view_sqls: dict[tuple[Any, ...], str] = {}
@@ -110,6 +112,8 @@ class Store:
                 self._llm.sync()
             if TRACE_SUMMARIES_VIEW in query:
                 self._point_trace_summaries()
+            if OPERATIONS_VIEW in query:
+                self._point_operations()
             if SPANS_DEDICATED_VIEW in query:
                 self._point_spans_dedicated()
             yield
@@ -159,7 +163,11 @@ class Store:
     def has_trace_summaries(self) -> bool:
         """Whether a compaction wrote rollups here (queries read ``_rollup.trace_summaries`` only then: over
         raw spans alone, a per-trace aggregate is slower than the plain one)."""
-        return isinstance(self.root, Path) and (self.root / rollups.TRACE_SUMMARIES).is_dir()
+        return self.has_rollup(rollups.TRACE_SUMMARIES)
+
+    def has_rollup(self, rollup: str) -> bool:
+        """Whether a compaction wrote the rollup table ``rollup`` here (:data:`ingest.store.rollups.ROLLUPS`)."""
+        return isinstance(self.root, Path) and (self.root / rollup).is_dir()
 
     def _point_trace_summaries(self) -> None:
         """(Re)point ``_rollup.trace_summaries`` (one row per trace and span file: ``trace_id, start_time,
@@ -167,25 +175,40 @@ class Store:
         span files' rollup twins plus a per-trace aggregate of every other span file (:mod:`ingest.store.rollups`).
         Summing its rows per trace gives exactly what aggregating every span would, from a tenth of the rows
         on a compacted store. Twins are listed per query, under the read lock: a compaction's swap is seen whole."""
-        twins, covered = (
-            _summarised(self.root) if isinstance(self.root, Path) and self._present.get("spans") else ([], [])
-        )
-        if tuple(twins) == self._summaries_read:
-            return
         per_trace = """trace_id, min(start_time) AS start_time, min(start_time_unix_nano) AS start_time_unix_nano,
             max(start_time) AS last_start_time, max(end_time_unix_nano) AS end_time_unix_nano, count(*) AS span_count,
             count_if(status_code = 'ERROR') AS error_count"""
+        self._point_rollup(TRACE_SUMMARIES_VIEW, rollups.TRACE_SUMMARIES, per_trace, "trace_id")
+
+    def _point_operations(self) -> None:
+        """(Re)point ``_rollup.operations`` (one row per service, span name and span file: ``service_name,
+        name, span_count, error_count, start_time, last_start_time``) at the compacted span files' twins plus
+        the same aggregate of every other span file, as :meth:`_point_trace_summaries` does per trace."""
+        per_operation = """service_name, name, count(*) AS span_count, count_if(status_code = 'ERROR') AS error_count,
+            min(start_time) AS start_time, max(start_time) AS last_start_time"""
+        self._point_rollup(OPERATIONS_VIEW, rollups.OPERATIONS, per_operation, "service_name, name")
+
+    def _point_rollup(self, view: str, rollup: str, aggregate: str, keys: str) -> None:
+        """Point ``view`` at the twins of ``rollup`` plus ``aggregate`` (grouped by ``keys``) over every span
+        file without one; unchanged while the twins are."""
+        twins, covered = (
+            _summarised(self.root, rollup)
+            if isinstance(self.root, Path) and self._present.get("spans")
+            else ([], [])
+        )
+        if view in self._rollups_read and tuple(twins) == self._rollups_read[view]:
+            return
         if not twins:  # nothing compacted (or object storage, never compacted): every span, as before
-            sql = f"SELECT {per_trace} FROM spans GROUP BY trace_id"
+            sql = f"SELECT {aggregate} FROM spans GROUP BY {keys}"
         else:
             listed = f"[{', '.join(map(_sql_string, twins))}]"
             sql = (
-                f"SELECT {', '.join(rollups.TRACE_SUMMARY_SCHEMA.names)} "
+                f"SELECT {', '.join(rollups.SCHEMAS[rollup].names)} "
                 f"FROM read_parquet({listed}, hive_partitioning = false, union_by_name = true) "
-                f"UNION ALL SELECT {per_trace} FROM ({self._spans_except(covered)}) GROUP BY trace_id"
+                f"UNION ALL SELECT {aggregate} FROM ({self._spans_except(covered)}) GROUP BY {keys}"
             )
-        self.con.execute(f"CREATE OR REPLACE VIEW {TRACE_SUMMARIES_VIEW} AS {sql}")
-        self._summaries_read = tuple(twins)
+        self.con.execute(f"CREATE OR REPLACE VIEW {view} AS {sql}")
+        self._rollups_read[view] = tuple(twins)
 
     def polars(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> Any:
         """:meth:`arrow` as a ``polars.DataFrame`` (polars is optional: ``pip install polars``)."""
@@ -456,9 +479,9 @@ def _table_glob(root: Path | str, table: str) -> str:
     return f"{root}/{table}/**/*.parquet" if isinstance(root, str) else str(root / table / "**" / "*.parquet")
 
 
-def _summarised(root: Path) -> tuple[list[str], list[str]]:
-    """The ``trace_summaries`` twins whose span file exists, and those span files."""
-    pairs = [(str(t), str(s)) for t, s in rollups.twins(root, rollups.TRACE_SUMMARIES) if s.exists()]
+def _summarised(root: Path, rollup: str) -> tuple[list[str], list[str]]:
+    """The twins of ``rollup`` whose span file exists, and those span files."""
+    pairs = [(str(t), str(s)) for t, s in rollups.twins(root, rollup) if s.exists()]
     return [t for t, _ in pairs], [s for _, s in pairs]
 
 

@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -92,6 +93,46 @@ def test_compaction_writes_one_twin_per_span_file_summing_its_traces(compacted: 
         assert pc.min(summary.column("start_time_unix_nano")) == pc.min(spans.column("start_time_unix_nano"))
 
 
+def test_compaction_writes_operation_twins_counting_each_service_and_name(compacted: Path) -> None:
+    compacted_files = [p for p in _files(compacted, "spans") if "-compact-" in p.name]
+    twins = _files(compacted, rollups.OPERATIONS)
+    assert [t.name for t in twins] == [p.name for p in compacted_files]
+    for span_file, twin in zip(compacted_files, twins, strict=True):
+        con = duckdb.connect()
+        con.register("spans", pq.read_table(span_file))
+        con.register("operations", pq.read_table(twin))
+        assert pq.read_schema(twin).equals(rollups.OPERATION_SCHEMA)
+        expected = con.sql(
+            "SELECT service_name, name, count(*), count_if(status_code = 'ERROR'), min(start_time), "
+            "max(start_time) FROM spans GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+        assert con.sql("SELECT * FROM operations ORDER BY ALL").fetchall() == expected
+
+
+def test_services_and_operations_read_the_twins_and_answer_as_every_span_would(compacted: Path) -> None:
+    with open_store(compacted) as store:
+        asked = [
+            lambda: queries.list_operations(store),
+            lambda: queries.list_operations(store, service="svc-0"),
+            lambda: queries.list_services(store),
+        ]
+        answers = [ask() for ask in asked]
+        assert len(answers[0]) > len(answers[1]) > 0 and len(answers[2]) == 3
+        shutil.move(compacted / rollups.OPERATIONS, compacted.parent / "aside")
+        for ask, answer in zip(asked, answers, strict=True):
+            pd.testing.assert_frame_equal(ask(), answer)
+        shutil.move(compacted.parent / "aside", compacted / rollups.OPERATIONS)
+        # The twins are what answered: a doctored one changes the counts.
+        twin = _files(compacted, rollups.OPERATIONS)[0]
+        table = pq.read_table(twin)
+        bumped = pc.add(table.column("span_count"), 1000)
+        pq.write_table(
+            table.set_column(table.schema.get_field_index("span_count"), "span_count", bumped), twin
+        )
+        assert queries.list_services(store).spans.sum() == answers[2].spans.sum() + 1000 * table.num_rows
+        assert queries.list_operations(store).spans.sum() == answers[0].spans.sum() + 1000 * table.num_rows
+
+
 def test_trace_search_reads_the_twins_and_answers_as_every_span_would(compacted: Path) -> None:
     with open_store(compacted) as store:
         listed = queries.search_traces(store, limit=1000)
@@ -143,8 +184,14 @@ def test_a_twin_without_its_span_file_is_ignored_then_removed(compacted: Path) -
         )
         bogus = pa.table({"trace_id": ["f" * 32], "span_count": [5]})
         pq.write_table(bogus, orphan)  # e.g. a crash between a span file's removal and its twin's
+        operations = queries.list_operations(store)
+        stray = compacted / rollups.OPERATIONS / orphan.parent.name / "gone.parquet"
+        pq.write_table(pa.table({"service_name": ["ghost"], "name": ["x"], "span_count": [5]}), stray)
         pd.testing.assert_frame_equal(queries.search_traces(store, limit=1000), listed)
-    assert Compactor(compacted).run().orphan_rollups_removed == 1 and not orphan.exists()
+        pd.testing.assert_frame_equal(queries.list_operations(store), operations)
+    assert (
+        Compactor(compacted).run().orphan_rollups_removed == 2 and not orphan.exists() and not stray.exists()
+    )
 
 
 def test_merging_compacted_files_again_replaces_their_twins(compacted: Path) -> None:
@@ -154,6 +201,7 @@ def test_merging_compacted_files_again_replaces_their_twins(compacted: Path) -> 
     Compactor(compacted).run()  # the 6 small compacted files and the 3 late ones become one
     spans, twins = _files(compacted, "spans"), _files(compacted, rollups.TRACE_SUMMARIES)
     assert len(spans) == 1 and [t.name for t in twins] == [spans[0].name] and not before & {spans[0].name}
+    assert [t.name for t in _files(compacted, rollups.OPERATIONS)] == [spans[0].name]
     with open_store(compacted) as store:
         again = queries.search_traces(store, limit=1000)
     # The retried span was dropped as a duplicate: one span fewer in its trace, nothing else changed.
@@ -163,8 +211,9 @@ def test_merging_compacted_files_again_replaces_their_twins(compacted: Path) -> 
 
 def test_prune_removes_a_days_rollups_with_its_spans(compacted: Path) -> None:
     report = prune(compacted, timedelta(days=1), now=datetime.now(UTC) + timedelta(days=3))
-    assert {r.table for r in report.removed} >= {"spans", rollups.TRACE_SUMMARIES}
+    assert {r.table for r in report.removed} >= {"spans", rollups.TRACE_SUMMARIES, rollups.OPERATIONS}
     assert not _files(compacted, rollups.TRACE_SUMMARIES) and not _files(compacted, "spans")
+    assert not _files(compacted, rollups.OPERATIONS)
 
 
 def test_compacted_span_files_carry_dedicated_columns_the_spans_view_hides(compacted: Path) -> None:

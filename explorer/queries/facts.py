@@ -7,7 +7,8 @@ from datetime import datetime
 import pandas as pd
 
 from explorer.queries._sql import Services, TimeLike, _frame, _limit, _ts, _Where
-from explorer.store import SPANS_DEDICATED_VIEW, TRACE_SUMMARIES_VIEW, Store
+from explorer.store import OPERATIONS_VIEW, SPANS_DEDICATED_VIEW, TRACE_SUMMARIES_VIEW, Store
+from ingest.store import rollups
 
 
 def store_overview(store: Store) -> pd.DataFrame:
@@ -85,9 +86,12 @@ def list_services(
     """Services seen in spans, logs and metrics, with their span count."""
     where = _Where()
     where.time("start_time", start, end)
+    counted = f"SELECT service_name, count(*) AS spans FROM spans WHERE {where.sql()} GROUP BY ALL"
+    if not where.clauses and store.has_rollup(rollups.OPERATIONS):  # a few rows per compacted file
+        counted = f"SELECT service_name, sum(span_count) AS spans FROM {OPERATIONS_VIEW} GROUP BY ALL"
     sql = f"""
         SELECT service_name, sum(spans)::BIGINT AS spans FROM (
-            SELECT service_name, count(*) AS spans FROM spans WHERE {where.sql()} GROUP BY ALL
+            {counted}
             UNION ALL SELECT DISTINCT service_name, 0 FROM logs
             UNION ALL SELECT DISTINCT service_name, 0 FROM metrics
         ) WHERE service_name IS NOT NULL GROUP BY ALL ORDER BY spans DESC, service_name LIMIT $limit
@@ -102,8 +106,12 @@ def list_operations(
     where = _Where()
     where.services(service)
     where.time("start_time", start, end)
-    sql = f"""SELECT service_name, name AS operation, count(*) AS spans FROM spans WHERE {where.sql()}
-              GROUP BY ALL ORDER BY spans DESC, operation LIMIT $limit"""
+    counted, source = "count(*)", "spans"
+    if start is None and end is None and store.has_rollup(rollups.OPERATIONS):
+        # The per-operation rollup of compacted files and the spans of newer ones: the same counts.
+        counted, source = "sum(span_count)::BIGINT", OPERATIONS_VIEW
+    sql = f"""SELECT service_name, name AS operation, {counted} AS spans FROM {source} WHERE {where.sql()}
+              GROUP BY ALL ORDER BY spans DESC, operation, service_name LIMIT $limit"""
     return _frame(store, sql, {**where.params, "limit": _limit(limit)})
 
 

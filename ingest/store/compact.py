@@ -4,9 +4,9 @@ Exporters, the importer and the receiver each write many small files; queries th
 files and a trace lookup reads them all. Compaction rewrites each day's small files of a table into
 files of up to ``target_rows`` rows, sorted (spans by ``trace_id, start_time``) with row groups of
 ``row_group_rows`` rows that hold whole traces, so the min/max statistics of ``trace_id`` let DuckDB skip
-every row group but the one that holds a trace. Beside each compacted span file goes its rollup twin,
-one row per trace (``trace_summaries/``, :mod:`ingest.store.rollups`), so listing every trace reads a
-tenth of the rows. Exact duplicate spans (same ``trace_id`` and
+every row group but the one that holds a trace. Beside each compacted span file go its rollup twins,
+one row per trace (``trace_summaries/``) and per service and operation (``operations/``;
+:mod:`ingest.store.rollups`), so listing every trace reads a tenth of the rows and listing operations a few. Exact duplicate spans (same ``trace_id`` and
 ``span_id``, e.g. an exporter's retry) are kept once; of a span's unfinished snapshot and its finished
 row, the finished one. Temporaries of killed writers and compactions are removed first.
 
@@ -249,10 +249,12 @@ class Compactor:
             tmp = folder / f".{name}.tmp"
             self._write(part, tmp, keys, table_name)
             outputs.append((tmp, folder / name))
-            if table_name == "spans":
-                final = rollups.twin(self.root, rollups.TRACE_SUMMARIES, folder / name)
+            for rollup, source in rollups.ROLLUPS.items():
+                if source != table_name:
+                    continue
+                final = rollups.twin(self.root, rollup, folder / name)
                 twins.append((final.parent / f".{name}.tmp", final))
-                self._write_rollup(rollups.trace_summaries(part), twins[-1][0])
+                self._write_rollup(rollups.BUILDERS[rollup](part), twins[-1][0])
         written = sum(pq.ParquetFile(tmp).metadata.num_rows for tmp, _ in outputs)
         if written != expected - duplicates:
             for tmp, _ in outputs + twins:
@@ -278,8 +280,8 @@ class Compactor:
                 path.unlink(missing_ok=True)
                 self._unlink_twins(table_name, path)
         _fsync_dir(folder)
-        if twins:
-            _fsync_dir(twins[0][1].parent)
+        for twin_folder in {final.parent for _, final in twins}:
+            _fsync_dir(twin_folder)
         journal.unlink()
         report.inputs += len(group)
         report.outputs += len(outputs)
@@ -320,7 +322,7 @@ class Compactor:
             os.fsync(sink.fileno())
 
     def _write_rollup(self, table: pa.Table, path: Path) -> None:
-        """Write a rollup file (a few columns, one row per trace: plain zstd, fsynced like the outputs)."""
+        """Write a rollup file (a few columns, one row per trace or operation: plain zstd, fsynced like the outputs)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as sink:
             pq.write_table(table, sink, compression=self.compression)

@@ -4,7 +4,9 @@ about every trace reads one row per trace instead of every span (like Tempo's pe
 ``trace_summaries/date=D/<name>.parquet`` is the *twin* of the compacted span file
 ``spans/date=D/<name>.parquet``: one row per trace id in that file, with its first start, last end, span
 count and error count, and its last span start (:data:`TRACE_SUMMARY_SCHEMA`, docs/store-schema.md "Rollups"). A trace cut across
-files has one row in each twin; readers add them up. Span files without a twin (written since the last
+files has one row in each twin; readers add them up. ``operations/date=D/<name>.parquet`` is its other twin:
+one row per service and span name, with span and error counts and the first and last start
+(:data:`OPERATION_SCHEMA`). Span files without a twin (written since the last
 compaction) are read raw, and a twin whose span file is gone (a crash between the two renames, a day
 pruned half-way) is ignored and removed by the next compaction, so a rollup never changes an answer: it
 only makes it cheaper (:mod:`explorer.store`, ``_rollup.trace_summaries``).
@@ -12,6 +14,7 @@ only makes it cheaper (:mod:`explorer.store`, ``_rollup.trace_summaries``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,8 +23,9 @@ import pyarrow.compute as pc
 from ingest.store import schema
 
 TRACE_SUMMARIES = "trace_summaries"
+OPERATIONS = "operations"
 #: Rollup table -> the table whose files it summarises, one twin per file.
-ROLLUPS: dict[str, str] = {TRACE_SUMMARIES: "spans"}
+ROLLUPS: dict[str, str] = {TRACE_SUMMARIES: "spans", OPERATIONS: "spans"}
 
 TRACE_SUMMARY_SCHEMA = pa.schema(
     [
@@ -73,6 +77,63 @@ def trace_summaries(spans: pa.Table) -> pa.Table:
         ],
         schema=TRACE_SUMMARY_SCHEMA,
     )
+
+
+OPERATION_SCHEMA = pa.schema(
+    [
+        pa.field("service_name", pa.string()),
+        pa.field("name", pa.string()),  # the span name (operation)
+        pa.field("span_count", pa.int64()),  # the file's spans of this service and name
+        pa.field("error_count", pa.int64()),  # of them, spans with status_code 'ERROR'
+        pa.field("start_time", schema.TIMESTAMP),  # their earliest start
+        pa.field("last_start_time", schema.TIMESTAMP),  # their latest start
+    ]
+)
+
+
+def operations(spans: pa.Table) -> pa.Table:
+    """One row per (service, span name) of ``spans`` (a compacted file's rows): a few dozen rows where the
+    file has hundreds of thousands, so listing services and operations does not read every span."""
+    errors = pc.fill_null(pc.equal(spans.column("status_code"), "ERROR"), False).cast(pa.int64())
+    grouped = (
+        pa.table(
+            {
+                "service_name": spans.column("service_name"),
+                "name": spans.column("name"),
+                "start_time": spans.column("start_time"),
+                "error": errors,
+            }
+        )
+        .group_by(["service_name", "name"], use_threads=False)
+        .aggregate(
+            [
+                ("name", "count", pc.CountOptions(mode="all")),
+                ("error", "sum"),
+                ("start_time", "min"),
+                ("start_time", "max"),
+            ]
+        )
+    )
+    return pa.table(
+        [
+            grouped.column("service_name"),
+            grouped.column("name"),
+            grouped.column("name_count"),
+            grouped.column("error_sum"),
+            grouped.column("start_time_min"),
+            grouped.column("start_time_max"),
+        ],
+        schema=OPERATION_SCHEMA,
+    )
+
+
+#: Each rollup table's columns.
+SCHEMAS: dict[str, pa.Schema] = {TRACE_SUMMARIES: TRACE_SUMMARY_SCHEMA, OPERATIONS: OPERATION_SCHEMA}
+#: How compaction computes each rollup's twin from a compacted file's rows.
+BUILDERS: dict[str, Callable[[pa.Table], pa.Table]] = {
+    TRACE_SUMMARIES: trace_summaries,
+    OPERATIONS: operations,
+}
 
 
 #: Dedicated columns compaction adds to the span files it writes (Tempo's "dedicated attribute columns"):
