@@ -136,7 +136,12 @@ class TraceFilter:
         matched = " INTERSECT ".join(f"({s})" for s in selectors)
         # Only cheap aggregates here: they run over every matching trace. Root names and service lists
         # are looked up for the returned page of traces only (see search_traces).
-        if filtered and rollup:
+        # A correlation id, log text, content text or trace id prefix finds a few traces, whose spans the
+        # trace-sorted compacted files yield from a few row groups: cheaper than every rollup row
+        # (10M spans: a correlation id 143 ms from spans, 303 ms from the rollup). Broad criteria (service,
+        # operation, status, attribute, cost) match many traces, which the rollup sums from a tenth of the rows.
+        few = bool(self.correlation_id or self.log_text or self.content_text or self.trace_id)
+        if filtered and rollup and not few:
             # The matched traces' rows of the rollup: the same sums as their spans give, from a tenth of the
             # rows (at 10M spans the second pass over every span was half of a filtered search).
             per_trace = f"""SELECT trace_id, min(start_time) AS start_time,
