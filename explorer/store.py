@@ -166,8 +166,12 @@ class Store:
         return self.has_rollup(rollups.TRACE_SUMMARIES)
 
     def has_rollup(self, rollup: str) -> bool:
-        """Whether a compaction wrote the rollup table ``rollup`` here (:data:`ingest.store.rollups.ROLLUPS`)."""
-        return isinstance(self.root, Path) and (self.root / rollup).is_dir()
+        """Whether a compaction wrote a file of the rollup table ``rollup`` here (:data:`ingest.store.rollups.ROLLUPS`;
+        an emptied folder, e.g. after ``prune``, does not count: the raw query is the cheaper one then)."""
+        return (
+            isinstance(self.root, Path)
+            and next((self.root / rollup).glob("date=*/*.parquet"), None) is not None
+        )
 
     def _point_trace_summaries(self) -> None:
         """(Re)point ``_rollup.trace_summaries`` (one row per trace and span file: ``trace_id, start_time,
@@ -177,14 +181,15 @@ class Store:
         on a compacted store. Twins are listed per query, under the read lock: a compaction's swap is seen whole."""
         per_trace = """trace_id, min(start_time) AS start_time, min(start_time_unix_nano) AS start_time_unix_nano,
             max(start_time) AS last_start_time, max(end_time_unix_nano) AS end_time_unix_nano, count(*) AS span_count,
-            count_if(status_code = 'ERROR') AS error_count"""
+            coalesce(count_if(status_code = 'ERROR'), 0) AS error_count"""
         self._point_rollup(TRACE_SUMMARIES_VIEW, rollups.TRACE_SUMMARIES, per_trace, "trace_id")
 
     def _point_operations(self) -> None:
         """(Re)point ``_rollup.operations`` (one row per service, span name and span file: ``service_name,
         name, span_count, error_count, start_time, last_start_time``) at the compacted span files' twins plus
         the same aggregate of every other span file, as :meth:`_point_trace_summaries` does per trace."""
-        per_operation = """service_name, name, count(*) AS span_count, count_if(status_code = 'ERROR') AS error_count,
+        per_operation = """service_name, name, count(*) AS span_count,
+            coalesce(count_if(status_code = 'ERROR'), 0) AS error_count,
             min(start_time) AS start_time, max(start_time) AS last_start_time"""
         self._point_rollup(OPERATIONS_VIEW, rollups.OPERATIONS, per_operation, "service_name, name")
 

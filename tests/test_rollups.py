@@ -18,7 +18,7 @@ import pytest
 from explorer import open_store, queries
 from ingest.store import rollups
 from ingest.store.compact import Compactor
-from ingest.store.encoding import encode_spans
+from ingest.store.encoding import encode_spans, table_from_columns
 from ingest.store.migrate import migrate
 from ingest.store.prune import prune
 from ingest.store.writer import StoreWriter
@@ -303,3 +303,30 @@ def test_migrate_keeps_compacted_files_and_a_rewritten_one_is_read_from_its_maps
         time.sleep(0.01)  # a new modification time, as a rewrite by an older migrate would give
         pq.write_table(pq.read_table(path).drop_columns(list(rollups.DEDICATED_SPAN_COLUMNS)), path)
         pd.testing.assert_frame_equal(queries.service_versions(store), versions)
+
+
+def test_a_trace_whose_spans_have_no_status_counts_zero_errors_either_way(tmp_path: Path) -> None:
+    """DuckDB's count_if gives NULL when every status is NULL; the rollup stores 0: both paths say 0."""
+    now = time.time_ns()
+    columns = {
+        "trace_id": ["a" * 32, "a" * 32, "b" * 32],
+        "span_id": ["1" * 16, "2" * 16, "3" * 16],
+        "name": ["root", "child", "other"],
+        "service_name": ["svc", "svc", "svc"],
+        "start_time": [now, now + 10, now + 20],
+        "end_time": [now + 100, now + 20, now + 30],
+        "duration_ns": [100, 10, 10],
+    }
+    table = table_from_columns("spans", columns, 3)
+    writer = StoreWriter(tmp_path, durable=False)
+    for row in range(3):  # three small files: compaction merges them and writes the rollups
+        writer.write("spans", table.slice(row, 1))
+    Compactor(tmp_path).run()
+    with open_store(tmp_path) as store:
+        assert store.sql("SELECT count(status_code) AS n FROM spans").n[0] == 0
+        found = [queries.search_traces(store, service="svc"), queries.search_traces(store)]
+        shutil.move(tmp_path / rollups.TRACE_SUMMARIES, tmp_path.parent / "aside")
+        raw = [queries.search_traces(store, service="svc"), queries.search_traces(store)]
+    for with_rollup, without in zip(found, raw, strict=True):
+        assert with_rollup.error_count.tolist() == [0, 0]
+        pd.testing.assert_frame_equal(with_rollup, without)

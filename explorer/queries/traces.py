@@ -152,7 +152,8 @@ class TraceFilter:
         elif filtered:
             per_trace = """SELECT trace_id, min(start_time) AS start_time,
                            max(end_time_unix_nano) - min(start_time_unix_nano) AS duration_ns,
-                           count(*) AS span_count, count_if(status_code = 'ERROR')::BIGINT AS error_count
+                           count(*) AS span_count,
+                           coalesce(count_if(status_code = 'ERROR'), 0)::BIGINT AS error_count
                     FROM spans WHERE trace_id IN (SELECT trace_id FROM matched) GROUP BY trace_id"""
         else:
             # Every trace: from the per-trace rollup of compacted files (one row per trace and file) and
