@@ -83,7 +83,7 @@ class Store:
         self.con.execute("CREATE SCHEMA IF NOT EXISTS _rollup")
         self._rollups_read: dict[str, tuple[str, ...]] = {}
         self._dedicated_read: tuple[str, ...] | None = None
-        self._dedicated: dict[tuple[str, int, int], bool] = {}
+        self._dedicated: dict[tuple[Any, ...], bool] = {}
         self._view_sqls: dict[tuple[Any, ...], str] = {}
 
     def refresh(self) -> None:
@@ -154,8 +154,7 @@ class Store:
 
     def _has_dedicated(self, path: str) -> bool:
         """Whether the compacted span file ``path`` has every dedicated column (not rewritten since)."""
-        stat = os.stat(path)
-        key = (path, stat.st_mtime_ns, stat.st_size)  # `ingest migrate` rewrites a file under its name
+        key = (path, *_file_version(path, None))  # `ingest migrate` rewrites a file under its name
         if key not in self._dedicated:
             self._dedicated[key] = set(rollups.DEDICATED_SPAN_COLUMNS) <= set(pq.read_schema(path).names)
         return self._dedicated[key]

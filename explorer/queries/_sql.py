@@ -182,6 +182,15 @@ def _bucketed(column: str) -> tuple[str, str]:
     return number, f"timezone('UTC', make_timestamp(_bucket_number * {width} + {_BUCKET_ORIGIN_US}))"
 
 
+def _per_bucket(column: str, columns: str, source: str, then: str = "") -> str:
+    """``SELECT bucket, {columns} FROM {source} GROUP BY ALL`` per ``$width``-second bucket of the timestamp
+    ``column`` (:func:`_bucketed`), ordered by bucket, then by ``then``."""
+    number, start = _bucketed(column)
+    return f"""SELECT {start} AS bucket, * EXCLUDE (_bucket_number) FROM (
+                   SELECT {number} AS _bucket_number, {columns} FROM {source} GROUP BY ALL
+               ) ORDER BY bucket{", " + then if then else ""}"""
+
+
 def _data_span_s(
     store: Store, table: str, column: str, where: _Where
 ) -> tuple[datetime | None, datetime | None]:

@@ -13,11 +13,11 @@ from explorer.queries._sql import (
     Services,
     TimeLike,
     _bucket_width,
-    _bucketed,
     _data_span_s,
     _frame,
     _histogram,
     _limit,
+    _per_bucket,
     _split_quantiles,
     _ts,
     _Where,
@@ -144,12 +144,11 @@ def percentiles_over_time(
     if lo is None or hi is None:
         lo, hi = _data_span_s(store, source, "start_time", where)
     width = _bucket_width(lo, hi, _limit(buckets, "buckets", 10_000), 3600)
-    number, bucket = _bucketed("start_time")
-    sql = f"""SELECT {bucket} AS bucket, * EXCLUDE (_bucket_number) FROM (
-                  SELECT {number} AS _bucket_number, count(*) AS spans,
-                         quantile_cont(duration_ns, [0.5, 0.95, 0.99]) AS q
-                  FROM {source} WHERE {where.sql()} GROUP BY ALL
-              ) ORDER BY bucket"""
+    sql = _per_bucket(
+        "start_time",
+        "count(*) AS spans, quantile_cont(duration_ns, [0.5, 0.95, 0.99]) AS q",
+        f"{source} WHERE {where.sql()}",
+    )
     frame = _frame(store, sql, {**where.params, "width": width})
     return _split_quantiles(frame, "q")
 

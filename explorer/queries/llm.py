@@ -22,10 +22,10 @@ from explorer.queries._sql import (
     Services,
     TimeLike,
     _bucket_width,
-    _bucketed,
     _data_span_s,
     _frame,
     _limit,
+    _per_bucket,
     _ts,
     _Where,
 )
@@ -271,21 +271,22 @@ def llm_usage_over_time(
         lo, hi = _data_span_s(store, LLM_CALLS_TABLE, "start_time", where)
     width = _bucket_width(lo, hi, _limit(buckets, "buckets", 10_000), 3600)
     group = _by(by) if by else "'all'"
-    number, bucket = _bucketed("start_time")
+    per_bucket = _per_bucket(
+        "start_time",
+        """CASE WHEN grp IN (SELECT grp FROM top) THEN grp ELSE '(other)' END AS "group",
+           count(*) AS calls, count_if(is_error)::BIGINT AS errors,
+           sum(input_tokens)::BIGINT AS input_tokens, sum(output_tokens)::BIGINT AS output_tokens,
+           sum(total_tokens)::BIGINT AS total_tokens, count_if(usage_unknown)::BIGINT AS unknown_usage,
+           sum(cost_usd) AS cost_usd""",
+        "f",
+        then='"group"',
+    )
     sql = f"""
         WITH f AS (SELECT {group} AS grp, * FROM {_source(by)} WHERE {where.sql()}),
         top AS (SELECT grp FROM f GROUP BY grp
                 ORDER BY sum(cost_usd) DESC NULLS LAST, sum(total_tokens) DESC NULLS LAST, count(*) DESC, grp
                 LIMIT $top)
-        SELECT {bucket} AS bucket, * EXCLUDE (_bucket_number) FROM (
-            SELECT {number} AS _bucket_number,
-                   CASE WHEN grp IN (SELECT grp FROM top) THEN grp ELSE '(other)' END AS "group",
-                   count(*) AS calls, count_if(is_error)::BIGINT AS errors,
-                   sum(input_tokens)::BIGINT AS input_tokens, sum(output_tokens)::BIGINT AS output_tokens,
-                   sum(total_tokens)::BIGINT AS total_tokens, count_if(usage_unknown)::BIGINT AS unknown_usage,
-                   sum(cost_usd) AS cost_usd
-            FROM f GROUP BY ALL
-        ) ORDER BY bucket, "group"
+        {per_bucket}
     """
     top = _limit(limit_groups, "limit_groups", 1000)
     return _frame(store, sql, {**where.params, "width": width, "top": top})

@@ -10,10 +10,10 @@ from explorer.queries._sql import (
     Services,
     TimeLike,
     _bucket_width,
-    _bucketed,
     _data_span_s,
     _frame,
     _limit,
+    _per_bucket,
     _ts,
     _Where,
 )
@@ -68,11 +68,12 @@ def log_volume(
     if lo is None or hi is None:
         lo, hi = _data_span_s(store, "logs", "timestamp", where)
     width = _bucket_width(lo, hi, _limit(buckets, "buckets", 10_000), 3600)
-    number, bucket = _bucketed("timestamp")
-    sql = f"""SELECT {bucket} AS bucket, * EXCLUDE (_bucket_number) FROM (
-                  SELECT {number} AS _bucket_number, coalesce(severity_text, 'UNSET') AS level, count(*) AS records
-                  FROM logs WHERE {where.sql()} GROUP BY ALL
-              ) ORDER BY bucket, level"""
+    sql = _per_bucket(
+        "timestamp",
+        "coalesce(severity_text, 'UNSET') AS level, count(*) AS records",
+        f"logs WHERE {where.sql()}",
+        then="level",
+    )
     return _frame(store, sql, {**where.params, "width": width}).assign(bucket_s=width)
 
 

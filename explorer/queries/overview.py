@@ -10,10 +10,10 @@ from explorer.queries._sql import (
     Services,
     TimeLike,
     _bucket_width,
-    _bucketed,
     _data_span_s,
     _frame,
     _limit,
+    _per_bucket,
     _services,
     _split_quantiles,
     _ts,
@@ -116,14 +116,12 @@ def red_over_time(
     if lo is None or hi is None:
         lo, hi = _data_span_s(store, "spans", "start_time", where)
     width = _bucket_width(lo, hi, _limit(buckets, "buckets", 10_000), 3600)
-    number, bucket = _bucketed("start_time")
-    sql = f"""
-        SELECT {bucket} AS bucket, * EXCLUDE (_bucket_number) FROM (
-            SELECT {number} AS _bucket_number, service_name, count(*) / $width::DOUBLE AS rate_per_s,
-                   count_if(status_code = 'ERROR')::BIGINT AS errors,
-                   quantile_cont(duration_ns, 0.95) / 1e6 AS p95_ms
-            FROM spans WHERE {where.sql()} GROUP BY ALL
-        ) ORDER BY bucket, service_name
-    """
+    sql = _per_bucket(
+        "start_time",
+        """service_name, count(*) / $width::DOUBLE AS rate_per_s, count_if(status_code = 'ERROR')::BIGINT AS errors,
+           quantile_cont(duration_ns, 0.95) / 1e6 AS p95_ms""",
+        f"spans WHERE {where.sql()}",
+        then="service_name",
+    )
     frame = _frame(store, sql, {**where.params, "width": width})
     return frame.assign(bucket_s=width)

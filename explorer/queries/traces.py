@@ -141,27 +141,21 @@ class TraceFilter:
         # (10M spans: a correlation id 143 ms from spans, 303 ms from the rollup). Broad criteria (service,
         # operation, status, attribute, cost) match many traces, which the rollup sums from a tenth of the rows.
         few = bool(self.correlation_id or self.log_text or self.content_text or self.trace_id)
-        if filtered and rollup and not few:
-            # The matched traces' rows of the rollup: the same sums as their spans give, from a tenth of the
-            # rows (at 10M spans the second pass over every span was half of a filtered search).
-            per_trace = f"""SELECT trace_id, min(start_time) AS start_time,
-                           max(end_time_unix_nano) - min(start_time_unix_nano) AS duration_ns,
-                           sum(span_count)::BIGINT AS span_count, sum(error_count)::BIGINT AS error_count
-                    FROM {TRACE_SUMMARIES_VIEW} WHERE trace_id IN (SELECT trace_id FROM matched)
-                    GROUP BY trace_id"""
-        elif filtered:
+        if filtered and (few or not rollup):
             per_trace = """SELECT trace_id, min(start_time) AS start_time,
                            max(end_time_unix_nano) - min(start_time_unix_nano) AS duration_ns,
                            count(*) AS span_count,
                            coalesce(count_if(status_code = 'ERROR'), 0)::BIGINT AS error_count
                     FROM spans WHERE trace_id IN (SELECT trace_id FROM matched) GROUP BY trace_id"""
         else:
-            # Every trace: from the per-trace rollup of compacted files (one row per trace and file) and
-            # the spans of newer files; the same sums as over every span, from a tenth of the rows.
+            # Every trace, or the matched ones: from the per-trace rollup of compacted files (one row per trace
+            # and file) and the spans of newer files; the same sums as over their spans, from a tenth of the
+            # rows (at 10M spans the second pass over every span was half of a filtered search).
+            only_matched = "WHERE trace_id IN (SELECT trace_id FROM matched)" if filtered else ""
             per_trace = f"""SELECT trace_id, min(start_time) AS start_time,
                            max(end_time_unix_nano) - min(start_time_unix_nano) AS duration_ns,
                            sum(span_count)::BIGINT AS span_count, sum(error_count)::BIGINT AS error_count
-                    FROM {TRACE_SUMMARIES_VIEW} GROUP BY trace_id"""
+                    FROM {TRACE_SUMMARIES_VIEW} {only_matched} GROUP BY trace_id"""
         sql = f"""
             {"matched AS (" + matched + ")," if filtered else ""}
             traces AS {"MATERIALIZED " if materialized else ""}(

@@ -42,41 +42,15 @@ TRACE_SUMMARY_SCHEMA = pa.schema(
 
 def trace_summaries(spans: pa.Table) -> pa.Table:
     """One row per trace id of ``spans`` (a compacted file's rows, in the store's current layout)."""
-    errors = pc.fill_null(pc.equal(spans.column("status_code"), "ERROR"), False).cast(pa.int64())
-    grouped = (
-        pa.table(
-            {
-                "trace_id": spans.column("trace_id"),
-                "start_time": spans.column("start_time"),
-                "start_time_unix_nano": spans.column("start_time_unix_nano"),
-                "end_time_unix_nano": spans.column("end_time_unix_nano"),
-                "error": errors,
-            }
-        )
-        .group_by("trace_id", use_threads=False)
-        .aggregate(
-            [
-                ("start_time", "min"),
-                ("start_time_unix_nano", "min"),
-                ("start_time", "max"),
-                ("end_time_unix_nano", "max"),
-                ("trace_id", "count", pc.CountOptions(mode="all")),
-                ("error", "sum"),
-            ]
-        )
-    )
-    return pa.table(
-        [
-            grouped.column("trace_id"),
-            grouped.column("start_time_min"),
-            grouped.column("start_time_unix_nano_min"),
-            grouped.column("start_time_max"),
-            grouped.column("end_time_unix_nano_max"),
-            grouped.column("trace_id_count"),
-            grouped.column("error_sum"),
-        ],
-        schema=TRACE_SUMMARY_SCHEMA,
-    )
+    aggregates = [
+        ("start_time", "min"),
+        ("start_time_unix_nano", "min"),
+        ("start_time", "max"),
+        ("end_time_unix_nano", "max"),
+        ("trace_id", "count"),
+        ("error", "sum"),
+    ]
+    return _summarise(spans, ["trace_id"], aggregates, TRACE_SUMMARY_SCHEMA)
 
 
 OPERATION_SCHEMA = pa.schema(
@@ -94,36 +68,25 @@ OPERATION_SCHEMA = pa.schema(
 def operations(spans: pa.Table) -> pa.Table:
     """One row per (service, span name) of ``spans`` (a compacted file's rows): a few dozen rows where the
     file has hundreds of thousands, so listing services and operations does not read every span."""
+    aggregates = [("name", "count"), ("error", "sum"), ("start_time", "min"), ("start_time", "max")]
+    return _summarise(spans, ["service_name", "name"], aggregates, OPERATION_SCHEMA)
+
+
+def _summarise(
+    spans: pa.Table, keys: list[str], aggregates: list[tuple[str, str]], target: pa.Schema
+) -> pa.Table:
+    """``spans`` grouped by ``keys`` with ``aggregates`` (column, function), as ``target``: the keys, then
+    one column per aggregate in order. ``error`` is whether a span's status is ERROR (1 or 0); ``count``
+    counts every row, NULLs too, as SQL's ``count(*)``."""
     errors = pc.fill_null(pc.equal(spans.column("status_code"), "ERROR"), False).cast(pa.int64())
+    columns = {name: spans.column(name) for name in {*keys, *(c for c, _ in aggregates)} - {"error"}}
     grouped = (
-        pa.table(
-            {
-                "service_name": spans.column("service_name"),
-                "name": spans.column("name"),
-                "start_time": spans.column("start_time"),
-                "error": errors,
-            }
-        )
-        .group_by(["service_name", "name"], use_threads=False)
-        .aggregate(
-            [
-                ("name", "count", pc.CountOptions(mode="all")),
-                ("error", "sum"),
-                ("start_time", "min"),
-                ("start_time", "max"),
-            ]
-        )
+        pa.table({**columns, "error": errors})
+        .group_by(keys, use_threads=False)
+        .aggregate([(c, f, pc.CountOptions(mode="all")) if f == "count" else (c, f) for c, f in aggregates])
     )
     return pa.table(
-        [
-            grouped.column("service_name"),
-            grouped.column("name"),
-            grouped.column("name_count"),
-            grouped.column("error_sum"),
-            grouped.column("start_time_min"),
-            grouped.column("start_time_max"),
-        ],
-        schema=OPERATION_SCHEMA,
+        [grouped.column(k) for k in keys] + [grouped.column(f"{c}_{f}") for c, f in aggregates], schema=target
     )
 
 
